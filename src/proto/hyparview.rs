@@ -1,0 +1,483 @@
+//! HyParView membership for one topic: a small symmetric active view that
+//! messages flow through, a larger passive view of backups, and a known-peers
+//! cache beyond both that lets a node rejoin after mass failure and lets
+//! partitions re-merge on their own.
+//!
+//! Follows Leitão, Pereira and Rodrigues (DSN 2007), with these additions:
+//! - failed peers are remembered in the known-peers cache and probed again
+//!   with exponential backoff; a probe that succeeds is a high-priority
+//!   NEIGHBOR request, which bridges healed partitions;
+//! - below `active_view_min` active peers, the node refills from the passive
+//!   view and the known-peers cache in parallel; below capacity, one
+//!   low-priority request per maintenance round;
+//! - joins through bootstrap peers retry with exponential backoff.
+
+use std::time::Instant;
+
+use rand::seq::SliceRandom;
+use rand::Rng;
+
+use super::cache::KnownPeers;
+use super::io::Io;
+use super::{Event, HyParViewConfig, Message, Output, PeerData, PeerIdentity, PeerInfo, Priority, TimerKind};
+
+/// An outstanding NEIGHBOR request.
+#[derive(Debug, Clone, Copy)]
+struct Pending<PI> {
+    peer: PI,
+    deadline: Instant,
+}
+
+#[derive(Debug)]
+pub(crate) struct HyParView<PI> {
+    me: PI,
+    my_data: Option<PeerData>,
+    pub config: HyParViewConfig,
+    active: Vec<PeerInfo<PI>>,
+    passive: Vec<PeerInfo<PI>>,
+    pub known: KnownPeers<PI>,
+    pending: Vec<Pending<PI>>,
+    bootstrap: Vec<PeerInfo<PI>>,
+    /// JOINs sent and not yet answered, with when they were sent.
+    joining: Vec<(PI, Instant)>,
+    join_backoff: std::time::Duration,
+    join_retry_armed: bool,
+    bootstrap_failure_reported: bool,
+    next_probe: Option<Instant>,
+}
+
+impl<PI: PeerIdentity> HyParView<PI> {
+    pub fn new(me: PI, my_data: Option<PeerData>, config: HyParViewConfig) -> Self {
+        HyParView {
+            me,
+            my_data,
+            known: KnownPeers::new(config.known_peers_capacity),
+            join_backoff: config.join_retry_initial,
+            config,
+            active: Vec::new(),
+            passive: Vec::new(),
+            pending: Vec::new(),
+            bootstrap: Vec::new(),
+            joining: Vec::new(),
+            join_retry_armed: false,
+            bootstrap_failure_reported: false,
+            next_probe: None,
+        }
+    }
+
+    pub fn active(&self) -> impl Iterator<Item = &PI> {
+        self.active.iter().map(|p| &p.id)
+    }
+
+    pub fn passive(&self) -> impl Iterator<Item = &PI> {
+        self.passive.iter().map(|p| &p.id)
+    }
+
+    pub fn is_active(&self, peer: &PI) -> bool {
+        self.active.iter().any(|p| p.id == *peer)
+    }
+
+    fn is_passive(&self, peer: &PI) -> bool {
+        self.passive.iter().any(|p| p.id == *peer)
+    }
+
+    fn is_pending(&self, peer: &PI) -> bool {
+        self.pending.iter().any(|p| p.peer == *peer)
+    }
+
+    fn me_info(&self) -> PeerInfo<PI> {
+        PeerInfo { id: self.me, data: self.my_data.clone() }
+    }
+
+    /// Best known data for `peer`.
+    fn info_of(&self, peer: PI) -> PeerInfo<PI> {
+        self.active
+            .iter()
+            .chain(self.passive.iter())
+            .find(|p| p.id == peer)
+            .cloned()
+            .or_else(|| self.known.get(&peer).map(|k| k.info.clone()))
+            .unwrap_or(PeerInfo::new(peer))
+    }
+
+    /// Remember a peer in the known-peers cache, telling the driver its data.
+    fn learn(&mut self, info: &PeerInfo<PI>, io: &mut Io<'_, PI>) {
+        if info.id == self.me {
+            return;
+        }
+        let (active, passive) = (&self.active, &self.passive);
+        let pinned = |id: &PI| active.iter().chain(passive.iter()).any(|p| p.id == *id);
+        if self.known.insert(info.clone(), io.rng, pinned) {
+            if let Some(data) = &info.data {
+                io.out.push(Output::PeerData { peer: info.id, data: data.clone() });
+            }
+        }
+    }
+
+    /// Start participating: send JOIN to every bootstrap peer and arm the
+    /// periodic timers. An empty list makes this node a bootstrap node.
+    pub fn join(&mut self, bootstrap: Vec<PeerInfo<PI>>, io: &mut Io<'_, PI>) {
+        self.bootstrap = bootstrap.into_iter().filter(|p| p.id != self.me).collect();
+        for b in self.bootstrap.clone() {
+            self.learn(&b, io);
+        }
+        self.send_joins(io);
+        let d = io.jitter(self.config.shuffle_interval);
+        io.timer(d, TimerKind::Shuffle);
+        let d = io.jitter(self.config.maintenance_interval);
+        io.timer(d, TimerKind::Maintenance);
+    }
+
+    fn send_joins(&mut self, io: &mut Io<'_, PI>) {
+        self.joining.clear();
+        for b in &self.bootstrap {
+            io.send(b.id, Message::Join { data: self.my_data.clone() });
+            self.joining.push((b.id, io.now));
+        }
+    }
+
+    /// A JOIN went unanswered: once none is left and no neighbour exists,
+    /// report (once) and retry with backoff.
+    fn join_attempt_failed(&mut self, peer: PI, io: &mut Io<'_, PI>) {
+        let before = self.joining.len();
+        self.joining.retain(|(p, _)| *p != peer);
+        if before == self.joining.len() || !self.joining.is_empty() || !self.active.is_empty() {
+            return;
+        }
+        if !self.bootstrap_failure_reported {
+            self.bootstrap_failure_reported = true;
+            io.event(Event::BootstrapFailed);
+        }
+        self.arm_join_retry(io);
+    }
+
+    fn arm_join_retry(&mut self, io: &mut Io<'_, PI>) {
+        if !self.join_retry_armed && !self.bootstrap.is_empty() {
+            self.join_retry_armed = true;
+            let d = io.jitter(self.join_backoff);
+            io.timer(d, TimerKind::JoinRetry);
+            self.join_backoff = (self.join_backoff * 2).min(self.config.join_retry_max);
+        }
+    }
+
+    pub fn on_join_retry(&mut self, io: &mut Io<'_, PI>) {
+        self.join_retry_armed = false;
+        if self.active.is_empty() {
+            self.send_joins(io);
+        }
+    }
+
+    /// Tell every active peer we are leaving, and forget everything.
+    pub fn leave(&mut self, io: &mut Io<'_, PI>) {
+        for p in std::mem::take(&mut self.active) {
+            io.send(p.id, Message::Disconnect { alive: false });
+            io.event(Event::NeighborDown(p.id));
+        }
+    }
+
+    // ---- active view management ----
+
+    /// Put `info` into the active view, evicting a random peer if full.
+    /// With `notify`, the peer is told with a high-priority NEIGHBOR (it must
+    /// accept). Returns false if the peer was already active or is self.
+    fn add_active(&mut self, info: PeerInfo<PI>, notify: bool, io: &mut Io<'_, PI>) -> bool {
+        if info.id == self.me || self.is_active(&info.id) {
+            return false;
+        }
+        self.learn(&info, io);
+        self.known.mark_alive(&info.id);
+        self.passive.retain(|p| p.id != info.id);
+        self.pending.retain(|p| p.peer != info.id);
+        self.joining.retain(|(p, _)| *p != info.id);
+        if self.active.len() >= self.config.active_view_capacity {
+            let i = io.rng.gen_range(0..self.active.len());
+            let evicted = self.active.swap_remove(i);
+            io.send(evicted.id, Message::Disconnect { alive: true });
+            io.event(Event::NeighborDown(evicted.id));
+            self.add_passive(evicted, io);
+        }
+        let id = info.id;
+        let was_empty = self.active.is_empty();
+        self.active.push(info);
+        if notify {
+            io.send(id, Message::Neighbor { priority: Priority::High, data: self.my_data.clone() });
+        }
+        io.event(Event::NeighborUp(id));
+        if was_empty {
+            io.event(Event::Joined);
+            self.join_backoff = self.config.join_retry_initial;
+        }
+        true
+    }
+
+    /// Remove `peer` from the active view. Returns its entry if it was there.
+    fn remove_active(&mut self, peer: &PI, io: &mut Io<'_, PI>) -> Option<PeerInfo<PI>> {
+        let i = self.active.iter().position(|p| p.id == *peer)?;
+        let info = self.active.swap_remove(i);
+        io.event(Event::NeighborDown(info.id));
+        Some(info)
+    }
+
+    fn add_passive(&mut self, info: PeerInfo<PI>, io: &mut Io<'_, PI>) {
+        if info.id == self.me || self.is_active(&info.id) {
+            return;
+        }
+        self.learn(&info, io);
+        if let Some(existing) = self.passive.iter_mut().find(|p| p.id == info.id) {
+            if info.data.is_some() {
+                existing.data = info.data;
+            }
+            return;
+        }
+        if self.passive.len() >= self.config.passive_view_capacity {
+            let i = io.rng.gen_range(0..self.passive.len());
+            self.passive.swap_remove(i);
+        }
+        self.passive.push(info);
+    }
+
+    /// Refill the active view. Below the minimum, send requests to several
+    /// candidates at once, falling back to the known-peers cache; otherwise
+    /// one low-priority request at a time.
+    fn fill_active(&mut self, exclude: Option<PI>, io: &mut Io<'_, PI>) {
+        let cap = self.config.active_view_capacity;
+        let urgent = self.active.len() < self.config.active_view_min;
+        let in_flight = self.active.len() + self.pending.len();
+        if in_flight >= cap || (!urgent && !self.pending.is_empty()) {
+            return;
+        }
+        let wanted = if urgent { cap - in_flight } else { 1 };
+        let priority = if self.active.is_empty() { Priority::High } else { Priority::Low };
+        for _ in 0..wanted {
+            let skip = |id: &PI| Some(*id) == exclude || self.is_active(id) || self.is_pending(id) || *id == self.me;
+            let candidates: Vec<PI> = self.passive.iter().map(|p| p.id).filter(|id| !skip(id)).collect();
+            let choice = candidates.choose(io.rng).copied().or_else(|| {
+                if !urgent {
+                    return None;
+                }
+                let now = io.now;
+                self.known.random_alive(io.rng, skip).or_else(|| self.known.random_due(now, io.rng, skip)).map(|p| p.id)
+            });
+            let Some(peer) = choice else { break };
+            self.request_neighbor(peer, priority, io);
+        }
+    }
+
+    fn request_neighbor(&mut self, peer: PI, priority: Priority, io: &mut Io<'_, PI>) {
+        io.send(peer, Message::Neighbor { priority, data: self.my_data.clone() });
+        self.pending.push(Pending { peer, deadline: io.now + self.config.neighbor_request_timeout });
+    }
+
+    /// `peer` cannot be reached (dial failed, request timed out).
+    fn peer_unreachable(&mut self, peer: PI, io: &mut Io<'_, PI>) {
+        self.passive.retain(|p| p.id != peer);
+        self.pending.retain(|p| p.peer != peer);
+        let c = &self.config;
+        self.known.mark_failed(&peer, io.now, c.probe_backoff_initial, c.probe_backoff_max);
+        self.join_attempt_failed(peer, io);
+    }
+
+    // ---- inputs ----
+
+    /// The connection to `peer` closed.
+    pub fn on_peer_disconnected(&mut self, peer: PI, io: &mut Io<'_, PI>) {
+        let was_active = self.remove_active(&peer, io).is_some();
+        let was_pending = self.is_pending(&peer) || self.joining.iter().any(|(p, _)| *p == peer);
+        if was_active || was_pending {
+            self.peer_unreachable(peer, io);
+            self.fill_active(Some(peer), io);
+        }
+    }
+
+    /// A dial to `peer`, or a send to it, failed.
+    pub fn on_dial_failed(&mut self, peer: PI, io: &mut Io<'_, PI>) {
+        self.remove_active(&peer, io);
+        self.peer_unreachable(peer, io);
+        self.fill_active(Some(peer), io);
+    }
+
+    pub fn on_message(&mut self, from: PI, message: Message<PI>, io: &mut Io<'_, PI>) {
+        if from == self.me {
+            return;
+        }
+        match message {
+            Message::Join { data } => self.on_join(PeerInfo { id: from, data }, io),
+            Message::ForwardJoin { peer, ttl } => self.on_forward_join(from, peer, ttl, io),
+            Message::Neighbor { priority, data } => self.on_neighbor(PeerInfo { id: from, data }, priority, io),
+            Message::NeighborReply { accepted } => self.on_neighbor_reply(from, accepted, io),
+            Message::Disconnect { alive } => self.on_disconnect(from, alive, io),
+            Message::Shuffle { origin, ttl, peers } => self.on_shuffle(from, origin, ttl, peers, io),
+            Message::ShuffleReply { peers } => {
+                self.known.mark_alive(&from);
+                self.integrate(peers, io)
+            }
+            _ => {}
+        }
+    }
+
+    fn on_join(&mut self, joiner: PeerInfo<PI>, io: &mut Io<'_, PI>) {
+        let id = joiner.id;
+        let others: Vec<PI> = self.active().copied().filter(|p| *p != id).collect();
+        self.add_active(joiner.clone(), true, io);
+        for peer in others {
+            io.send(peer, Message::ForwardJoin { peer: joiner.clone(), ttl: self.config.active_random_walk_length });
+        }
+    }
+
+    fn on_forward_join(&mut self, from: PI, peer: PeerInfo<PI>, ttl: u8, io: &mut Io<'_, PI>) {
+        if peer.id == self.me {
+            return;
+        }
+        if ttl == 0 || self.active.len() <= 1 {
+            self.add_active(peer, true, io);
+            return;
+        }
+        if ttl == self.config.passive_random_walk_length {
+            self.add_passive(peer.clone(), io);
+        }
+        let next: Vec<PI> = self.active().copied().filter(|p| *p != from && *p != peer.id).collect();
+        match next.choose(io.rng) {
+            Some(&next) => io.send(next, Message::ForwardJoin { peer, ttl: ttl - 1 }),
+            None => {
+                self.add_active(peer, true, io);
+            }
+        }
+    }
+
+    fn on_neighbor(&mut self, peer: PeerInfo<PI>, priority: Priority, io: &mut Io<'_, PI>) {
+        let id = peer.id;
+        let accept =
+            self.is_active(&id) || priority == Priority::High || self.active.len() < self.config.active_view_capacity;
+        if accept {
+            self.add_active(peer, false, io);
+        } else {
+            self.add_passive(peer, io);
+        }
+        io.send(id, Message::NeighborReply { accepted: accept });
+    }
+
+    fn on_neighbor_reply(&mut self, from: PI, accepted: bool, io: &mut Io<'_, PI>) {
+        let was_pending = self.is_pending(&from);
+        self.pending.retain(|p| p.peer != from);
+        self.known.mark_alive(&from);
+        if !accepted {
+            // Alive but full: keep it as a backup.
+            let info = self.info_of(from);
+            self.add_passive(info, io);
+            return;
+        }
+        if self.is_active(&from) {
+            return;
+        }
+        if was_pending || self.active.len() < self.config.active_view_capacity {
+            let info = self.info_of(from);
+            self.add_active(info, false, io);
+        } else {
+            // We no longer want it; keep the views symmetric.
+            io.send(from, Message::Disconnect { alive: true });
+        }
+    }
+
+    fn on_disconnect(&mut self, from: PI, alive: bool, io: &mut Io<'_, PI>) {
+        self.pending.retain(|p| p.peer != from);
+        let removed = self.remove_active(&from, io);
+        if alive {
+            if let Some(info) = removed {
+                self.add_passive(info, io);
+            }
+            // A refused JOIN: count it as a failed attempt.
+            self.join_attempt_failed(from, io);
+        } else {
+            self.passive.retain(|p| p.id != from);
+            self.known.remove(&from);
+            self.joining.retain(|(p, _)| *p != from);
+        }
+        self.fill_active(Some(from), io);
+    }
+
+    fn on_shuffle(&mut self, from: PI, origin: PeerInfo<PI>, ttl: u8, peers: Vec<PeerInfo<PI>>, io: &mut Io<'_, PI>) {
+        if origin.id == self.me {
+            return;
+        }
+        if ttl > 0 && self.active.len() > 1 {
+            let next: Vec<PI> = self.active().copied().filter(|p| *p != from && *p != origin.id).collect();
+            if let Some(&next) = next.choose(io.rng) {
+                io.send(next, Message::Shuffle { origin, ttl: ttl - 1, peers });
+                return;
+            }
+        }
+        let reply: Vec<PeerInfo<PI>> =
+            self.passive.choose_multiple(io.rng, peers.len().max(1)).filter(|p| p.id != origin.id).cloned().collect();
+        io.send(origin.id, Message::ShuffleReply { peers: reply });
+        let mut all = peers;
+        all.push(origin);
+        self.integrate(all, io);
+    }
+
+    /// Add peers from a shuffle to the passive view.
+    fn integrate(&mut self, peers: Vec<PeerInfo<PI>>, io: &mut Io<'_, PI>) {
+        for p in peers {
+            if p.id != self.me && !self.is_active(&p.id) {
+                self.add_passive(p, io);
+            }
+        }
+    }
+
+    pub fn on_shuffle_timer(&mut self, io: &mut Io<'_, PI>) {
+        let d = io.jitter(self.config.shuffle_interval);
+        io.timer(d, TimerKind::Shuffle);
+        let Some(target) = self.active.choose(io.rng).map(|p| p.id) else { return };
+        let mut peers: Vec<PeerInfo<PI>> = self
+            .active
+            .iter()
+            .filter(|p| p.id != target)
+            .cloned()
+            .collect::<Vec<_>>()
+            .choose_multiple(io.rng, self.config.shuffle_active_count)
+            .cloned()
+            .collect();
+        peers.extend(self.passive.choose_multiple(io.rng, self.config.shuffle_passive_count).cloned());
+        let msg = Message::Shuffle { origin: self.me_info(), ttl: self.config.shuffle_random_walk_length, peers };
+        io.send(target, msg);
+    }
+
+    /// Periodic upkeep: time out requests, refill the active view, rejoin
+    /// when isolated, probe a failed known peer.
+    pub fn on_maintenance_timer(&mut self, io: &mut Io<'_, PI>) {
+        let d = io.jitter(self.config.maintenance_interval);
+        io.timer(d, TimerKind::Maintenance);
+        let now = io.now;
+        let expired: Vec<PI> = self.pending.iter().filter(|p| p.deadline <= now).map(|p| p.peer).collect();
+        for peer in expired {
+            self.peer_unreachable(peer, io);
+        }
+        let timeout = self.config.neighbor_request_timeout;
+        let stale: Vec<PI> = self
+            .joining
+            .iter()
+            .filter(|(_, at)| now.saturating_duration_since(*at) >= timeout)
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in stale {
+            self.join_attempt_failed(peer, io);
+        }
+        self.fill_active(None, io);
+        if self.active.is_empty() && self.pending.is_empty() && self.joining.is_empty() {
+            self.arm_join_retry(io);
+        }
+        self.probe(io);
+    }
+
+    /// Contact one failed known peer whose backoff has elapsed. If it answers,
+    /// it becomes a neighbour: this is what re-merges healed partitions.
+    fn probe(&mut self, io: &mut Io<'_, PI>) {
+        if self.next_probe.is_some_and(|t| t > io.now) {
+            return;
+        }
+        let d = io.jitter(self.config.probe_backoff_initial);
+        self.next_probe = Some(io.now + d);
+        let skip = |id: &PI| self.is_active(id) || self.is_pending(id) || self.is_passive(id);
+        let Some(peer) = self.known.random_due(io.now, io.rng, skip).map(|p| p.id) else { return };
+        self.request_neighbor(peer, Priority::High, io);
+    }
+}

@@ -1,0 +1,114 @@
+//! The sans-IO protocol core: HyParView membership and Plumtree broadcast, one
+//! instance of each per topic.
+//!
+//! Nothing in here touches a socket, a clock or a global random number
+//! generator. Every entry point of [`State`] takes the current time and a
+//! random number generator from its caller and appends what should happen
+//! next (messages to send, timers to arm, events for the application) to an
+//! output buffer. The libp2p runtime and the simulator drive this same code.
+//!
+//! Peers are identified by any type implementing [`PeerIdentity`]: the
+//! runtime uses libp2p's `PeerId`, the simulator a plain integer. Each peer
+//! may carry opaque [`PeerData`] (the runtime stores its dialable addresses
+//! there) which travels with the peer through joins and shuffles.
+
+mod cache;
+mod config;
+mod error;
+mod hyparview;
+mod io;
+mod message;
+mod plumtree;
+mod state;
+mod topic;
+pub mod wire;
+
+pub use cache::{CachedMessage, KnownPeer, KnownPeers, MessageCache, SeenCache};
+pub use config::{HyParViewConfig, PlumtreeConfig, TopicConfig};
+pub use error::{ConfigError, ProtoError};
+pub use message::{Gossip, IHaveEntry, Message, MessageId, PeerInfo, Priority, TopicId};
+pub use state::State;
+pub use topic::{Topic, TopicStats};
+
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+/// What a peer identifier must be: cheap to copy, comparable and hashable.
+pub trait PeerIdentity: Copy + Eq + Ord + Hash + Debug + Send + Sync + 'static {}
+impl<T: Copy + Eq + Ord + Hash + Debug + Send + Sync + 'static> PeerIdentity for T {}
+
+/// Opaque bytes attached to a peer, carried unchanged through the overlay.
+/// The libp2p runtime stores the peer's dialable addresses here.
+pub type PeerData = Bytes;
+
+/// Something the protocol asks its driver to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output<PI> {
+    /// Send `message` for `topic` to peer `to`, dialing it if needed (using the
+    /// most recent [`Output::PeerData`] for that peer). If the peer cannot be
+    /// reached, report it with [`State::on_dial_failed`].
+    Send { to: PI, topic: TopicId, message: Message<PI> },
+    /// Call [`State::on_timer`] with `timer` after `after` has elapsed.
+    /// Timers cannot be cancelled; a stale one is ignored when it fires.
+    Timer { after: Duration, timer: Timer },
+    /// Something the application may want to know about.
+    Event { topic: TopicId, event: Event<PI> },
+    /// The protocol learned opaque data (addresses) for a peer.
+    PeerData { peer: PI, data: PeerData },
+    /// No topic keeps `peer` in its active view any more: the connection to it
+    /// may be closed.
+    Disconnect { peer: PI },
+}
+
+/// An event for the application, per topic.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event<PI> {
+    /// The active view went from empty to non-empty: the node is connected to
+    /// the topic's overlay. Emitted again after a rejoin.
+    Joined,
+    /// A peer entered the active view.
+    NeighborUp(PI),
+    /// A peer left the active view.
+    NeighborDown(PI),
+    /// A message was received for the first time.
+    Delivered(Delivery<PI>),
+    /// None of the bootstrap peers could be reached on the first attempt.
+    /// The node keeps retrying with backoff.
+    BootstrapFailed,
+}
+
+/// A message delivered to the application.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery<PI> {
+    pub id: MessageId,
+    pub payload: Bytes,
+    /// Overlay hops the message travelled (1 = straight from its origin).
+    pub hops: u16,
+    /// The neighbour it arrived from.
+    pub from: PI,
+}
+
+/// A timer armed through [`Output::Timer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Timer {
+    pub topic: TopicId,
+    pub kind: TimerKind,
+}
+
+/// What a timer is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimerKind {
+    /// Periodic HyParView shuffle.
+    Shuffle,
+    /// Periodic view maintenance: refill the active view, probe known peers.
+    Maintenance,
+    /// Retry joining through the bootstrap peers.
+    JoinRetry,
+    /// Send the queued IHAVE announcements.
+    IHaveFlush,
+    /// An announced message has not arrived: graft it.
+    Graft(MessageId),
+}

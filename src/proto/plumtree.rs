@@ -1,0 +1,459 @@
+//! Plumtree broadcast for one topic (Leitão, Pereira, Rodrigues, SRDS 2007;
+//! the 2019 corrected Algorithm 1): payloads are pushed eagerly along a
+//! spanning tree of the active view, and announced lazily (IHAVE) on the
+//! other links, which repair the tree when a payload fails to arrive.
+//!
+//! Additions beyond the paper:
+//! - a neighbour that comes up is sent IHAVE for the most recent cached
+//!   messages, so a broadcast in flight while neighbours die still reaches
+//!   every survivor once the overlay repairs itself;
+//! - every message carries its age; messages older than `max_message_age`
+//!   are dropped, and the bounded seen-cache refuses anything older than what
+//!   it has forgotten, so a message is never delivered twice;
+//! - tree optimisation also triggers when the IHAVE arrives after the
+//!   payload.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::cache::{CachedMessage, MessageCache, SeenCache};
+use super::io::Io;
+use super::topic::TopicStats;
+use super::{
+    wire, Delivery, Event, Gossip, IHaveEntry, Message, MessageId, PeerIdentity, PlumtreeConfig, ProtoError, TimerKind,
+};
+
+/// Announcements of a message not received yet.
+#[derive(Debug)]
+struct Missing<PI> {
+    /// (announcer, hops it would be delivered at), in arrival order.
+    announcers: Vec<(PI, u16)>,
+    /// Peers we sent a GRAFT for this message.
+    grafted: Vec<PI>,
+    /// When the first announcement arrived.
+    announced_at: Instant,
+    timer_armed: bool,
+}
+
+/// What a neighbour's link has recently carried.
+#[derive(Debug, Clone, Copy)]
+struct LinkRecord<PI> {
+    peer: PI,
+    /// The link carries the tree: a first copy arrived over it, or a second
+    /// eager push went out over it without the peer pruning the first (which
+    /// it would have done at once had the first been a duplicate there).
+    carried: bool,
+    /// Eager pushes sent over it since it became eager.
+    pushes: u8,
+    /// Duplicates received over it since its last first copy.
+    duplicate_streak: u8,
+}
+
+#[derive(Debug)]
+pub(crate) struct Plumtree<PI> {
+    pub config: PlumtreeConfig,
+    eager: Vec<PI>,
+    lazy: Vec<PI>,
+    links: Vec<LinkRecord<PI>>,
+    seen: SeenCache,
+    cache: MessageCache<PI>,
+    missing: HashMap<MessageId, Missing<PI>>,
+    /// IHAVE entries waiting for the next flush, per peer (in first-queued order).
+    ihave_queue: Vec<(PI, Vec<IHaveEntry>)>,
+    flush_armed: bool,
+    max_ihave_entries: usize,
+    /// Learned delay between an announcement and the eager copy.
+    eager_lag: Duration,
+}
+
+fn age_ms(now: Instant, origin: Instant) -> u32 {
+    now.saturating_duration_since(origin).as_millis().min(u32::MAX as u128) as u32
+}
+
+impl<PI: PeerIdentity> Plumtree<PI> {
+    pub fn new(config: PlumtreeConfig) -> Self {
+        Plumtree {
+            seen: SeenCache::new(config.seen_ttl, config.seen_capacity),
+            cache: MessageCache::new(
+                config.message_cache_ttl,
+                config.message_cache_capacity,
+                config.message_cache_max_bytes,
+            ),
+            max_ihave_entries: wire::max_ihave_entries(config.max_message_size),
+            config,
+            eager: Vec::new(),
+            lazy: Vec::new(),
+            links: Vec::new(),
+            missing: HashMap::new(),
+            ihave_queue: Vec::new(),
+            flush_armed: false,
+            eager_lag: Duration::ZERO,
+        }
+    }
+
+    pub fn eager(&self) -> &[PI] {
+        &self.eager
+    }
+
+    pub fn lazy(&self) -> &[PI] {
+        &self.lazy
+    }
+
+    pub fn seen_len(&self) -> usize {
+        self.seen.len()
+    }
+
+    pub fn cache_len(&self) -> usize {
+        self.cache.len()
+    }
+
+    pub fn missing_len(&self) -> usize {
+        self.missing.len()
+    }
+
+    fn is_neighbor(&self, p: &PI) -> bool {
+        self.eager.contains(p) || self.lazy.contains(p)
+    }
+
+    fn make_eager(&mut self, p: PI) {
+        if !self.is_neighbor(&p) {
+            return;
+        }
+        self.lazy.retain(|x| *x != p);
+        if !self.eager.contains(&p) {
+            self.eager.push(p);
+        }
+    }
+
+    fn make_lazy(&mut self, p: PI) {
+        if !self.is_neighbor(&p) {
+            return;
+        }
+        if let Some(l) = self.links.iter_mut().find(|l| l.peer == p) {
+            *l = LinkRecord { peer: p, carried: false, pushes: 0, duplicate_streak: 0 };
+        }
+        self.eager.retain(|x| *x != p);
+        if !self.lazy.contains(&p) {
+            self.lazy.push(p);
+        }
+    }
+
+    /// A duplicate arrived from `from`: should the link become lazy?
+    /// A lazy link is pruned at once (after a PRUNE/GOSSIP race the sender
+    /// may still push to us eagerly); an eager link that has carried first
+    /// copies only after `duplicates_before_prune` duplicates in a row.
+    fn should_prune(&mut self, from: PI) -> bool {
+        if !self.eager.contains(&from) {
+            return self.lazy.contains(&from);
+        }
+        let threshold = self.config.duplicates_before_prune;
+        let Some(l) = self.links.iter_mut().find(|l| l.peer == from) else { return true };
+        l.duplicate_streak = l.duplicate_streak.saturating_add(1);
+        if !l.carried || l.duplicate_streak >= threshold {
+            return true;
+        }
+        false
+    }
+
+    /// Fold one observed announcement-to-eager-copy delay into the estimate:
+    /// rise at once, decay slowly.
+    fn learn_lag(&mut self, sample: Duration) {
+        let sample = sample.min(self.config.graft_timeout_max);
+        if sample > self.eager_lag {
+            self.eager_lag = sample;
+        } else {
+            self.eager_lag -= (self.eager_lag - sample) / 16;
+        }
+    }
+
+    /// How long to wait for an announced message before grafting it.
+    fn graft_wait(&self) -> Duration {
+        (self.eager_lag * 5 / 4).clamp(self.config.graft_timeout_1, self.config.graft_timeout_max)
+    }
+
+    /// Bytes a broadcast of `payload_len` bytes occupies on the wire.
+    pub fn check_size(&self, payload_len: usize) -> Result<(), ProtoError> {
+        let size = wire::gossip_frame_len(payload_len);
+        if size > self.config.max_message_size {
+            return Err(ProtoError::MessageTooLarge { size, max: self.config.max_message_size });
+        }
+        Ok(())
+    }
+
+    /// Publish a new message from this node.
+    pub fn broadcast(
+        &mut self,
+        payload: Bytes,
+        stats: &mut TopicStats,
+        io: &mut Io<'_, PI>,
+    ) -> Result<MessageId, ProtoError> {
+        self.check_size(payload.len())?;
+        let mut id = [0u8; 16];
+        io.rng.fill_bytes(&mut id);
+        let id = MessageId(id);
+        self.seen.insert(id, io.now, io.now);
+        let cached = CachedMessage { payload, hops: 0, origin: io.now, parent: None, grafted_after: None };
+        self.push(id, &cached, None, stats, io);
+        self.cache.insert(id, cached, io.now);
+        stats.published += 1;
+        Ok(id)
+    }
+
+    /// Relay a message received (or published) here: eager push to the tree,
+    /// lazy announcement to the rest.
+    fn push(
+        &mut self,
+        id: MessageId,
+        m: &CachedMessage<PI>,
+        skip: Option<PI>,
+        stats: &mut TopicStats,
+        io: &mut Io<'_, PI>,
+    ) {
+        if m.hops >= self.config.max_hops {
+            return;
+        }
+        let hops = m.hops + 1;
+        let age = age_ms(io.now, m.origin);
+        for &p in &self.eager {
+            if Some(p) != skip {
+                let g = Gossip { id, hops, age_ms: age, payload: m.payload.clone() };
+                io.send(p, Message::Gossip(g));
+                stats.relayed += 1;
+                if let Some(l) = self.links.iter_mut().find(|l| l.peer == p) {
+                    l.pushes = l.pushes.saturating_add(1);
+                    l.carried |= l.pushes >= 2;
+                }
+            }
+        }
+        let lazy: Vec<PI> = self.lazy.iter().copied().filter(|p| Some(*p) != skip).collect();
+        for p in lazy {
+            self.queue_ihave(p, IHaveEntry { id, hops }, io);
+        }
+    }
+
+    fn queue_ihave(&mut self, peer: PI, entry: IHaveEntry, io: &mut Io<'_, PI>) {
+        match self.ihave_queue.iter_mut().find(|(p, _)| *p == peer) {
+            Some((_, entries)) => entries.push(entry),
+            None => self.ihave_queue.push((peer, vec![entry])),
+        }
+        if !self.flush_armed {
+            self.flush_armed = true;
+            io.timer(self.config.ihave_interval, TimerKind::IHaveFlush);
+        }
+    }
+
+    pub fn on_ihave_flush(&mut self, io: &mut Io<'_, PI>) {
+        self.flush_armed = false;
+        for (peer, entries) in std::mem::take(&mut self.ihave_queue) {
+            if !self.is_neighbor(&peer) {
+                continue;
+            }
+            for chunk in entries.chunks(self.max_ihave_entries) {
+                io.send(peer, Message::IHave(chunk.to_vec()));
+            }
+        }
+    }
+
+    pub fn on_gossip(&mut self, from: PI, g: Gossip, stats: &mut TopicStats, io: &mut Io<'_, PI>) {
+        let now = io.now;
+        let age = Duration::from_millis(g.age_ms as u64);
+        if age > self.config.max_message_age || g.hops == 0 || g.hops > self.config.max_hops {
+            stats.dropped_invalid += 1;
+            return;
+        }
+        let origin = now.checked_sub(age).unwrap_or(now);
+        if self.seen.contains(&g.id) {
+            stats.duplicates += 1;
+            // A copy down the tree after we grafted: the graft was premature.
+            if let Some(m) = self.cache.get_mut(&g.id) {
+                if let Some(at) = m.grafted_after.take() {
+                    self.learn_lag(now.saturating_duration_since(at));
+                }
+            }
+            if self.should_prune(from) {
+                self.make_lazy(from);
+                io.send(from, Message::Prune);
+            }
+            return;
+        }
+        if self.seen.is_before_horizon(origin) {
+            stats.dropped_too_old += 1;
+            return;
+        }
+        self.seen.insert(g.id, origin, now);
+        let missing = self.missing.remove(&g.id);
+        let mut grafted_after = None;
+        if let Some(m) = &missing {
+            if m.grafted.contains(&from) {
+                grafted_after = Some(m.announced_at);
+            } else {
+                self.learn_lag(now.saturating_duration_since(m.announced_at));
+            }
+        }
+        self.make_eager(from);
+        if let Some(l) = self.links.iter_mut().find(|l| l.peer == from) {
+            l.carried = true;
+            l.duplicate_streak = 0;
+        }
+        let cached = CachedMessage { payload: g.payload, hops: g.hops, origin, parent: Some(from), grafted_after };
+        io.event(Event::Delivered(Delivery { id: g.id, payload: cached.payload.clone(), hops: g.hops, from }));
+        stats.delivered += 1;
+        self.push(g.id, &cached, Some(from), stats, io);
+        self.cache.insert(g.id, cached, now);
+        // Tree optimisation: a lazy link announced this message much closer
+        // to its origin than the copy we got.
+        if let Some(best) = missing.and_then(|m| m.announcers.into_iter().min_by_key(|(_, h)| *h)) {
+            self.optimize(g.id, best.0, best.1, g.hops, from, io);
+        }
+    }
+
+    /// Swap the eager link `parent` (which delivered at `received_hops`) for
+    /// the lazy link `announcer` (which offered `announced_hops`) when that
+    /// saves at least `optimization_threshold` hops.
+    fn optimize(
+        &mut self,
+        id: MessageId,
+        announcer: PI,
+        announced_hops: u16,
+        received_hops: u16,
+        parent: PI,
+        io: &mut Io<'_, PI>,
+    ) {
+        let t = self.config.optimization_threshold;
+        if t == 0 || announcer == parent || !self.lazy.contains(&announcer) || !self.eager.contains(&parent) {
+            return;
+        }
+        if received_hops >= announced_hops.saturating_add(t) {
+            self.make_eager(announcer);
+            io.send(announcer, Message::Graft { id: None });
+            self.make_lazy(parent);
+            io.send(parent, Message::Prune);
+            if let Some(m) = self.cache.get_mut(&id) {
+                m.parent = None;
+            }
+        }
+    }
+
+    pub fn on_ihave(&mut self, from: PI, entries: Vec<IHaveEntry>, io: &mut Io<'_, PI>) {
+        let now = io.now;
+        let wait = self.graft_wait();
+        for e in entries {
+            if self.seen.contains(&e.id) {
+                let parent = self.cache.get(&e.id).and_then(|m| m.parent.map(|p| (p, m.hops)));
+                if let Some((parent, hops)) = parent {
+                    self.optimize(e.id, from, e.hops, hops, parent, io);
+                }
+                continue;
+            }
+            if e.hops > self.config.max_hops {
+                continue;
+            }
+            let capacity = self.config.missing_capacity;
+            let per_message = self.config.announcers_per_message;
+            let len = self.missing.len();
+            let entry = match self.missing.get_mut(&e.id) {
+                Some(m) => m,
+                None if len < capacity => self.missing.entry(e.id).or_insert(Missing {
+                    announcers: Vec::new(),
+                    grafted: Vec::new(),
+                    announced_at: now,
+                    timer_armed: false,
+                }),
+                None => continue,
+            };
+            if entry.announcers.len() < per_message && !entry.announcers.iter().any(|(p, _)| *p == from) {
+                entry.announcers.push((from, e.hops));
+            }
+            if !entry.timer_armed {
+                entry.timer_armed = true;
+                io.timer(wait, TimerKind::Graft(e.id));
+            }
+        }
+    }
+
+    /// An announced message is still missing: graft it from the next announcer.
+    pub fn on_graft_timer(&mut self, id: MessageId, stats: &mut TopicStats, io: &mut Io<'_, PI>) {
+        if self.seen.contains(&id) {
+            self.missing.remove(&id);
+            return;
+        }
+        let Some(m) = self.missing.get_mut(&id) else { return };
+        let next = loop {
+            if m.announcers.is_empty() {
+                break None;
+            }
+            let (p, _) = m.announcers.remove(0);
+            if self.eager.contains(&p) || self.lazy.contains(&p) {
+                break Some(p);
+            }
+        };
+        match next {
+            Some(peer) => {
+                m.grafted.push(peer);
+                io.timer(self.config.graft_timeout_2, TimerKind::Graft(id));
+                self.make_eager(peer);
+                io.send(peer, Message::Graft { id: Some(id) });
+                stats.grafts_sent += 1;
+            }
+            None => {
+                self.missing.remove(&id);
+            }
+        }
+    }
+
+    pub fn on_graft(&mut self, from: PI, id: Option<MessageId>, stats: &mut TopicStats, io: &mut Io<'_, PI>) {
+        self.make_eager(from);
+        let Some(id) = id else { return };
+        let Some(m) = self.cache.get(&id) else { return };
+        if m.hops >= self.config.max_hops || io.now.saturating_duration_since(m.origin) > self.config.max_message_age {
+            return;
+        }
+        let g = Gossip { id, hops: m.hops + 1, age_ms: age_ms(io.now, m.origin), payload: m.payload.clone() };
+        io.send(from, Message::Gossip(g));
+        stats.relayed += 1;
+    }
+
+    pub fn on_prune(&mut self, from: PI) {
+        self.make_lazy(from);
+    }
+
+    /// A new active neighbour: push to it eagerly from now on, and announce
+    /// recent messages so it can graft what it missed.
+    pub fn on_neighbor_up(&mut self, peer: PI, io: &mut Io<'_, PI>) {
+        if self.is_neighbor(&peer) {
+            return;
+        }
+        self.eager.push(peer);
+        self.links.push(LinkRecord { peer, carried: false, pushes: 0, duplicate_streak: 0 });
+        self.cache.expire(io.now);
+        let now = io.now;
+        let max_age = self.config.max_message_age;
+        let recent: Vec<IHaveEntry> = self
+            .cache
+            .recent(self.config.announce_on_neighbor_up)
+            .filter(|(_, m)| m.hops < self.config.max_hops && now.saturating_duration_since(m.origin) < max_age)
+            .map(|(id, m)| IHaveEntry { id, hops: m.hops + 1 })
+            .collect();
+        for e in recent {
+            self.queue_ihave(peer, e, io);
+        }
+    }
+
+    pub fn on_neighbor_down(&mut self, peer: PI) {
+        self.eager.retain(|p| *p != peer);
+        self.lazy.retain(|p| *p != peer);
+        self.links.retain(|l| l.peer != peer);
+        self.ihave_queue.retain(|(p, _)| *p != peer);
+        for m in self.missing.values_mut() {
+            m.announcers.retain(|(p, _)| *p != peer);
+        }
+    }
+
+    /// Drop expired cache entries (called periodically).
+    pub fn expire(&mut self, now: Instant) {
+        self.seen.expire(now);
+        self.cache.expire(now);
+    }
+}

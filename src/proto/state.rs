@@ -1,0 +1,180 @@
+//! A node's protocol state across all the topics it has joined. This is the
+//! sans-IO entry point the runtime and the simulator drive.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use bytes::Bytes;
+use rand::RngCore;
+
+use super::io::Io;
+use super::topic::Topic;
+use super::{
+    Event, Message, MessageId, Output, PeerData, PeerIdentity, PeerInfo, ProtoError, Timer, TopicConfig, TopicId,
+};
+
+/// Every topic a node is in. Each method takes the current time and a random
+/// number generator, and appends what must happen next to `out`.
+#[derive(Debug)]
+pub struct State<PI> {
+    me: PI,
+    my_data: Option<PeerData>,
+    topics: BTreeMap<TopicId, Topic<PI>>,
+}
+
+impl<PI: PeerIdentity> State<PI> {
+    /// A node called `me`, whose data (addresses) travel with it through the
+    /// overlay.
+    pub fn new(me: PI, my_data: Option<PeerData>) -> Self {
+        State { me, my_data, topics: BTreeMap::new() }
+    }
+
+    pub fn me(&self) -> PI {
+        self.me
+    }
+
+    /// Data announced for this node in topics joined from now on.
+    pub fn set_my_data(&mut self, data: Option<PeerData>) {
+        self.my_data = data;
+    }
+
+    pub fn topic(&self, id: &TopicId) -> Option<&Topic<PI>> {
+        self.topics.get(id)
+    }
+
+    pub fn topics(&self) -> impl Iterator<Item = &Topic<PI>> {
+        self.topics.values()
+    }
+
+    /// Run `f` on one topic (if joined), then emit `Disconnect` for peers that
+    /// no topic keeps active any more.
+    fn with_topic<T>(
+        &mut self,
+        topic: TopicId,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        out: &mut Vec<Output<PI>>,
+        f: impl FnOnce(&mut Topic<PI>, &mut Io<'_, PI>) -> T,
+    ) -> Option<T> {
+        let start = out.len();
+        let t = self.topics.get_mut(&topic)?;
+        let mut io = Io { now, rng, out, topic };
+        let result = f(t, &mut io);
+        self.emit_disconnects(start, out);
+        Some(result)
+    }
+
+    fn emit_disconnects(&self, start: usize, out: &mut Vec<Output<PI>>) {
+        let mut gone: Vec<PI> = Vec::new();
+        for o in &out[start..] {
+            if let Output::Event { event: Event::NeighborDown(p), .. } = o {
+                if !gone.contains(p) && !self.topics.values().any(|t| t.is_active(p)) {
+                    gone.push(*p);
+                }
+            }
+        }
+        out.extend(gone.into_iter().map(|peer| Output::Disconnect { peer }));
+    }
+
+    /// Join `topic`, contacting `bootstrap` (an empty list makes this node a
+    /// bootstrap node for others).
+    pub fn join(
+        &mut self,
+        topic: TopicId,
+        config: TopicConfig<PI>,
+        bootstrap: Vec<PeerInfo<PI>>,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        out: &mut Vec<Output<PI>>,
+    ) -> Result<(), ProtoError> {
+        config.validate()?;
+        if self.topics.contains_key(&topic) {
+            return Err(ProtoError::AlreadyJoined(topic));
+        }
+        self.topics.insert(topic, Topic::new(topic, self.me, self.my_data.clone(), config));
+        self.with_topic(topic, now, rng, out, |t, io| t.join(bootstrap, io));
+        Ok(())
+    }
+
+    /// Leave `topic`: active peers are told, and all its state is dropped.
+    pub fn leave(
+        &mut self,
+        topic: TopicId,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        out: &mut Vec<Output<PI>>,
+    ) -> Result<(), ProtoError> {
+        let start = out.len();
+        let mut t = self.topics.remove(&topic).ok_or(ProtoError::NotJoined(topic))?;
+        t.leave(&mut Io { now, rng, out, topic });
+        self.emit_disconnects(start, out);
+        Ok(())
+    }
+
+    /// Check that a payload of `len` bytes fits the topic's message size limit.
+    pub fn check_size(&self, topic: TopicId, len: usize) -> Result<(), ProtoError> {
+        self.topics.get(&topic).ok_or(ProtoError::NotJoined(topic))?.check_size(len)
+    }
+
+    /// Publish `payload` to everyone in `topic`.
+    pub fn broadcast(
+        &mut self,
+        topic: TopicId,
+        payload: Bytes,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        out: &mut Vec<Output<PI>>,
+    ) -> Result<MessageId, ProtoError> {
+        self.with_topic(topic, now, rng, out, |t, io| t.broadcast(payload, io)).ok_or(ProtoError::NotJoined(topic))?
+    }
+
+    /// A message arrived from `from`.
+    pub fn on_message(
+        &mut self,
+        from: PI,
+        topic: TopicId,
+        message: Message<PI>,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        out: &mut Vec<Output<PI>>,
+    ) {
+        if from == self.me {
+            return;
+        }
+        if !self.topics.contains_key(&topic) {
+            // Refuse membership requests for topics we are not in, so the
+            // requester does not wait for a timeout.
+            let refusal = match message {
+                Message::Join { .. } => Some(Message::Disconnect { alive: true }),
+                Message::Neighbor { .. } => Some(Message::NeighborReply { accepted: false }),
+                _ => None,
+            };
+            if let Some(message) = refusal {
+                out.push(Output::Send { to: from, topic, message });
+            }
+            return;
+        }
+        self.with_topic(topic, now, rng, out, |t, io| t.on_message(from, message, io));
+    }
+
+    /// A timer armed through [`Output::Timer`] fired.
+    pub fn on_timer(&mut self, timer: Timer, now: Instant, rng: &mut dyn RngCore, out: &mut Vec<Output<PI>>) {
+        self.with_topic(timer.topic, now, rng, out, |t, io| t.on_timer(timer.kind, io));
+    }
+
+    /// The connection to `peer` closed.
+    pub fn on_peer_disconnected(&mut self, peer: PI, now: Instant, rng: &mut dyn RngCore, out: &mut Vec<Output<PI>>) {
+        let ids: Vec<TopicId> = self.topics.keys().copied().collect();
+        for topic in ids {
+            self.with_topic(topic, now, rng, out, |t, io| t.on_peer_disconnected(peer, io));
+        }
+    }
+
+    /// `peer` could not be dialed, or a send to it failed.
+    pub fn on_dial_failed(&mut self, peer: PI, now: Instant, rng: &mut dyn RngCore, out: &mut Vec<Output<PI>>) {
+        let ids: Vec<TopicId> = self.topics.keys().copied().collect();
+        for topic in ids {
+            self.with_topic(topic, now, rng, out, |t, io| t.on_dial_failed(peer, io));
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! One topic: its HyParView and Plumtree instances, its allow list and its
+//! counters. HyParView's neighbour changes are fed to Plumtree here.
+
+use std::collections::BTreeSet;
+
+use bytes::Bytes;
+
+use super::hyparview::HyParView;
+use super::io::Io;
+use super::plumtree::Plumtree;
+use super::{
+    Event, Message, MessageId, Output, PeerData, PeerIdentity, PeerInfo, ProtoError, TimerKind, TopicConfig, TopicId,
+};
+
+/// Counters of one topic since it was joined.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopicStats {
+    /// Messages published by this node.
+    pub published: u64,
+    /// Messages delivered to the application (each at most once).
+    pub delivered: u64,
+    /// Payload copies sent to neighbours (eager pushes and GRAFT answers).
+    pub relayed: u64,
+    /// Payload copies received for messages already delivered.
+    pub duplicates: u64,
+    /// Payloads refused for a bad hop count or an age past `max_message_age`.
+    pub dropped_invalid: u64,
+    /// Payloads refused because the seen-cache had already forgotten that
+    /// far back (deduplication could no longer be guaranteed).
+    pub dropped_too_old: u64,
+    /// Messages from peers outside the allow list.
+    pub dropped_outsider: u64,
+    /// GRAFT requests sent to recover announced messages.
+    pub grafts_sent: u64,
+}
+
+/// One joined topic.
+#[derive(Debug)]
+pub struct Topic<PI> {
+    id: TopicId,
+    hyparview: HyParView<PI>,
+    plumtree: Plumtree<PI>,
+    allowed: Option<BTreeSet<PI>>,
+    stats: TopicStats,
+}
+
+impl<PI: PeerIdentity> Topic<PI> {
+    pub(crate) fn new(id: TopicId, me: PI, my_data: Option<PeerData>, config: TopicConfig<PI>) -> Self {
+        Topic {
+            id,
+            hyparview: HyParView::new(me, my_data, config.hyparview),
+            plumtree: Plumtree::new(config.plumtree),
+            allowed: config.allowed_peers,
+            stats: TopicStats::default(),
+        }
+    }
+
+    pub fn id(&self) -> TopicId {
+        self.id
+    }
+
+    /// Peers in the active view.
+    pub fn active(&self) -> impl Iterator<Item = &PI> {
+        self.hyparview.active()
+    }
+
+    /// Peers in the passive view.
+    pub fn passive(&self) -> impl Iterator<Item = &PI> {
+        self.hyparview.passive()
+    }
+
+    /// Peers in the known-peers cache.
+    pub fn known(&self) -> impl Iterator<Item = &PI> {
+        self.hyparview.known.iter().map(|k| &k.info.id)
+    }
+
+    pub fn is_active(&self, peer: &PI) -> bool {
+        self.hyparview.is_active(peer)
+    }
+
+    /// Active peers on the broadcast tree.
+    pub fn eager(&self) -> &[PI] {
+        self.plumtree.eager()
+    }
+
+    /// Active peers that only get announcements.
+    pub fn lazy(&self) -> &[PI] {
+        self.plumtree.lazy()
+    }
+
+    pub fn stats(&self) -> &TopicStats {
+        &self.stats
+    }
+
+    pub fn config_active_capacity(&self) -> usize {
+        self.hyparview.config.active_view_capacity
+    }
+
+    /// Sizes of the bounded caches: (seen ids, cached messages, missing messages, known peers).
+    pub fn cache_sizes(&self) -> (usize, usize, usize, usize) {
+        (self.plumtree.seen_len(), self.plumtree.cache_len(), self.plumtree.missing_len(), self.hyparview.known.len())
+    }
+
+    /// The configured largest frame, framing included.
+    pub fn max_message_size(&self) -> usize {
+        self.plumtree.config.max_message_size
+    }
+
+    pub fn is_allowed(&self, peer: &PI) -> bool {
+        self.allowed.as_ref().map_or(true, |a| a.contains(peer))
+    }
+
+    fn filter_allowed(&self, peers: Vec<PeerInfo<PI>>) -> Vec<PeerInfo<PI>> {
+        peers.into_iter().filter(|p| self.is_allowed(&p.id)).collect()
+    }
+
+    /// Tell Plumtree about the neighbour changes HyParView emitted since `start`.
+    fn sync_neighbors(&mut self, start: usize, io: &mut Io<'_, PI>) {
+        let changes: Vec<(bool, PI)> = io.out[start..]
+            .iter()
+            .filter_map(|o| match o {
+                Output::Event { event: Event::NeighborUp(p), .. } => Some((true, *p)),
+                Output::Event { event: Event::NeighborDown(p), .. } => Some((false, *p)),
+                _ => None,
+            })
+            .collect();
+        for (up, peer) in changes {
+            if up {
+                self.plumtree.on_neighbor_up(peer, io);
+            } else {
+                self.plumtree.on_neighbor_down(peer);
+            }
+        }
+    }
+
+    pub(crate) fn join(&mut self, bootstrap: Vec<PeerInfo<PI>>, io: &mut Io<'_, PI>) {
+        let bootstrap = self.filter_allowed(bootstrap);
+        let start = io.out.len();
+        self.hyparview.join(bootstrap, io);
+        self.sync_neighbors(start, io);
+    }
+
+    pub(crate) fn leave(&mut self, io: &mut Io<'_, PI>) {
+        self.plumtree.on_ihave_flush(io);
+        self.hyparview.leave(io);
+    }
+
+    pub(crate) fn broadcast(&mut self, payload: Bytes, io: &mut Io<'_, PI>) -> Result<MessageId, ProtoError> {
+        self.plumtree.broadcast(payload, &mut self.stats, io)
+    }
+
+    pub(crate) fn check_size(&self, payload_len: usize) -> Result<(), ProtoError> {
+        self.plumtree.check_size(payload_len)
+    }
+
+    pub(crate) fn on_message(&mut self, from: PI, message: Message<PI>, io: &mut Io<'_, PI>) {
+        if !self.is_allowed(&from) {
+            self.stats.dropped_outsider += 1;
+            match message {
+                Message::Join { .. } => io.send(from, Message::Disconnect { alive: true }),
+                Message::Neighbor { .. } => io.send(from, Message::NeighborReply { accepted: false }),
+                _ => {}
+            }
+            return;
+        }
+        let start = io.out.len();
+        match message {
+            Message::Gossip(g) => self.plumtree.on_gossip(from, g, &mut self.stats, io),
+            Message::IHave(entries) => self.plumtree.on_ihave(from, entries, io),
+            Message::Graft { id } => self.plumtree.on_graft(from, id, &mut self.stats, io),
+            Message::Prune => self.plumtree.on_prune(from),
+            Message::ForwardJoin { peer, ttl } => {
+                if self.is_allowed(&peer.id) {
+                    self.hyparview.on_message(from, Message::ForwardJoin { peer, ttl }, io);
+                }
+            }
+            Message::Shuffle { origin, ttl, peers } => {
+                let peers = self.filter_allowed(peers);
+                if self.is_allowed(&origin.id) {
+                    self.hyparview.on_message(from, Message::Shuffle { origin, ttl, peers }, io);
+                }
+            }
+            Message::ShuffleReply { peers } => {
+                let peers = self.filter_allowed(peers);
+                self.hyparview.on_message(from, Message::ShuffleReply { peers }, io);
+            }
+            other => self.hyparview.on_message(from, other, io),
+        }
+        self.sync_neighbors(start, io);
+    }
+
+    pub(crate) fn on_timer(&mut self, kind: TimerKind, io: &mut Io<'_, PI>) {
+        let start = io.out.len();
+        match kind {
+            TimerKind::Shuffle => self.hyparview.on_shuffle_timer(io),
+            TimerKind::Maintenance => {
+                self.plumtree.expire(io.now);
+                self.hyparview.on_maintenance_timer(io);
+            }
+            TimerKind::JoinRetry => self.hyparview.on_join_retry(io),
+            TimerKind::IHaveFlush => self.plumtree.on_ihave_flush(io),
+            TimerKind::Graft(id) => self.plumtree.on_graft_timer(id, &mut self.stats, io),
+        }
+        self.sync_neighbors(start, io);
+    }
+
+    pub(crate) fn on_peer_disconnected(&mut self, peer: PI, io: &mut Io<'_, PI>) {
+        let start = io.out.len();
+        self.hyparview.on_peer_disconnected(peer, io);
+        self.sync_neighbors(start, io);
+    }
+
+    pub(crate) fn on_dial_failed(&mut self, peer: PI, io: &mut Io<'_, PI>) {
+        let start = io.out.len();
+        self.hyparview.on_dial_failed(peer, io);
+        self.sync_neighbors(start, io);
+    }
+}
