@@ -50,7 +50,7 @@ pub struct SimArgs {
     #[arg(long, default_value_t = 100)]
     interval_ms: u64,
     /// Seconds the overlay settles after the last join.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 60)]
     warmup_s: u64,
     /// Seconds allowed to heal (fail, partition); partition and churn length.
     #[arg(long, default_value_t = 30)]

@@ -59,7 +59,7 @@ impl Default for HyParViewConfig {
             shuffle_active_count: 3,
             shuffle_passive_count: 4,
             shuffle_random_walk_length: 6,
-            shuffle_interval: Duration::from_secs(20),
+            shuffle_interval: Duration::from_secs(10),
             maintenance_interval: Duration::from_secs(1),
             neighbor_request_timeout: Duration::from_secs(3),
             known_peers_capacity: 256,

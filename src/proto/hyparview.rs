@@ -334,6 +334,10 @@ impl<PI: PeerIdentity> HyParView<PI> {
         }
         if ttl == self.config.passive_random_walk_length {
             self.add_passive(peer.clone(), io);
+        } else {
+            // Every node on the walk learns of the newcomer: free knowledge
+            // for rejoining after mass failure.
+            self.learn(&peer, io);
         }
         let next: Vec<PI> = self.active().copied().filter(|p| *p != from && *p != peer.id).collect();
         match next.choose(io.rng) {
@@ -402,6 +406,12 @@ impl<PI: PeerIdentity> HyParView<PI> {
         if ttl > 0 && self.active.len() > 1 {
             let next: Vec<PI> = self.active().copied().filter(|p| *p != from && *p != origin.id).collect();
             if let Some(&next) = next.choose(io.rng) {
+                // Nodes a shuffle passes through learn the peers it carries
+                // (into the known-peers cache, not the passive view).
+                self.learn(&origin, io);
+                for p in &peers {
+                    self.learn(p, io);
+                }
                 io.send(next, Message::Shuffle { origin, ttl: ttl - 1, peers });
                 return;
             }

@@ -88,7 +88,7 @@ impl Default for ScenarioConfig {
             links: LinkModel::default(),
             topic: TopicConfig::default(),
             join_interval: Duration::from_millis(1),
-            warmup: Duration::from_secs(30),
+            warmup: Duration::from_secs(60),
             broadcasts: 100,
             broadcast_interval: Duration::from_millis(100),
             payload_size: 64,
