@@ -379,3 +379,36 @@ fn topic_id_is_sha256_of_the_prefixed_name() {
     assert_eq!(TopicId::from_name("chat").0, expect);
     assert_ne!(TopicId::from_name("chat"), TopicId::from_name("Chat"));
 }
+
+#[test]
+fn a_graft_that_raced_a_slow_tree_path_is_undone_keeping_the_tree_link() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2]);
+    n.recv(1, gossip(id(1), 1, b"a")); // 1 carries the tree
+    n.recv(2, Message::Prune); // 2 is lazy
+    n.recv(2, Message::IHave(vec![IHaveEntry { id: id(7), hops: 2 }]));
+    let out = n.timer(TimerKind::Graft(id(7)));
+    assert!(sends(&out).contains(&(2, Message::Graft { id: Some(id(7)) })));
+    assert_eq!(events(&n.recv(2, gossip(id(7), 2, b"g"))).len(), 1);
+    // The slow tree copy arrives: drop the grafted link, not the tree link.
+    let out = n.recv(1, gossip(id(7), 5, b"g"));
+    assert_eq!(sends(&out), vec![(2, Message::Prune)]);
+    assert!(n.topic().eager().contains(&1) && n.topic().lazy().contains(&2));
+}
+
+#[test]
+fn graft_wait_grows_to_the_observed_lag_of_eager_copies() {
+    let after = |out: &[Output<u32>]| {
+        out.iter().find_map(|o| match o {
+            Output::Timer { after, timer } if matches!(timer.kind, TimerKind::Graft(_)) => Some(*after),
+            _ => None,
+        })
+    };
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2]);
+    n.recv(2, Message::Prune);
+    let out = n.recv(2, Message::IHave(vec![IHaveEntry { id: id(1), hops: 2 }]));
+    assert_eq!(after(&out), Some(Duration::from_millis(150)), "starts at graft_timeout_1");
+    n.advance(Duration::from_millis(400));
+    n.recv(1, gossip(id(1), 6, b"late")); // eager copy 400 ms behind the announcement
+    let out = n.recv(2, Message::IHave(vec![IHaveEntry { id: id(2), hops: 2 }]));
+    assert_eq!(after(&out), Some(Duration::from_millis(500)), "1.25 x the longest recent lag");
+}

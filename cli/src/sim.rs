@@ -72,6 +72,9 @@ pub struct SimArgs {
     /// Plumtree: milliseconds to wait for an announced message before grafting.
     #[arg(long)]
     graft_timeout_ms: Option<u64>,
+    /// Plumtree: longest adaptive wait before grafting, in milliseconds.
+    #[arg(long)]
+    graft_timeout_max_ms: Option<u64>,
     /// Plumtree: milliseconds IHAVE announcements are batched for.
     #[arg(long)]
     ihave_interval_ms: Option<u64>,
@@ -121,6 +124,9 @@ pub fn run(a: SimArgs) -> Result<(), String> {
     if let Some(ms) = a.graft_timeout_ms {
         base.topic.plumtree.graft_timeout_1 = Duration::from_millis(ms);
         base.topic.plumtree.graft_timeout_2 = Duration::from_millis(ms / 2);
+    }
+    if let Some(ms) = a.graft_timeout_max_ms {
+        base.topic.plumtree.graft_timeout_max = Duration::from_millis(ms);
     }
     if let Some(ms) = a.ihave_interval_ms {
         base.topic.plumtree.ihave_interval = Duration::from_millis(ms);

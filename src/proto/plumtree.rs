@@ -64,9 +64,14 @@ pub(crate) struct Plumtree<PI> {
     ihave_queue: Vec<(PI, Vec<IHaveEntry>)>,
     flush_armed: bool,
     max_ihave_entries: usize,
-    /// Learned delay between an announcement and the eager copy.
-    eager_lag: Duration,
+    /// Recent delays between an announcement and the eager copy (a ring of
+    /// the last `LAG_SAMPLES`), and the next slot to overwrite.
+    eager_lags: Vec<Duration>,
+    next_lag: usize,
 }
+
+/// How many announcement-to-eager-copy delays the graft wait is learned from.
+const LAG_SAMPLES: usize = 64;
 
 fn age_ms(now: Instant, origin: Instant) -> u32 {
     now.saturating_duration_since(origin).as_millis().min(u32::MAX as u128) as u32
@@ -89,7 +94,8 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             missing: HashMap::new(),
             ihave_queue: Vec::new(),
             flush_armed: false,
-            eager_lag: Duration::ZERO,
+            eager_lags: Vec::with_capacity(LAG_SAMPLES),
+            next_lag: 0,
         }
     }
 
@@ -157,20 +163,24 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         false
     }
 
-    /// Fold one observed announcement-to-eager-copy delay into the estimate:
-    /// rise at once, decay slowly.
+    /// Record one observed delay between an announcement and the eager copy.
     fn learn_lag(&mut self, sample: Duration) {
         let sample = sample.min(self.config.graft_timeout_max);
-        if sample > self.eager_lag {
-            self.eager_lag = sample;
+        if self.eager_lags.len() < LAG_SAMPLES {
+            self.eager_lags.push(sample);
         } else {
-            self.eager_lag -= (self.eager_lag - sample) / 16;
+            self.eager_lags[self.next_lag] = sample;
         }
+        self.next_lag = (self.next_lag + 1) % LAG_SAMPLES;
     }
 
-    /// How long to wait for an announced message before grafting it.
+    /// How long to wait for an announced message before grafting it: a
+    /// quarter more than the longest recent lag of an eager copy behind its
+    /// announcement. Lags depend on where a message was published, so the
+    /// longest, not the typical, lag keeps grafts from firing early.
     fn graft_wait(&self) -> Duration {
-        (self.eager_lag * 5 / 4).clamp(self.config.graft_timeout_1, self.config.graft_timeout_max)
+        let longest = self.eager_lags.iter().max().copied().unwrap_or_default();
+        (longest * 5 / 4).clamp(self.config.graft_timeout_1, self.config.graft_timeout_max)
     }
 
     /// Bytes a broadcast of `payload_len` bytes occupies on the wire.
@@ -266,10 +276,18 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         let origin = now.checked_sub(age).unwrap_or(now);
         if self.seen.contains(&g.id) {
             stats.duplicates += 1;
-            // A copy down the tree after we grafted: the graft was premature.
-            if let Some(m) = self.cache.get_mut(&g.id) {
-                if let Some(at) = m.grafted_after.take() {
-                    self.learn_lag(now.saturating_duration_since(at));
+            // A copy down the tree after our graft was answered: the graft
+            // only raced a slow tree path. Learn the lag, keep the tree link,
+            // and drop the grafted one, so spurious grafts neither leave
+            // cycles nor rewire the tree. (The old parent tolerates the one
+            // duplicate we relayed it, by the duplicate-streak rule.)
+            let after_graft = self.cache.get_mut(&g.id).and_then(|m| m.grafted_after.take().map(|at| (at, m.parent)));
+            if let Some((at, grafted)) = after_graft {
+                self.learn_lag(now.saturating_duration_since(at));
+                if let Some(grafted) = grafted.filter(|p| *p != from && self.eager.contains(&from)) {
+                    self.make_lazy(grafted);
+                    io.send(grafted, Message::Prune);
+                    return;
                 }
             }
             if self.should_prune(from) {
@@ -405,6 +423,11 @@ impl<PI: PeerIdentity> Plumtree<PI> {
 
     pub fn on_graft(&mut self, from: PI, id: Option<MessageId>, stats: &mut TopicStats, io: &mut Io<'_, PI>) {
         self.make_eager(from);
+        // The peer needs this link: it carries the tree from our side too.
+        if let Some(l) = self.links.iter_mut().find(|l| l.peer == from) {
+            l.carried = true;
+            l.duplicate_streak = 0;
+        }
         let Some(id) = id else { return };
         let Some(m) = self.cache.get(&id) else { return };
         if m.hops >= self.config.max_hops || io.now.saturating_duration_since(m.origin) > self.config.max_message_age {

@@ -485,7 +485,7 @@ impl Sim {
     pub fn tree_shape(&self) -> TreeShape {
         let n = self.nodes.len();
         let mut parent: Vec<usize> = (0..n).collect();
-        fn find(p: &mut Vec<usize>, mut x: usize) -> usize {
+        fn find(p: &mut [usize], mut x: usize) -> usize {
             while p[x] != x {
                 p[x] = p[p[x]];
                 x = p[x];

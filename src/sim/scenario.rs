@@ -1,5 +1,6 @@
 //! Scenarios (steady, fail, partition, churn) and the figures they report.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -131,6 +132,11 @@ pub struct Report {
     pub active_view_mean: f64,
     /// The eager graph at the end of the run.
     pub tree: TreeShape,
+    /// Active-view changes (neighbour-down events) from the first measured
+    /// broadcast on.
+    pub neighbor_changes: u64,
+    /// Protocol messages sent from the first measured broadcast on, by kind.
+    pub messages_sent: BTreeMap<String, u64>,
     pub events: u64,
     pub sim_seconds: f64,
     pub wall_seconds: f64,
@@ -340,11 +346,8 @@ pub fn run(scenario: Scenario, cfg: &ScenarioConfig) -> Report {
     let last = measured.iter().map(|&i| sim.broadcasts[i].sent_at).max().unwrap_or(sim.now_us());
     sim.run_until(last.max(sim.now_us()) + us(cfg.drain));
 
-    if std::env::var_os("HYPAR_SIM_DEBUG").is_some() {
-        let sent: Vec<(&str, u64)> =
-            sim.sent.iter().map(|(k, v)| (*k, v - sent_before.get(k).copied().unwrap_or(0))).collect();
-        eprintln!("neighbor_downs during measurement: {}; sent: {:?}", sim.neighbor_downs - downs_before, sent);
-    }
+    let messages_sent: BTreeMap<String, u64> =
+        sim.sent.iter().map(|(k, v)| (k.to_string(), v - sent_before.get(k).copied().unwrap_or(0))).collect();
     let figures: Vec<Measured> = measured.iter().map(|&i| measure(&sim, i, settle)).collect();
     let senders: Vec<NodeId> = measured.iter().map(|&i| sim.broadcasts[i].sender).collect();
     let mut lat: Vec<u32> = figures.iter().flat_map(|m| m.latencies_us.iter().copied()).collect();
@@ -375,6 +378,8 @@ pub fn run(scenario: Scenario, cfg: &ScenarioConfig) -> Report {
         measured_broadcasts: measured.len(),
         active_view_mean: mean(sizes.iter().map(|&s| s as f64)),
         tree: sim.tree_shape(),
+        neighbor_changes: sim.neighbor_downs - downs_before,
+        messages_sent,
         events: sim.events,
         sim_seconds: sim.now_us() as f64 / 1e6,
         wall_seconds: wall.elapsed().as_secs_f64(),
