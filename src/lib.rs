@@ -1,8 +1,10 @@
-//! hypar: peer-to-peer topic gossip. Each topic is its own HyParView overlay
-//! with Plumtree broadcast on top.
+#![doc = include_str!("../README.md")]
 //!
-//! This crate currently contains the sans-IO protocol core ([`proto`]) and a
-//! deterministic discrete-event simulator driving it ([`sim`]).
+//! ## Modules
+//!
+//! - [`proto`]: the sans-IO protocol core (HyParView + Plumtree per topic) and
+//!   its wire codec.
+//! - [`sim`]: a deterministic discrete-event simulator driving [`proto`].
 
 pub mod proto;
 pub mod sim;
