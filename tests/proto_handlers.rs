@@ -412,3 +412,30 @@ fn graft_wait_grows_to_the_observed_lag_of_eager_copies() {
     let out = n.recv(2, Message::IHave(vec![IHaveEntry { id: id(2), hops: 2 }]));
     assert_eq!(after(&out), Some(Duration::from_millis(500)), "1.25 x the longest recent lag");
 }
+
+#[test]
+fn a_node_stuck_below_the_minimum_rejoins_through_a_known_peer() {
+    // Our only neighbour is 1; the one other peer we know (2) is full and
+    // refuses low-priority requests. We must not stay stuck.
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1]);
+    n.recv(1, Message::ShuffleReply { peers: vec![PeerInfo::new(2)] });
+    let out = n.timer(TimerKind::Maintenance);
+    assert!(sends(&out).contains(&(2, Message::Neighbor { priority: Priority::Low, data: None })));
+    n.recv(2, Message::NeighborReply { accepted: false });
+    let out = n.timer(TimerKind::Maintenance);
+    assert!(timers(&out).contains(&TimerKind::JoinRetry), "below the minimum with nothing pending: rejoin");
+    let out = n.timer(TimerKind::JoinRetry);
+    assert!(sends(&out).contains(&(2, Message::Join { data: None })), "JOIN through a known peer: {out:?}");
+}
+
+#[test]
+fn a_node_that_knows_too_few_peers_escapes_through_a_join() {
+    // A triangle island: two neighbours (at the minimum), one full outsider known.
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2]);
+    n.recv(1, Message::ShuffleReply { peers: vec![PeerInfo::new(3)] });
+    let out = n.timer(TimerKind::Shuffle);
+    assert!(sends(&out).contains(&(3, Message::Join { data: None })), "{out:?}");
+    // Backs off: the next shuffle round does not join again.
+    let out = n.timer(TimerKind::Shuffle);
+    assert!(!sends(&out).iter().any(|(_, m)| matches!(m, Message::Join { .. })));
+}

@@ -75,3 +75,16 @@ fn same_seed_same_run_other_seed_other_run() {
     assert_eq!((a.events, a.rmr, a.ldh, a.delivered), (b.events, b.rmr, b.ldh, b.delivered));
     assert_ne!(a.events, c.events);
 }
+
+#[test]
+fn no_node_is_left_in_an_island_across_seeds() {
+    // Nodes join through random live nodes, often ones still joining
+    // themselves; small clusters used to end up cut off from the overlay.
+    for seed in 1..=8 {
+        let mut c = cfg(1000, seed);
+        c.broadcasts = 5;
+        let r = run(Scenario::Steady(SenderMode::One), &c);
+        assert_eq!(r.delivered, 1.0, "seed {seed}: {r:?}");
+        assert_eq!(r.tree.components, 1, "seed {seed}: {r:?}");
+    }
+}

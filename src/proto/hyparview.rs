@@ -37,6 +37,9 @@ pub(crate) struct HyParView<PI> {
     passive: Vec<PeerInfo<PI>>,
     pub known: KnownPeers<PI>,
     pending: Vec<Pending<PI>>,
+    /// Peers that refused a NEIGHBOR request, not asked again until the
+    /// instant given (bounded by the passive view's capacity).
+    refused: Vec<(PI, Instant)>,
     bootstrap: Vec<PeerInfo<PI>>,
     /// JOINs sent and not yet answered, with when they were sent.
     joining: Vec<(PI, Instant)>,
@@ -44,6 +47,10 @@ pub(crate) struct HyParView<PI> {
     join_retry_armed: bool,
     bootstrap_failure_reported: bool,
     next_probe: Option<Instant>,
+    /// When a node starved of peers may next rejoin to escape an island,
+    /// and the backoff after that.
+    next_escape: Option<Instant>,
+    escape_backoff: std::time::Duration,
 }
 
 impl<PI: PeerIdentity> HyParView<PI> {
@@ -53,15 +60,18 @@ impl<PI: PeerIdentity> HyParView<PI> {
             my_data,
             known: KnownPeers::new(config.known_peers_capacity),
             join_backoff: config.join_retry_initial,
+            escape_backoff: config.shuffle_interval,
             config,
             active: Vec::new(),
             passive: Vec::new(),
             pending: Vec::new(),
+            refused: Vec::new(),
             bootstrap: Vec::new(),
             joining: Vec::new(),
             join_retry_armed: false,
             bootstrap_failure_reported: false,
             next_probe: None,
+            next_escape: None,
         }
     }
 
@@ -144,15 +154,20 @@ impl<PI: PeerIdentity> HyParView<PI> {
         if before == self.joining.len() || !self.joining.is_empty() || !self.active.is_empty() {
             return;
         }
-        if !self.bootstrap_failure_reported {
+        if !self.bootstrap_failure_reported && self.bootstrap.iter().any(|b| b.id == peer) {
             self.bootstrap_failure_reported = true;
             io.event(Event::BootstrapFailed);
         }
         self.arm_join_retry(io);
     }
 
+    /// Fewer active peers than this means the node must rejoin.
+    fn rejoin_below(&self) -> usize {
+        self.config.active_view_min.max(1)
+    }
+
     fn arm_join_retry(&mut self, io: &mut Io<'_, PI>) {
-        if !self.join_retry_armed && !self.bootstrap.is_empty() {
+        if !self.join_retry_armed {
             self.join_retry_armed = true;
             let d = io.jitter(self.join_backoff);
             io.timer(d, TimerKind::JoinRetry);
@@ -160,10 +175,23 @@ impl<PI: PeerIdentity> HyParView<PI> {
         }
     }
 
+    /// Rejoin: through the bootstrap peers when isolated, and through one
+    /// random known peer. A JOIN is always accepted and its random walks bring
+    /// new neighbours, where NEIGHBOR requests to full peers are refused.
     pub fn on_join_retry(&mut self, io: &mut Io<'_, PI>) {
         self.join_retry_armed = false;
+        if self.active.len() >= self.rejoin_below() {
+            return;
+        }
         if self.active.is_empty() {
             self.send_joins(io);
+        }
+        let skip = |id: &PI| self.is_active(id) || self.is_pending(id) || self.joining.iter().any(|(p, _)| p == id);
+        let now = io.now;
+        let contact = self.known.random_alive(io.rng, skip).or_else(|| self.known.random_due(now, io.rng, skip));
+        if let Some(contact) = contact.map(|p| p.id) {
+            io.send(contact, Message::Join { data: self.my_data.clone() });
+            self.joining.push((contact, now));
         }
     }
 
@@ -205,6 +233,8 @@ impl<PI: PeerIdentity> HyParView<PI> {
         io.event(Event::NeighborUp(id));
         if was_empty {
             io.event(Event::Joined);
+        }
+        if self.active.len() >= self.rejoin_below() {
             self.join_backoff = self.config.join_retry_initial;
         }
         true
@@ -249,7 +279,13 @@ impl<PI: PeerIdentity> HyParView<PI> {
         let wanted = if urgent { cap - in_flight } else { 1 };
         let priority = if self.active.is_empty() { Priority::High } else { Priority::Low };
         for _ in 0..wanted {
-            let skip = |id: &PI| Some(*id) == exclude || self.is_active(id) || self.is_pending(id) || *id == self.me;
+            let skip = |id: &PI| {
+                Some(*id) == exclude
+                    || self.is_active(id)
+                    || self.is_pending(id)
+                    || *id == self.me
+                    || self.refused.iter().any(|(p, _)| p == id)
+            };
             let candidates: Vec<PI> = self.passive.iter().map(|p| p.id).filter(|id| !skip(id)).collect();
             let choice = candidates.choose(io.rng).copied().or_else(|| {
                 if !urgent {
@@ -365,9 +401,14 @@ impl<PI: PeerIdentity> HyParView<PI> {
         self.pending.retain(|p| p.peer != from);
         self.known.mark_alive(&from);
         if !accepted {
-            // Alive but full: keep it as a backup.
+            // Alive but full: keep it as a backup, and do not ask it again
+            // for a while.
             let info = self.info_of(from);
             self.add_passive(info, io);
+            if self.refused.len() >= self.config.passive_view_capacity {
+                self.refused.remove(0);
+            }
+            self.refused.push((from, io.now + self.config.shuffle_interval));
             return;
         }
         if self.is_active(&from) {
@@ -436,6 +477,7 @@ impl<PI: PeerIdentity> HyParView<PI> {
     pub fn on_shuffle_timer(&mut self, io: &mut Io<'_, PI>) {
         let d = io.jitter(self.config.shuffle_interval);
         io.timer(d, TimerKind::Shuffle);
+        self.escape_island(io);
         let Some(target) = self.active.choose(io.rng).map(|p| p.id) else { return };
         let mut peers: Vec<PeerInfo<PI>> = self
             .active
@@ -449,6 +491,28 @@ impl<PI: PeerIdentity> HyParView<PI> {
         peers.extend(self.passive.choose_multiple(io.rng, self.config.shuffle_passive_count).cloned());
         let msg = Message::Shuffle { origin: self.me_info(), ttl: self.config.shuffle_random_walk_length, peers };
         io.send(target, msg);
+    }
+
+    /// A node that knows fewer reachable peers beyond its active view than it
+    /// could fill a view with may be in a small island, whose shuffles never
+    /// leave it and whose one known outsider refuses low-priority requests.
+    /// It JOINs through a known outsider: a JOIN is always accepted and its
+    /// random walks reach into the wider overlay. Backs off up to
+    /// `probe_backoff_max`, so a small swarm settles.
+    fn escape_island(&mut self, io: &mut Io<'_, PI>) {
+        if self.next_escape.is_some_and(|t| t > io.now) {
+            return;
+        }
+        let outside = self.known.iter().filter(|k| k.failures == 0 && !self.is_active(&k.info.id)).count();
+        if outside >= self.config.active_view_capacity {
+            return;
+        }
+        let skip = |id: &PI| self.is_active(id) || self.joining.iter().any(|(p, _)| p == id);
+        let Some(contact) = self.known.random_alive(io.rng, skip).map(|p| p.id) else { return };
+        io.send(contact, Message::Join { data: self.my_data.clone() });
+        self.joining.push((contact, io.now));
+        self.next_escape = Some(io.now + self.escape_backoff);
+        self.escape_backoff = (self.escape_backoff * 2).min(self.config.probe_backoff_max);
     }
 
     /// Periodic upkeep: time out requests, refill the active view, rejoin
@@ -471,8 +535,9 @@ impl<PI: PeerIdentity> HyParView<PI> {
         for peer in stale {
             self.join_attempt_failed(peer, io);
         }
+        self.refused.retain(|(_, until)| *until > now);
         self.fill_active(None, io);
-        if self.active.is_empty() && self.pending.is_empty() && self.joining.is_empty() {
+        if self.active.len() < self.rejoin_below() && self.pending.is_empty() && self.joining.is_empty() {
             self.arm_join_retry(io);
         }
         self.probe(io);
