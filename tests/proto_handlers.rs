@@ -306,7 +306,11 @@ fn forgotten_ids_move_the_horizon_so_nothing_is_delivered_twice() {
     let late = Message::Gossip(Gossip { id: id(0), hops: 2, age_ms: 10, payload: bytes::Bytes::new() });
     assert!(events(&n.recv(1, late)).is_empty());
     assert_eq!(n.topic().stats().dropped_too_old, 1);
-    // A genuinely new message is still delivered.
+    // So is anything published within max_link_delay after the forgotten id
+    // (a copy of it may have spent that long on links)...
+    assert!(events(&n.recv(1, gossip(id(8), 1, b"close"))).is_empty());
+    // ...but a message published later is delivered.
+    n.advance(Duration::from_secs(6));
     assert_eq!(events(&n.recv(1, gossip(id(9), 1, b"new"))).len(), 1);
 }
 
@@ -315,10 +319,10 @@ fn outsiders_are_refused_cleanly_and_never_delivered() {
     let mut config = cfg();
     config.allowed_peers = Some(BTreeSet::from([1, 2, 3]));
     let mut n = Node::new(config, &[]).with_neighbors(&[1]);
-    assert_eq!(sends(&n.recv(9, Message::Join { data: None })), vec![(9, Message::Disconnect { alive: true })]);
+    assert_eq!(sends(&n.recv(9, Message::Join { data: None })), vec![(9, Message::Disconnect { alive: false })]);
     assert_eq!(
         sends(&n.recv(9, Message::Neighbor { priority: Priority::High, data: None })),
-        vec![(9, Message::NeighborReply { accepted: false })]
+        vec![(9, Message::Disconnect { alive: false })]
     );
     assert!(events(&n.recv(9, gossip(id(1), 1, b"spam"))).is_empty());
     n.recv(1, Message::ShuffleReply { peers: vec![PeerInfo::new(2), PeerInfo::new(9)] });
@@ -337,7 +341,7 @@ fn requests_for_topics_not_joined_are_refused() {
     n.state.on_message(4, other, Message::Join { data: None }, n.now, &mut n.rng, &mut n.out);
     let out = n.take();
     assert!(
-        matches!(&out[..], [Output::Send { to: 4, topic, message: Message::Disconnect { alive: true } }] if *topic == other)
+        matches!(&out[..], [Output::Send { to: 4, topic, message: Message::Disconnect { alive: false } }] if *topic == other)
     );
 }
 
@@ -438,4 +442,64 @@ fn a_node_that_knows_too_few_peers_escapes_through_a_join() {
     // Backs off: the next shuffle round does not join again.
     let out = n.timer(TimerKind::Shuffle);
     assert!(!sends(&out).iter().any(|(_, m)| matches!(m, Message::Join { .. })));
+}
+
+#[test]
+fn a_peer_refusing_our_high_priority_neighbor_leaves_the_active_view() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1]);
+    n.recv(1, Message::ForwardJoin { peer: PeerInfo::new(9), ttl: 0 }); // adds 9, sends NEIGHBOR{High}
+    assert!(n.active().contains(&9));
+    let out = n.recv(9, Message::NeighborReply { accepted: false });
+    assert!(!n.active().contains(&9), "views must stay symmetric");
+    assert!(events(&out).contains(&Event::NeighborDown(9)));
+}
+
+#[test]
+fn an_unsolicited_acceptance_is_answered_with_disconnect() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1]);
+    let out = n.recv(7, Message::NeighborReply { accepted: true });
+    assert!(!n.active().contains(&7));
+    assert_eq!(sends(&out), vec![(7, Message::Disconnect { alive: true })]);
+}
+
+#[test]
+fn timers_of_an_earlier_join_are_ignored_after_rejoining() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1]);
+    let old = Timer { topic: n.topic, generation: n.topic().generation(), kind: TimerKind::Shuffle };
+    n.state.leave(n.topic, n.now, &mut n.rng, &mut n.out).unwrap();
+    n.state.join(n.topic, cfg(), vec![], n.now, &mut n.rng, &mut n.out).unwrap();
+    n.take();
+    n.state.on_timer(old, n.now, &mut n.rng, &mut n.out);
+    assert!(n.take().is_empty(), "a stale periodic timer must not start a second chain");
+}
+
+#[test]
+fn rejoining_a_topic_does_not_deliver_old_messages_again() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1]);
+    assert_eq!(events(&n.recv(1, gossip(id(1), 1, b"once"))).len(), 1);
+    n.state.leave(n.topic, n.now, &mut n.rng, &mut n.out).unwrap();
+    n.state.join(n.topic, cfg(), vec![], n.now, &mut n.rng, &mut n.out).unwrap();
+    let mut n = n.with_neighbors(&[2]);
+    assert!(events(&n.recv(2, gossip(id(1), 2, b"once"))).is_empty());
+}
+
+#[test]
+fn an_announcer_already_grafted_is_not_grafted_again() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1]);
+    n.recv(1, Message::Prune);
+    n.recv(1, Message::IHave(vec![IHaveEntry { id: id(4), hops: 2 }]));
+    assert!(sends(&n.timer(TimerKind::Graft(id(4)))).contains(&(1, Message::Graft { id: Some(id(4)) })));
+    // It announces again but never sends: no endless grafting.
+    n.recv(1, Message::IHave(vec![IHaveEntry { id: id(4), hops: 2 }]));
+    assert!(sends(&n.timer(TimerKind::Graft(id(4)))).is_empty());
+}
+
+#[test]
+fn a_third_party_cannot_redirect_a_known_peers_data() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1]);
+    let real = bytes::Bytes::from_static(b"real-addr");
+    n.recv(5, Message::Neighbor { priority: Priority::Low, data: Some(real) });
+    let evil = PeerInfo { id: 5, data: Some(bytes::Bytes::from_static(b"evil")) };
+    let out = n.recv(1, Message::ShuffleReply { peers: vec![evil] });
+    assert!(!out.iter().any(|o| matches!(o, Output::PeerData { peer: 5, .. })), "{out:?}");
 }

@@ -6,7 +6,6 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use rand::seq::SliceRandom;
 use rand::{Rng, RngCore};
 
 use super::{MessageId, PeerIdentity, PeerInfo};
@@ -14,9 +13,12 @@ use super::{MessageId, PeerIdentity, PeerInfo};
 /// Ids of messages already delivered, bounded by age and count.
 ///
 /// Each id is stored with the estimated time its message was published
-/// (`origin`). Whenever an id is evicted, the cache's *horizon* moves up to
-/// that id's origin, and [`SeenCache::is_before_horizon`] then refuses every
-/// message published at or before it: an evicted id can never be delivered a
+/// (`origin`, from the message's age). Whenever an id is evicted, the cache's
+/// *horizon* moves up to that id's origin, and
+/// [`SeenCache::is_before_horizon`] then refuses every message whose
+/// estimated origin is at most `slack` after it. Two copies of one message
+/// differ in estimated origin only by the link delays the age does not count,
+/// so as long as those stay below `slack` an evicted id is never delivered a
 /// second time, whatever the load.
 #[derive(Debug)]
 pub struct SeenCache {
@@ -24,12 +26,13 @@ pub struct SeenCache {
     order: VecDeque<(MessageId, Instant)>,
     ttl: Duration,
     capacity: usize,
+    slack: Duration,
     horizon: Option<Instant>,
 }
 
 impl SeenCache {
-    pub fn new(ttl: Duration, capacity: usize) -> Self {
-        SeenCache { ids: HashSet::new(), order: VecDeque::new(), ttl, capacity, horizon: None }
+    pub fn new(ttl: Duration, capacity: usize, slack: Duration) -> Self {
+        SeenCache { ids: HashSet::new(), order: VecDeque::new(), ttl, capacity, slack, horizon: None }
     }
 
     pub fn contains(&self, id: &MessageId) -> bool {
@@ -38,7 +41,7 @@ impl SeenCache {
 
     /// True if a message published at `origin` may have been forgotten.
     pub fn is_before_horizon(&self, origin: Instant) -> bool {
-        self.horizon.is_some_and(|h| origin <= h)
+        self.horizon.is_some_and(|h| origin <= h + self.slack)
     }
 
     pub fn insert(&mut self, id: MessageId, origin: Instant, now: Instant) {
@@ -178,66 +181,125 @@ pub struct KnownPeer<PI> {
     pub retry_at: Option<Instant>,
 }
 
+/// A fast unkeyed hasher (multiply-rotate, as in rustc's FxHash) for the
+/// known-peers index. Unkeyed hashing invites collision flooding, but the
+/// index holds at most `known_peers_capacity` entries, so the worst case is
+/// the linear scan it replaces.
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(n as u64);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
+
 /// Peers met through the overlay, kept after they leave the views. Larger
 /// than the passive view; the source for rejoining after mass failure and for
 /// re-merging partitions.
 #[derive(Debug)]
 pub struct KnownPeers<PI> {
     entries: Vec<KnownPeer<PI>>,
+    /// Position of each peer in `entries`.
+    index: HashMap<PI, usize, FxBuild>,
     capacity: usize,
 }
 
+/// Entries sampled to choose one to evict.
+const EVICTION_SAMPLE: usize = 8;
+
 impl<PI: PeerIdentity> KnownPeers<PI> {
     pub fn new(capacity: usize) -> Self {
-        KnownPeers { entries: Vec::new(), capacity }
-    }
-
-    fn position(&self, id: &PI) -> Option<usize> {
-        self.entries.iter().position(|e| e.info.id == *id)
+        KnownPeers { entries: Vec::new(), index: HashMap::default(), capacity }
     }
 
     pub fn get(&self, id: &PI) -> Option<&KnownPeer<PI>> {
-        self.position(id).map(|i| &self.entries[i])
+        self.index.get(id).map(|&i| &self.entries[i])
     }
 
     pub fn contains(&self, id: &PI) -> bool {
-        self.position(id).is_some()
+        self.index.contains_key(id)
+    }
+
+    fn swap_remove(&mut self, i: usize) {
+        let gone = self.entries.swap_remove(i);
+        self.index.remove(&gone.info.id);
+        if let Some(moved) = self.entries.get(i) {
+            self.index.insert(moved.info.id, i);
+        }
     }
 
     /// Record `info`. Returns true if the peer is new or its data changed.
-    /// When full, evicts the entry with the most failures (a random one among
-    /// equals), never one for which `pinned` is true.
-    pub fn insert(&mut self, info: PeerInfo<PI>, rng: &mut dyn RngCore, pinned: impl Fn(&PI) -> bool) -> bool {
-        if let Some(i) = self.position(&info.id) {
+    /// Known data is replaced only when `from_itself` (the peer vouches for
+    /// its own addresses; a third party cannot redirect them). When full,
+    /// evicts the entry with the most failures among a few sampled at random,
+    /// never one for which `pinned` is true.
+    pub fn insert(
+        &mut self,
+        info: PeerInfo<PI>,
+        from_itself: bool,
+        rng: &mut dyn RngCore,
+        pinned: impl Fn(&PI) -> bool,
+    ) -> bool {
+        if let Some(&i) = self.index.get(&info.id) {
             let e = &mut self.entries[i];
-            if info.data.is_some() && e.info.data != info.data {
+            let may_replace = from_itself || e.info.data.is_none();
+            if may_replace && info.data.is_some() && e.info.data != info.data {
                 e.info.data = info.data;
                 return true;
             }
             return false;
         }
         if self.entries.len() >= self.capacity {
-            let worst = self.entries.iter().filter(|e| !pinned(&e.info.id)).map(|e| e.failures).max();
-            let Some(worst) = worst else { return false };
-            let victims: Vec<usize> = (0..self.entries.len())
-                .filter(|&i| self.entries[i].failures == worst && !pinned(&self.entries[i].info.id))
-                .collect();
-            let victim = victims[rng.gen_range(0..victims.len())];
-            self.entries.swap_remove(victim);
+            let mut victim: Option<usize> = None;
+            for _ in 0..EVICTION_SAMPLE {
+                let i = rng.gen_range(0..self.entries.len());
+                if pinned(&self.entries[i].info.id) {
+                    continue;
+                }
+                if victim.is_none_or(|v| self.entries[i].failures > self.entries[v].failures) {
+                    victim = Some(i);
+                }
+            }
+            let Some(victim) = victim else { return false };
+            self.swap_remove(victim);
         }
+        self.index.insert(info.id, self.entries.len());
         self.entries.push(KnownPeer { info, failures: 0, retry_at: None });
         true
     }
 
     pub fn remove(&mut self, id: &PI) {
-        if let Some(i) = self.position(id) {
-            self.entries.swap_remove(i);
+        if let Some(&i) = self.index.get(id) {
+            self.swap_remove(i);
         }
     }
 
     /// The peer could not be reached: back off exponentially before the next try.
     pub fn mark_failed(&mut self, id: &PI, now: Instant, initial: Duration, max: Duration) {
-        if let Some(i) = self.position(id) {
+        if let Some(&i) = self.index.get(id) {
             let e = &mut self.entries[i];
             e.failures = e.failures.saturating_add(1);
             let backoff = initial.saturating_mul(1u32 << (e.failures - 1).min(16)).min(max);
@@ -247,16 +309,31 @@ impl<PI: PeerIdentity> KnownPeers<PI> {
 
     /// The peer answered.
     pub fn mark_alive(&mut self, id: &PI) {
-        if let Some(i) = self.position(id) {
+        if let Some(&i) = self.index.get(id) {
             self.entries[i].failures = 0;
             self.entries[i].retry_at = None;
         }
     }
 
+    /// A uniformly random entry satisfying `want`, in one pass without
+    /// allocating (reservoir sampling).
+    fn random_where(&self, rng: &mut dyn RngCore, want: impl Fn(&KnownPeer<PI>) -> bool) -> Option<&PeerInfo<PI>> {
+        let mut chosen = None;
+        let mut seen = 0u32;
+        for e in &self.entries {
+            if want(e) {
+                seen += 1;
+                if rng.gen_range(0..seen) == 0 {
+                    chosen = Some(&e.info);
+                }
+            }
+        }
+        chosen
+    }
+
     /// A random peer believed reachable, not excluded.
     pub fn random_alive(&self, rng: &mut dyn RngCore, exclude: impl Fn(&PI) -> bool) -> Option<&PeerInfo<PI>> {
-        let c: Vec<&KnownPeer<PI>> = self.entries.iter().filter(|e| e.failures == 0 && !exclude(&e.info.id)).collect();
-        c.choose(rng).map(|e| &e.info)
+        self.random_where(rng, |e| e.failures == 0 && !exclude(&e.info.id))
     }
 
     /// A random failed peer whose backoff has elapsed, not excluded.
@@ -266,9 +343,7 @@ impl<PI: PeerIdentity> KnownPeers<PI> {
         rng: &mut dyn RngCore,
         exclude: impl Fn(&PI) -> bool,
     ) -> Option<&PeerInfo<PI>> {
-        let c: Vec<&KnownPeer<PI>> =
-            self.entries.iter().filter(|e| e.retry_at.is_some_and(|t| t <= now) && !exclude(&e.info.id)).collect();
-        c.choose(rng).map(|e| &e.info)
+        self.random_where(rng, |e| e.retry_at.is_some_and(|t| t <= now) && !exclude(&e.info.id))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &KnownPeer<PI>> {

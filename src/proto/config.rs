@@ -113,8 +113,13 @@ pub struct PlumtreeConfig {
     /// Maximum payload bytes kept to answer GRAFTs.
     pub message_cache_max_bytes: usize,
     /// How long a message id is remembered for deduplication. Must exceed
-    /// `max_message_age` by a margin that covers unmeasured link delay.
+    /// `max_message_age` by at least `max_link_delay`.
     pub seen_ttl: Duration,
+    /// The most time a message is assumed to spend on links along its path
+    /// (which its age does not count). Deduplication is guaranteed while
+    /// link delays stay below it; after the seen-cache forgets an id, messages
+    /// published up to this long after it are refused.
+    pub max_link_delay: Duration,
     /// Maximum number of message ids remembered. When full, the oldest are
     /// forgotten and any message older than them is refused, so nothing is
     /// ever delivered twice.
@@ -144,6 +149,7 @@ impl Default for PlumtreeConfig {
             message_cache_capacity: 4096,
             message_cache_max_bytes: 32 * 1024 * 1024,
             seen_ttl: Duration::from_secs(120),
+            max_link_delay: Duration::from_secs(5),
             seen_capacity: 65_536,
             missing_capacity: 4096,
             announcers_per_message: 4,
@@ -178,6 +184,14 @@ fn check(ok: bool, field: &'static str, value: impl ToString, reason: &'static s
 
 fn ms(d: Duration) -> String {
     format!("{}ms", d.as_millis())
+}
+
+/// Longest accepted duration of any timer or cache age.
+const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+
+fn check_duration(field: &'static str, d: Duration) -> Result<(), ConfigError> {
+    check(d >= Duration::from_millis(1), field, ms(d), "must be at least 1ms")?;
+    check(d <= MAX_DURATION, field, ms(d), "must be at most 24h")
 }
 
 impl HyParViewConfig {
@@ -235,9 +249,11 @@ impl HyParViewConfig {
             ("hyparview.maintenance_interval", self.maintenance_interval),
             ("hyparview.neighbor_request_timeout", self.neighbor_request_timeout),
             ("hyparview.probe_backoff_initial", self.probe_backoff_initial),
+            ("hyparview.probe_backoff_max", self.probe_backoff_max),
             ("hyparview.join_retry_initial", self.join_retry_initial),
+            ("hyparview.join_retry_max", self.join_retry_max),
         ] {
-            check(d >= Duration::from_millis(1), field, ms(d), "must be at least 1ms")?;
+            check_duration(field, d)?;
         }
         check(
             self.probe_backoff_max >= self.probe_backoff_initial,
@@ -252,10 +268,10 @@ impl HyParViewConfig {
             "must not be below join_retry_initial",
         )?;
         check(
-            (1..=65_536).contains(&self.known_peers_capacity),
+            (self.active_view_capacity + self.passive_view_capacity..=65_536).contains(&self.known_peers_capacity),
             "hyparview.known_peers_capacity",
             self.known_peers_capacity,
-            "must be between 1 and 65536",
+            "must hold the active and passive views and be at most 65536",
         )
     }
 }
@@ -283,10 +299,14 @@ impl PlumtreeConfig {
         for (field, d) in [
             ("plumtree.graft_timeout_1", self.graft_timeout_1),
             ("plumtree.graft_timeout_2", self.graft_timeout_2),
+            ("plumtree.graft_timeout_max", self.graft_timeout_max),
             ("plumtree.ihave_interval", self.ihave_interval),
             ("plumtree.message_cache_ttl", self.message_cache_ttl),
+            ("plumtree.max_message_age", self.max_message_age),
+            ("plumtree.seen_ttl", self.seen_ttl),
+            ("plumtree.max_link_delay", self.max_link_delay),
         ] {
-            check(d >= Duration::from_millis(1), field, ms(d), "must be at least 1ms")?;
+            check_duration(field, d)?;
         }
         check(
             self.graft_timeout_max >= self.graft_timeout_1,
@@ -301,16 +321,10 @@ impl PlumtreeConfig {
             "must be at least message_cache_ttl",
         )?;
         check(
-            self.max_message_age <= Duration::from_secs(24 * 3600),
-            "plumtree.max_message_age",
-            ms(self.max_message_age),
-            "must be at most 24h",
-        )?;
-        check(
-            self.seen_ttl >= self.max_message_age + Duration::from_secs(10),
+            self.seen_ttl >= self.max_message_age + self.max_link_delay,
             "plumtree.seen_ttl",
             ms(self.seen_ttl),
-            "must exceed max_message_age by at least 10s",
+            "must exceed max_message_age by at least max_link_delay",
         )?;
         for (field, n) in [
             ("plumtree.message_cache_capacity", self.message_cache_capacity),

@@ -111,17 +111,23 @@ impl<PI: PeerIdentity> HyParView<PI> {
     }
 
     /// Remember a peer in the known-peers cache, telling the driver its data.
-    fn learn(&mut self, info: &PeerInfo<PI>, io: &mut Io<'_, PI>) {
+    /// `from_itself`: the data came from the peer itself.
+    fn learn_from(&mut self, info: &PeerInfo<PI>, from_itself: bool, io: &mut Io<'_, PI>) {
         if info.id == self.me {
             return;
         }
         let (active, passive) = (&self.active, &self.passive);
         let pinned = |id: &PI| active.iter().chain(passive.iter()).any(|p| p.id == *id);
-        if self.known.insert(info.clone(), io.rng, pinned) {
+        if self.known.insert(info.clone(), from_itself, io.rng, pinned) {
             if let Some(data) = &info.data {
                 io.out.push(Output::PeerData { peer: info.id, data: data.clone() });
             }
         }
+    }
+
+    /// Remember a peer heard of through someone else.
+    fn learn(&mut self, info: &PeerInfo<PI>, io: &mut Io<'_, PI>) {
+        self.learn_from(info, false, io);
     }
 
     /// Start participating: send JOIN to every bootstrap peer and arm the
@@ -333,18 +339,24 @@ impl<PI: PeerIdentity> HyParView<PI> {
     }
 
     pub fn on_message(&mut self, from: PI, message: Message<PI>, io: &mut Io<'_, PI>) {
-        if from == self.me {
-            return;
-        }
         match message {
-            Message::Join { data } => self.on_join(PeerInfo { id: from, data }, io),
+            Message::Join { data } => {
+                let info = PeerInfo { id: from, data };
+                self.learn_from(&info, true, io);
+                self.on_join(info, io)
+            }
             Message::ForwardJoin { peer, ttl } => self.on_forward_join(from, peer, ttl, io),
-            Message::Neighbor { priority, data } => self.on_neighbor(PeerInfo { id: from, data }, priority, io),
+            Message::Neighbor { priority, data } => {
+                let info = PeerInfo { id: from, data };
+                self.learn_from(&info, true, io);
+                self.on_neighbor(info, priority, io)
+            }
             Message::NeighborReply { accepted } => self.on_neighbor_reply(from, accepted, io),
             Message::Disconnect { alive } => self.on_disconnect(from, alive, io),
             Message::Shuffle { origin, ttl, peers } => self.on_shuffle(from, origin, ttl, peers, io),
-            Message::ShuffleReply { peers } => {
+            Message::ShuffleReply { mut peers } => {
                 self.known.mark_alive(&from);
+                peers.truncate(self.shuffle_len());
                 self.integrate(peers, io)
             }
             _ => {}
@@ -353,8 +365,8 @@ impl<PI: PeerIdentity> HyParView<PI> {
 
     fn on_join(&mut self, joiner: PeerInfo<PI>, io: &mut Io<'_, PI>) {
         let id = joiner.id;
-        let others: Vec<PI> = self.active().copied().filter(|p| *p != id).collect();
         self.add_active(joiner.clone(), true, io);
+        let others: Vec<PI> = self.active().copied().filter(|p| *p != id).collect();
         for peer in others {
             io.send(peer, Message::ForwardJoin { peer: joiner.clone(), ttl: self.config.active_random_walk_length });
         }
@@ -401,9 +413,9 @@ impl<PI: PeerIdentity> HyParView<PI> {
         self.pending.retain(|p| p.peer != from);
         self.known.mark_alive(&from);
         if !accepted {
-            // Alive but full: keep it as a backup, and do not ask it again
-            // for a while.
-            let info = self.info_of(from);
+            // Alive but full. If we had already added it (our high-priority
+            // NEIGHBOR was refused), drop it so the views stay symmetric.
+            let info = self.remove_active(&from, io).unwrap_or_else(|| self.info_of(from));
             self.add_passive(info, io);
             if self.refused.len() >= self.config.passive_view_capacity {
                 self.refused.remove(0);
@@ -414,11 +426,11 @@ impl<PI: PeerIdentity> HyParView<PI> {
         if self.is_active(&from) {
             return;
         }
-        if was_pending || self.active.len() < self.config.active_view_capacity {
+        if was_pending {
             let info = self.info_of(from);
             self.add_active(info, false, io);
         } else {
-            // We no longer want it; keep the views symmetric.
+            // An answer we no longer wait for: keep the views symmetric.
             io.send(from, Message::Disconnect { alive: true });
         }
     }
@@ -430,19 +442,35 @@ impl<PI: PeerIdentity> HyParView<PI> {
             if let Some(info) = removed {
                 self.add_passive(info, io);
             }
-            // A refused JOIN: count it as a failed attempt.
-            self.join_attempt_failed(from, io);
         } else {
+            // It left the topic (or refuses us for good): forget it.
             self.passive.retain(|p| p.id != from);
             self.known.remove(&from);
-            self.joining.retain(|(p, _)| *p != from);
         }
+        // A refused JOIN counts as a failed attempt.
+        self.join_attempt_failed(from, io);
         self.fill_active(Some(from), io);
     }
 
-    fn on_shuffle(&mut self, from: PI, origin: PeerInfo<PI>, ttl: u8, peers: Vec<PeerInfo<PI>>, io: &mut Io<'_, PI>) {
+    /// Most peers taken from one SHUFFLE or SHUFFLE_REPLY: what we would send.
+    fn shuffle_len(&self) -> usize {
+        self.config.shuffle_active_count + self.config.shuffle_passive_count + 1
+    }
+
+    fn on_shuffle(
+        &mut self,
+        from: PI,
+        origin: PeerInfo<PI>,
+        ttl: u8,
+        mut peers: Vec<PeerInfo<PI>>,
+        io: &mut Io<'_, PI>,
+    ) {
         if origin.id == self.me {
             return;
+        }
+        peers.truncate(self.shuffle_len());
+        if origin.id == from {
+            self.learn_from(&origin, true, io);
         }
         if ttl > 0 && self.active.len() > 1 {
             let next: Vec<PI> = self.active().copied().filter(|p| *p != from && *p != origin.id).collect();
@@ -468,9 +496,7 @@ impl<PI: PeerIdentity> HyParView<PI> {
     /// Add peers from a shuffle to the passive view.
     fn integrate(&mut self, peers: Vec<PeerInfo<PI>>, io: &mut Io<'_, PI>) {
         for p in peers {
-            if p.id != self.me && !self.is_active(&p.id) {
-                self.add_passive(p, io);
-            }
+            self.add_passive(p, io);
         }
     }
 
@@ -505,6 +531,7 @@ impl<PI: PeerIdentity> HyParView<PI> {
         }
         let outside = self.known.iter().filter(|k| k.failures == 0 && !self.is_active(&k.info.id)).count();
         if outside >= self.config.active_view_capacity {
+            self.escape_backoff = self.config.shuffle_interval;
             return;
         }
         let skip = |id: &PI| self.is_active(id) || self.joining.iter().any(|(p, _)| p == id);

@@ -12,6 +12,7 @@ pub(crate) struct Io<'a, PI> {
     pub rng: &'a mut dyn RngCore,
     pub out: &'a mut Vec<Output<PI>>,
     pub topic: TopicId,
+    pub generation: u64,
 }
 
 impl<PI> Io<'_, PI> {
@@ -20,7 +21,7 @@ impl<PI> Io<'_, PI> {
     }
 
     pub fn timer(&mut self, after: Duration, kind: TimerKind) {
-        self.out.push(Output::Timer { after, timer: Timer { topic: self.topic, kind } });
+        self.out.push(Output::Timer { after, timer: Timer { topic: self.topic, generation: self.generation, kind } });
     }
 
     pub fn event(&mut self, event: Event<PI>) {

@@ -81,8 +81,10 @@ impl<PI> PeerInfo<PI> {
 /// How urgently a NEIGHBOR request wants to be accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Priority {
-    /// The requester's active view is empty: the receiver must accept,
-    /// evicting a random active peer if its view is full.
+    /// The receiver must accept, evicting a random active peer if its view
+    /// is full. Sent by a node whose active view is empty, by a node adding a
+    /// peer unilaterally (JOIN, FORWARD_JOIN), and by a probe of a peer that
+    /// was unreachable (bridging a healed partition).
     High,
     /// Accepted only if the receiver's active view has room.
     Low,

@@ -75,8 +75,8 @@ pub enum Event<PI> {
     NeighborDown(PI),
     /// A message was received for the first time.
     Delivered(Delivery<PI>),
-    /// None of the bootstrap peers could be reached on the first attempt.
-    /// The node keeps retrying with backoff.
+    /// The node is isolated and its bootstrap peers could not be reached
+    /// (emitted once per join). The node keeps retrying with backoff.
     BootstrapFailed,
 }
 
@@ -95,6 +95,9 @@ pub struct Delivery<PI> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Timer {
     pub topic: TopicId,
+    /// Which join of the topic armed it: timers of a topic that was left
+    /// and joined again are ignored.
+    pub generation: u64,
     pub kind: TimerKind,
 }
 

@@ -78,9 +78,11 @@ fn age_ms(now: Instant, origin: Instant) -> u32 {
 }
 
 impl<PI: PeerIdentity> Plumtree<PI> {
-    pub fn new(config: PlumtreeConfig) -> Self {
+    /// `seen`: the seen-cache kept from an earlier join of the same topic, so
+    /// nothing delivered then is delivered again.
+    pub fn new(config: PlumtreeConfig, seen: Option<SeenCache>) -> Self {
         Plumtree {
-            seen: SeenCache::new(config.seen_ttl, config.seen_capacity),
+            seen: seen.unwrap_or_else(|| SeenCache::new(config.seen_ttl, config.seen_capacity, config.max_link_delay)),
             cache: MessageCache::new(
                 config.message_cache_ttl,
                 config.message_cache_capacity,
@@ -183,7 +185,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         (longest * 5 / 4).clamp(self.config.graft_timeout_1, self.config.graft_timeout_max)
     }
 
-    /// Bytes a broadcast of `payload_len` bytes occupies on the wire.
+    /// Refuse a broadcast whose frame would exceed `max_message_size`.
     pub fn check_size(&self, payload_len: usize) -> Result<(), ProtoError> {
         let size = wire::gossip_frame_len(payload_len);
         if size > self.config.max_message_size {
@@ -271,6 +273,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         let age = Duration::from_millis(g.age_ms as u64);
         if age > self.config.max_message_age || g.hops == 0 || g.hops > self.config.max_hops {
             stats.dropped_invalid += 1;
+            self.missing.remove(&g.id);
             return;
         }
         let origin = now.checked_sub(age).unwrap_or(now);
@@ -298,6 +301,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         }
         if self.seen.is_before_horizon(origin) {
             stats.dropped_too_old += 1;
+            self.missing.remove(&g.id);
             return;
         }
         self.seen.insert(g.id, origin, now);
@@ -381,7 +385,8 @@ impl<PI: PeerIdentity> Plumtree<PI> {
                 }),
                 None => continue,
             };
-            if entry.announcers.len() < per_message && !entry.announcers.iter().any(|(p, _)| *p == from) {
+            let known = entry.announcers.iter().any(|(p, _)| *p == from) || entry.grafted.contains(&from);
+            if entry.announcers.len() < per_message && !known {
                 entry.announcers.push((from, e.hops));
             }
             if !entry.timer_armed {
@@ -398,6 +403,11 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             return;
         }
         let Some(m) = self.missing.get_mut(&id) else { return };
+        if io.now.saturating_duration_since(m.announced_at) > self.config.max_message_age {
+            // Announced long ago and never delivered: give up.
+            self.missing.remove(&id);
+            return;
+        }
         let next = loop {
             if m.announcers.is_empty() {
                 break None;
@@ -472,6 +482,11 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         for m in self.missing.values_mut() {
             m.announcers.retain(|(p, _)| *p != peer);
         }
+    }
+
+    /// Give up the seen-cache when leaving, to be kept for a rejoin.
+    pub fn into_seen(self) -> SeenCache {
+        self.seen
     }
 
     /// Drop expired cache entries (called periodically).

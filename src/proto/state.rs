@@ -7,6 +7,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use rand::RngCore;
 
+use super::cache::SeenCache;
 use super::io::Io;
 use super::topic::Topic;
 use super::{
@@ -20,13 +21,22 @@ pub struct State<PI> {
     me: PI,
     my_data: Option<PeerData>,
     topics: BTreeMap<TopicId, Topic<PI>>,
+    /// Joins so far: each topic join gets its own timer generation.
+    joins: u64,
+    /// Seen-caches of topics left recently, with when they were left, so a
+    /// rejoin does not deliver old messages again. At most
+    /// [`RETIRED_SEEN_CAPACITY`], each kept for its `seen_ttl`.
+    retired: Vec<(TopicId, Instant, SeenCache)>,
 }
+
+/// Left topics whose seen-caches are kept at most.
+const RETIRED_SEEN_CAPACITY: usize = 16;
 
 impl<PI: PeerIdentity> State<PI> {
     /// A node called `me`, whose data (addresses) travel with it through the
     /// overlay.
     pub fn new(me: PI, my_data: Option<PeerData>) -> Self {
-        State { me, my_data, topics: BTreeMap::new() }
+        State { me, my_data, topics: BTreeMap::new(), joins: 0, retired: Vec::new() }
     }
 
     pub fn me(&self) -> PI {
@@ -58,7 +68,7 @@ impl<PI: PeerIdentity> State<PI> {
     ) -> Option<T> {
         let start = out.len();
         let t = self.topics.get_mut(&topic)?;
-        let mut io = Io { now, rng, out, topic };
+        let mut io = Io { now, rng, out, topic, generation: t.generation() };
         let result = f(t, &mut io);
         self.emit_disconnects(start, out);
         Some(result)
@@ -91,7 +101,11 @@ impl<PI: PeerIdentity> State<PI> {
         if self.topics.contains_key(&topic) {
             return Err(ProtoError::AlreadyJoined(topic));
         }
-        self.topics.insert(topic, Topic::new(topic, self.me, self.my_data.clone(), config));
+        self.joins += 1;
+        let ttl = config.plumtree.seen_ttl;
+        self.retired.retain(|(_, left, _)| now.saturating_duration_since(*left) < ttl);
+        let seen = self.retired.iter().position(|(t, _, _)| *t == topic).map(|i| self.retired.remove(i).2);
+        self.topics.insert(topic, Topic::new(topic, self.joins, self.me, self.my_data.clone(), config, seen));
         self.with_topic(topic, now, rng, out, |t, io| t.join(bootstrap, io));
         Ok(())
     }
@@ -105,8 +119,13 @@ impl<PI: PeerIdentity> State<PI> {
         out: &mut Vec<Output<PI>>,
     ) -> Result<(), ProtoError> {
         let start = out.len();
-        let mut t = self.topics.remove(&topic).ok_or(ProtoError::NotJoined(topic))?;
-        t.leave(&mut Io { now, rng, out, topic });
+        let t = self.topics.remove(&topic).ok_or(ProtoError::NotJoined(topic))?;
+        let generation = t.generation();
+        let seen = t.leave(&mut Io { now, rng, out, topic, generation });
+        if self.retired.len() >= RETIRED_SEEN_CAPACITY {
+            self.retired.remove(0);
+        }
+        self.retired.push((topic, now, seen));
         self.emit_disconnects(start, out);
         Ok(())
     }
@@ -143,14 +162,9 @@ impl<PI: PeerIdentity> State<PI> {
         }
         if !self.topics.contains_key(&topic) {
             // Refuse membership requests for topics we are not in, so the
-            // requester does not wait for a timeout.
-            let refusal = match message {
-                Message::Join { .. } => Some(Message::Disconnect { alive: true }),
-                Message::Neighbor { .. } => Some(Message::NeighborReply { accepted: false }),
-                _ => None,
-            };
-            if let Some(message) = refusal {
-                out.push(Output::Send { to: from, topic, message });
+            // requester forgets us instead of waiting for a timeout.
+            if matches!(message, Message::Join { .. } | Message::Neighbor { .. }) {
+                out.push(Output::Send { to: from, topic, message: Message::Disconnect { alive: false } });
             }
             return;
         }
@@ -159,6 +173,9 @@ impl<PI: PeerIdentity> State<PI> {
 
     /// A timer armed through [`Output::Timer`] fired.
     pub fn on_timer(&mut self, timer: Timer, now: Instant, rng: &mut dyn RngCore, out: &mut Vec<Output<PI>>) {
+        if self.topics.get(&timer.topic).is_none_or(|t| t.generation() != timer.generation) {
+            return;
+        }
         self.with_topic(timer.topic, now, rng, out, |t, io| t.on_timer(timer.kind, io));
     }
 

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use bytes::Bytes;
 
+use super::cache::SeenCache;
 use super::hyparview::HyParView;
 use super::io::Io;
 use super::plumtree::Plumtree;
@@ -38,6 +39,7 @@ pub struct TopicStats {
 #[derive(Debug)]
 pub struct Topic<PI> {
     id: TopicId,
+    generation: u64,
     hyparview: HyParView<PI>,
     plumtree: Plumtree<PI>,
     allowed: Option<BTreeSet<PI>>,
@@ -45,11 +47,19 @@ pub struct Topic<PI> {
 }
 
 impl<PI: PeerIdentity> Topic<PI> {
-    pub(crate) fn new(id: TopicId, me: PI, my_data: Option<PeerData>, config: TopicConfig<PI>) -> Self {
+    pub(crate) fn new(
+        id: TopicId,
+        generation: u64,
+        me: PI,
+        my_data: Option<PeerData>,
+        config: TopicConfig<PI>,
+        seen: Option<SeenCache>,
+    ) -> Self {
         Topic {
             id,
+            generation,
             hyparview: HyParView::new(me, my_data, config.hyparview),
-            plumtree: Plumtree::new(config.plumtree),
+            plumtree: Plumtree::new(config.plumtree, seen),
             allowed: config.allowed_peers,
             stats: TopicStats::default(),
         }
@@ -57,6 +67,11 @@ impl<PI: PeerIdentity> Topic<PI> {
 
     pub fn id(&self) -> TopicId {
         self.id
+    }
+
+    /// Which join of this topic the node is in (timers carry it).
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Peers in the active view.
@@ -90,10 +105,6 @@ impl<PI: PeerIdentity> Topic<PI> {
 
     pub fn stats(&self) -> &TopicStats {
         &self.stats
-    }
-
-    pub fn config_active_capacity(&self) -> usize {
-        self.hyparview.config.active_view_capacity
     }
 
     /// Sizes of the bounded caches: (seen ids, cached messages, missing messages, known peers).
@@ -140,9 +151,10 @@ impl<PI: PeerIdentity> Topic<PI> {
         self.sync_neighbors(start, io);
     }
 
-    pub(crate) fn leave(&mut self, io: &mut Io<'_, PI>) {
-        self.plumtree.on_ihave_flush(io);
+    /// Tell the neighbours we leave; returns the seen-cache to keep.
+    pub(crate) fn leave(mut self, io: &mut Io<'_, PI>) -> SeenCache {
         self.hyparview.leave(io);
+        self.plumtree.into_seen()
     }
 
     pub(crate) fn broadcast(&mut self, payload: Bytes, io: &mut Io<'_, PI>) -> Result<MessageId, ProtoError> {
@@ -156,10 +168,9 @@ impl<PI: PeerIdentity> Topic<PI> {
     pub(crate) fn on_message(&mut self, from: PI, message: Message<PI>, io: &mut Io<'_, PI>) {
         if !self.is_allowed(&from) {
             self.stats.dropped_outsider += 1;
-            match message {
-                Message::Join { .. } => io.send(from, Message::Disconnect { alive: true }),
-                Message::Neighbor { .. } => io.send(from, Message::NeighborReply { accepted: false }),
-                _ => {}
+            // Refused for good: the outsider forgets us and holds no state.
+            if matches!(message, Message::Join { .. } | Message::Neighbor { .. }) {
+                io.send(from, Message::Disconnect { alive: false });
             }
             return;
         }

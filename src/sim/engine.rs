@@ -409,9 +409,9 @@ impl Sim {
         }
     }
 
-    /// Fraction of the live nodes in the component of `of` (and the
-    /// component labels), in the graph where an edge joins two live nodes if
-    /// either knows the other (active, passive or known-peers cache).
+    /// Component labels of the live nodes (`u32::MAX` for dead ones) in the
+    /// graph where an edge joins two live nodes if either knows the other
+    /// (active, passive or known-peers cache).
     pub fn knowledge_components(&self) -> Vec<u32> {
         let n = self.nodes.len();
         let mut adj: Vec<Vec<NodeId>> = vec![Vec::new(); n];
@@ -459,7 +459,11 @@ impl Sim {
     }
 
     /// A random live node.
+    ///
+    /// # Panics
+    /// If no node is alive (the scenarios always keep one).
     pub fn random_alive(&mut self) -> NodeId {
+        assert!(self.nodes.iter().any(|n| n.alive), "random_alive: no live node");
         loop {
             let n = self.rng.gen_range(0..self.nodes.len()) as NodeId;
             if self.nodes[n as usize].alive {

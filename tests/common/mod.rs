@@ -46,7 +46,7 @@ impl Node {
     }
 
     pub fn timer(&mut self, kind: TimerKind) -> Vec<Output<u32>> {
-        let timer = Timer { topic: self.topic, kind };
+        let timer = Timer { topic: self.topic, generation: self.topic().generation(), kind };
         self.state.on_timer(timer, self.now, &mut self.rng, &mut self.out);
         self.take()
     }
