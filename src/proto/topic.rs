@@ -118,7 +118,7 @@ impl<PI: PeerIdentity> Topic<PI> {
     }
 
     pub fn is_allowed(&self, peer: &PI) -> bool {
-        self.allowed.as_ref().map_or(true, |a| a.contains(peer))
+        self.allowed.as_ref().is_none_or(|a| a.contains(peer))
     }
 
     fn filter_allowed(&self, peers: Vec<PeerInfo<PI>>) -> Vec<PeerInfo<PI>> {
