@@ -2,9 +2,27 @@
 //!
 //! ## Modules
 //!
+//! - [`Network`], [`Topic`], [`Keypair`], [`Config`], [`Event`], [`Stats`]:
+//!   the API.
 //! - [`proto`]: the sans-IO protocol core (HyParView + Plumtree per topic) and
 //!   its wire codec.
 //! - [`sim`]: a deterministic discrete-event simulator driving [`proto`].
 
+mod config;
+mod error;
+mod event;
+mod keypair;
+pub(crate) mod net;
+mod network;
 pub mod proto;
+mod runtime;
 pub mod sim;
+pub mod topic;
+
+pub use config::Config;
+pub use error::Error;
+pub use event::{Event, EventKind, Events, Stats, TopicStats};
+pub use keypair::Keypair;
+pub use libp2p::{Multiaddr, PeerId};
+pub use network::Network;
+pub use topic::Topic;

@@ -503,3 +503,26 @@ fn a_third_party_cannot_redirect_a_known_peers_data() {
     let out = n.recv(1, Message::ShuffleReply { peers: vec![evil] });
     assert!(!out.iter().any(|o| matches!(o, Output::PeerData { peer: 5, .. })), "{out:?}");
 }
+
+#[test]
+fn a_bootstrap_peer_identified_later_is_joined_through() {
+    let mut n = Node::new(cfg(), &[]);
+    n.take();
+    n.state.add_bootstrap(n.topic, PeerInfo::new(4), n.now, &mut n.rng, &mut n.out).unwrap();
+    assert!(sends(&n.take()).contains(&(4, Message::Join { data: None })));
+    let out = n.dial_failed(4);
+    assert_eq!(events(&out), vec![Event::BootstrapFailed]);
+}
+
+#[test]
+fn a_joiner_is_given_backups_at_once() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2]);
+    n.recv(1, Message::ShuffleReply { peers: vec![PeerInfo::new(7)] });
+    let out = n.recv(9, Message::Join { data: None });
+    let sample = sends(&out).into_iter().find_map(|(to, m)| match m {
+        Message::ShuffleReply { peers } if to == 9 => Some(peers),
+        _ => None,
+    });
+    let ids: BTreeSet<u32> = sample.expect("a sample for the joiner").iter().map(|p| p.id).collect();
+    assert!(!ids.contains(&9) && ids.is_subset(&BTreeSet::from([1, 2, 7])) && !ids.is_empty(), "{ids:?}");
+}

@@ -144,6 +144,20 @@ impl<PI: PeerIdentity> HyParView<PI> {
         io.timer(d, TimerKind::Maintenance);
     }
 
+    /// A bootstrap peer learned after joining (its address was dialed
+    /// first). JOIN through it unless the node already has enough neighbours.
+    pub fn add_bootstrap(&mut self, peer: PeerInfo<PI>, io: &mut Io<'_, PI>) {
+        if peer.id == self.me || self.bootstrap.iter().any(|b| b.id == peer.id) {
+            return;
+        }
+        self.learn_from(&peer, true, io);
+        self.bootstrap.push(peer.clone());
+        if self.active.len() < self.rejoin_below() && !self.joining.iter().any(|(p, _)| *p == peer.id) {
+            io.send(peer.id, Message::Join { data: self.my_data.clone() });
+            self.joining.push((peer.id, io.now));
+        }
+    }
+
     fn send_joins(&mut self, io: &mut Io<'_, PI>) {
         self.joining.clear();
         for b in &self.bootstrap {
@@ -367,8 +381,23 @@ impl<PI: PeerIdentity> HyParView<PI> {
         let id = joiner.id;
         self.add_active(joiner.clone(), true, io);
         let others: Vec<PI> = self.active().copied().filter(|p| *p != id).collect();
-        for peer in others {
+        for &peer in &others {
             io.send(peer, Message::ForwardJoin { peer: joiner.clone(), ttl: self.config.active_random_walk_length });
+        }
+        // Give the newcomer backups at once: a node that joined moments ago
+        // otherwise knows only its contacts, and is cut off if they fail.
+        let sample: Vec<PeerInfo<PI>> = self
+            .active
+            .iter()
+            .chain(self.passive.iter())
+            .filter(|p| p.id != id)
+            .cloned()
+            .collect::<Vec<_>>()
+            .choose_multiple(io.rng, self.shuffle_len())
+            .cloned()
+            .collect();
+        if !sample.is_empty() {
+            io.send(id, Message::ShuffleReply { peers: sample });
         }
     }
 

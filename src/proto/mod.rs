@@ -92,7 +92,7 @@ pub struct Delivery<PI> {
 }
 
 /// A timer armed through [`Output::Timer`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timer {
     pub topic: TopicId,
     /// Which join of the topic armed it: timers of a topic that was left
@@ -102,7 +102,7 @@ pub struct Timer {
 }
 
 /// What a timer is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TimerKind {
     /// Periodic HyParView shuffle.
     Shuffle,

@@ -110,6 +110,19 @@ impl<PI: PeerIdentity> State<PI> {
         Ok(())
     }
 
+    /// Add a bootstrap peer to a joined topic (for example once an address
+    /// without a peer id was dialed and the peer identified itself).
+    pub fn add_bootstrap(
+        &mut self,
+        topic: TopicId,
+        peer: PeerInfo<PI>,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        out: &mut Vec<Output<PI>>,
+    ) -> Result<(), ProtoError> {
+        self.with_topic(topic, now, rng, out, |t, io| t.add_bootstrap(peer, io)).ok_or(ProtoError::NotJoined(topic))
+    }
+
     /// Leave `topic`: active peers are told, and all its state is dropped.
     pub fn leave(
         &mut self,

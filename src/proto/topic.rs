@@ -152,6 +152,12 @@ impl<PI: PeerIdentity> Topic<PI> {
     }
 
     /// Tell the neighbours we leave; returns the seen-cache to keep.
+    pub(crate) fn add_bootstrap(&mut self, peer: PeerInfo<PI>, io: &mut Io<'_, PI>) {
+        if self.is_allowed(&peer.id) {
+            self.hyparview.add_bootstrap(peer, io);
+        }
+    }
+
     pub(crate) fn leave(mut self, io: &mut Io<'_, PI>) -> SeenCache {
         self.hyparview.leave(io);
         self.plumtree.into_seen()

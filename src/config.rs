@@ -1,0 +1,89 @@
+//! Network-wide settings.
+
+use std::time::Duration;
+
+use crate::proto::{ConfigError, PlumtreeConfig};
+use crate::Multiaddr;
+
+/// How a [`Network`](crate::Network) listens and what it bounds.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Addresses to listen on; port 0 picks a free port. Default: TCP and
+    /// QUIC on every IPv4 interface.
+    pub listen: Vec<Multiaddr>,
+    /// Largest frame on the wire, framing included, for every topic.
+    pub max_message_size: usize,
+    /// Most established connections at once.
+    pub max_connections: u32,
+    /// A connection no topic needs is closed after this long idle.
+    pub idle_connection_timeout: Duration,
+    /// Messages queued per subscriber (each `Topic` handle); beyond it new
+    /// messages are dropped for that subscriber and counted.
+    pub subscriber_queue: usize,
+    /// Publishes per topic waiting for the network thread; beyond it
+    /// `gossip` returns [`Error::QueueFull`](crate::Error::QueueFull).
+    pub publish_queue: usize,
+    /// Frames queued per peer connection; beyond it frames are dropped and
+    /// counted (Plumtree's lazy repair recovers them).
+    pub peer_queue: usize,
+    /// Events queued per event subscriber.
+    pub event_queue: usize,
+    /// How long [`Network::new`](crate::Network::new) waits for listeners.
+    pub startup_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: vec![
+                "/ip4/0.0.0.0/tcp/0".parse().expect("valid"),
+                "/ip4/0.0.0.0/udp/0/quic-v1".parse().expect("valid"),
+            ],
+            max_message_size: PlumtreeConfig::default().max_message_size,
+            max_connections: 512,
+            idle_connection_timeout: Duration::from_secs(30),
+            subscriber_queue: 1024,
+            publish_queue: 4096,
+            peer_queue: 1024,
+            event_queue: 256,
+            startup_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+fn check(ok: bool, field: &'static str, value: impl ToString, reason: &'static str) -> Result<(), ConfigError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError { field, value: value.to_string(), reason })
+    }
+}
+
+impl Config {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check(!self.listen.is_empty(), "network.listen", "[]", "needs at least one address")?;
+        check(
+            (PlumtreeConfig::MIN_MESSAGE_SIZE..=PlumtreeConfig::MAX_MESSAGE_SIZE).contains(&self.max_message_size),
+            "network.max_message_size",
+            self.max_message_size,
+            "must be between 256 and 16777216 bytes",
+        )?;
+        check(self.max_connections >= 1, "network.max_connections", self.max_connections, "must be at least 1")?;
+        for (field, n) in [
+            ("network.subscriber_queue", self.subscriber_queue),
+            ("network.publish_queue", self.publish_queue),
+            ("network.peer_queue", self.peer_queue),
+            ("network.event_queue", self.event_queue),
+        ] {
+            check((1..=1 << 20).contains(&n), field, n, "must be between 1 and 1048576")?;
+        }
+        for (field, d) in [
+            ("network.idle_connection_timeout", self.idle_connection_timeout),
+            ("network.startup_timeout", self.startup_timeout),
+        ] {
+            let ok = d >= Duration::from_millis(1) && d <= Duration::from_secs(24 * 3600);
+            check(ok, field, format!("{}ms", d.as_millis()), "must be between 1ms and 24h")?;
+        }
+        Ok(())
+    }
+}

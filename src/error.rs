@@ -1,0 +1,48 @@
+//! The error type of the public API.
+
+use crate::proto::{ConfigError, ProtoError};
+
+/// Everything the public API can fail with. Each variant is a stable kind;
+/// its message says what was wrong and with which value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The payload's frame would exceed `max_message_size` (framing counted).
+    #[error("message too large: {size} bytes on the wire (payload plus framing), the limit is {max}")]
+    MessageTooLarge { size: usize, max: usize },
+    /// The network was shut down (or its thread stopped).
+    #[error("the network has shut down")]
+    ShutDown,
+    /// A multiaddr that does not parse or cannot be used.
+    #[error("invalid multiaddr {addr:?}: {reason}")]
+    InvalidMultiaddr { addr: String, reason: String },
+    /// Bytes that are not a protobuf-encoded Ed25519 keypair.
+    #[error("invalid keypair: {0}")]
+    InvalidKeypair(String),
+    /// A configuration value out of range.
+    #[error(transparent)]
+    InvalidConfig(#[from] ConfigError),
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen { addr: String, reason: String },
+    /// The topic is already joined on this network.
+    #[error("topic {0:?} is already joined")]
+    AlreadyJoined(String),
+    /// Too many publishes of this topic are waiting for the network thread.
+    #[error("publish queue of topic {topic:?} is full ({limit} messages waiting)")]
+    QueueFull { topic: String, limit: usize },
+    /// The network thread could not start.
+    #[error("network runtime failed: {0}")]
+    Runtime(String),
+}
+
+impl Error {
+    pub(crate) fn from_proto(e: ProtoError, topic: &str) -> Self {
+        match e {
+            ProtoError::MessageTooLarge { size, max } => Error::MessageTooLarge { size, max },
+            ProtoError::AlreadyJoined(_) => Error::AlreadyJoined(topic.to_string()),
+            ProtoError::NotJoined(_) => Error::ShutDown,
+            ProtoError::Config(c) => Error::InvalidConfig(c),
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! The `NetworkBehaviour` that carries hypar frames: it dials peers when the
+//! protocol sends to them, keeps connections open while some topic needs
+//! them, remembers peers' addresses (bounded), and reports frames, dial
+//! failures and disconnections to the runtime.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use libp2p::core::transport::PortUse;
+use libp2p::core::Endpoint;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{
+    CloseConnection, ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, NotifyHandler, THandler,
+    THandlerInEvent, THandlerOutEvent, ToSwarm,
+};
+use libp2p::{Multiaddr, PeerId};
+
+use super::handler::{Handler, In, Out};
+use crate::proto::wire::Frame;
+
+/// Peers whose addresses are remembered at most.
+const ADDRESS_BOOK_CAPACITY: usize = 8192;
+/// Peers with frames waiting for a connection at most.
+const MAX_WAITING_PEERS: usize = 1024;
+
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// A frame arrived from `peer`; `size` is its length on the wire.
+    Frame { peer: PeerId, frame: Frame<PeerId>, size: usize },
+    /// The last connection to `peer` closed.
+    Disconnected { peer: PeerId },
+    /// `peer` could not be dialed; frames waiting for it were dropped.
+    DialFailed { peer: PeerId },
+    /// A dial to an address whose peer id was not known finished.
+    AddressDialed { addr: Multiaddr, result: Result<PeerId, String> },
+    /// `peer` sent bytes that are not a valid frame; the connection was closed.
+    Malformed { peer: PeerId, error: String },
+    /// Frames to `peer` dropped because its queue was full.
+    Dropped { peer: PeerId, count: usize },
+}
+
+pub(crate) struct Behaviour {
+    max_frame: usize,
+    queue_limit: usize,
+    connections: HashMap<PeerId, Vec<ConnectionId>>,
+    waiting: HashMap<PeerId, VecDeque<Bytes>>,
+    addresses: HashMap<PeerId, Vec<Multiaddr>>,
+    address_order: VecDeque<PeerId>,
+    keep: HashSet<PeerId>,
+    address_dials: HashMap<ConnectionId, Multiaddr>,
+    events: VecDeque<ToSwarm<Event, In>>,
+}
+
+impl Behaviour {
+    pub fn new(max_frame: usize, queue_limit: usize) -> Self {
+        Behaviour {
+            max_frame,
+            queue_limit,
+            connections: HashMap::new(),
+            waiting: HashMap::new(),
+            addresses: HashMap::new(),
+            address_order: VecDeque::new(),
+            keep: HashSet::new(),
+            address_dials: HashMap::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Send an encoded frame to `peer`, dialing it if needed.
+    pub fn send(&mut self, peer: PeerId, frame: Bytes) {
+        if let Some(conns) = self.connections.get(&peer) {
+            self.events.push_back(ToSwarm::NotifyHandler {
+                peer_id: peer,
+                handler: NotifyHandler::One(conns[0]),
+                event: In::Send(frame),
+            });
+            return;
+        }
+        if let Some(queue) = self.waiting.get_mut(&peer) {
+            if queue.len() < self.queue_limit {
+                queue.push_back(frame);
+            } else {
+                self.events.push_back(ToSwarm::GenerateEvent(Event::Dropped { peer, count: 1 }));
+            }
+            return;
+        }
+        if !self.addresses.contains_key(&peer) || self.waiting.len() >= MAX_WAITING_PEERS {
+            self.events.push_back(ToSwarm::GenerateEvent(Event::DialFailed { peer }));
+            return;
+        }
+        self.waiting.insert(peer, VecDeque::from([frame]));
+        let opts = DialOpts::peer_id(peer).condition(PeerCondition::DisconnectedAndNotDialing).build();
+        self.events.push_back(ToSwarm::Dial { opts });
+    }
+
+    /// Dial an address whose peer id is unknown (a bootstrap address such as
+    /// `/dns4/host/tcp/4001`); the outcome arrives as [`Event::AddressDialed`].
+    pub fn dial_address(&mut self, addr: Multiaddr) {
+        let opts = DialOpts::unknown_peer_id().address(addr.clone()).build();
+        self.address_dials.insert(opts.connection_id(), addr);
+        self.events.push_back(ToSwarm::Dial { opts });
+    }
+
+    /// Whether some topic needs the connection to `peer` kept open.
+    pub fn set_keep_alive(&mut self, peer: PeerId, keep: bool) {
+        let changed = if keep { self.keep.insert(peer) } else { self.keep.remove(&peer) };
+        if !changed {
+            return;
+        }
+        for &c in self.connections.get(&peer).into_iter().flatten() {
+            self.events.push_back(ToSwarm::NotifyHandler {
+                peer_id: peer,
+                handler: NotifyHandler::One(c),
+                event: In::KeepAlive(keep),
+            });
+        }
+    }
+
+    /// Remember addresses at which `peer` can be dialed.
+    pub fn add_addresses(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        if addrs.is_empty() {
+            return;
+        }
+        if !self.addresses.contains_key(&peer) {
+            while self.addresses.len() >= ADDRESS_BOOK_CAPACITY {
+                let Some(old) = self.address_order.pop_front() else { break };
+                if self.connections.contains_key(&old) || self.keep.contains(&old) {
+                    self.address_order.push_back(old);
+                    if self.address_order.len() <= self.keep.len() + self.connections.len() {
+                        break;
+                    }
+                } else {
+                    self.addresses.remove(&old);
+                }
+            }
+            self.address_order.push_back(peer);
+        }
+        let known = self.addresses.entry(peer).or_default();
+        for a in addrs {
+            if !known.contains(&a) {
+                known.insert(0, a);
+            }
+        }
+        known.truncate(super::peer_data::MAX_ADDRS);
+    }
+
+    fn handler_for(&self, peer: &PeerId) -> Handler {
+        Handler::new(self.max_frame, self.queue_limit, self.keep.contains(peer))
+    }
+}
+
+impl NetworkBehaviour for Behaviour {
+    type ConnectionHandler = Handler;
+    type ToSwarm = Event;
+
+    fn handle_established_inbound_connection(
+        &mut self,
+        _: ConnectionId,
+        peer: PeerId,
+        _: &Multiaddr,
+        _: &Multiaddr,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        Ok(self.handler_for(&peer))
+    }
+
+    fn handle_pending_outbound_connection(
+        &mut self,
+        _: ConnectionId,
+        peer: Option<PeerId>,
+        _: &[Multiaddr],
+        _: Endpoint,
+    ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
+        Ok(peer.and_then(|p| self.addresses.get(&p).cloned()).unwrap_or_default())
+    }
+
+    fn handle_established_outbound_connection(
+        &mut self,
+        _: ConnectionId,
+        peer: PeerId,
+        _: &Multiaddr,
+        _: Endpoint,
+        _: PortUse,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        Ok(self.handler_for(&peer))
+    }
+
+    fn on_swarm_event(&mut self, event: FromSwarm) {
+        match event {
+            FromSwarm::ConnectionEstablished(e) => {
+                self.connections.entry(e.peer_id).or_default().push(e.connection_id);
+                if let Some(addr) = self.address_dials.remove(&e.connection_id) {
+                    self.add_addresses(e.peer_id, vec![addr.clone()]);
+                    let result = Ok(e.peer_id);
+                    self.events.push_back(ToSwarm::GenerateEvent(Event::AddressDialed { addr, result }));
+                }
+                for frame in self.waiting.remove(&e.peer_id).into_iter().flatten() {
+                    self.events.push_back(ToSwarm::NotifyHandler {
+                        peer_id: e.peer_id,
+                        handler: NotifyHandler::One(e.connection_id),
+                        event: In::Send(frame),
+                    });
+                }
+            }
+            FromSwarm::ConnectionClosed(e) => {
+                if let Some(conns) = self.connections.get_mut(&e.peer_id) {
+                    conns.retain(|c| *c != e.connection_id);
+                    if conns.is_empty() {
+                        self.connections.remove(&e.peer_id);
+                        self.events.push_back(ToSwarm::GenerateEvent(Event::Disconnected { peer: e.peer_id }));
+                    }
+                }
+            }
+            FromSwarm::DialFailure(e) => {
+                if let Some(addr) = self.address_dials.remove(&e.connection_id) {
+                    let result = Err(e.error.to_string());
+                    self.events.push_back(ToSwarm::GenerateEvent(Event::AddressDialed { addr, result }));
+                }
+                if let Some(peer) = e.peer_id {
+                    if !self.connections.contains_key(&peer) && self.waiting.remove(&peer).is_some() {
+                        self.events.push_back(ToSwarm::GenerateEvent(Event::DialFailed { peer }));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_connection_handler_event(&mut self, peer: PeerId, connection: ConnectionId, event: THandlerOutEvent<Self>) {
+        let event = match event {
+            Out::Frame(frame, size) => Event::Frame { peer, frame, size },
+            Out::Dropped(count) => Event::Dropped { peer, count },
+            Out::Malformed(error) => {
+                self.events.push_back(ToSwarm::CloseConnection {
+                    peer_id: peer,
+                    connection: CloseConnection::One(connection),
+                });
+                Event::Malformed { peer, error }
+            }
+            Out::Unsupported => Event::Malformed { peer, error: "peer does not speak /hypar/1.0.0".into() },
+        };
+        self.events.push_back(ToSwarm::GenerateEvent(event));
+    }
+
+    fn poll(&mut self, _: &mut Context<'_>) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
+        match self.events.pop_front() {
+            Some(e) => Poll::Ready(e),
+            None => Poll::Pending,
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Joined topics: publishing, and receiving as a `Stream` of payloads.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures::Stream;
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+
+use crate::proto::{wire, TopicConfig, TopicId};
+use crate::runtime::{Command, Shared};
+use crate::{Error, Multiaddr, PeerId};
+
+/// What to join.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// The topic's name; its id is the SHA-256 of it (see `docs/PROTOCOL.md`).
+    pub name: String,
+    /// Peers to join through. An address ending in `/p2p/<peer id>` is
+    /// contacted directly; one without (`/dns4/host/tcp/4001`,
+    /// `/dnsaddr/...`) is dialed first to learn who answers. Empty: this node
+    /// is a bootstrap node for others.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Protocol tuning (view sizes, timers, caches, allow list). Its
+    /// `max_message_size` is replaced by the network's.
+    pub protocol: TopicConfig<PeerId>,
+}
+
+impl Config {
+    /// A topic called `name`, joined through `bootstrap`.
+    pub fn new(name: impl Into<String>, bootstrap: Vec<Multiaddr>) -> Self {
+        Config { name: name.into(), bootstrap, ..Config::default() }
+    }
+}
+
+/// State shared by a topic's handles and the network thread.
+pub(crate) struct TopicShared {
+    pub id: TopicId,
+    pub name: String,
+    pub subscribers: Mutex<Vec<(u64, mpsc::Sender<Bytes>)>>,
+    next_subscriber: AtomicU64,
+    handles: AtomicUsize,
+    /// Publishes sent to the network thread and not yet processed.
+    pub in_flight: AtomicUsize,
+    /// Payloads a full subscriber queue refused.
+    pub dropped: AtomicU64,
+    pub max_message_size: usize,
+    queue: usize,
+}
+
+impl TopicShared {
+    pub fn new(id: TopicId, name: String, max_message_size: usize, queue: usize) -> Self {
+        TopicShared {
+            id,
+            name,
+            subscribers: Mutex::new(Vec::new()),
+            next_subscriber: AtomicU64::new(0),
+            handles: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            dropped: AtomicU64::new(0),
+            max_message_size,
+            queue,
+        }
+    }
+
+    /// Hand a delivered payload to every subscriber without waiting.
+    pub fn deliver(&self, payload: &Bytes) {
+        for (_, tx) in self.subscribers.lock().iter() {
+            if tx.try_send(payload.clone()).is_err() {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn subscribe(&self) -> (u64, mpsc::Receiver<Bytes>) {
+        let (tx, rx) = mpsc::channel(self.queue);
+        let id = self.next_subscriber.fetch_add(1, Ordering::Relaxed);
+        self.subscribers.lock().push((id, tx));
+        (id, rx)
+    }
+}
+
+/// A joined topic. Publish with [`Topic::gossip`]; receive each payload once,
+/// as a [`Stream`] or with [`Topic::recv`].
+///
+/// Cloning gives another subscriber with its own bounded queue (it receives
+/// what arrives from then on); a subscriber that falls behind loses messages
+/// (counted in [`Network::stats`](crate::Network::stats)) without slowing
+/// anyone else. When the last handle is dropped, the node leaves the topic
+/// and its neighbours see it go.
+pub struct Topic {
+    shared: Arc<TopicShared>,
+    net: Arc<Shared>,
+    subscriber: u64,
+    rx: mpsc::Receiver<Bytes>,
+}
+
+impl Topic {
+    pub(crate) fn new(shared: Arc<TopicShared>, net: Arc<Shared>) -> Self {
+        shared.handles.fetch_add(1, Ordering::AcqRel);
+        let (subscriber, rx) = shared.subscribe();
+        Topic { shared, net, subscriber, rx }
+    }
+
+    /// The topic's name.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// Publish `payload` to every other member. Returns at once; the message
+    /// is sent by the network thread. Fails if the payload's frame exceeds
+    /// the size limit, if too many publishes wait, or after shutdown.
+    pub fn gossip(&self, payload: impl Into<Bytes>) -> Result<(), Error> {
+        let payload = payload.into();
+        let size = wire::gossip_frame_len(payload.len());
+        if size > self.shared.max_message_size {
+            return Err(Error::MessageTooLarge { size, max: self.shared.max_message_size });
+        }
+        let limit = self.net.config.publish_queue;
+        if self.shared.in_flight.fetch_add(1, Ordering::AcqRel) >= limit {
+            self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return Err(Error::QueueFull { topic: self.shared.name.clone(), limit });
+        }
+        self.net.send(Command::Gossip { topic: self.shared.id, payload }).inspect_err(|_| {
+            self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+        })
+    }
+
+    /// The next payload; `None` once the network has shut down.
+    pub async fn recv(&mut self) -> Option<Bytes> {
+        self.rx.recv().await
+    }
+
+    /// The next payload if one is waiting.
+    pub fn try_recv(&mut self) -> Option<Bytes> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Wait for the next payload, blocking this thread. Works with or
+    /// without an async runtime (it never enters one).
+    pub fn recv_blocking(&mut self) -> Option<Bytes> {
+        futures::executor::block_on(self.rx.recv())
+    }
+}
+
+impl Clone for Topic {
+    fn clone(&self) -> Self {
+        Topic::new(self.shared.clone(), self.net.clone())
+    }
+}
+
+impl Drop for Topic {
+    fn drop(&mut self) {
+        self.shared.subscribers.lock().retain(|(id, _)| *id != self.subscriber);
+        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let _ = self.net.send(Command::Leave { topic: self.shared.id });
+        }
+    }
+}
+
+impl Stream for Topic {
+    type Item = Bytes;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+impl std::fmt::Debug for Topic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Topic").field("name", &self.shared.name).finish()
+    }
+}

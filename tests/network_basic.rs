@@ -1,0 +1,92 @@
+//! Real nodes over loopback sockets.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use hypar::{topic, Config, EventKind, Keypair, Multiaddr, Network};
+use tokio::time::timeout;
+
+fn config(listen: &str) -> Config {
+    Config { listen: vec![listen.parse().unwrap()], ..Config::default() }
+}
+
+const TCP: &str = "/ip4/127.0.0.1/tcp/0";
+const QUIC: &str = "/ip4/127.0.0.1/udp/0/quic-v1";
+
+async fn wait_neighbor(events: &mut hypar::Events) {
+    timeout(Duration::from_secs(20), async {
+        while let Some(e) = events.recv().await {
+            if matches!(e.kind, EventKind::NeighborUp(_)) {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("no neighbour within 20 s");
+}
+
+async fn exchange_1000(listen: &str) {
+    let a = Network::new(config(listen), Keypair::generate()).unwrap();
+    let b = Network::new(config(listen), Keypair::generate()).unwrap();
+    let mut a_events = a.events();
+    let ta = a.join(topic::Config::new("chat", vec![])).unwrap();
+    let mut tb = b.join(topic::Config::new("chat", a.listen_addrs())).unwrap();
+    wait_neighbor(&mut a_events).await;
+    for i in 0..1000u32 {
+        ta.gossip(i.to_be_bytes().to_vec()).unwrap();
+    }
+    let mut got = BTreeSet::new();
+    while got.len() < 1000 {
+        let m = timeout(Duration::from_secs(20), tb.recv()).await.expect("messages stopped arriving").unwrap();
+        assert!(got.insert(u32::from_be_bytes(m[..].try_into().unwrap())), "delivered twice");
+    }
+    assert!(timeout(Duration::from_millis(500), tb.recv()).await.is_err(), "an extra delivery");
+    let stats = b.stats_async().await.unwrap();
+    assert_eq!(stats.topics[0].delivered, 1000);
+    a.shutdown_async().await;
+    b.shutdown_async().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_nodes_exchange_1000_messages_over_tcp() {
+    exchange_1000(TCP).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_nodes_exchange_1000_messages_over_quic() {
+    exchange_1000(QUIC).await;
+}
+
+#[test]
+fn listen_addrs_are_bound_and_end_in_the_peer_id() {
+    let n = Network::new(config(TCP), Keypair::generate()).unwrap();
+    let addrs = n.listen_addrs();
+    assert_eq!(addrs.len(), 1);
+    let s = addrs[0].to_string();
+    assert!(s.starts_with("/ip4/127.0.0.1/tcp/") && !s.contains("/tcp/0/"), "{s}");
+    assert!(s.ends_with(&format!("/p2p/{}", n.peer_id())), "{s}");
+}
+
+#[test]
+fn oversized_publish_fails_and_use_after_shutdown_fails() {
+    let n = Network::new(config(TCP), Keypair::generate()).unwrap();
+    let t = n.join(topic::Config::new("big", vec![])).unwrap();
+    match t.gossip(vec![0u8; 64 * 1024]) {
+        Err(hypar::Error::MessageTooLarge { size, max }) => assert!(size > max && max == 64 * 1024),
+        other => panic!("expected MessageTooLarge, got {other:?}"),
+    }
+    assert!(t.gossip(vec![0u8; 1000]).is_ok());
+    assert_eq!(n.join(topic::Config::new("big", vec![])).unwrap_err(), hypar::Error::AlreadyJoined("big".into()));
+    n.shutdown();
+    assert_eq!(t.gossip(b"late".to_vec()), Err(hypar::Error::ShutDown));
+    assert!(n.stats().is_err());
+}
+
+#[test]
+fn keypair_round_trips_and_bad_bytes_are_refused() {
+    let k = Keypair::generate();
+    let k2 = Keypair::from_bytes(&k.to_bytes()).unwrap();
+    assert_eq!(k.peer_id(), k2.peer_id());
+    assert!(matches!(Keypair::from_bytes(b"nope"), Err(hypar::Error::InvalidKeypair(_))));
+    let _: Multiaddr = "/ip4/127.0.0.1/tcp/1".parse().unwrap();
+}

@@ -1,0 +1,123 @@
+//! Many real nodes over loopback TCP: topic isolation, healing after half
+//! the nodes crash, rejoining with the same identity, leaving.
+
+mod common_net;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common_net::*;
+use hypar::{topic, EventKind, Network};
+use libp2p::multiaddr::Protocol;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn thirty_nodes_in_three_topics_never_cross_topics() {
+    let mut nets = Vec::new();
+    let mut topics = Vec::new();
+    for t in 0..3 {
+        let (n, tp) = swarm(10, TCP, &format!("topic-{t}"));
+        nets.extend(n);
+        topics.push(tp);
+    }
+    settle(&nets, 30).await;
+    for (t, members) in topics.iter().enumerate() {
+        for (i, m) in members.iter().enumerate().take(3) {
+            m.gossip(format!("{t}:{i}").into_bytes()).unwrap();
+        }
+    }
+    for (t, members) in topics.iter_mut().enumerate() {
+        for (i, m) in members.iter_mut().enumerate() {
+            let expected: BTreeSet<Vec<u8>> =
+                (0..3).filter(|s| *s != i).map(|s| format!("{t}:{s}").into_bytes()).collect();
+            receive_all(m, &expected, 20).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for members in topics.iter_mut() {
+        for m in members.iter_mut() {
+            assert!(m.try_recv().is_none(), "a message crossed topics or came twice");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn survivors_receive_everything_after_half_the_nodes_crash() {
+    let (nets, mut topics) = swarm(30, TCP, "heal");
+    settle(&nets, 30).await;
+    // Crash every odd node at once.
+    for (i, n) in nets.iter().enumerate() {
+        if i % 2 == 1 {
+            n.crash();
+        }
+    }
+    let survivors: Vec<usize> = (0..30).step_by(2).collect();
+    // Give the overlay time to notice and repair.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    for &s in survivors.iter().take(5) {
+        topics[s].gossip(format!("after-{s}").into_bytes()).unwrap();
+    }
+    for &r in &survivors {
+        let expected: BTreeSet<Vec<u8>> =
+            survivors.iter().take(5).filter(|s| **s != r).map(|s| format!("after-{s}").into_bytes()).collect();
+        receive_all(&mut topics[r], &expected, 30).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_restarted_with_the_same_keypair_rejoins() {
+    let a = node(TCP);
+    let mut ta = a.join(topic::Config::new("restart", vec![])).unwrap();
+    let key = hypar::Keypair::generate();
+    let b = Network::new(config(TCP), key.clone()).unwrap();
+    let mut events = a.events();
+    let tb = b.join(topic::Config::new("restart", a.listen_addrs())).unwrap();
+    wait_neighbor(&mut events).await;
+    b.crash();
+    drop(tb);
+    let b2 = Network::new(config(TCP), key.clone()).unwrap();
+    assert_eq!(b2.peer_id(), key.peer_id());
+    let mut tb2 = b2.join(topic::Config::new("restart", a.listen_addrs())).unwrap();
+    let id = key.peer_id();
+    wait_for(&mut events, 20, |e| e.kind == EventKind::NeighborUp(id)).await;
+    ta.gossip(b"welcome back".to_vec()).unwrap();
+    receive_all(&mut tb2, &BTreeSet::from([b"welcome back".to_vec()]), 20).await;
+    tb2.gossip(b"thanks".to_vec()).unwrap();
+    receive_all(&mut ta, &BTreeSet::from([b"thanks".to_vec()]), 20).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dropping_the_last_topic_handle_leaves_and_neighbours_see_it() {
+    let a = node(TCP);
+    let b = node(TCP);
+    let mut events = a.events();
+    let _ta = a.join(topic::Config::new("leave", vec![])).unwrap();
+    let tb = b.join(topic::Config::new("leave", a.listen_addrs())).unwrap();
+    wait_neighbor(&mut events).await;
+    let clone = tb.clone();
+    drop(tb);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(a.stats_async().await.unwrap().topics[0].active_view, 1, "a clone still holds the topic");
+    drop(clone);
+    let id = b.peer_id();
+    wait_for(&mut events, 10, |e| e.kind == EventKind::NeighborDown(id)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bootstrap_through_a_dns_name() {
+    let a = node(TCP);
+    let port = a.listen_addrs()[0]
+        .iter()
+        .find_map(|p| match p {
+            Protocol::Tcp(port) => Some(port),
+            _ => None,
+        })
+        .unwrap();
+    let mut events = a.events();
+    let mut ta = a.join(topic::Config::new("dns", vec![])).unwrap();
+    let b = node(TCP);
+    let addr: hypar::Multiaddr = format!("/dns4/localhost/tcp/{port}").parse().unwrap();
+    let tb = b.join(topic::Config::new("dns", vec![addr])).unwrap();
+    wait_neighbor(&mut events).await;
+    tb.gossip(b"via dns".to_vec()).unwrap();
+    receive_all(&mut ta, &BTreeSet::from([b"via dns".to_vec()]), 20).await;
+}
