@@ -68,6 +68,12 @@ pub struct TopicStats {
     pub active_view: usize,
     /// Peers in the passive view (backups).
     pub passive_view: usize,
+    /// Neighbours on the broadcast tree (eager links); the others get
+    /// announcements only.
+    pub tree_links: usize,
+    /// Announced messages fetched with a GRAFT because they did not arrive
+    /// along the tree.
+    pub grafts: u64,
     /// Messages published by this node.
     pub published: u64,
     /// Messages delivered (each once).

@@ -357,6 +357,8 @@ impl Runtime {
                     name: e.shared.name.clone(),
                     active_view: t.active().count(),
                     passive_view: t.passive().count(),
+                    tree_links: t.eager().len(),
+                    grafts: s.grafts_sent,
                     published: s.published,
                     delivered: s.delivered,
                     relayed: s.relayed,

@@ -1,5 +1,8 @@
 //! The `hypar` command.
 
+mod bench;
+mod gossipsub_node;
+mod measure;
 mod sim;
 
 use clap::{Parser, Subcommand};
@@ -15,12 +18,15 @@ struct Cli {
 enum Command {
     /// Run the deterministic protocol simulator.
     Sim(sim::SimArgs),
+    /// Benchmark real nodes over loopback, side by side with gossipsub.
+    Bench(bench::BenchArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Sim(args) => sim::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

@@ -141,7 +141,7 @@ impl Default for PlumtreeConfig {
             graft_timeout_1: Duration::from_millis(150),
             graft_timeout_max: Duration::from_secs(1),
             graft_timeout_2: Duration::from_millis(75),
-            ihave_interval: Duration::from_millis(25),
+            ihave_interval: Duration::from_millis(100),
             duplicates_before_prune: 2,
             optimization_threshold: 0,
             max_message_age: Duration::from_secs(60),

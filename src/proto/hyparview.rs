@@ -26,6 +26,7 @@ use super::{Event, HyParViewConfig, Message, Output, PeerData, PeerIdentity, Pee
 struct Pending<PI> {
     peer: PI,
     deadline: Instant,
+    priority: Priority,
 }
 
 #[derive(Debug)]
@@ -321,7 +322,7 @@ impl<PI: PeerIdentity> HyParView<PI> {
 
     fn request_neighbor(&mut self, peer: PI, priority: Priority, io: &mut Io<'_, PI>) {
         io.send(peer, Message::Neighbor { priority, data: self.my_data.clone() });
-        self.pending.push(Pending { peer, deadline: io.now + self.config.neighbor_request_timeout });
+        self.pending.push(Pending { peer, deadline: io.now + self.config.neighbor_request_timeout, priority });
     }
 
     /// `peer` cannot be reached (dial failed, request timed out).
@@ -438,7 +439,7 @@ impl<PI: PeerIdentity> HyParView<PI> {
     }
 
     fn on_neighbor_reply(&mut self, from: PI, accepted: bool, io: &mut Io<'_, PI>) {
-        let was_pending = self.is_pending(&from);
+        let request = self.pending.iter().find(|p| p.peer == from).map(|p| p.priority);
         self.pending.retain(|p| p.peer != from);
         self.known.mark_alive(&from);
         if !accepted {
@@ -455,7 +456,11 @@ impl<PI: PeerIdentity> HyParView<PI> {
         if self.is_active(&from) {
             return;
         }
-        if was_pending {
+        // A low-priority request answered after the view filled up is
+        // declined rather than evicting a neighbour (which may carry the
+        // broadcast tree); high-priority ones (isolation, probes) insist.
+        let room = self.active.len() < self.config.active_view_capacity;
+        if request == Some(Priority::High) || (request == Some(Priority::Low) && room) {
             let info = self.info_of(from);
             self.add_active(info, false, io);
         } else {

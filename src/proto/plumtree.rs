@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use rand::Rng;
 
 use super::cache::{CachedMessage, MessageCache, SeenCache};
 use super::io::Io;
@@ -391,7 +392,11 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             }
             if !entry.timer_armed {
                 entry.timer_armed = true;
-                io.timer(wait, TimerKind::Graft(e.id));
+                // Randomised (+0-50 %), so the nodes of a tree fragment that
+                // all heard the same announcement do not graft at once: the
+                // first graft's copy reaches the others down the tree first.
+                let jittered = wait.mul_f64(io.rng.gen_range(1.0..1.5));
+                io.timer(jittered, TimerKind::Graft(e.id));
             }
         }
     }
@@ -420,7 +425,8 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         match next {
             Some(peer) => {
                 m.grafted.push(peer);
-                io.timer(self.config.graft_timeout_2, TimerKind::Graft(id));
+                let jittered = self.config.graft_timeout_2.mul_f64(io.rng.gen_range(1.0..1.5));
+                io.timer(jittered, TimerKind::Graft(id));
                 self.make_eager(peer);
                 io.send(peer, Message::Graft { id: Some(id) });
                 stats.grafts_sent += 1;
