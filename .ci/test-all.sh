@@ -12,5 +12,5 @@ cargo fmt --all --check
 step "clippy"
 cargo clippy --release --workspace --all-targets -- -D warnings
 
-step "Rust tests (protocol core, wire codec, simulator)"
+step "Rust tests (protocol core, wire codec, simulator, real nodes over loopback)"
 cargo test --release --workspace

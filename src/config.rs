@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::proto::config::check;
 use crate::proto::{ConfigError, PlumtreeConfig};
 use crate::Multiaddr;
 
@@ -48,14 +49,6 @@ impl Default for Config {
             event_queue: 256,
             startup_timeout: Duration::from_secs(10),
         }
-    }
-}
-
-fn check(ok: bool, field: &'static str, value: impl ToString, reason: &'static str) -> Result<(), ConfigError> {
-    if ok {
-        Ok(())
-    } else {
-        Err(ConfigError { field, value: value.to_string(), reason })
     }
 }
 

@@ -90,3 +90,45 @@ fn keypair_round_trips_and_bad_bytes_are_refused() {
     assert!(matches!(Keypair::from_bytes(b"nope"), Err(hypar::Error::InvalidKeypair(_))));
     let _: Multiaddr = "/ip4/127.0.0.1/tcp/1".parse().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lagging_subscriber_loses_messages_without_stalling_others() {
+    let small = Config { subscriber_queue: 64, ..config(TCP) };
+    let a = Network::new(config(TCP), Keypair::generate()).unwrap();
+    let b = Network::new(small, Keypair::generate()).unwrap();
+    let mut a_events = a.events();
+    let ta = a.join(topic::Config::new("lag", vec![])).unwrap();
+    let mut reader = b.join(topic::Config::new("lag", a.listen_addrs())).unwrap();
+    let _sleeper = reader.clone(); // never reads
+    wait_neighbor(&mut a_events).await;
+    let reading = tokio::spawn(async move {
+        for _ in 0..200 {
+            timeout(Duration::from_secs(20), reader.recv()).await.expect("the reader was stalled").unwrap();
+        }
+    });
+    for i in 0..200u32 {
+        ta.gossip(i.to_be_bytes().to_vec()).unwrap();
+        // Paced, so that only the subscriber that never reads falls behind.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    reading.await.unwrap();
+    let stats = b.stats_async().await.unwrap();
+    assert_eq!(stats.topics[0].delivered, 200);
+    assert_eq!(stats.topics[0].dropped, 200 - 64, "the sleeper's drops are counted: {stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_bootstrap_is_reported() {
+    let n = Network::new(config(TCP), Keypair::generate()).unwrap();
+    let mut events = n.events();
+    // A port nobody listens on, with and without a peer id.
+    let dead = Keypair::generate().peer_id();
+    let with_id: Multiaddr = format!("/ip4/127.0.0.1/tcp/9/p2p/{dead}").parse().unwrap();
+    let _t = n.join(topic::Config::new("alone", vec![with_id])).unwrap();
+    let e = timeout(Duration::from_secs(20), events.recv()).await.expect("no event").unwrap();
+    assert_eq!((e.topic.as_str(), e.kind), ("alone", EventKind::BootstrapFailed));
+    let no_id: Multiaddr = "/ip4/127.0.0.1/tcp/9".parse().unwrap();
+    let _t2 = n.join(topic::Config::new("alone-too", vec![no_id])).unwrap();
+    let e = timeout(Duration::from_secs(20), events.recv()).await.expect("no event").unwrap();
+    assert_eq!((e.topic.as_str(), e.kind), ("alone-too", EventKind::BootstrapFailed));
+}

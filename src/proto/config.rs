@@ -174,7 +174,13 @@ impl<PI> Default for TopicConfig<PI> {
     }
 }
 
-fn check(ok: bool, field: &'static str, value: impl ToString, reason: &'static str) -> Result<(), ConfigError> {
+/// `Ok` if `ok`, else the error naming `field`, its `value` and the rule.
+pub(crate) fn check(
+    ok: bool,
+    field: &'static str,
+    value: impl ToString,
+    reason: &'static str,
+) -> Result<(), ConfigError> {
     if ok {
         Ok(())
     } else {

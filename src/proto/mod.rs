@@ -13,7 +13,7 @@
 //! there) which travels with the peer through joins and shuffles.
 
 mod cache;
-mod config;
+pub(crate) mod config;
 mod error;
 mod hyparview;
 mod io;
