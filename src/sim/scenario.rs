@@ -205,14 +205,15 @@ fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
     sorted_us[i] as f64 / 1000.0
 }
 
-/// Mean fraction of the live nodes in each sender's knowledge component.
+/// Mean fraction of the live nodes in each live sender's knowledge component.
 fn reach(sim: &Sim, labels: &[u32], senders: &[NodeId]) -> f64 {
     let alive = sim.alive_nodes();
     let mut sizes = std::collections::HashMap::new();
     for &n in &alive {
         *sizes.entry(labels[n as usize]).or_insert(0usize) += 1;
     }
-    mean(senders.iter().map(|s| {
+    // Senders that have died since (churn) reach nobody now: skip them.
+    mean(senders.iter().filter(|s| sim.is_alive(**s)).map(|s| {
         let size = sizes.get(&labels[*s as usize]).copied().unwrap_or(0);
         size as f64 / alive.len().max(1) as f64
     }))
