@@ -529,3 +529,21 @@ fn a_joiner_is_given_backups_at_once() {
     let ids: BTreeSet<u32> = sample.expect("a sample for the joiner").iter().map(|p| p.id).collect();
     assert!(!ids.contains(&9) && ids.is_subset(&BTreeSet::from([1, 2, 7])) && !ids.is_empty(), "{ids:?}");
 }
+
+#[test]
+fn probes_insist_only_on_peers_that_failed_repeatedly() {
+    let probe_to_7 = |out: &[Output<u32>]| {
+        sends(out).into_iter().find_map(|(to, m)| match m {
+            Message::Neighbor { priority, .. } if to == 7 => Some(priority),
+            _ => None,
+        })
+    };
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2]);
+    n.recv(1, Message::ShuffleReply { peers: vec![PeerInfo::new(7)] });
+    n.dial_failed(7); // once: maybe just a timeout under load
+    n.advance(Duration::from_secs(6));
+    assert_eq!(probe_to_7(&n.timer(TimerKind::Maintenance)), Some(Priority::Low));
+    n.dial_failed(7); // again: cut off
+    n.advance(Duration::from_secs(11));
+    assert_eq!(probe_to_7(&n.timer(TimerKind::Maintenance)), Some(Priority::High));
+}

@@ -605,7 +605,7 @@ impl<PI: PeerIdentity> HyParView<PI> {
     }
 
     /// Contact one failed known peer whose backoff has elapsed. If it answers,
-    /// it becomes a neighbour: this is what re-merges healed partitions.
+    /// it can become a neighbour: this is what re-merges healed partitions.
     fn probe(&mut self, io: &mut Io<'_, PI>) {
         if self.next_probe.is_some_and(|t| t > io.now) {
             return;
@@ -614,6 +614,12 @@ impl<PI: PeerIdentity> HyParView<PI> {
         self.next_probe = Some(io.now + d);
         let skip = |id: &PI| self.is_active(id) || self.is_pending(id) || self.is_passive(id);
         let Some(peer) = self.known.random_due(io.now, io.rng, skip).map(|p| p.id) else { return };
-        self.request_neighbor(peer, Priority::High, io);
+        // A peer that failed once (often a timeout under load) is asked
+        // politely: if it is alive but full it refuses, is marked alive, and
+        // nothing is evicted. One that failed repeatedly was cut off (a
+        // partition): insist, so the healed halves get a link.
+        let repeated = self.known.get(&peer).is_some_and(|k| k.failures >= 2);
+        let priority = if repeated { Priority::High } else { Priority::Low };
+        self.request_neighbor(peer, priority, io);
     }
 }
