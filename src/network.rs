@@ -73,7 +73,9 @@ impl Network {
         &self,
         config: topic::Config,
     ) -> Result<(Command, Arc<TopicShared>, oneshot::Receiver<Result<(), Error>>), Error> {
-        config.protocol.validate()?;
+        let mut protocol = config.protocol;
+        protocol.plumtree.max_message_size = self.shared.config.max_message_size;
+        protocol.validate()?;
         let mut peers = Vec::new();
         let mut addrs = Vec::new();
         for addr in config.bootstrap {
@@ -89,10 +91,9 @@ impl Network {
             }
         }
         let id = TopicId::from_name(&config.name);
-        let c = &self.shared.config;
-        let shared = Arc::new(TopicShared::new(id, config.name, c.max_message_size, c.subscriber_queue));
+        let shared = Arc::new(TopicShared::new(id, config.name));
         let (reply, rx) = oneshot::channel();
-        let cmd = Command::Join { shared: shared.clone(), config: Box::new(config.protocol), peers, addrs, reply };
+        let cmd = Command::Join { shared: shared.clone(), config: Box::new(protocol), peers, addrs, reply };
         Ok((cmd, shared, rx))
     }
 

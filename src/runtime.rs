@@ -91,6 +91,9 @@ enum Due {
 
 struct TopicEntry {
     shared: Arc<TopicShared>,
+    /// Backoff for redialing bootstrap addresses: the topic's join retry.
+    retry_initial: Duration,
+    retry_max: Duration,
     /// Frame bytes received and sent for the topic.
     bytes_in: u64,
     bytes_out: u64,
@@ -107,7 +110,6 @@ struct Runtime {
     topics: HashMap<TopicId, TopicEntry>,
     /// Bootstrap addresses being dialed, and the topics waiting on each.
     address_dials: HashMap<Multiaddr, (Vec<TopicId>, u32)>,
-    encode_buf: Vec<u8>,
 }
 
 /// Handle to the running thread, given to `Network`.
@@ -247,7 +249,6 @@ impl Runtime {
             timer_seq: 0,
             topics: HashMap::new(),
             address_dials: HashMap::new(),
-            encode_buf: Vec::new(),
         })
     }
 
@@ -300,16 +301,16 @@ impl Runtime {
     fn on_command(&mut self, cmd: Command) {
         let now = Instant::now();
         match cmd {
-            Command::Join { shared, mut config, peers, addrs, reply } => {
-                config.plumtree.max_message_size = self.shared.config.max_message_size;
+            Command::Join { shared, config, peers, addrs, reply } => {
                 let id = shared.id;
                 let name = shared.name.clone();
+                let (retry_initial, retry_max) = (config.hyparview.join_retry_initial, config.hyparview.join_retry_max);
                 let result = self.state.join(id, *config, peers, now, &mut self.rng, &mut self.out);
                 if let Err(e) = result {
                     let _ = reply.send(Err(Error::from_proto(e, &name)));
                     return;
                 }
-                self.topics.insert(id, TopicEntry { shared, bytes_in: 0, bytes_out: 0 });
+                self.topics.insert(id, TopicEntry { shared, retry_initial, retry_max, bytes_in: 0, bytes_out: 0 });
                 for addr in addrs {
                     self.dial_bootstrap(id, addr, 0);
                 }
@@ -457,16 +458,13 @@ impl Runtime {
             }
             Err(reason) => {
                 tracing::debug!(%addr, "bootstrap dial failed: {reason}");
-                let delay = Duration::from_millis(500).saturating_mul(1 << attempt.min(6)).min(Duration::from_secs(30));
                 for topic in topics {
-                    if attempt == 0 {
-                        if let Some(t) = self.topics.get(&topic) {
-                            let no_neighbours = self.state.topic(&topic).is_some_and(|t| t.active().next().is_none());
-                            if no_neighbours {
-                                emit(&self.shared, &t.shared.name, EventKind::BootstrapFailed);
-                            }
-                        }
+                    let Some(t) = self.topics.get(&topic) else { continue };
+                    let isolated = self.state.topic(&topic).is_some_and(|t| t.active().next().is_none());
+                    if attempt == 0 && isolated {
+                        emit(&self.shared, &t.shared.name, EventKind::BootstrapFailed);
                     }
+                    let delay = t.retry_initial.saturating_mul(1 << attempt.min(16)).min(t.retry_max);
                     self.schedule(delay, Due::Redial { topic, addr: addr.clone(), attempt: attempt + 1 });
                 }
             }
@@ -479,17 +477,16 @@ impl Runtime {
         for o in out {
             match o {
                 Output::Send { to, topic, message } => {
-                    self.encode_buf.clear();
+                    let mut frame = Vec::new();
                     let max = self.shared.config.max_message_size;
-                    if let Err(e) = wire::encode(&topic, &message, max, &mut self.encode_buf) {
+                    if let Err(e) = wire::encode(&topic, &message, max, &mut frame) {
                         tracing::warn!(%topic, kind = message.kind(), "cannot encode: {e}");
                         continue;
                     }
                     if let Some(t) = self.topics.get_mut(&topic) {
-                        t.bytes_out += self.encode_buf.len() as u64;
+                        t.bytes_out += frame.len() as u64;
                     }
-                    let frame = Bytes::copy_from_slice(&self.encode_buf);
-                    self.swarm.behaviour_mut().hypar.send(to, frame);
+                    self.swarm.behaviour_mut().hypar.send(to, Bytes::from(frame));
                 }
                 Output::Timer { after, timer } => self.schedule(after, Due::Proto(timer)),
                 Output::Event { topic, event } => self.on_proto_event(topic, event),

@@ -10,7 +10,7 @@ use futures::Stream;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
-use crate::proto::{wire, TopicConfig, TopicId};
+use crate::proto::{check_gossip_size, TopicConfig, TopicId};
 use crate::runtime::{Command, Shared};
 use crate::{Error, Multiaddr, PeerId};
 
@@ -25,7 +25,7 @@ pub struct Config {
     /// is a bootstrap node for others.
     pub bootstrap: Vec<Multiaddr>,
     /// Protocol tuning (view sizes, timers, caches, allow list). Its
-    /// `max_message_size` is replaced by the network's.
+    /// `max_message_size` is replaced by the network's before validation.
     pub protocol: TopicConfig<PeerId>,
 }
 
@@ -47,12 +47,10 @@ pub(crate) struct TopicShared {
     pub in_flight: AtomicUsize,
     /// Payloads a full subscriber queue refused.
     pub dropped: AtomicU64,
-    pub max_message_size: usize,
-    queue: usize,
 }
 
 impl TopicShared {
-    pub fn new(id: TopicId, name: String, max_message_size: usize, queue: usize) -> Self {
+    pub fn new(id: TopicId, name: String) -> Self {
         TopicShared {
             id,
             name,
@@ -61,8 +59,6 @@ impl TopicShared {
             handles: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
-            max_message_size,
-            queue,
         }
     }
 
@@ -75,8 +71,8 @@ impl TopicShared {
         }
     }
 
-    fn subscribe(&self) -> (u64, mpsc::Receiver<Bytes>) {
-        let (tx, rx) = mpsc::channel(self.queue);
+    fn subscribe(&self, queue: usize) -> (u64, mpsc::Receiver<Bytes>) {
+        let (tx, rx) = mpsc::channel(queue);
         let id = self.next_subscriber.fetch_add(1, Ordering::Relaxed);
         self.subscribers.lock().push((id, tx));
         (id, rx)
@@ -101,7 +97,7 @@ pub struct Topic {
 impl Topic {
     pub(crate) fn new(shared: Arc<TopicShared>, net: Arc<Shared>) -> Self {
         shared.handles.fetch_add(1, Ordering::AcqRel);
-        let (subscriber, rx) = shared.subscribe();
+        let (subscriber, rx) = shared.subscribe(net.config.subscriber_queue);
         Topic { shared, net, subscriber, rx }
     }
 
@@ -115,10 +111,8 @@ impl Topic {
     /// the size limit, if too many publishes wait, or after shutdown.
     pub fn gossip(&self, payload: impl Into<Bytes>) -> Result<(), Error> {
         let payload = payload.into();
-        let size = wire::gossip_frame_len(payload.len());
-        if size > self.shared.max_message_size {
-            return Err(Error::MessageTooLarge { size, max: self.shared.max_message_size });
-        }
+        check_gossip_size(payload.len(), self.net.config.max_message_size)
+            .map_err(|e| Error::from_proto(e, &self.shared.name))?;
         let limit = self.net.config.publish_queue;
         if self.shared.in_flight.fetch_add(1, Ordering::AcqRel) >= limit {
             self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);

@@ -123,13 +123,14 @@ impl Behaviour {
             return;
         }
         if !self.addresses.contains_key(&peer) {
-            while self.addresses.len() >= ADDRESS_BOOK_CAPACITY {
+            // Evict the oldest peer that is neither connected nor needed, in
+            // at most one pass (if all are, the book grows by them only).
+            let mut tries = self.address_order.len();
+            while self.addresses.len() >= ADDRESS_BOOK_CAPACITY && tries > 0 {
+                tries -= 1;
                 let Some(old) = self.address_order.pop_front() else { break };
                 if self.connections.contains_key(&old) || self.keep.contains(&old) {
                     self.address_order.push_back(old);
-                    if self.address_order.len() <= self.keep.len() + self.connections.len() {
-                        break;
-                    }
                 } else {
                     self.addresses.remove(&old);
                 }

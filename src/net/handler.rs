@@ -159,7 +159,7 @@ impl ConnectionHandler for Handler {
                         Poll::Pending => break,
                     }
                 }
-                if !failed && framed.poll_flush_unpin(cx).is_ready_and_err() {
+                if !failed && matches!(framed.poll_flush_unpin(cx), Poll::Ready(Err(_))) {
                     failed = true;
                 }
                 if failed {
@@ -198,15 +198,5 @@ impl ConnectionHandler for Handler {
             }
             _ => {}
         }
-    }
-}
-
-trait PollExt {
-    fn is_ready_and_err(&self) -> bool;
-}
-
-impl<E> PollExt for Poll<Result<(), E>> {
-    fn is_ready_and_err(&self) -> bool {
-        matches!(self, Poll::Ready(Err(_)))
     }
 }

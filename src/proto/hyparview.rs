@@ -153,17 +153,26 @@ impl<PI: PeerIdentity> HyParView<PI> {
         }
         self.learn_from(&peer, true, io);
         self.bootstrap.push(peer.clone());
-        if self.active.len() < self.rejoin_below() && !self.joining.iter().any(|(p, _)| *p == peer.id) {
-            io.send(peer.id, Message::Join { data: self.my_data.clone() });
-            self.joining.push((peer.id, io.now));
+        if self.active.len() < self.rejoin_below() && !self.is_joining(&peer.id) {
+            self.send_join(peer.id, io);
         }
+    }
+
+    /// Send JOIN to `contact` and wait for its answer.
+    fn send_join(&mut self, contact: PI, io: &mut Io<'_, PI>) {
+        io.send(contact, Message::Join { data: self.my_data.clone() });
+        self.joining.push((contact, io.now));
+    }
+
+    fn is_joining(&self, peer: &PI) -> bool {
+        self.joining.iter().any(|(p, _)| p == peer)
     }
 
     fn send_joins(&mut self, io: &mut Io<'_, PI>) {
         self.joining.clear();
-        for b in &self.bootstrap {
-            io.send(b.id, Message::Join { data: self.my_data.clone() });
-            self.joining.push((b.id, io.now));
+        let contacts: Vec<PI> = self.bootstrap.iter().map(|b| b.id).collect();
+        for contact in contacts {
+            self.send_join(contact, io);
         }
     }
 
@@ -207,12 +216,11 @@ impl<PI: PeerIdentity> HyParView<PI> {
         if self.active.is_empty() {
             self.send_joins(io);
         }
-        let skip = |id: &PI| self.is_active(id) || self.is_pending(id) || self.joining.iter().any(|(p, _)| p == id);
+        let skip = |id: &PI| self.is_active(id) || self.is_pending(id) || self.is_joining(id);
         let now = io.now;
         let contact = self.known.random_alive(io.rng, skip).or_else(|| self.known.random_due(now, io.rng, skip));
         if let Some(contact) = contact.map(|p| p.id) {
-            io.send(contact, Message::Join { data: self.my_data.clone() });
-            self.joining.push((contact, now));
+            self.send_join(contact, io);
         }
     }
 
@@ -339,7 +347,7 @@ impl<PI: PeerIdentity> HyParView<PI> {
     /// The connection to `peer` closed.
     pub fn on_peer_disconnected(&mut self, peer: PI, io: &mut Io<'_, PI>) {
         let was_active = self.remove_active(&peer, io).is_some();
-        let was_pending = self.is_pending(&peer) || self.joining.iter().any(|(p, _)| *p == peer);
+        let was_pending = self.is_pending(&peer) || self.is_joining(&peer);
         if was_active || was_pending {
             self.peer_unreachable(peer, io);
             self.fill_active(Some(peer), io);
@@ -568,10 +576,9 @@ impl<PI: PeerIdentity> HyParView<PI> {
             self.escape_backoff = self.config.shuffle_interval;
             return;
         }
-        let skip = |id: &PI| self.is_active(id) || self.joining.iter().any(|(p, _)| p == id);
+        let skip = |id: &PI| self.is_active(id) || self.is_joining(id);
         let Some(contact) = self.known.random_alive(io.rng, skip).map(|p| p.id) else { return };
-        io.send(contact, Message::Join { data: self.my_data.clone() });
-        self.joining.push((contact, io.now));
+        self.send_join(contact, io);
         self.next_escape = Some(io.now + self.escape_backoff);
         self.escape_backoff = (self.escape_backoff * 2).min(self.config.probe_backoff_max);
     }

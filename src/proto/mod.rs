@@ -27,6 +27,7 @@ pub use cache::{CachedMessage, KnownPeer, KnownPeers, MessageCache, SeenCache};
 pub use config::{HyParViewConfig, PlumtreeConfig, TopicConfig};
 pub use error::{ConfigError, ProtoError};
 pub use message::{Gossip, IHaveEntry, Message, MessageId, PeerInfo, Priority, TopicId};
+pub use plumtree::check_gossip_size;
 pub use state::State;
 pub use topic::{Topic, TopicStats};
 

@@ -71,6 +71,16 @@ pub(crate) struct Plumtree<PI> {
     next_lag: usize,
 }
 
+/// Refuse a payload whose GOSSIP frame, framing included, would exceed
+/// `max_message_size`.
+pub fn check_gossip_size(payload_len: usize, max_message_size: usize) -> Result<(), ProtoError> {
+    let size = wire::gossip_frame_len(payload_len);
+    if size > max_message_size {
+        return Err(ProtoError::MessageTooLarge { size, max: max_message_size });
+    }
+    Ok(())
+}
+
 /// How many announcement-to-eager-copy delays the graft wait is learned from.
 const LAG_SAMPLES: usize = 64;
 
@@ -188,11 +198,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
 
     /// Refuse a broadcast whose frame would exceed `max_message_size`.
     pub fn check_size(&self, payload_len: usize) -> Result<(), ProtoError> {
-        let size = wire::gossip_frame_len(payload_len);
-        if size > self.config.max_message_size {
-            return Err(ProtoError::MessageTooLarge { size, max: self.config.max_message_size });
-        }
-        Ok(())
+        check_gossip_size(payload_len, self.config.max_message_size)
     }
 
     /// Publish a new message from this node.
