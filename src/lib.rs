@@ -9,13 +9,19 @@
 //! - [`sim`]: a deterministic discrete-event simulator driving [`proto`].
 
 mod config;
+mod delivery;
 mod error;
 mod event;
+#[doc(hidden)]
+pub mod ffi;
 mod keypair;
+/// cbindgen:ignore
 pub(crate) mod net;
 mod network;
+/// cbindgen:ignore
 pub mod proto;
 mod runtime;
+/// cbindgen:ignore
 pub mod sim;
 pub mod topic;
 
@@ -25,4 +31,4 @@ pub use event::{Event, EventKind, Events, Stats, TopicStats};
 pub use keypair::Keypair;
 pub use libp2p::{Multiaddr, PeerId};
 pub use network::Network;
-pub use topic::Topic;
+pub use topic::{Publisher, Topic};

@@ -105,18 +105,19 @@ impl Network {
         Events { rx }
     }
 
+    /// Whether [`Network::shutdown`] has run (or the thread stopped).
+    pub fn is_shut_down(&self) -> bool {
+        self.shared.closed.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Counters per topic.
     pub fn stats(&self) -> Result<Stats, Error> {
-        let (reply, rx) = oneshot::channel();
-        self.shared.send(Command::Stats { reply })?;
-        futures::executor::block_on(rx).map_err(|_| Error::ShutDown)
+        futures::executor::block_on(self.shared.stats())
     }
 
     /// [`Network::stats`] for async code.
     pub async fn stats_async(&self) -> Result<Stats, Error> {
-        let (reply, rx) = oneshot::channel();
-        self.shared.send(Command::Stats { reply })?;
-        rx.await.map_err(|_| Error::ShutDown)
+        self.shared.stats().await
     }
 
     /// Leave every topic, close every connection and stop the thread.

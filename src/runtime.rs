@@ -60,6 +60,13 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Counters of every topic, from the network thread.
+    pub async fn stats(&self) -> Result<Stats, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Stats { reply })?;
+        rx.await.map_err(|_| Error::ShutDown)
+    }
+
     pub fn send(&self, cmd: Command) -> Result<(), Error> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::ShutDown);
@@ -267,6 +274,7 @@ impl Runtime {
                     Some(Command::Crash) => {
                         self.shared.closed.store(true, Ordering::Release);
                         self.shared.event_subscribers.lock().clear();
+                        self.topics.values().for_each(|t| t.shared.close());
                         return;
                     }
                     Some(cmd) => self.on_command(cmd),
@@ -333,7 +341,8 @@ impl Runtime {
     }
 
     fn leave(&mut self, topic: TopicId) {
-        if self.topics.remove(&topic).is_some() {
+        if let Some(entry) = self.topics.remove(&topic) {
+            entry.shared.close();
             let _ = self.state.leave(topic, Instant::now(), &mut self.rng, &mut self.out);
         }
     }

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::proto::{check_gossip_size, TopicConfig, TopicId};
 use crate::runtime::{Command, Shared};
-use crate::{Error, Multiaddr, PeerId};
+use crate::{Error, Multiaddr, PeerId, TopicStats};
 
 /// What to join.
 #[derive(Debug, Clone, Default)]
@@ -71,34 +71,36 @@ impl TopicShared {
         }
     }
 
-    fn subscribe(&self, queue: usize) -> (u64, mpsc::Receiver<Bytes>) {
-        let (tx, rx) = mpsc::channel(queue);
+    /// A new subscriber queue. After shutdown the queue is born closed, so
+    /// its stream ends at once.
+    fn subscribe(&self, net: &Shared) -> (u64, mpsc::Receiver<Bytes>) {
+        let (tx, rx) = mpsc::channel(net.config.subscriber_queue);
         let id = self.next_subscriber.fetch_add(1, Ordering::Relaxed);
-        self.subscribers.lock().push((id, tx));
+        let mut subscribers = self.subscribers.lock();
+        if !net.closed.load(Ordering::Acquire) {
+            subscribers.push((id, tx));
+        }
         (id, rx)
+    }
+
+    /// End every subscriber's stream (the topic was left or the network stopped).
+    pub fn close(&self) {
+        self.subscribers.lock().clear();
     }
 }
 
-/// A joined topic. Publish with [`Topic::gossip`]; receive each payload once,
-/// as a [`Stream`] or with [`Topic::recv`].
-///
-/// Cloning gives another subscriber with its own bounded queue (it receives
-/// what arrives from then on); a subscriber that falls behind loses messages
-/// (counted in [`Network::stats`](crate::Network::stats)) without slowing
-/// anyone else. When the last handle is dropped, the node leaves the topic
-/// and its neighbours see it go.
-pub struct Topic {
+/// Publishing rights to a joined topic, without a subscriber queue: for
+/// code that sends from several places while one place receives. It keeps
+/// the topic joined like a [`Topic`] handle does.
+pub struct Publisher {
     shared: Arc<TopicShared>,
     net: Arc<Shared>,
-    subscriber: u64,
-    rx: mpsc::Receiver<Bytes>,
 }
 
-impl Topic {
-    pub(crate) fn new(shared: Arc<TopicShared>, net: Arc<Shared>) -> Self {
+impl Publisher {
+    fn new(shared: Arc<TopicShared>, net: Arc<Shared>) -> Self {
         shared.handles.fetch_add(1, Ordering::AcqRel);
-        let (subscriber, rx) = shared.subscribe(net.config.subscriber_queue);
-        Topic { shared, net, subscriber, rx }
+        Publisher { shared, net }
     }
 
     /// The topic's name.
@@ -122,6 +124,91 @@ impl Topic {
             self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
         })
     }
+}
+
+impl Publisher {
+    /// This topic's counters. Blocks the calling thread briefly (without
+    /// entering any runtime); from async code prefer [`Publisher::stats_async`].
+    pub fn stats(&self) -> Result<TopicStats, Error> {
+        futures::executor::block_on(self.stats_async())
+    }
+
+    /// [`Publisher::stats`] for async code.
+    pub async fn stats_async(&self) -> Result<TopicStats, Error> {
+        let stats = self.net.stats().await?;
+        stats.topics.into_iter().find(|t| t.name == self.shared.name).ok_or(Error::ShutDown)
+    }
+}
+
+impl Clone for Publisher {
+    fn clone(&self) -> Self {
+        Publisher::new(self.shared.clone(), self.net.clone())
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        self.shared.release(&self.net);
+    }
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher").field("name", &self.shared.name).finish()
+    }
+}
+
+impl TopicShared {
+    /// One handle fewer; the last one leaves the topic.
+    fn release(&self, net: &Shared) {
+        if self.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let _ = net.send(Command::Leave { topic: self.id });
+        }
+    }
+}
+
+/// A joined topic. Publish with [`Topic::gossip`]; receive each payload once,
+/// as a [`Stream`] or with [`Topic::recv`].
+///
+/// Cloning gives another subscriber with its own bounded queue (it receives
+/// what arrives from then on); a subscriber that falls behind loses messages
+/// (counted in [`Network::stats`](crate::Network::stats)) without slowing
+/// anyone else. When the last handle is dropped, the node leaves the topic
+/// and its neighbours see it go.
+pub struct Topic {
+    publisher: Publisher,
+    subscriber: u64,
+    rx: mpsc::Receiver<Bytes>,
+}
+
+impl Topic {
+    pub(crate) fn new(shared: Arc<TopicShared>, net: Arc<Shared>) -> Self {
+        let (subscriber, rx) = shared.subscribe(&net);
+        Topic { publisher: Publisher::new(shared, net), subscriber, rx }
+    }
+
+    /// The topic's name.
+    pub fn name(&self) -> &str {
+        self.publisher.name()
+    }
+
+    /// A [`Publisher`] for this topic, to send from elsewhere while this
+    /// handle receives.
+    pub fn publisher(&self) -> Publisher {
+        self.publisher.clone()
+    }
+
+    /// Publish `payload` to every other member. Returns at once; the message
+    /// is sent by the network thread. Fails if the payload's frame exceeds
+    /// the size limit, if too many publishes wait, or after shutdown.
+    pub fn gossip(&self, payload: impl Into<Bytes>) -> Result<(), Error> {
+        self.publisher.gossip(payload)
+    }
+
+    /// This topic's counters; see [`Publisher::stats`].
+    pub fn stats(&self) -> Result<TopicStats, Error> {
+        self.publisher.stats()
+    }
 
     /// The next payload; `None` once the network has shut down.
     pub async fn recv(&mut self) -> Option<Bytes> {
@@ -142,16 +229,13 @@ impl Topic {
 
 impl Clone for Topic {
     fn clone(&self) -> Self {
-        Topic::new(self.shared.clone(), self.net.clone())
+        Topic::new(self.publisher.shared.clone(), self.publisher.net.clone())
     }
 }
 
 impl Drop for Topic {
     fn drop(&mut self) {
-        self.shared.subscribers.lock().retain(|(id, _)| *id != self.subscriber);
-        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
-            let _ = self.net.send(Command::Leave { topic: self.shared.id });
-        }
+        self.publisher.shared.subscribers.lock().retain(|(id, _)| *id != self.subscriber);
     }
 }
 
@@ -165,6 +249,6 @@ impl Stream for Topic {
 
 impl std::fmt::Debug for Topic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Topic").field("name", &self.shared.name).finish()
+        f.debug_struct("Topic").field("name", &self.name()).finish()
     }
 }

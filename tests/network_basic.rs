@@ -132,3 +132,16 @@ async fn an_unreachable_bootstrap_is_reported() {
     let e = timeout(Duration::from_secs(20), events.recv()).await.expect("no event").unwrap();
     assert_eq!((e.topic.as_str(), e.kind), ("alone-too", EventKind::BootstrapFailed));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn streams_end_after_shutdown_even_while_handles_live() {
+    let n = Network::new(config(TCP), Keypair::generate()).unwrap();
+    let mut t = n.join_async(topic::Config::new("ending", vec![])).await.unwrap();
+    let publisher = t.publisher();
+    n.shutdown_async().await;
+    let end = timeout(Duration::from_secs(5), t.recv()).await.expect("the stream did not end after shutdown");
+    assert_eq!(end, None);
+    let mut late = t.clone();
+    assert_eq!(timeout(Duration::from_secs(5), late.recv()).await.expect("a late clone never ended"), None);
+    assert_eq!(publisher.gossip(b"late".to_vec()), Err(hypar::Error::ShutDown));
+}

@@ -1,0 +1,143 @@
+//! Callback delivery for the foreign-language layers: a library-owned thread
+//! per subscription that takes items from a bounded stream and hands them to
+//! a callback, one at a time. The network thread never waits on it: when the
+//! callback is slow, the stream's bounded queue fills and further items are
+//! dropped and counted where the stream is fed.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{JoinHandle, ThreadId};
+
+use futures::channel::oneshot;
+use futures::{FutureExt, Stream, StreamExt};
+
+/// A running delivery thread. Stopping it (or dropping it) guarantees the
+/// callback is not called again once `stop` returns, except when `stop` is
+/// called by the callback itself: then the current call finishes and no
+/// other follows.
+pub(crate) struct Delivery {
+    stopped: Arc<AtomicBool>,
+    wake: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    thread_id: ThreadId,
+}
+
+impl Delivery {
+    /// Start a thread called `name` that calls `callback` with every item of
+    /// `stream` until the stream ends or the delivery is stopped. A panic in
+    /// the callback is logged and the next item is delivered as usual.
+    pub fn spawn<S, T, F>(name: String, mut stream: S, mut callback: F) -> std::io::Result<Delivery>
+    where
+        S: Stream<Item = T> + Unpin + Send + 'static,
+        F: FnMut(T) + Send + 'static,
+    {
+        let stopped = Arc::new(AtomicBool::new(false));
+        let (wake, mut woken) = oneshot::channel::<()>();
+        let flag = stopped.clone();
+        let thread = std::thread::Builder::new().name(name).spawn(move || {
+            let mut deliver = |item: T| {
+                if flag.load(Ordering::Acquire) {
+                    return false;
+                }
+                if catch_unwind(AssertUnwindSafe(|| callback(item))).is_err() {
+                    tracing::error!("a delivery callback panicked; delivery goes on");
+                }
+                !flag.load(Ordering::Acquire)
+            };
+            loop {
+                let next = futures::executor::block_on(async {
+                    futures::select_biased! {
+                        _ = woken => None,
+                        item = stream.next().fuse() => item,
+                    }
+                });
+                let Some(item) = next else { return };
+                if !deliver(item) {
+                    return;
+                }
+                // Drain what is already queued without parking in between.
+                while let Some(Some(item)) = stream.next().now_or_never() {
+                    if !deliver(item) {
+                        return;
+                    }
+                }
+            }
+        })?;
+        let thread_id = thread.thread().id();
+        Ok(Delivery { stopped, wake: Some(wake), thread: Some(thread), thread_id })
+    }
+
+    /// Stop delivering. From any thread but the delivery thread itself, waits
+    /// for a callback in progress to return. Idempotent.
+    pub fn stop(&mut self) {
+        self.stopped.store(true, Ordering::Release);
+        if let Some(wake) = self.wake.take() {
+            let _ = wake.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            if self.thread_id != std::thread::current().id() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Duration;
+
+    #[test]
+    fn delivers_in_order_survives_panics_and_stops() {
+        let (tx, rx) = futures::channel::mpsc::unbounded::<u32>();
+        let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let mut d = Delivery::spawn("test".into(), rx, move |x| {
+            s.lock().push(x);
+            assert_ne!(x, 2, "a panicking callback");
+        })
+        .unwrap();
+        for i in 0..5 {
+            tx.unbounded_send(i).unwrap();
+        }
+        for _ in 0..500 {
+            if seen.lock().len() == 5 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(*seen.lock(), vec![0, 1, 2, 3, 4]);
+        d.stop();
+        let _ = tx.unbounded_send(9);
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(seen.lock().len(), 5, "delivered after stop");
+    }
+
+    #[test]
+    fn a_callback_may_stop_its_own_delivery() {
+        let (tx, rx) = futures::channel::mpsc::unbounded::<u32>();
+        let slot: Arc<parking_lot::Mutex<Option<Delivery>>> = Arc::default();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (s, c) = (slot.clone(), calls.clone());
+        let d = Delivery::spawn("self-stop".into(), rx, move |_| {
+            c.fetch_add(1, Ordering::SeqCst);
+            let taken = s.lock().take();
+            drop(taken);
+        })
+        .unwrap();
+        *slot.lock() = Some(d);
+        for i in 0..3 {
+            tx.unbounded_send(i).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}
