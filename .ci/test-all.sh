@@ -12,5 +12,14 @@ cargo fmt --all --check
 step "clippy"
 cargo clippy --release --workspace --all-targets -- -D warnings
 
-step "Rust tests (protocol core, wire codec, simulator, real nodes over loopback)"
+step "Rust tests (protocol core, wire codec, simulator, real nodes over loopback, C header freshness)"
 cargo test --release --workspace
+
+step "build the release library and the hypar command (reused by every suite below)"
+cargo build --release --workspace
+
+step "C tests: shared, static, ASan+UBSan, valgrind (the header check ran with the Rust tests)"
+bash tests/c/run.sh
+
+step "C examples: Makefile, CMake, pkg-config install; chat and bridge over loopback"
+bash tests/c/examples.sh

@@ -4,6 +4,7 @@ mod bench;
 mod gossipsub_node;
 mod measure;
 mod sim;
+mod throughput;
 
 use clap::{Parser, Subcommand};
 
@@ -20,6 +21,8 @@ enum Command {
     Sim(sim::SimArgs),
     /// Benchmark real nodes over loopback, side by side with gossipsub.
     Bench(bench::BenchArgs),
+    /// Messages per second between two nodes, through the Rust API and the C ABI.
+    Throughput(throughput::ThroughputArgs),
 }
 
 fn main() {
@@ -27,6 +30,7 @@ fn main() {
     let result = match cli.command {
         Command::Sim(args) => sim::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Throughput(args) => throughput::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");
