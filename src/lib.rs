@@ -8,6 +8,8 @@
 //!   its wire codec.
 //! - [`sim`]: a deterministic discrete-event simulator driving [`proto`].
 
+/// cbindgen:ignore
+pub mod bindings;
 mod config;
 mod delivery;
 mod error;
@@ -24,6 +26,8 @@ mod runtime;
 /// cbindgen:ignore
 pub mod sim;
 pub mod topic;
+
+uniffi::setup_scaffolding!();
 
 pub use config::Config;
 pub use error::Error;

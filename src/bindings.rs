@@ -1,0 +1,390 @@
+//! The uniffi interface for Python, Kotlin and Swift: objects over the Rust
+//! API (not over the C ABI), foreign handler traits delivered on the same
+//! library-owned threads as the C callbacks, and an async pull of messages
+//! for `async for` / `Flow` / `AsyncSequence`.
+//!
+//! Sync methods block the calling thread without entering any runtime, so
+//! they are safe from any foreign thread; `next_message` is a future the
+//! foreign executor polls.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+use crate::delivery::Delivery;
+use crate::{topic, Config, Error, EventKind, Keypair, Multiaddr, Network, Publisher, Topic};
+
+/// Every error hypar raises. Each kind carries a message that says what was
+/// wrong and with which value.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+#[uniffi(flat_error)]
+pub enum HyparError {
+    /// The message with its framing exceeds the maximum message size.
+    #[error("{0}")]
+    MessageTooLarge(String),
+    /// The network has shut down, or the topic was left.
+    #[error("{0}")]
+    ShutDown(String),
+    /// A malformed argument: a bad multiaddr, a bad key.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// A configuration value out of range.
+    #[error("{0}")]
+    InvalidConfig(String),
+    /// A listen address could not be bound.
+    #[error("{0}")]
+    Listen(String),
+    /// The topic is already joined on this network.
+    #[error("{0}")]
+    AlreadyJoined(String),
+    /// Too many publishes wait for the network thread; retry later.
+    #[error("{0}")]
+    QueueFull(String),
+    /// The network thread could not start or run.
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl From<Error> for HyparError {
+    fn from(e: Error) -> Self {
+        let m = e.to_string();
+        match e {
+            Error::MessageTooLarge { .. } => HyparError::MessageTooLarge(m),
+            Error::ShutDown => HyparError::ShutDown(m),
+            Error::InvalidMultiaddr { .. } | Error::InvalidKeypair(_) => HyparError::InvalidArgument(m),
+            Error::InvalidConfig(_) => HyparError::InvalidConfig(m),
+            Error::Listen { .. } => HyparError::Listen(m),
+            Error::AlreadyJoined(_) => HyparError::AlreadyJoined(m),
+            Error::QueueFull { .. } => HyparError::QueueFull(m),
+            Error::Runtime(_) => HyparError::Runtime(m),
+        }
+    }
+}
+
+fn parse_addrs(addrs: &[String]) -> Result<Vec<Multiaddr>, HyparError> {
+    addrs
+        .iter()
+        .map(|a| a.parse().map_err(|e| HyparError::InvalidArgument(format!("invalid multiaddr {a:?}: {e}"))))
+        .collect()
+}
+
+/// Receives a topic's messages, one call at a time, on a thread the library
+/// owns. An exception it raises is caught and the next message is delivered
+/// as usual.
+#[uniffi::export(foreign)]
+pub trait MessageHandler: Send + Sync {
+    fn on_message(&self, data: Vec<u8>);
+}
+
+/// Receives the network's events, one call at a time, on a library thread.
+#[uniffi::export(foreign)]
+pub trait EventHandler: Send + Sync {
+    fn on_event(&self, event: NetworkEvent);
+}
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum NetworkEventKind {
+    /// The node got its first neighbour in the topic (again, after a rejoin).
+    Joined,
+    /// A peer became a neighbour.
+    NeighborUp,
+    /// A neighbour left, failed or was replaced.
+    NeighborDown,
+    /// No bootstrap peer could be reached; retrying with backoff.
+    BootstrapFailed,
+}
+
+/// Something that happened in one topic.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct NetworkEvent {
+    pub topic: String,
+    pub kind: NetworkEventKind,
+    /// The peer concerned, for neighbour events.
+    pub peer_id: Option<String>,
+}
+
+impl From<crate::Event> for NetworkEvent {
+    fn from(e: crate::Event) -> Self {
+        let (kind, peer) = match e.kind {
+            EventKind::Joined => (NetworkEventKind::Joined, None),
+            EventKind::NeighborUp(p) => (NetworkEventKind::NeighborUp, Some(p)),
+            EventKind::NeighborDown(p) => (NetworkEventKind::NeighborDown, Some(p)),
+            EventKind::BootstrapFailed => (NetworkEventKind::BootstrapFailed, None),
+        };
+        NetworkEvent { topic: e.topic, kind, peer_id: peer.map(|p| p.to_string()) }
+    }
+}
+
+/// How a network starts. Every field has a default.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct NetworkOptions {
+    /// Multiaddrs to listen on; empty means TCP and QUIC on every IPv4
+    /// interface with system-chosen ports.
+    #[uniffi(default)]
+    pub listen: Vec<String>,
+    /// An identity from `generate_keypair` (libp2p protobuf encoding);
+    /// none means a fresh one.
+    #[uniffi(default)]
+    pub keypair: Option<Vec<u8>>,
+    /// Largest frame on the wire, framing included (default 65536).
+    #[uniffi(default)]
+    pub max_message_size: Option<u64>,
+    /// Messages queued per topic for its handler or `next_message`
+    /// (default 1024); beyond it messages are dropped and counted.
+    #[uniffi(default)]
+    pub message_queue: Option<u64>,
+}
+
+/// Counters of one topic.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct TopicStats {
+    pub name: String,
+    pub active_view: u64,
+    pub passive_view: u64,
+    pub tree_links: u64,
+    pub grafts: u64,
+    pub published: u64,
+    pub delivered: u64,
+    pub relayed: u64,
+    pub duplicates: u64,
+    pub dropped: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+impl From<crate::TopicStats> for TopicStats {
+    fn from(s: crate::TopicStats) -> Self {
+        TopicStats {
+            name: s.name,
+            active_view: s.active_view as u64,
+            passive_view: s.passive_view as u64,
+            tree_links: s.tree_links as u64,
+            grafts: s.grafts,
+            published: s.published,
+            delivered: s.delivered,
+            relayed: s.relayed,
+            duplicates: s.duplicates,
+            dropped: s.dropped,
+            bytes_in: s.bytes_in,
+            bytes_out: s.bytes_out,
+        }
+    }
+}
+
+/// Counters of a whole network.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct NetworkStats {
+    pub topics: Vec<TopicStats>,
+    pub connected_peers: u64,
+    pub frames_dropped: u64,
+}
+
+/// A fresh Ed25519 identity in libp2p's protobuf encoding, to keep and pass
+/// as `NetworkOptions.keypair`. Keep it secret.
+#[uniffi::export]
+pub fn generate_keypair() -> Vec<u8> {
+    Keypair::generate().to_bytes()
+}
+
+/// The peer id of an identity from `generate_keypair`.
+#[uniffi::export]
+pub fn keypair_peer_id(keypair: Vec<u8>) -> Result<String, HyparError> {
+    Ok(Keypair::from_bytes(&keypair)?.peer_id().to_string())
+}
+
+/// The library's version, such as "0.1.0".
+#[uniffi::export]
+pub fn version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
+
+/// A node on the network, running on its own thread.
+#[derive(uniffi::Object)]
+pub struct HyparNetwork {
+    net: Network,
+    events: Mutex<Option<Delivery>>,
+}
+
+#[uniffi::export]
+impl HyparNetwork {
+    /// Start a node; returns once every listen address is bound.
+    #[uniffi::constructor]
+    pub fn new(options: NetworkOptions) -> Result<Arc<Self>, HyparError> {
+        let mut config = Config::default();
+        if !options.listen.is_empty() {
+            config.listen = parse_addrs(&options.listen)?;
+        }
+        if let Some(n) = options.max_message_size {
+            config.max_message_size = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        if let Some(n) = options.message_queue {
+            config.subscriber_queue = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        let keypair = match options.keypair {
+            Some(bytes) => Keypair::from_bytes(&bytes)?,
+            None => Keypair::generate(),
+        };
+        let net = Network::new(config, keypair)?;
+        Ok(Arc::new(HyparNetwork { net, events: Mutex::new(None) }))
+    }
+
+    /// This node's peer id.
+    pub fn peer_id(&self) -> String {
+        self.net.peer_id().to_string()
+    }
+
+    /// The bound listen addresses, each ending in `/p2p/<peer id>`, ready to
+    /// give to other nodes as bootstrap addresses.
+    pub fn listen_addrs(&self) -> Result<Vec<String>, HyparError> {
+        if self.net.is_shut_down() {
+            return Err(Error::ShutDown.into());
+        }
+        Ok(self.net.listen_addrs().iter().map(|a| a.to_string()).collect())
+    }
+
+    /// Join `topic` through `bootstrap` (multiaddrs; empty: this node is a
+    /// bootstrap node for others). With a `handler`, every message is passed
+    /// to it on a library thread; without one, read them with
+    /// `HyparTopic.next_message`.
+    pub fn join(
+        &self,
+        topic: String,
+        bootstrap: Vec<String>,
+        handler: Option<Arc<dyn MessageHandler>>,
+    ) -> Result<Arc<HyparTopic>, HyparError> {
+        let joined = self.net.join(topic::Config::new(topic.clone(), parse_addrs(&bootstrap)?))?;
+        let publisher = joined.publisher();
+        let (delivery, pull) = match handler {
+            Some(handler) => {
+                let deliver = move |m: bytes::Bytes| handler.on_message(m.to_vec());
+                let d = Delivery::spawn(format!("hypar-topic-{topic}"), joined, deliver)
+                    .map_err(|e| HyparError::Runtime(format!("cannot start the delivery thread: {e}")))?;
+                (Some(d), None)
+            }
+            None => (None, Some(joined)),
+        };
+        Ok(Arc::new(HyparTopic {
+            name: topic,
+            publisher: Mutex::new(Some(publisher)),
+            delivery: Mutex::new(delivery),
+            pull: futures::lock::Mutex::new(pull),
+            left: watch::channel(false).0,
+        }))
+    }
+
+    /// Pass every event of every topic to `handler` (replacing any previous
+    /// one); `None` stops event delivery.
+    pub fn set_event_handler(&self, handler: Option<Arc<dyn EventHandler>>) -> Result<(), HyparError> {
+        let mut slot = self.events.lock();
+        if let Some(mut old) = slot.take() {
+            old.stop();
+        }
+        if let Some(handler) = handler {
+            let deliver = move |e: crate::Event| handler.on_event(e.into());
+            let d = Delivery::spawn("hypar-events".into(), self.net.events(), deliver)
+                .map_err(|e| HyparError::Runtime(format!("cannot start the event thread: {e}")))?;
+            *slot = Some(d);
+        }
+        Ok(())
+    }
+
+    /// Counters of the network and each topic.
+    pub fn stats(&self) -> Result<NetworkStats, HyparError> {
+        let s = self.net.stats()?;
+        Ok(NetworkStats {
+            topics: s.topics.into_iter().map(Into::into).collect(),
+            connected_peers: s.connected_peers as u64,
+            frames_dropped: s.frames_dropped,
+        })
+    }
+
+    /// Leave every topic, close every connection and stop the thread. Topics
+    /// become inert; handlers are not called again. Idempotent.
+    pub fn shutdown(&self) {
+        self.net.shutdown();
+        let events = self.events.lock().take();
+        if let Some(mut events) = events {
+            events.stop();
+        }
+    }
+}
+
+/// A joined topic. Dropping (closing) it leaves the topic.
+#[derive(uniffi::Object)]
+pub struct HyparTopic {
+    name: String,
+    publisher: Mutex<Option<Publisher>>,
+    delivery: Mutex<Option<Delivery>>,
+    /// The subscriber read by `next_message` (when no handler was given).
+    pull: futures::lock::Mutex<Option<Topic>>,
+    /// Set by `leave`, to end a pending `next_message`.
+    left: watch::Sender<bool>,
+}
+
+impl HyparTopic {
+    fn publisher(&self) -> Result<Publisher, HyparError> {
+        self.publisher.lock().clone().ok_or_else(|| HyparError::ShutDown(format!("topic {:?} was left", self.name)))
+    }
+}
+
+#[uniffi::export]
+impl HyparTopic {
+    /// The topic's name.
+    pub fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// Publish `data` to every other member. Returns at once.
+    pub fn gossip(&self, data: Vec<u8>) -> Result<(), HyparError> {
+        Ok(self.publisher()?.gossip(data)?)
+    }
+
+    /// This topic's counters.
+    pub fn stats(&self) -> Result<TopicStats, HyparError> {
+        Ok(self.publisher()?.stats()?.into())
+    }
+
+    /// The next message, or `None` once the topic was left or the network
+    /// shut down. Only for topics joined without a handler.
+    pub async fn next_message(&self) -> Result<Option<Vec<u8>>, HyparError> {
+        let mut left = self.left.subscribe();
+        let mut pull = self.pull.lock().await;
+        if *left.borrow() {
+            *pull = None;
+        }
+        let Some(topic) = pull.as_mut() else {
+            if self.delivery.lock().is_some() {
+                return Err(HyparError::InvalidArgument(format!(
+                    "topic {:?} delivers to its handler; next_message is for topics joined without one",
+                    self.name
+                )));
+            }
+            return Ok(None);
+        };
+        let next = tokio::select! {
+            m = topic.recv() => m,
+            _ = left.wait_for(|left| *left) => None,
+        };
+        if next.is_none() && *left.borrow() {
+            *pull = None;
+        }
+        Ok(next.map(|m| m.to_vec()))
+    }
+
+    /// Leave the topic. Once it returns, the handler is not called again
+    /// (unless called from the handler itself: then after the current call).
+    /// Idempotent.
+    pub fn leave(&self) {
+        self.publisher.lock().take();
+        let delivery = self.delivery.lock().take();
+        if let Some(mut d) = delivery {
+            d.stop();
+        }
+        self.left.send_replace(true);
+        if let Some(mut pull) = self.pull.try_lock() {
+            *pull = None;
+        }
+    }
+}
