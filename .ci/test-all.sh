@@ -23,3 +23,13 @@ bash tests/c/run.sh
 
 step "C examples: Makefile, CMake, pkg-config install; chat and bridge over loopback"
 bash tests/c/examples.sh
+
+step "uniffi bindings: the checked-in Kotlin and Swift files are what uniffi-bindgen generates"
+bash bindings/check-generated.sh
+
+step "Kotlin bindings: JUnit 5 with real nodes over loopback (Maven downloads Kotlin, JNA, JUnit)"
+bash bindings/kotlin/run-tests.sh
+
+# Last: maturin rebuilds target/release/libhypar.so for the wheel.
+step "Python package: pip install from source (maturin + uniffi) into a venv, then pytest"
+bash bindings/python/run-tests.sh

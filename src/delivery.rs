@@ -27,20 +27,39 @@ impl Delivery {
     /// Start a thread called `name` that calls `callback` with every item of
     /// `stream` until the stream ends or the delivery is stopped. A panic in
     /// the callback is logged and the next item is delivered as usual.
-    pub fn spawn<S, T, F>(name: String, mut stream: S, mut callback: F) -> std::io::Result<Delivery>
+    pub fn spawn<S, T, F>(name: String, stream: S, mut callback: F) -> std::io::Result<Delivery>
     where
         S: Stream<Item = T> + Unpin + Send + 'static,
+        T: Send + 'static,
         F: FnMut(T) + Send + 'static,
     {
+        Delivery::spawn_batched(name, stream, 1, move |batch: Vec<T>| batch.into_iter().for_each(&mut callback))
+    }
+
+    /// Like [`Delivery::spawn`], but hands the callback every item already
+    /// waiting, up to `max_batch` at a time, so that a foreign language whose
+    /// calls are expensive pays once per batch rather than once per item.
+    pub fn spawn_batched<S, T, F>(
+        name: String,
+        mut stream: S,
+        max_batch: usize,
+        mut callback: F,
+    ) -> std::io::Result<Delivery>
+    where
+        S: Stream<Item = T> + Unpin + Send + 'static,
+        T: Send + 'static,
+        F: FnMut(Vec<T>) + Send + 'static,
+    {
+        let max_batch = max_batch.max(1);
         let stopped = Arc::new(AtomicBool::new(false));
         let (wake, mut woken) = oneshot::channel::<()>();
         let flag = stopped.clone();
         let thread = std::thread::Builder::new().name(name).spawn(move || {
-            let mut deliver = |item: T| {
+            let mut deliver = |batch: Vec<T>| {
                 if flag.load(Ordering::Acquire) {
                     return false;
                 }
-                if catch_unwind(AssertUnwindSafe(|| callback(item))).is_err() {
+                if catch_unwind(AssertUnwindSafe(|| callback(batch))).is_err() {
                     tracing::error!("a delivery callback panicked; delivery goes on");
                 }
                 !flag.load(Ordering::Acquire)
@@ -52,14 +71,23 @@ impl Delivery {
                         item = stream.next().fuse() => item,
                     }
                 });
-                let Some(item) = next else { return };
-                if !deliver(item) {
-                    return;
-                }
-                // Drain what is already queued without parking in between.
-                while let Some(Some(item)) = stream.next().now_or_never() {
-                    if !deliver(item) {
+                let Some(first) = next else { return };
+                let mut batch = vec![first];
+                // Take what is already queued without parking in between.
+                loop {
+                    while batch.len() < max_batch {
+                        match stream.next().now_or_never() {
+                            Some(Some(item)) => batch.push(item),
+                            _ => break,
+                        }
+                    }
+                    let full = batch.len() == max_batch;
+                    if !deliver(std::mem::take(&mut batch)) {
                         return;
+                    }
+                    match full.then(|| stream.next().now_or_never()).flatten() {
+                        Some(Some(item)) => batch.push(item),
+                        _ => break,
                     }
                 }
             }
@@ -119,6 +147,27 @@ mod tests {
         let _ = tx.unbounded_send(9);
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(seen.lock().len(), 5, "delivered after stop");
+    }
+
+    #[test]
+    fn batches_keep_order_and_respect_their_bound() {
+        let (tx, rx) = futures::channel::mpsc::unbounded::<u32>();
+        for i in 0..1000 {
+            tx.unbounded_send(i).unwrap();
+        }
+        let batches = Arc::new(parking_lot::Mutex::new(Vec::<Vec<u32>>::new()));
+        let b = batches.clone();
+        let _d = Delivery::spawn_batched("batched".into(), rx, 64, move |batch| b.lock().push(batch)).unwrap();
+        for _ in 0..500 {
+            if batches.lock().iter().map(Vec::len).sum::<usize>() == 1000 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let batches = batches.lock();
+        assert!(batches.iter().all(|b| !b.is_empty() && b.len() <= 64));
+        assert!(batches.len() < 1000 / 8, "items queued together should arrive together: {} batches", batches.len());
+        assert_eq!(batches.concat(), (0..1000).collect::<Vec<_>>());
     }
 
     #[test]

@@ -250,6 +250,13 @@ typedef void (*UniffiCallbackInterfaceEventHandlerMethod0)(uint64_t, RustBuffer,
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_MESSAGE_BATCH_HANDLER_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_MESSAGE_BATCH_HANDLER_METHOD0
+typedef void (*UniffiCallbackInterfaceMessageBatchHandlerMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_MESSAGE_HANDLER_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_MESSAGE_HANDLER_METHOD0
 typedef void (*UniffiCallbackInterfaceMessageHandlerMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
@@ -264,6 +271,15 @@ typedef struct UniffiVTableCallbackInterfaceEventHandler {
     UniffiCallbackInterfaceClone _Nonnull uniffiClone;
     UniffiCallbackInterfaceEventHandlerMethod0 _Nonnull onEvent;
 } UniffiVTableCallbackInterfaceEventHandler;
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_MESSAGE_BATCH_HANDLER
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_MESSAGE_BATCH_HANDLER
+typedef struct UniffiVTableCallbackInterfaceMessageBatchHandler {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceMessageBatchHandlerMethod0 _Nonnull onMessages;
+} UniffiVTableCallbackInterfaceMessageBatchHandler;
 
 #endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_MESSAGE_HANDLER
@@ -315,6 +331,11 @@ uint64_t uniffi_hypar_fn_constructor_hyparnetwork_new(RustBuffer options, RustCa
 uint64_t uniffi_hypar_fn_method_hyparnetwork_join(uint64_t ptr, RustBuffer topic, RustBuffer bootstrap, RustBuffer handler, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FN_METHOD_HYPARNETWORK_JOIN_BATCHED
+#define UNIFFI_FFIDEF_UNIFFI_HYPAR_FN_METHOD_HYPARNETWORK_JOIN_BATCHED
+uint64_t uniffi_hypar_fn_method_hyparnetwork_join_batched(uint64_t ptr, RustBuffer topic, RustBuffer bootstrap, uint64_t handler, uint32_t max_batch, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FN_METHOD_HYPARNETWORK_LISTEN_ADDRS
 #define UNIFFI_FFIDEF_UNIFFI_HYPAR_FN_METHOD_HYPARNETWORK_LISTEN_ADDRS
 RustBuffer uniffi_hypar_fn_method_hyparnetwork_listen_addrs(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -355,6 +376,11 @@ void uniffi_hypar_fn_free_hypartopic(uint64_t handle, RustCallStatus *_Nonnull o
 void uniffi_hypar_fn_method_hypartopic_gossip(uint64_t ptr, RustBuffer data, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FN_METHOD_HYPARTOPIC_GOSSIP_MANY
+#define UNIFFI_FFIDEF_UNIFFI_HYPAR_FN_METHOD_HYPARTOPIC_GOSSIP_MANY
+uint64_t uniffi_hypar_fn_method_hypartopic_gossip_many(uint64_t ptr, RustBuffer messages, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FN_METHOD_HYPARTOPIC_LEAVE
 #define UNIFFI_FFIDEF_UNIFFI_HYPAR_FN_METHOD_HYPARTOPIC_LEAVE
 void uniffi_hypar_fn_method_hypartopic_leave(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -373,6 +399,26 @@ uint64_t uniffi_hypar_fn_method_hypartopic_next_message(uint64_t ptr
 #ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FN_METHOD_HYPARTOPIC_STATS
 #define UNIFFI_FFIDEF_UNIFFI_HYPAR_FN_METHOD_HYPARTOPIC_STATS
 RustBuffer uniffi_hypar_fn_method_hypartopic_stats(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FN_CLONE_MESSAGEBATCHHANDLER
+#define UNIFFI_FFIDEF_UNIFFI_HYPAR_FN_CLONE_MESSAGEBATCHHANDLER
+uint64_t uniffi_hypar_fn_clone_messagebatchhandler(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FN_FREE_MESSAGEBATCHHANDLER
+#define UNIFFI_FFIDEF_UNIFFI_HYPAR_FN_FREE_MESSAGEBATCHHANDLER
+void uniffi_hypar_fn_free_messagebatchhandler(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FN_INIT_CALLBACK_VTABLE_MESSAGEBATCHHANDLER
+#define UNIFFI_FFIDEF_UNIFFI_HYPAR_FN_INIT_CALLBACK_VTABLE_MESSAGEBATCHHANDLER
+void uniffi_hypar_fn_init_callback_vtable_messagebatchhandler(const UniffiVTableCallbackInterfaceMessageBatchHandler* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FN_METHOD_MESSAGEBATCHHANDLER_ON_MESSAGES
+#define UNIFFI_FFIDEF_UNIFFI_HYPAR_FN_METHOD_MESSAGEBATCHHANDLER_ON_MESSAGES
+void uniffi_hypar_fn_method_messagebatchhandler_on_messages(uint64_t ptr, RustBuffer batch, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FN_CLONE_MESSAGEHANDLER
@@ -702,6 +748,12 @@ uint16_t uniffi_hypar_checksum_method_hyparnetwork_join(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_CHECKSUM_METHOD_HYPARNETWORK_JOIN_BATCHED
+#define UNIFFI_FFIDEF_UNIFFI_HYPAR_CHECKSUM_METHOD_HYPARNETWORK_JOIN_BATCHED
+uint16_t uniffi_hypar_checksum_method_hyparnetwork_join_batched(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_CHECKSUM_METHOD_HYPARNETWORK_LISTEN_ADDRS
 #define UNIFFI_FFIDEF_UNIFFI_HYPAR_CHECKSUM_METHOD_HYPARNETWORK_LISTEN_ADDRS
 uint16_t uniffi_hypar_checksum_method_hyparnetwork_listen_addrs(void
@@ -738,6 +790,12 @@ uint16_t uniffi_hypar_checksum_method_hypartopic_gossip(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_CHECKSUM_METHOD_HYPARTOPIC_GOSSIP_MANY
+#define UNIFFI_FFIDEF_UNIFFI_HYPAR_CHECKSUM_METHOD_HYPARTOPIC_GOSSIP_MANY
+uint16_t uniffi_hypar_checksum_method_hypartopic_gossip_many(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_CHECKSUM_METHOD_HYPARTOPIC_LEAVE
 #define UNIFFI_FFIDEF_UNIFFI_HYPAR_CHECKSUM_METHOD_HYPARTOPIC_LEAVE
 uint16_t uniffi_hypar_checksum_method_hypartopic_leave(void
@@ -759,6 +817,12 @@ uint16_t uniffi_hypar_checksum_method_hypartopic_next_message(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_CHECKSUM_METHOD_HYPARTOPIC_STATS
 #define UNIFFI_FFIDEF_UNIFFI_HYPAR_CHECKSUM_METHOD_HYPARTOPIC_STATS
 uint16_t uniffi_hypar_checksum_method_hypartopic_stats(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_CHECKSUM_METHOD_MESSAGEBATCHHANDLER_ON_MESSAGES
+#define UNIFFI_FFIDEF_UNIFFI_HYPAR_CHECKSUM_METHOD_MESSAGEBATCHHANDLER_ON_MESSAGES
+uint16_t uniffi_hypar_checksum_method_messagebatchhandler_on_messages(void
     
 );
 #endif

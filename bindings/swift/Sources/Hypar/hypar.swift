@@ -471,6 +471,22 @@ private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
+    typealias FfiType = UInt32
+    typealias SwiftType = UInt32
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt32 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterUInt64: FfiConverterPrimitive {
     typealias FfiType = UInt64
     typealias SwiftType = UInt64
@@ -769,6 +785,12 @@ public protocol HyparNetworkProtocol: AnyObject, Sendable {
     func join(topic: String, bootstrap: [String], handler: MessageHandler?) throws  -> HyparTopic
     
     /**
+     * Join like `join`, passing messages to `handler` in batches of up to
+     * `max_batch` (every message already waiting, in order).
+     */
+    func joinBatched(topic: String, bootstrap: [String], handler: MessageBatchHandler, maxBatch: UInt32) throws  -> HyparTopic
+    
+    /**
      * The bound listen addresses, each ending in `/p2p/<peer id>`, ready to
      * give to other nodes as bootstrap addresses.
      */
@@ -879,6 +901,23 @@ open func join(topic: String, bootstrap: [String], handler: MessageHandler?)thro
         FfiConverterString.lower(topic),
         FfiConverterSequenceString.lower(bootstrap),
         FfiConverterOptionTypeMessageHandler.lower(handler),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Join like `join`, passing messages to `handler` in batches of up to
+     * `max_batch` (every message already waiting, in order).
+     */
+open func joinBatched(topic: String, bootstrap: [String], handler: MessageBatchHandler, maxBatch: UInt32)throws  -> HyparTopic  {
+    return try  FfiConverterTypeHyparTopic_lift(try rustCallWithError(FfiConverterTypeHyparError_lift) {
+        uniffiCallStatus in
+    uniffi_hypar_fn_method_hyparnetwork_join_batched(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(topic),
+        FfiConverterSequenceString.lower(bootstrap),
+        FfiConverterTypeMessageBatchHandler_lower(handler),
+        FfiConverterUInt32.lower(maxBatch),uniffiCallStatus
     )
 })
 }
@@ -1006,6 +1045,14 @@ public protocol HyparTopicProtocol: AnyObject, Sendable {
     func gossip(data: Data) throws 
     
     /**
+     * Publish each of `messages` in order, in one call (cheaper than one
+     * call per message from languages whose foreign calls are expensive).
+     * Returns how many were published: it stops at the first failure, and
+     * raises that failure if it hit the first message.
+     */
+    func gossipMany(messages: [Data]) throws  -> UInt64
+    
+    /**
      * Leave the topic. Once it returns, the handler is not called again
      * (unless called from the handler itself: then after the current call).
      * Idempotent.
@@ -1095,6 +1142,22 @@ open func gossip(data: Data)throws   {try rustCallWithError(FfiConverterTypeHypa
         FfiConverterData.lower(data),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * Publish each of `messages` in order, in one call (cheaper than one
+     * call per message from languages whose foreign calls are expensive).
+     * Returns how many were published: it stops at the first failure, and
+     * raises that failure if it hit the first message.
+     */
+open func gossipMany(messages: [Data])throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeHyparError_lift) {
+        uniffiCallStatus in
+    uniffi_hypar_fn_method_hypartopic_gossip_many(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceData.lower(messages),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -1197,6 +1260,214 @@ public func FfiConverterTypeHyparTopic_lift(_ handle: UInt64) throws -> HyparTop
 #endif
 public func FfiConverterTypeHyparTopic_lower(_ value: HyparTopic) -> UInt64 {
     return FfiConverterTypeHyparTopic.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Receives a topic's messages in batches: every message already waiting,
+ * up to the batch size given to `join_batched`, in one call. For languages
+ * whose foreign calls cost microseconds (Python), this amortises the cost.
+ */
+public protocol MessageBatchHandler: AnyObject, Sendable {
+    
+    func onMessages(batch: [Data]) 
+    
+}
+/**
+ * Receives a topic's messages in batches: every message already waiting,
+ * up to the batch size given to `join_batched`, in one call. For languages
+ * whose foreign calls cost microseconds (Python), this amortises the cost.
+ */
+open class MessageBatchHandlerImpl: MessageBatchHandler, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_hypar_fn_clone_messagebatchhandler(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_hypar_fn_free_messagebatchhandler(handle, $0) }
+    }
+
+    
+
+    
+open func onMessages(batch: [Data])  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_hypar_fn_method_messagebatchhandler_on_messages(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceData.lower(batch),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceMessageBatchHandler {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceMessageBatchHandler = UniffiVTableCallbackInterfaceMessageBatchHandler(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeMessageBatchHandler.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface MessageBatchHandler: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeMessageBatchHandler.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface MessageBatchHandler: handle missing in uniffiClone")
+            }
+        },
+        onMessages: { (
+            uniffiHandle: UInt64,
+            batch: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeMessageBatchHandler.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.onMessages(
+                     batch: try FfiConverterSequenceData.lift(batch)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceMessageBatchHandler> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceMessageBatchHandler>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitMessageBatchHandler() {
+    uniffi_hypar_fn_init_callback_vtable_messagebatchhandler(UniffiCallbackInterfaceMessageBatchHandler.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMessageBatchHandler: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<MessageBatchHandler>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = MessageBatchHandler
+
+    public static func lift(_ handle: UInt64) throws -> MessageBatchHandler {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return MessageBatchHandlerImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: MessageBatchHandler) -> UInt64 {
+         if let rustImpl = value as? MessageBatchHandlerImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> MessageBatchHandler {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: MessageBatchHandler, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMessageBatchHandler_lift(_ handle: UInt64) throws -> MessageBatchHandler {
+    return try FfiConverterTypeMessageBatchHandler.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMessageBatchHandler_lower(_ value: MessageBatchHandler) -> UInt64 {
+    return FfiConverterTypeMessageBatchHandler.lower(value)
 }
 
 
@@ -2131,6 +2402,31 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceData: FfiConverterRustBuffer {
+    typealias SwiftType = [Data]
+
+    public static func write(_ value: [Data], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterData.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Data] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Data]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterData.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeTopicStats: FfiConverterRustBuffer {
     typealias SwiftType = [TopicStats]
 
@@ -2263,6 +2559,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_hypar_checksum_method_hyparnetwork_join() != 18168) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_hypar_checksum_method_hyparnetwork_join_batched() != 3743) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_hypar_checksum_method_hyparnetwork_listen_addrs() != 33633) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -2281,6 +2580,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_hypar_checksum_method_hypartopic_gossip() != 60964) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_hypar_checksum_method_hypartopic_gossip_many() != 28560) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_hypar_checksum_method_hypartopic_leave() != 57622) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -2293,6 +2595,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_hypar_checksum_method_hypartopic_stats() != 42399) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_hypar_checksum_method_messagebatchhandler_on_messages() != 7569) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_hypar_checksum_method_messagehandler_on_message() != 23266) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -2301,6 +2606,7 @@ private let initializationResult: InitializationResult = {
     }
 
     uniffiCallbackInitEventHandler()
+    uniffiCallbackInitMessageBatchHandler()
     uniffiCallbackInitMessageHandler()
     return InitializationResult.ok
 }()

@@ -660,6 +660,9 @@ internal interface UniffiForeignFutureCompleteVoid : com.sun.jna.Callback {
 internal interface UniffiCallbackInterfaceEventHandlerMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`event`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
+internal interface UniffiCallbackInterfaceMessageBatchHandlerMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`batch`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
 internal interface UniffiCallbackInterfaceMessageHandlerMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`data`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
@@ -679,6 +682,25 @@ internal open class UniffiVTableCallbackInterfaceEventHandler(
         `uniffiFree` = other.`uniffiFree`
         `uniffiClone` = other.`uniffiClone`
         `onEvent` = other.`onEvent`
+    }
+
+}
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "onMessages")
+internal open class UniffiVTableCallbackInterfaceMessageBatchHandler(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `onMessages`: UniffiCallbackInterfaceMessageBatchHandlerMethod0? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `onMessages`: UniffiCallbackInterfaceMessageBatchHandlerMethod0? = null,
+    ): UniffiVTableCallbackInterfaceMessageBatchHandler(`uniffiFree`,`uniffiClone`,`onMessages`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceMessageBatchHandler) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `onMessages` = other.`onMessages`
     }
 
 }
@@ -736,6 +758,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_hypar_checksum_method_hyparnetwork_join(
     ): Int
+    external fun uniffi_hypar_checksum_method_hyparnetwork_join_batched(
+    ): Int
     external fun uniffi_hypar_checksum_method_hyparnetwork_listen_addrs(
     ): Int
     external fun uniffi_hypar_checksum_method_hyparnetwork_peer_id(
@@ -748,6 +772,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_hypar_checksum_method_hypartopic_gossip(
     ): Int
+    external fun uniffi_hypar_checksum_method_hypartopic_gossip_many(
+    ): Int
     external fun uniffi_hypar_checksum_method_hypartopic_leave(
     ): Int
     external fun uniffi_hypar_checksum_method_hypartopic_name(
@@ -755,6 +781,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_hypar_checksum_method_hypartopic_next_message(
     ): Int
     external fun uniffi_hypar_checksum_method_hypartopic_stats(
+    ): Int
+    external fun uniffi_hypar_checksum_method_messagebatchhandler_on_messages(
     ): Int
     external fun uniffi_hypar_checksum_method_messagehandler_on_message(
     ): Int
@@ -777,6 +805,7 @@ internal object UniffiLib {
     init {
         Native.register(UniffiLib::class.java, findLibraryName(componentName = "hypar"))
         uniffiCallbackInterfaceEventHandler.register(this)
+        uniffiCallbackInterfaceMessageBatchHandler.register(this)
         uniffiCallbackInterfaceMessageHandler.register(this)
         
     }
@@ -798,6 +827,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_hypar_fn_method_hyparnetwork_join(`ptr`: Long,`topic`: RustBuffer.ByValue,`bootstrap`: RustBuffer.ByValue,`handler`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_hypar_fn_method_hyparnetwork_join_batched(`ptr`: Long,`topic`: RustBuffer.ByValue,`bootstrap`: RustBuffer.ByValue,`handler`: Long,`maxBatch`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_hypar_fn_method_hyparnetwork_listen_addrs(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_hypar_fn_method_hyparnetwork_peer_id(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -814,6 +845,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_hypar_fn_method_hypartopic_gossip(`ptr`: Long,`data`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_hypar_fn_method_hypartopic_gossip_many(`ptr`: Long,`messages`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_hypar_fn_method_hypartopic_leave(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_hypar_fn_method_hypartopic_name(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -822,6 +855,14 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_hypar_fn_method_hypartopic_stats(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_hypar_fn_clone_messagebatchhandler(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_hypar_fn_free_messagebatchhandler(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_hypar_fn_init_callback_vtable_messagebatchhandler(`vtable`: UniffiVTableCallbackInterfaceMessageBatchHandler,
+    ): Unit
+    external fun uniffi_hypar_fn_method_messagebatchhandler_on_messages(`ptr`: Long,`batch`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_hypar_fn_clone_messagehandler(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_hypar_fn_free_messagehandler(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -970,6 +1011,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_hypar_checksum_method_hyparnetwork_join() and 0xFFFF) != 18168) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_hypar_checksum_method_hyparnetwork_join_batched() and 0xFFFF) != 3743) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_hypar_checksum_method_hyparnetwork_listen_addrs() and 0xFFFF) != 33633) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -988,6 +1032,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_hypar_checksum_method_hypartopic_gossip() and 0xFFFF) != 60964) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_hypar_checksum_method_hypartopic_gossip_many() and 0xFFFF) != 28560) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_hypar_checksum_method_hypartopic_leave() and 0xFFFF) != 57622) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -998,6 +1045,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_hypar_checksum_method_hypartopic_stats() and 0xFFFF) != 42399) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_hypar_checksum_method_messagebatchhandler_on_messages() and 0xFFFF) != 7569) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_hypar_checksum_method_messagehandler_on_message() and 0xFFFF) != 23266) {
@@ -1232,6 +1282,29 @@ private class JavaLangRefCleanable(
     val cleanable: java.lang.ref.Cleaner.Cleanable
 ) : UniffiCleaner.Cleanable {
     override fun clean() = cleanable.clean()
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterUInt: FfiConverter<UInt, Int> {
+    override fun lift(value: Int): UInt {
+        return value.toUInt()
+    }
+
+    override fun read(buf: ByteBuffer): UInt {
+        return lift(buf.getInt())
+    }
+
+    override fun lower(value: UInt): Int {
+        return value.toInt()
+    }
+
+    override fun allocationSize(value: UInt) = 4UL
+
+    override fun write(value: UInt, buf: ByteBuffer) {
+        buf.putInt(value.toInt())
+    }
 }
 
 /**
@@ -1760,6 +1833,12 @@ public interface HyparNetworkInterface {
     fun `join`(`topic`: kotlin.String, `bootstrap`: List<kotlin.String>, `handler`: MessageHandler?): HyparTopic
     
     /**
+     * Join like `join`, passing messages to `handler` in batches of up to
+     * `max_batch` (every message already waiting, in order).
+     */
+    fun `joinBatched`(`topic`: kotlin.String, `bootstrap`: List<kotlin.String>, `handler`: MessageBatchHandler, `maxBatch`: kotlin.UInt): HyparTopic
+    
+    /**
      * The bound listen addresses, each ending in `/p2p/<peer id>`, ready to
      * give to other nodes as bootstrap addresses.
      */
@@ -1923,6 +2002,28 @@ open class HyparNetwork: Disposable, AutoCloseable, HyparNetworkInterface
         FfiConverterString.lower(`topic`),
         FfiConverterSequenceString.lower(`bootstrap`),
         FfiConverterOptionalTypeMessageHandler.lower(`handler`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Join like `join`, passing messages to `handler` in batches of up to
+     * `max_batch` (every message already waiting, in order).
+     */
+    @Throws(HyparException::class)override fun `joinBatched`(`topic`: kotlin.String, `bootstrap`: List<kotlin.String>, `handler`: MessageBatchHandler, `maxBatch`: kotlin.UInt): HyparTopic {
+            return FfiConverterTypeHyparTopic.lift(
+    callWithHandle {
+    uniffiRustCallWithError(HyparException) { _status ->
+    UniffiLib.uniffi_hypar_fn_method_hyparnetwork_join_batched(
+        it,
+        
+        FfiConverterString.lower(`topic`),
+        FfiConverterSequenceString.lower(`bootstrap`),
+        FfiConverterTypeMessageBatchHandler.lower(`handler`),
+        FfiConverterUInt.lower(`maxBatch`),_status)
 }
     }
     )
@@ -2159,6 +2260,14 @@ public interface HyparTopicInterface {
     fun `gossip`(`data`: kotlin.ByteArray)
     
     /**
+     * Publish each of `messages` in order, in one call (cheaper than one
+     * call per message from languages whose foreign calls are expensive).
+     * Returns how many were published: it stops at the first failure, and
+     * raises that failure if it hit the first message.
+     */
+    fun `gossipMany`(`messages`: List<kotlin.ByteArray>): kotlin.ULong
+    
+    /**
      * Leave the topic. Once it returns, the handler is not called again
      * (unless called from the handler itself: then after the current call).
      * Idempotent.
@@ -2307,6 +2416,27 @@ open class HyparTopic: Disposable, AutoCloseable, HyparTopicInterface
 
     
     /**
+     * Publish each of `messages` in order, in one call (cheaper than one
+     * call per message from languages whose foreign calls are expensive).
+     * Returns how many were published: it stops at the first failure, and
+     * raises that failure if it hit the first message.
+     */
+    @Throws(HyparException::class)override fun `gossipMany`(`messages`: List<kotlin.ByteArray>): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(HyparException) { _status ->
+    UniffiLib.uniffi_hypar_fn_method_hypartopic_gossip_many(
+        it,
+        
+        FfiConverterSequenceByteArray.lower(`messages`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Leave the topic. Once it returns, the handler is not called again
      * (unless called from the handler itself: then after the current call).
      * Idempotent.
@@ -2414,6 +2544,327 @@ public object FfiConverterTypeHyparTopic: FfiConverter<HyparTopic, Long> {
     override fun allocationSize(value: HyparTopic) = 8UL
 
     override fun write(value: HyparTopic, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * Receives a topic's messages in batches: every message already waiting,
+ * up to the batch size given to `join_batched`, in one call. For languages
+ * whose foreign calls cost microseconds (Python), this amortises the cost.
+ */
+public interface MessageBatchHandler {
+    
+    fun `onMessages`(`batch`: List<kotlin.ByteArray>)
+    
+    companion object
+}
+
+/**
+ * Receives a topic's messages in batches: every message already waiting,
+ * up to the batch size given to `join_batched`, in one call. For languages
+ * whose foreign calls cost microseconds (Python), this amortises the cost.
+ */
+open class MessageBatchHandlerImpl: Disposable, AutoCloseable, MessageBatchHandler
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_hypar_fn_free_messagebatchhandler(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_hypar_fn_clone_messagebatchhandler(handle, status)
+        }
+    }
+
+    override fun `onMessages`(`batch`: List<kotlin.ByteArray>)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_hypar_fn_method_messagebatchhandler_on_messages(
+        it,
+        
+        FfiConverterSequenceByteArray.lower(`batch`),_status)
+}
+    }
+    
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceMessageBatchHandler {
+    internal object `onMessages`: UniffiCallbackInterfaceMessageBatchHandlerMethod0 {
+        override fun callback(`uniffiHandle`: Long,`batch`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeMessageBatchHandler.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`onMessages`(
+                    FfiConverterSequenceByteArray.lift(`batch`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeMessageBatchHandler.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypeMessageBatchHandler.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceMessageBatchHandler.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `onMessages`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_hypar_fn_init_callback_vtable_messagebatchhandler(vtable)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeMessageBatchHandler: FfiConverter<MessageBatchHandler, Long> {
+    internal val handleMap = UniffiHandleMap<MessageBatchHandler>()
+
+    override fun lower(value: MessageBatchHandler): Long {
+        if (value is MessageBatchHandlerImpl) {
+             // Rust-implemented object.  Clone the handle and return it
+            return value.uniffiCloneHandle()
+         } else {
+            // Kotlin object, generate a new vtable handle and return that.
+            return handleMap.insert(value)
+         }
+    }
+
+    override fun lift(value: Long): MessageBatchHandler {
+        if ((value and 1.toLong()) == 0.toLong()) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return MessageBatchHandlerImpl(UniffiWithHandle, value)
+        } else {
+            // Kotlin-generated handle, get the object from the handle map
+            return handleMap.remove(value)
+        }
+    }
+
+    override fun read(buf: ByteBuffer): MessageBatchHandler {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: MessageBatchHandler) = 8UL
+
+    override fun write(value: MessageBatchHandler, buf: ByteBuffer) {
         buf.putLong(lower(value))
     }
 }
@@ -3345,6 +3796,34 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterString.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceByteArray: FfiConverterRustBuffer<List<kotlin.ByteArray>> {
+    override fun read(buf: ByteBuffer): List<kotlin.ByteArray> {
+        val len = buf.getInt()
+        return List<kotlin.ByteArray>(len) {
+            FfiConverterByteArray.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<kotlin.ByteArray>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterByteArray.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<kotlin.ByteArray>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterByteArray.write(it, buf)
         }
     }
 }

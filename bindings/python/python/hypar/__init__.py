@@ -1,0 +1,308 @@
+"""hypar: peer-to-peer topic gossip (HyParView membership, Plumtree broadcast) over libp2p.
+
+Join topics by name; every message another member gossips is delivered once,
+either to an ``on_message`` callback or through ``async for`` over
+:meth:`Topic.messages`::
+
+    import hypar
+
+    with hypar.Network(listen=["/ip4/127.0.0.1/tcp/0"]) as net:
+        print(net.listen_addrs())          # give one of these to other nodes
+        topic = net.join("chat", bootstrap=[], on_message=lambda data: print(data))
+        topic.gossip(b"hello")
+
+The network runs on its own thread: no event loop is needed, and every
+method may be called from any thread. Callbacks run on a library-owned thread,
+one at a time per topic; an exception a callback raises is logged through the
+``hypar`` logger and the next message is delivered as usual.
+
+Every exception hypar raises derives from :class:`HyparError`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import AsyncIterator, Callable, Iterable, Optional, Union
+
+from .hypar import (
+    EventHandler as _EventHandler,
+    HyparError,
+    HyparNetwork as _HyparNetwork,
+    HyparTopic as _HyparTopic,
+    MessageBatchHandler as _MessageBatchHandler,
+    NetworkEvent,
+    NetworkEventKind,
+    NetworkOptions as _NetworkOptions,
+    NetworkStats,
+    TopicStats,
+    generate_keypair as _generate_keypair,
+    keypair_peer_id as _keypair_peer_id,
+    version as _version,
+)
+
+__all__ = [
+    "Network",
+    "Topic",
+    "HyparError",
+    "MessageTooLarge",
+    "ShutDown",
+    "InvalidArgument",
+    "InvalidConfig",
+    "ListenError",
+    "AlreadyJoined",
+    "QueueFull",
+    "RuntimeFailure",
+    "NetworkEvent",
+    "NetworkEventKind",
+    "NetworkStats",
+    "TopicStats",
+    "generate_keypair",
+    "keypair_peer_id",
+    "__version__",
+]
+
+__version__: str = _version()
+
+logger = logging.getLogger("hypar")
+
+#: The message with its framing exceeds the network's maximum message size.
+MessageTooLarge = HyparError.MessageTooLarge
+#: The network has shut down, or the topic was left.
+ShutDown = HyparError.ShutDown
+#: A malformed argument: a bad multiaddr, a bad key, a payload that is not bytes.
+InvalidArgument = HyparError.InvalidArgument
+#: A configuration value out of range.
+InvalidConfig = HyparError.InvalidConfig
+#: A listen address could not be bound.
+ListenError = HyparError.Listen
+#: The topic is already joined on this network.
+AlreadyJoined = HyparError.AlreadyJoined
+#: Too many publishes wait for the network thread; retry later.
+QueueFull = HyparError.QueueFull
+#: The network thread could not start or run.
+RuntimeFailure = HyparError.Runtime
+
+BytesLike = Union[bytes, bytearray, memoryview]
+
+
+def _as_bytes(data: BytesLike, what: str) -> bytes:
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    raise InvalidArgument(f"{what} must be bytes, bytearray or memoryview, not {type(data).__name__}")
+
+
+def _as_addrs(addrs: Optional[Iterable[str]], what: str) -> list[str]:
+    if addrs is None:
+        return []
+    if isinstance(addrs, str):
+        raise InvalidArgument(f"{what} must be a list of multiaddr strings, not a single string")
+    out = list(addrs)
+    for a in out:
+        if not isinstance(a, str):
+            raise InvalidArgument(f"{what} must hold multiaddr strings, not {type(a).__name__}")
+    return out
+
+
+def _as_count(value: Optional[int], what: str) -> Optional[int]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidConfig(f"{what} must be a non-negative int, not {value!r}")
+    return value
+
+
+#: Messages handed from Rust to Python per call at most. A foreign call costs
+#: microseconds in Python, so messages already waiting cross together.
+_BATCH = 256
+
+
+class _CallbackHandler(_MessageBatchHandler):
+    """Calls the application's callback per message; an exception is logged, never propagated."""
+
+    def __init__(self, topic: str, callback: Callable[[bytes], object]) -> None:
+        self._topic = topic
+        self._callback = callback
+        self.active = True
+
+    def on_messages(self, batch: list[bytes]) -> None:
+        callback = self._callback
+        for data in batch:
+            if not self.active:  # the topic was left, maybe by this very callback
+                return
+            try:
+                callback(data)
+            except BaseException:  # noqa: BLE001 - a callback must never stop delivery
+                logger.exception("on_message callback of topic %r raised; delivery goes on", self._topic)
+
+
+class _EventCallback(_EventHandler):
+    def __init__(self, callback: Callable[[NetworkEvent], object]) -> None:
+        self._callback = callback
+
+    def on_event(self, event: NetworkEvent) -> None:
+        try:
+            self._callback(event)
+        except BaseException:  # noqa: BLE001
+            logger.exception("on_event callback raised; delivery goes on")
+
+
+def generate_keypair() -> bytes:
+    """A fresh Ed25519 identity (libp2p protobuf encoding) for ``Network(keypair=...)``. Keep it secret."""
+    return _generate_keypair()
+
+
+def keypair_peer_id(keypair: BytesLike) -> str:
+    """The peer id of an identity from :func:`generate_keypair`."""
+    return _keypair_peer_id(_as_bytes(keypair, "keypair"))
+
+
+class Topic:
+    """A joined topic. Publish with :meth:`gossip`; leave with :meth:`leave` or a ``with`` block."""
+
+    def __init__(self, inner: _HyparTopic, handler: Optional[_CallbackHandler]) -> None:
+        self._inner = inner
+        self._handler = handler
+
+    @property
+    def name(self) -> str:
+        """The topic's name."""
+        return self._inner.name()
+
+    def gossip(self, data: BytesLike) -> None:
+        """Publish ``data`` to every other member; returns at once.
+
+        Raises :class:`MessageTooLarge`, :class:`QueueFull` or :class:`ShutDown`.
+        """
+        self._inner.gossip(_as_bytes(data, "data"))
+
+    def gossip_many(self, messages: Iterable[BytesLike]) -> int:
+        """Publish each of ``messages`` in order, in one call into the library (much cheaper
+        than one :meth:`gossip` per message). Returns how many were published: it stops at the
+        first failure (such as :class:`QueueFull`), and raises it if it hit the first message."""
+        return self._inner.gossip_many([_as_bytes(m, "message") for m in messages])
+
+    def stats(self) -> TopicStats:
+        """This topic's counters: view sizes, tree links, delivered, relayed, duplicates, dropped, bytes."""
+        return self._inner.stats()
+
+    async def messages(self) -> AsyncIterator[bytes]:
+        """Every message, as an asyncio iterator that ends when the topic is left or the network shuts down.
+
+        Only for topics joined without ``on_message``.
+        """
+        if self._handler is not None:
+            raise InvalidArgument(f"topic {self.name!r} delivers to its on_message callback")
+        while True:
+            data = await self._inner.next_message()
+            if data is None:
+                return
+            yield data
+
+    def leave(self) -> None:
+        """Leave the topic. Once it returns, the callback is not called again (called from the
+        callback itself: once the callback returns). Idempotent."""
+        if self._handler is not None:
+            self._handler.active = False
+        self._inner.leave()
+
+    def __enter__(self) -> "Topic":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.leave()
+
+    def __repr__(self) -> str:
+        return f"<hypar.Topic {self.name!r}>"
+
+
+class Network:
+    """A node: listens, joins topics, and runs the protocol on its own thread.
+
+    All arguments are optional keywords:
+
+    - ``listen``: multiaddrs to listen on (default: TCP and QUIC on every IPv4 interface,
+      system-chosen ports), such as ``"/ip4/127.0.0.1/tcp/0"`` or ``"/ip4/0.0.0.0/udp/4001/quic-v1"``;
+    - ``keypair``: an identity from :func:`generate_keypair` (default: a fresh one);
+    - ``max_message_size``: largest frame on the wire, framing included (default 65536);
+    - ``message_queue``: messages queued per topic for its callback or iterator (default 1024);
+      beyond it messages are dropped and counted in :meth:`Topic.stats`.
+
+    Returns once every listen address is bound. Use as a context manager to shut down on exit.
+    """
+
+    def __init__(
+        self,
+        *,
+        listen: Optional[Iterable[str]] = None,
+        keypair: Optional[BytesLike] = None,
+        max_message_size: Optional[int] = None,
+        message_queue: Optional[int] = None,
+    ) -> None:
+        options = _NetworkOptions(
+            listen=_as_addrs(listen, "listen"),
+            keypair=None if keypair is None else _as_bytes(keypair, "keypair"),
+            max_message_size=_as_count(max_message_size, "max_message_size"),
+            message_queue=_as_count(message_queue, "message_queue"),
+        )
+        self._inner = _HyparNetwork(options)
+
+    def peer_id(self) -> str:
+        """This node's peer id."""
+        return self._inner.peer_id()
+
+    def listen_addrs(self) -> list[str]:
+        """The bound addresses, each ending in ``/p2p/<peer id>``, to give to other nodes."""
+        return self._inner.listen_addrs()
+
+    def join(
+        self,
+        topic: str,
+        *,
+        bootstrap: Optional[Iterable[str]] = None,
+        on_message: Optional[Callable[[bytes], object]] = None,
+    ) -> Topic:
+        """Join ``topic`` through the ``bootstrap`` multiaddrs (none: this node is a bootstrap node).
+
+        With ``on_message``, every message is passed to it as ``bytes`` on a library thread;
+        without, iterate :meth:`Topic.messages`. Unreachable bootstrap peers are retried with
+        backoff (see :meth:`on_event`). Keep the returned :class:`Topic`: once it is garbage
+        collected, the node leaves the topic. Raises :class:`InvalidArgument`,
+        :class:`AlreadyJoined` or :class:`ShutDown`.
+        """
+        if not isinstance(topic, str):
+            raise InvalidArgument(f"topic must be a str, not {type(topic).__name__}")
+        if on_message is not None and not callable(on_message):
+            raise InvalidArgument("on_message must be callable")
+        addrs = _as_addrs(bootstrap, "bootstrap")
+        if on_message is None:
+            return Topic(self._inner.join(topic, addrs, None), None)
+        handler = _CallbackHandler(topic, on_message)
+        return Topic(self._inner.join_batched(topic, addrs, handler, _BATCH), handler)
+
+    def on_event(self, callback: Optional[Callable[[NetworkEvent], object]]) -> None:
+        """Call ``callback(event)`` for every event of every topic (joined, neighbour up/down,
+        bootstrap failed), on a library thread; ``None`` stops it."""
+        if callback is not None and not callable(callback):
+            raise InvalidArgument("callback must be callable")
+        self._inner.set_event_handler(None if callback is None else _EventCallback(callback))
+
+    def stats(self) -> NetworkStats:
+        """Counters of the network and of each topic."""
+        return self._inner.stats()
+
+    def shutdown(self) -> None:
+        """Leave every topic, close every connection and stop the thread. Idempotent.
+
+        Topics become inert: their calls raise :class:`ShutDown` and their iterators end."""
+        self._inner.shutdown()
+
+    def __enter__(self) -> "Network":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    def __repr__(self) -> str:
+        return f"<hypar.Network {self.peer_id()}>"
