@@ -35,4 +35,4 @@ pub use event::{Event, EventKind, Events, Stats, TopicStats};
 pub use keypair::Keypair;
 pub use libp2p::{Multiaddr, PeerId};
 pub use network::Network;
-pub use topic::{Publisher, Topic};
+pub use topic::{Publisher, Received, Topic};

@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::event::{Event, EventKind, TopicStats};
 use crate::net::{peer_data, Behaviour as HyparBehaviour, BehaviourEvent};
 use crate::proto::{self, wire, Output, PeerInfo, State, Timer, TopicConfig, TopicId};
-use crate::topic::TopicShared;
+use crate::topic::{Received, TopicShared};
 use crate::{Config, Error, Keypair, Stats};
 
 /// Requests from the public handles to the network thread.
@@ -511,7 +511,7 @@ impl Runtime {
         let Some(t) = self.topics.get(&topic) else { return };
         let kind = match event {
             proto::Event::Delivered(d) => {
-                t.shared.deliver(&d.payload);
+                t.shared.deliver(&Received { payload: d.payload, hops: d.hops });
                 return;
             }
             proto::Event::Joined => EventKind::Joined,

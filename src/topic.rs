@@ -40,7 +40,7 @@ impl Config {
 pub(crate) struct TopicShared {
     pub id: TopicId,
     pub name: String,
-    pub subscribers: Mutex<Vec<(u64, mpsc::Sender<Bytes>)>>,
+    pub subscribers: Mutex<Vec<(u64, mpsc::Sender<Received>)>>,
     next_subscriber: AtomicU64,
     handles: AtomicUsize,
     /// Publishes sent to the network thread and not yet processed.
@@ -62,10 +62,10 @@ impl TopicShared {
         }
     }
 
-    /// Hand a delivered payload to every subscriber without waiting.
-    pub fn deliver(&self, payload: &Bytes) {
+    /// Hand a delivered message to every subscriber without waiting.
+    pub fn deliver(&self, message: &Received) {
         for (_, tx) in self.subscribers.lock().iter() {
-            if tx.try_send(payload.clone()).is_err() {
+            if tx.try_send(message.clone()).is_err() {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -73,7 +73,7 @@ impl TopicShared {
 
     /// A new subscriber queue. After shutdown the queue is born closed, so
     /// its stream ends at once.
-    fn subscribe(&self, net: &Shared) -> (u64, mpsc::Receiver<Bytes>) {
+    fn subscribe(&self, net: &Shared) -> (u64, mpsc::Receiver<Received>) {
         let (tx, rx) = mpsc::channel(net.config.subscriber_queue);
         let id = self.next_subscriber.fetch_add(1, Ordering::Relaxed);
         let mut subscribers = self.subscribers.lock();
@@ -87,6 +87,14 @@ impl TopicShared {
     pub fn close(&self) {
         self.subscribers.lock().clear();
     }
+}
+
+/// A delivered message with what is known of its trip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub payload: Bytes,
+    /// Overlay hops it travelled: 1 when it came straight from its publisher.
+    pub hops: u16,
 }
 
 /// Publishing rights to a joined topic, without a subscriber queue: for
@@ -178,7 +186,7 @@ impl TopicShared {
 pub struct Topic {
     publisher: Publisher,
     subscriber: u64,
-    rx: mpsc::Receiver<Bytes>,
+    rx: mpsc::Receiver<Received>,
 }
 
 impl Topic {
@@ -212,18 +220,24 @@ impl Topic {
 
     /// The next payload; `None` once the network has shut down.
     pub async fn recv(&mut self) -> Option<Bytes> {
-        self.rx.recv().await
+        self.rx.recv().await.map(|m| m.payload)
     }
 
     /// The next payload if one is waiting.
     pub fn try_recv(&mut self) -> Option<Bytes> {
-        self.rx.try_recv().ok()
+        self.rx.try_recv().ok().map(|m| m.payload)
     }
 
     /// Wait for the next payload, blocking this thread. Works with or
     /// without an async runtime (it never enters one).
     pub fn recv_blocking(&mut self) -> Option<Bytes> {
-        futures::executor::block_on(self.rx.recv())
+        futures::executor::block_on(self.recv())
+    }
+
+    /// The next message with its hop count; `None` once the network has
+    /// shut down. Shares the queue with [`Topic::recv`].
+    pub async fn recv_with_hops(&mut self) -> Option<Received> {
+        self.rx.recv().await
     }
 }
 
@@ -243,7 +257,7 @@ impl Stream for Topic {
     type Item = Bytes;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
-        self.rx.poll_recv(cx)
+        self.rx.poll_recv(cx).map(|m| m.map(|m| m.payload))
     }
 }
 

@@ -55,7 +55,7 @@ pub struct BenchArgs {
 }
 
 /// The payload: message index, send time, padding.
-fn payload(index: u32, size: usize) -> Bytes {
+pub(crate) fn payload(index: u32, size: usize) -> Bytes {
     let mut v = vec![0u8; size];
     v[..4].copy_from_slice(&index.to_be_bytes());
     v[4..12].copy_from_slice(&now_nanos().to_be_bytes());
@@ -89,7 +89,7 @@ impl Collector {
 }
 
 /// Each node's earlier nodes to connect to, the same for both protocols.
-fn topology(nodes: usize, degree: usize, rng: &mut StdRng) -> Vec<Vec<usize>> {
+pub(crate) fn topology(nodes: usize, degree: usize, rng: &mut StdRng) -> Vec<Vec<usize>> {
     (0..nodes)
         .map(|i| {
             let mut picks: Vec<usize> = Vec::new();

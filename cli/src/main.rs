@@ -1,8 +1,11 @@
 //! The `hypar` command.
 
 mod bench;
+mod chat;
+mod demo;
 mod gossipsub_node;
 mod measure;
+mod plot;
 mod sim;
 mod throughput;
 
@@ -17,6 +20,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Start a local swarm of real nodes, gossip from random senders, and
+    /// report delivery, latency, redundancy and view sizes (with a plot).
+    Demo(demo::DemoArgs),
+    /// Chat on a topic: lines from stdin are gossiped, received lines printed.
+    Chat(chat::ChatArgs),
+    /// Write a new identity (Ed25519 keypair) to a file.
+    Keygen(chat::KeygenArgs),
     /// Run the deterministic protocol simulator.
     Sim(sim::SimArgs),
     /// Benchmark real nodes over loopback, side by side with gossipsub.
@@ -28,6 +38,9 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(args) => demo::run(args),
+        Command::Chat(args) => chat::run(args),
+        Command::Keygen(args) => chat::keygen(args),
         Command::Sim(args) => sim::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Throughput(args) => throughput::run(args),
