@@ -51,6 +51,9 @@ impl Delivery {
         F: FnMut(Vec<T>) + Send + 'static,
     {
         let max_batch = max_batch.max(1);
+        // Names come from topic names, which may hold any character; a NUL
+        // would make the spawn fail.
+        let name = name.replace('\0', " ");
         let stopped = Arc::new(AtomicBool::new(false));
         let (wake, mut woken) = oneshot::channel::<()>();
         let flag = stopped.clone();
@@ -147,6 +150,13 @@ mod tests {
         let _ = tx.unbounded_send(9);
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(seen.lock().len(), 5, "delivered after stop");
+    }
+
+    #[test]
+    fn a_name_with_a_nul_still_starts_a_thread() {
+        let (_tx, rx) = futures::channel::mpsc::unbounded::<u32>();
+        let mut d = Delivery::spawn("topic\0with a nul".into(), rx, |_| {}).expect("spawned");
+        d.stop();
     }
 
     #[test]

@@ -280,12 +280,17 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
     }
     let links = topology(a.nodes, a.degree, &mut StdRng::seed_from_u64(a.seed));
     let mut results = Vec::new();
+    let runs = if a.protocol == Protocol::Both { 2 } else { 1 };
+    let progress = crate::progress::bar(a.json, runs, &format!("{} nodes, {} messages", a.nodes, a.messages));
     if a.protocol != Protocol::Gossipsub {
         results.push(run_hypar(&a, &links)?);
+        progress.inc(1);
     }
     if a.protocol != Protocol::Hypar {
         results.push(run_gossipsub(&a, &links)?);
+        progress.inc(1);
     }
+    progress.finish_and_clear();
     for f in &results {
         let ms = |p: f64| percentile(&f.latencies, p) as f64 / 1e6;
         let ratio = f.wire_bytes as f64 / f.payload_bytes.max(1) as f64;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use hypar::{topic, Config, Keypair, Multiaddr, Network, Topic};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -16,6 +16,7 @@ use serde_json::json;
 
 use crate::bench::{payload, topology};
 use crate::measure::{loopback_tx_bytes, now_nanos, percentile};
+use crate::progress;
 
 #[derive(Args)]
 pub struct DemoArgs {
@@ -72,17 +73,6 @@ impl Deliveries {
     }
 }
 
-fn progress(json: bool, len: u64, what: &str) -> ProgressBar {
-    let bar = if json { ProgressBar::hidden() } else { ProgressBar::new(len) };
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg:<24} [{bar:40}] {pos}/{len} {elapsed}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_message(what.to_string());
-    bar
-}
-
 struct Swarm {
     nets: Vec<Network>,
     topics: Vec<Option<Topic>>,
@@ -98,7 +88,7 @@ fn start(
     let n = a.nodes as usize;
     let links = topology(n, 3, rng);
     let config = Config { listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("valid")], ..Config::default() };
-    let bar = progress(a.json, n as u64, "starting nodes");
+    let bar = progress::bar(a.json, n as u64, "starting nodes");
     let mut swarm = Swarm { nets: Vec::new(), topics: Vec::new(), alive: vec![true; n] };
     for (i, earlier) in links.iter().enumerate() {
         let net = Network::new(config.clone(), Keypair::generate()).map_err(|e| format!("node {i}: {e}"))?;
@@ -119,7 +109,7 @@ fn start(
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let bar = progress(a.json, n as u64, "forming the overlay");
+    let bar = progress::bar(a.json, n as u64, "forming the overlay");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let joined = swarm.nets.iter().filter(|n| n.stats().is_ok_and(|s| s.topics[0].active_view > 0)).count();
@@ -193,7 +183,7 @@ pub fn run(a: DemoArgs) -> Result<(), String> {
     let half = if a.kill.is_some() { a.messages / 2 } else { a.messages };
     let (wire0, started) = (loopback_tx_bytes(), Instant::now());
 
-    let bar = progress(a.json, a.messages as u64, "gossiping");
+    let bar = progress::bar(a.json, a.messages as u64, "gossiping");
     publish(&a, &swarm, 0..half, &mut rng, &bar);
     let mut killed = 0;
     if let Some(fraction) = a.kill {
@@ -215,7 +205,7 @@ pub fn run(a: DemoArgs) -> Result<(), String> {
     let survivors: Vec<usize> = (0..n).filter(|&i| swarm.alive[i]).collect();
     let all: Vec<usize> = (0..n).collect();
     let expected = half as usize * (n - 1) + (a.messages - half) as usize * (survivors.len() - 1);
-    let bar = progress(a.json, expected as u64, "delivering");
+    let bar = progress::bar(a.json, expected as u64, "delivering");
     drain(log, expected, &bar);
     bar.finish_and_clear();
     let wall = started.elapsed().as_secs_f64();

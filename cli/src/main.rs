@@ -6,6 +6,7 @@ mod demo;
 mod gossipsub_node;
 mod measure;
 mod plot;
+mod progress;
 mod sim;
 mod throughput;
 

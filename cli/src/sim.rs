@@ -135,6 +135,7 @@ pub fn run(a: SimArgs) -> Result<(), String> {
 
     let seeds: Vec<u64> = (a.seed..a.seed + a.seeds).collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(seeds.len());
+    let progress = crate::progress::bar(a.json, seeds.len() as u64, &format!("simulating {} nodes", a.nodes));
     for chunk in seeds.chunks(threads) {
         let done: Vec<Report> = std::thread::scope(|s| {
             let handles: Vec<_> = chunk
@@ -146,10 +147,10 @@ pub fn run(a: SimArgs) -> Result<(), String> {
                 .collect();
             handles.into_iter().map(|h| h.join().expect("simulation thread panicked")).collect()
         });
-        for r in done {
-            print_report(&r, a.json);
-        }
+        progress.inc(chunk.len() as u64);
+        progress.suspend(|| done.iter().for_each(|r| print_report(r, a.json)));
     }
+    progress.finish_and_clear();
     Ok(())
 }
 
