@@ -541,8 +541,12 @@ hypar_result hypar_topic_get_stats(const hypar_topic *topic, hypar_topic_stats *
  * return; once it returns, the topic's callback is never called again.
  * Called from the topic's own callback, it returns at once: the current
  * call runs to its end (its `data` stays valid) and no further call
- * follows. Two callbacks must not free each other's topics at the same
- * time. Works on topics of a network already shut down or freed.
+ * follows; the node leaves the topic once the callback returns, so joining
+ * the same topic again from within that callback fails with
+ * `HYPAR_ERR_ALREADY_JOINED`. Two callbacks must not free each other's
+ * topics (or one the network, the other a topic) at the same time: each
+ * would wait for the other. Works on topics of a network already shut down
+ * or freed.
  *
  * # Safety
  * `topic` is NULL or a live topic not used again afterwards.

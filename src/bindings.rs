@@ -10,10 +10,14 @@
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use tokio::sync::watch;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use futures::StreamExt;
+use tokio::sync::Notify;
 
 use crate::delivery::Delivery;
-use crate::{topic, Config, Error, EventKind, Keypair, Multiaddr, Network, Publisher, Topic};
+use crate::{topic, Config, Error, EventKind, Keypair, Multiaddr, Network, Publisher};
 
 /// Every error hypar raises. Each kind carries a message that says what was
 /// wrong and with which value.
@@ -44,6 +48,10 @@ pub enum HyparError {
     /// The network thread could not start or run.
     #[error("{0}")]
     Runtime(String),
+    /// The network was created in the parent of this forked process; create
+    /// a new one in the child.
+    #[error("{0}")]
+    Forked(String),
 }
 
 impl From<Error> for HyparError {
@@ -58,6 +66,7 @@ impl From<Error> for HyparError {
             Error::AlreadyJoined(_) => HyparError::AlreadyJoined(m),
             Error::QueueFull { .. } => HyparError::QueueFull(m),
             Error::Runtime(_) => HyparError::Runtime(m),
+            Error::Forked => HyparError::Forked(m),
         }
     }
 }
@@ -213,6 +222,8 @@ pub fn version() -> String {
 pub struct HyparNetwork {
     net: Network,
     events: Mutex<Option<Delivery>>,
+    /// Bound of each `next_message` inbox (the network's subscriber queue).
+    message_queue: usize,
 }
 
 #[uniffi::export]
@@ -234,8 +245,9 @@ impl HyparNetwork {
             Some(bytes) => Keypair::from_bytes(&bytes)?,
             None => Keypair::generate(),
         };
+        let message_queue = config.subscriber_queue;
         let net = Network::new(config, keypair)?;
-        Ok(Arc::new(HyparNetwork { net, events: Mutex::new(None) }))
+        Ok(Arc::new(HyparNetwork { net, events: Mutex::new(None), message_queue }))
     }
 
     /// This node's peer id.
@@ -285,15 +297,23 @@ impl HyparNetwork {
     /// Pass every event of every topic to `handler` (replacing any previous
     /// one); `None` stops event delivery.
     pub fn set_event_handler(&self, handler: Option<Arc<dyn EventHandler>>) -> Result<(), HyparError> {
-        let mut slot = self.events.lock();
-        if let Some(mut old) = slot.take() {
+        // Stop the old handler without holding the lock: it may be running
+        // and calling into this network.
+        let old = self.events.lock().take();
+        if let Some(mut old) = old {
             old.stop();
+        }
+        if self.net.is_shut_down() {
+            return Err(Error::ShutDown.into());
         }
         if let Some(handler) = handler {
             let deliver = move |e: crate::Event| handler.on_event(e.into());
             let d = Delivery::spawn("hypar-events".into(), self.net.events(), deliver)
                 .map_err(|e| HyparError::Runtime(format!("cannot start the event thread: {e}")))?;
-            *slot = Some(d);
+            let replaced = self.events.lock().replace(d);
+            if let Some(mut replaced) = replaced {
+                replaced.stop(); // a concurrent call installed one meanwhile
+            }
         }
         Ok(())
     }
@@ -330,22 +350,89 @@ impl HyparNetwork {
     ) -> Result<Arc<HyparTopic>, HyparError> {
         let joined = self.net.join(topic::Config::new(topic.clone(), parse_addrs(&bootstrap)?))?;
         let publisher = joined.publisher();
-        let (delivery, pull) = match handler {
+        let thread_name = format!("hypar-topic-{topic}");
+        let spawn_failed = |e: std::io::Error| HyparError::Runtime(format!("cannot start the delivery thread: {e}"));
+        let (delivery, inbox) = match handler {
             Some((max_batch, mut deliver)) => {
                 let to_vecs = move |batch: Vec<bytes::Bytes>| deliver(batch.iter().map(|m| m.to_vec()).collect());
-                let d = Delivery::spawn_batched(format!("hypar-topic-{topic}"), joined, max_batch, to_vecs)
-                    .map_err(|e| HyparError::Runtime(format!("cannot start the delivery thread: {e}")))?;
-                (Some(d), None)
+                (Delivery::spawn_batched(thread_name, joined, max_batch, to_vecs).map_err(spawn_failed)?, None)
             }
-            None => (None, Some(joined)),
+            None => {
+                let inbox = Arc::new(Inbox::new(self.message_queue));
+                let relay = inbox.clone();
+                // The end of the stream travels as a `None`.
+                let stream = joined.map(Some).chain(futures::stream::iter([None]));
+                let d = Delivery::spawn_batched(thread_name, stream, 256, move |batch| relay.push(batch))
+                    .map_err(spawn_failed)?;
+                (d, Some(inbox))
+            }
         };
         Ok(Arc::new(HyparTopic {
             name: topic,
             publisher: Mutex::new(Some(publisher)),
-            delivery: Mutex::new(delivery),
-            pull: futures::lock::Mutex::new(pull),
-            left: watch::channel(false).0,
+            delivery: Mutex::new(Some(delivery)),
+            inbox,
         }))
+    }
+}
+
+/// Messages waiting for `next_message`. A library thread moves them here
+/// from the topic's queue and wakes the reader, so that a foreign executor's
+/// wake-up never runs on the network thread. Bounded like the topic's queue;
+/// what does not fit is dropped and counted.
+struct Inbox {
+    queue: Mutex<VecDeque<Vec<u8>>>,
+    capacity: usize,
+    ended: AtomicBool,
+    dropped: AtomicU64,
+    ready: Notify,
+}
+
+impl Inbox {
+    fn new(capacity: usize) -> Inbox {
+        Inbox {
+            queue: Mutex::new(VecDeque::new()),
+            capacity,
+            ended: AtomicBool::new(false),
+            dropped: AtomicU64::new(0),
+            ready: Notify::new(),
+        }
+    }
+
+    fn push(&self, batch: Vec<Option<bytes::Bytes>>) {
+        {
+            let mut queue = self.queue.lock();
+            for item in batch {
+                match item {
+                    Some(m) if queue.len() < self.capacity => queue.push_back(m.to_vec()),
+                    Some(_) => {
+                        self.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    None => self.ended.store(true, Ordering::Release),
+                }
+            }
+        }
+        self.ready.notify_waiters();
+    }
+
+    fn end(&self) {
+        self.ended.store(true, Ordering::Release);
+        self.ready.notify_waiters();
+    }
+
+    async fn next(&self) -> Option<Vec<u8>> {
+        loop {
+            let notified = self.ready.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(m) = self.queue.lock().pop_front() {
+                return Some(m);
+            }
+            if self.ended.load(Ordering::Acquire) {
+                return None;
+            }
+            notified.await;
+        }
     }
 }
 
@@ -354,11 +441,10 @@ impl HyparNetwork {
 pub struct HyparTopic {
     name: String,
     publisher: Mutex<Option<Publisher>>,
+    /// The handler's thread, or the relay thread that fills `inbox`.
     delivery: Mutex<Option<Delivery>>,
-    /// The subscriber read by `next_message` (when no handler was given).
-    pull: futures::lock::Mutex<Option<Topic>>,
-    /// Set by `leave`, to end a pending `next_message`.
-    left: watch::Sender<bool>,
+    /// Messages for `next_message` (topics joined without a handler).
+    inbox: Option<Arc<Inbox>>,
 }
 
 impl HyparTopic {
@@ -398,34 +484,21 @@ impl HyparTopic {
 
     /// This topic's counters.
     pub fn stats(&self) -> Result<TopicStats, HyparError> {
-        Ok(self.publisher()?.stats()?.into())
+        let mut stats: TopicStats = self.publisher()?.stats()?.into();
+        stats.dropped += self.inbox.as_ref().map_or(0, |i| i.dropped.load(Ordering::Relaxed));
+        Ok(stats)
     }
 
     /// The next message, or `None` once the topic was left or the network
     /// shut down. Only for topics joined without a handler.
     pub async fn next_message(&self) -> Result<Option<Vec<u8>>, HyparError> {
-        let mut left = self.left.subscribe();
-        let mut pull = self.pull.lock().await;
-        if *left.borrow() {
-            *pull = None;
+        match &self.inbox {
+            Some(inbox) => Ok(inbox.next().await),
+            None => Err(HyparError::InvalidArgument(format!(
+                "topic {:?} delivers to its handler; next_message is for topics joined without one",
+                self.name
+            ))),
         }
-        let Some(topic) = pull.as_mut() else {
-            if self.delivery.lock().is_some() {
-                return Err(HyparError::InvalidArgument(format!(
-                    "topic {:?} delivers to its handler; next_message is for topics joined without one",
-                    self.name
-                )));
-            }
-            return Ok(None);
-        };
-        let next = tokio::select! {
-            m = topic.recv() => m,
-            _ = left.wait_for(|left| *left) => None,
-        };
-        if next.is_none() && *left.borrow() {
-            *pull = None;
-        }
-        Ok(next.map(|m| m.to_vec()))
     }
 
     /// Leave the topic. Once it returns, the handler is not called again
@@ -437,9 +510,8 @@ impl HyparTopic {
         if let Some(mut d) = delivery {
             d.stop();
         }
-        self.left.send_replace(true);
-        if let Some(mut pull) = self.pull.try_lock() {
-            *pull = None;
+        if let Some(inbox) = &self.inbox {
+            inbox.end();
         }
     }
 }

@@ -21,6 +21,8 @@ pub(crate) struct Delivery {
     wake: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
     thread_id: ThreadId,
+    /// The process that started the thread; in a `fork` child it is absent.
+    pid: u32,
 }
 
 impl Delivery {
@@ -96,7 +98,7 @@ impl Delivery {
             }
         })?;
         let thread_id = thread.thread().id();
-        Ok(Delivery { stopped, wake: Some(wake), thread: Some(thread), thread_id })
+        Ok(Delivery { stopped, wake: Some(wake), thread: Some(thread), thread_id, pid: std::process::id() })
     }
 
     /// Stop delivering. From any thread but the delivery thread itself, waits
@@ -107,7 +109,9 @@ impl Delivery {
             let _ = wake.send(());
         }
         if let Some(thread) = self.thread.take() {
-            if self.thread_id != std::thread::current().id() {
+            if self.pid != std::process::id() {
+                std::mem::forget(thread); // a fork child: the thread is not here
+            } else if self.thread_id != std::thread::current().id() {
                 let _ = thread.join();
             }
         }

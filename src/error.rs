@@ -34,6 +34,10 @@ pub enum Error {
     /// The network thread could not start.
     #[error("network runtime failed: {0}")]
     Runtime(String),
+    /// The network was created in the parent of this process (a `fork`);
+    /// its thread does not exist here. Create a new network in the child.
+    #[error("this network was created in the parent process; a forked child must create its own")]
+    Forked,
 }
 
 impl Error {

@@ -101,8 +101,22 @@ impl Network {
     /// from now on. Bounded: events not read in time are dropped.
     pub fn events(&self) -> Events {
         let (tx, rx) = mpsc::channel(self.shared.config.event_queue);
-        self.shared.event_subscribers.lock().push(tx);
+        let mut subscribers = self.shared.event_subscribers.lock();
+        subscribers.retain(|tx| !tx.is_closed());
+        if !self.is_shut_down() {
+            subscribers.push(tx);
+        }
         Events { rx }
+    }
+
+    /// In a `fork`ed child the parent's thread does not exist: every call
+    /// fails with [`Error::Forked`] and stopping only forgets the thread.
+    fn forked(&self) -> bool {
+        if self.shared.forked() {
+            std::mem::forget(self.thread.lock().take());
+            return true;
+        }
+        false
     }
 
     /// Whether [`Network::shutdown`] has run (or the thread stopped).
@@ -124,6 +138,9 @@ impl Network {
     /// Topics still held become inert: their calls return
     /// [`Error::ShutDown`] and their streams end. Idempotent.
     pub fn shutdown(&self) {
+        if self.forked() {
+            return;
+        }
         let _ = self.shared.send(Command::Shutdown);
         if let Some(t) = self.thread.lock().take() {
             if t.thread().id() != std::thread::current().id() {
@@ -136,6 +153,9 @@ impl Network {
     /// as a crashed process would. For tests of failure handling.
     #[doc(hidden)]
     pub fn crash(&self) {
+        if self.forked() {
+            return;
+        }
         let _ = self.shared.send(Command::Crash);
         if let Some(t) = self.thread.lock().take() {
             let _ = t.join();

@@ -57,6 +57,8 @@ pub(crate) struct Shared {
     pub event_subscribers: Mutex<Vec<mpsc::Sender<Event>>>,
     pub closed: AtomicBool,
     pub frames_dropped: AtomicU64,
+    /// The process that started the thread; a `fork` child is another.
+    pid: u32,
 }
 
 impl Shared {
@@ -67,7 +69,15 @@ impl Shared {
         rx.await.map_err(|_| Error::ShutDown)
     }
 
+    /// Whether this process is a `fork` of the one that runs the thread.
+    pub fn forked(&self) -> bool {
+        self.pid != std::process::id()
+    }
+
     pub fn send(&self, cmd: Command) -> Result<(), Error> {
+        if self.forked() {
+            return Err(Error::Forked);
+        }
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::ShutDown);
         }
@@ -138,6 +148,7 @@ pub(crate) fn start(config: Config, keypair: Keypair) -> Result<Started, Error> 
         event_subscribers: Mutex::new(Vec::new()),
         closed: AtomicBool::new(false),
         frames_dropped: AtomicU64::new(0),
+        pid: std::process::id(),
     });
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), Error>>();
     let (done_tx, done_rx) = oneshot::channel();
@@ -212,6 +223,16 @@ fn build_swarm(keypair: &Keypair, config: &Config) -> Result<Swarm<Composed>, Er
     Ok(swarm)
 }
 
+/// However the network thread ends (shutdown, crash, or a bug that panics),
+/// every handle learns it: calls fail with `ShutDown`, streams end.
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.event_subscribers.lock().clear();
+        self.topics.values().for_each(|t| t.shared.close());
+    }
+}
+
 impl Runtime {
     async fn start(shared: Arc<Shared>, keypair: Keypair) -> Result<Runtime, Error> {
         let config = shared.config.clone();
@@ -272,10 +293,7 @@ impl Runtime {
                 cmd = commands.recv() => match cmd {
                     None | Some(Command::Shutdown) => break,
                     Some(Command::Crash) => {
-                        self.shared.closed.store(true, Ordering::Release);
-                        self.shared.event_subscribers.lock().clear();
-                        self.topics.values().for_each(|t| t.shared.close());
-                        return;
+                        return; // Drop marks everything closed
                     }
                     Some(cmd) => self.on_command(cmd),
                 },

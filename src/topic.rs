@@ -1,7 +1,7 @@
 //! Joined topics: publishing, and receiving as a `Stream` of payloads.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -47,6 +47,9 @@ pub(crate) struct TopicShared {
     pub in_flight: AtomicUsize,
     /// Payloads a full subscriber queue refused.
     pub dropped: AtomicU64,
+    /// Set when the topic is left or the network stops: streams end at once,
+    /// even with messages still queued, so no callback starts afterwards.
+    closed: AtomicBool,
 }
 
 impl TopicShared {
@@ -59,6 +62,7 @@ impl TopicShared {
             handles: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -85,7 +89,12 @@ impl TopicShared {
 
     /// End every subscriber's stream (the topic was left or the network stopped).
     pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
         self.subscribers.lock().clear();
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 }
 
@@ -121,8 +130,7 @@ impl Publisher {
     /// the size limit, if too many publishes wait, or after shutdown.
     pub fn gossip(&self, payload: impl Into<Bytes>) -> Result<(), Error> {
         let payload = payload.into();
-        check_gossip_size(payload.len(), self.net.config.max_message_size)
-            .map_err(|e| Error::from_proto(e, &self.shared.name))?;
+        self.check_size(payload.len())?;
         let limit = self.net.config.publish_queue;
         if self.shared.in_flight.fetch_add(1, Ordering::AcqRel) >= limit {
             self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
@@ -145,6 +153,13 @@ impl Publisher {
     pub async fn stats_async(&self) -> Result<TopicStats, Error> {
         let stats = self.net.stats().await?;
         stats.topics.into_iter().find(|t| t.name == self.shared.name).ok_or(Error::ShutDown)
+    }
+}
+
+impl Publisher {
+    /// Whether a payload of `len` bytes fits the size limit, framing counted.
+    pub(crate) fn check_size(&self, len: usize) -> Result<(), Error> {
+        check_gossip_size(len, self.net.config.max_message_size).map_err(|e| Error::from_proto(e, &self.shared.name))
     }
 }
 
@@ -220,12 +235,18 @@ impl Topic {
 
     /// The next payload; `None` once the network has shut down.
     pub async fn recv(&mut self) -> Option<Bytes> {
-        self.rx.recv().await.map(|m| m.payload)
+        self.recv_with_hops().await.map(|m| m.payload)
     }
 
     /// The next payload if one is waiting.
     pub fn try_recv(&mut self) -> Option<Bytes> {
-        self.rx.try_recv().ok().map(|m| m.payload)
+        let message = self.rx.try_recv().ok();
+        self.open(message).map(|m| m.payload)
+    }
+
+    /// `message`, unless the topic was closed meanwhile.
+    fn open(&self, message: Option<Received>) -> Option<Received> {
+        message.filter(|_| !self.publisher.shared.is_closed())
     }
 
     /// Wait for the next payload, blocking this thread. Works with or
@@ -237,7 +258,15 @@ impl Topic {
     /// The next message with its hop count; `None` once the network has
     /// shut down. Shares the queue with [`Topic::recv`].
     pub async fn recv_with_hops(&mut self) -> Option<Received> {
-        self.rx.recv().await
+        futures::future::poll_fn(|cx| self.poll_received(cx)).await
+    }
+
+    fn poll_received(&mut self, cx: &mut Context<'_>) -> Poll<Option<Received>> {
+        if self.publisher.shared.is_closed() {
+            return Poll::Ready(None);
+        }
+        let message = std::task::ready!(self.rx.poll_recv(cx));
+        Poll::Ready(self.open(message))
     }
 }
 
@@ -257,7 +286,7 @@ impl Stream for Topic {
     type Item = Bytes;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
-        self.rx.poll_recv(cx).map(|m| m.map(|m| m.payload))
+        self.poll_received(cx).map(|m| m.map(|m| m.payload))
     }
 }
 

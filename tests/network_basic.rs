@@ -145,3 +145,28 @@ async fn streams_end_after_shutdown_even_while_handles_live() {
     assert_eq!(timeout(Duration::from_secs(5), late.recv()).await.expect("a late clone never ended"), None);
     assert_eq!(publisher.gossip(b"late".to_vec()), Err(hypar::Error::ShutDown));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queued_messages_are_not_delivered_after_shutdown() {
+    let a = Network::new(config(TCP), Keypair::generate()).unwrap();
+    let b = Network::new(config(TCP), Keypair::generate()).unwrap();
+    let mut a_events = a.events();
+    let ta = a.join_async(topic::Config::new("queued", vec![])).await.unwrap();
+    let mut tb = b.join_async(topic::Config::new("queued", a.listen_addrs())).await.unwrap();
+    wait_neighbor(&mut a_events).await;
+    for i in 0..100u32 {
+        ta.gossip(i.to_be_bytes().to_vec()).unwrap();
+    }
+    // Wait until all 100 are queued at b, unread.
+    timeout(Duration::from_secs(20), async {
+        while b.stats_async().await.unwrap().topics[0].delivered < 100 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("messages did not arrive");
+    b.shutdown_async().await;
+    assert_eq!(tb.try_recv(), None, "a queued message came out after shutdown");
+    assert_eq!(timeout(Duration::from_secs(5), tb.recv()).await.expect("the stream did not end"), None);
+    a.shutdown_async().await;
+}

@@ -94,6 +94,7 @@ impl From<Error> for Fail {
             Error::AlreadyJoined(_) => HYPAR_ERR_ALREADY_JOINED,
             Error::QueueFull { .. } => HYPAR_ERR_QUEUE_FULL,
             Error::Runtime(_) => HYPAR_ERR_RUNTIME,
+            Error::Forked => HYPAR_ERR_FORKED,
         };
         Fail::new(code, e.to_string())
     }

@@ -137,6 +137,7 @@ pub unsafe extern "C" fn hypar_topic_gossip(topic: *const hypar_topic, data: *co
     guard(|| {
         let topic = arg_topic(topic)?;
         let data = arg_bytes(data, len, "data")?;
+        topic.publisher.check_size(len)?; // before copying a payload that may be huge
         Ok(topic.publisher.gossip(data.to_vec())?)
     })
 }
@@ -174,8 +175,12 @@ pub unsafe extern "C" fn hypar_topic_get_stats(topic: *const hypar_topic, out: *
 /// return; once it returns, the topic's callback is never called again.
 /// Called from the topic's own callback, it returns at once: the current
 /// call runs to its end (its `data` stays valid) and no further call
-/// follows. Two callbacks must not free each other's topics at the same
-/// time. Works on topics of a network already shut down or freed.
+/// follows; the node leaves the topic once the callback returns, so joining
+/// the same topic again from within that callback fails with
+/// `HYPAR_ERR_ALREADY_JOINED`. Two callbacks must not free each other's
+/// topics (or one the network, the other a topic) at the same time: each
+/// would wait for the other. Works on topics of a network already shut down
+/// or freed.
 ///
 /// # Safety
 /// `topic` is NULL or a live topic not used again afterwards.

@@ -29,6 +29,7 @@ static void on_message(void *userdata, const uint8_t *data, size_t len) {
 }
 
 static atomic_long neighbors_up;
+static atomic_long neighbors_down;
 
 static void on_event(void *userdata, hypar_event_kind kind, const char *topic, const char *peer) {
   (void)userdata;
@@ -36,6 +37,8 @@ static void on_event(void *userdata, hypar_event_kind kind, const char *topic, c
   if (kind == HYPAR_EVENT_NEIGHBOR_UP) {
     CHECK(peer != NULL && strncmp(peer, "12D3KooW", 8) == 0);
     atomic_fetch_add(&neighbors_up, 1);
+  } else if (kind == HYPAR_EVENT_NEIGHBOR_DOWN) {
+    atomic_fetch_add(&neighbors_down, 1);
   }
 }
 
@@ -63,8 +66,29 @@ int main(int argc, char **argv) {
 
   send_all(ta, count);
   send_all(tb, count);
-  CHECK(wait_at_least(&at_b.received, count, 30000));
-  CHECK(wait_at_least(&at_a.received, count, 30000));
+  int got_b = wait_at_least(&at_b.received, count, 30000);
+  int got_a = wait_at_least(&at_a.received, count, 30000);
+  if (!got_a || !got_b) {
+    hypar_network_stats na, nb;
+    hypar_topic_stats sa, sb;
+    OK(hypar_network_get_stats(a, &na));
+    OK(hypar_network_get_stats(b, &nb));
+    OK(hypar_topic_get_stats(ta, &sa));
+    OK(hypar_topic_get_stats(tb, &sb));
+    fprintf(stderr, "a saw %ld neighbour-up and %ld neighbour-down events\n", atomic_load(&neighbors_up),
+            atomic_load(&neighbors_down));
+    const hypar_topic_stats *st[2] = {&sa, &sb};
+    const hypar_network_stats *nt[2] = {&na, &nb};
+    for (int k = 0; k < 2; k++)
+      fprintf(stderr,
+              "%c: delivered %llu published %llu relayed %llu grafts %llu tree %zu active %zu duplicates %llu "
+              "dropped %llu frames dropped %llu\n",
+              "ab"[k], (unsigned long long)st[k]->delivered, (unsigned long long)st[k]->published,
+              (unsigned long long)st[k]->relayed, (unsigned long long)st[k]->grafts, st[k]->tree_links,
+              st[k]->active_view, (unsigned long long)st[k]->duplicates, (unsigned long long)st[k]->dropped,
+              (unsigned long long)nt[k]->frames_dropped);
+  }
+  CHECK(got_a && got_b);
   sleep_ms(500); /* anything extra would arrive now */
   CHECK(atomic_load(&at_a.received) == count && atomic_load(&at_b.received) == count);
   CHECK(atomic_load(&at_a.duplicates) == 0 && atomic_load(&at_b.duplicates) == 0);

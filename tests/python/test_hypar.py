@@ -200,3 +200,69 @@ def test_events_and_stats(network_factory):
     assert stats.connected_peers >= 1
     assert [t.name for t in stats.topics] == ["events"]
     assert ta.stats().active_view == 1 and tb.stats().active_view == 1
+
+
+def test_a_topic_keeps_its_network_running():
+    topic = hypar.Network(listen=LOOPBACK).join("kept")
+    topic.gossip(b"the network object is gone, the topic still works")
+    topic.leave()
+
+
+def test_exit_with_callbacks_still_running_is_clean(tmp_path):
+    script = tmp_path / "busy.py"
+    script.write_text(
+        "import hypar, time\n"
+        "a = hypar.Network(listen=['/ip4/127.0.0.1/tcp/0'])\n"
+        "b = hypar.Network(listen=['/ip4/127.0.0.1/tcp/0'])\n"
+        "ta = a.join('busy')\n"
+        "tb = b.join('busy', bootstrap=a.listen_addrs(), on_message=lambda d: time.sleep(0.001))\n"
+        "while tb.stats().active_view == 0: time.sleep(0.01)\n"
+        "for i in range(20): ta.gossip_many([b'x' * 64] * 200)\n"
+        "print('exiting with deliveries pending', flush=True)\n"
+    )
+    import subprocess
+    import sys
+
+    for _ in range(3):
+        r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert "exiting" in r.stdout
+
+
+def test_a_forked_child_gets_an_error_not_a_hang(network_factory):
+    import os
+
+    net = network_factory()
+    topic = net.join("forked")
+    pid = os.fork()
+    if pid == 0:  # the child: every call must fail fast with Forked
+        code = 1
+        try:
+            topic.gossip(b"from the child")
+        except hypar.Forked:
+            try:
+                net.stats()
+            except hypar.Forked:
+                code = 0
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    topic.gossip(b"the parent is unaffected")
+
+
+def test_callbacks_stop_when_the_network_shuts_down(network_factory):
+    import time
+
+    calls = Inbox()
+
+    def slow(data: bytes) -> None:
+        calls(data)
+        time.sleep(0.01)
+
+    a, b, ta, _ = pair(network_factory, name="stop", on_b=slow)
+    ta.gossip_many([b"m"] * 300)
+    wait_until(lambda: calls.count() > 0, what="the first slow delivery")
+    b.shutdown()
+    after = calls.count()
+    time.sleep(0.3)
+    assert calls.count() <= after + 1  # at most the call already running

@@ -21,7 +21,9 @@ Every exception hypar raises derives from :class:`HyparError`.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import weakref
 from typing import AsyncIterator, Callable, Iterable, Optional, Union
 
 from .hypar import (
@@ -52,6 +54,7 @@ __all__ = [
     "AlreadyJoined",
     "QueueFull",
     "RuntimeFailure",
+    "Forked",
     "NetworkEvent",
     "NetworkEventKind",
     "NetworkStats",
@@ -81,6 +84,8 @@ AlreadyJoined = HyparError.AlreadyJoined
 QueueFull = HyparError.QueueFull
 #: The network thread could not start or run.
 RuntimeFailure = HyparError.Runtime
+#: The network was created before this process was forked from its parent.
+Forked = HyparError.Forked
 
 BytesLike = Union[bytes, bytearray, memoryview]
 
@@ -108,8 +113,8 @@ def _as_addrs(addrs: Optional[Iterable[str]], what: str) -> list[str]:
 def _as_count(value: Optional[int], what: str) -> Optional[int]:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidConfig(f"{what} must be a non-negative int, not {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise InvalidConfig(f"{what} must be an int between 0 and 2**63 - 1, not {value!r}")
     return value
 
 
@@ -161,9 +166,11 @@ def keypair_peer_id(keypair: BytesLike) -> str:
 class Topic:
     """A joined topic. Publish with :meth:`gossip`; leave with :meth:`leave` or a ``with`` block."""
 
-    def __init__(self, inner: _HyparTopic, handler: Optional[_CallbackHandler]) -> None:
+    def __init__(self, network: "Network", inner: _HyparTopic, handler: Optional[_CallbackHandler]) -> None:
+        self._network = network  # a topic keeps its network running
         self._inner = inner
         self._handler = handler
+        _live_topics.add(self)
 
     @property
     def name(self) -> str:
@@ -247,6 +254,7 @@ class Network:
             message_queue=_as_count(message_queue, "message_queue"),
         )
         self._inner = _HyparNetwork(options)
+        _live_networks.add(self)
 
     def peer_id(self) -> str:
         """This node's peer id."""
@@ -277,9 +285,9 @@ class Network:
             raise InvalidArgument("on_message must be callable")
         addrs = _as_addrs(bootstrap, "bootstrap")
         if on_message is None:
-            return Topic(self._inner.join(topic, addrs, None), None)
+            return Topic(self, self._inner.join(topic, addrs, None), None)
         handler = _CallbackHandler(topic, on_message)
-        return Topic(self._inner.join_batched(topic, addrs, handler, _BATCH), handler)
+        return Topic(self, self._inner.join_batched(topic, addrs, handler, _BATCH), handler)
 
     def on_event(self, callback: Optional[Callable[[NetworkEvent], object]]) -> None:
         """Call ``callback(event)`` for every event of every topic (joined, neighbour up/down,
@@ -306,3 +314,25 @@ class Network:
 
     def __repr__(self) -> str:
         return f"<hypar.Network {self.peer_id()}>"
+
+
+# Callbacks run on library threads. If they are still running while the
+# interpreter finalizes, Python ends them in a way that unwinds through the
+# library and aborts the process; so at exit every topic still joined is left
+# (which waits for its callback) and every network shut down.
+_live_topics: "weakref.WeakSet[Topic]" = weakref.WeakSet()
+_live_networks: "weakref.WeakSet[Network]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_everything() -> None:
+    for topic in list(_live_topics):
+        try:
+            topic.leave()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
+    for network in list(_live_networks):
+        try:
+            network.shutdown()
+        except Exception:  # noqa: BLE001
+            pass

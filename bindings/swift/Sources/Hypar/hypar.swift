@@ -2050,6 +2050,12 @@ enum HyparError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
      */
     case Runtime(message: String)
     
+    /**
+     * The network was created in the parent of this forked process; create
+     * a new one in the child.
+     */
+    case Forked(message: String)
+    
 
     
 
@@ -2111,6 +2117,10 @@ public struct FfiConverterTypeHyparError: FfiConverterRustBuffer {
             message: try FfiConverterString.read(from: &buf)
         )
         
+        case 9: return .Forked(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
 
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -2138,6 +2148,8 @@ public struct FfiConverterTypeHyparError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(7))
         case .Runtime(_ /* message is ignored*/):
             writeInt(&buf, Int32(8))
+        case .Forked(_ /* message is ignored*/):
+            writeInt(&buf, Int32(9))
 
         
         }

@@ -3492,6 +3492,12 @@ sealed class HyparException(message: String): kotlin.Exception(message) {
      */
         class Runtime(message: String) : HyparException(message)
         
+    /**
+     * The network was created in the parent of this forked process; create
+     * a new one in the child.
+     */
+        class Forked(message: String) : HyparException(message)
+        
 
     companion object ErrorHandler : UniffiRustCallStatusErrorHandler<HyparException> {
         override fun lift(error_buf: RustBuffer.ByValue): HyparException = FfiConverterTypeHyparError.lift(error_buf)
@@ -3513,6 +3519,7 @@ public object FfiConverterTypeHyparError : FfiConverterRustBuffer<HyparException
             6 -> HyparException.AlreadyJoined(FfiConverterString.read(buf))
             7 -> HyparException.QueueFull(FfiConverterString.read(buf))
             8 -> HyparException.Runtime(FfiConverterString.read(buf))
+            9 -> HyparException.Forked(FfiConverterString.read(buf))
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
         }
         
@@ -3554,6 +3561,10 @@ public object FfiConverterTypeHyparError : FfiConverterRustBuffer<HyparException
             }
             is HyparException.Runtime -> {
                 buf.putInt(8)
+                Unit
+            }
+            is HyparException.Forked -> {
+                buf.putInt(9)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
