@@ -128,6 +128,12 @@ impl Publisher {
     /// Publish `payload` to every other member. Returns at once; the message
     /// is sent by the network thread. Fails if the payload's frame exceeds
     /// the size limit, if too many publishes wait, or after shutdown.
+    ///
+    /// A node with no neighbour yet (just joined, or cut off) keeps what it
+    /// publishes in its cache and announces the most recent
+    /// `announce_on_neighbor_up` (256) messages to its next neighbours; older
+    /// ones are lost. Before publishing a burst, wait for a neighbour
+    /// ([`EventKind::NeighborUp`](crate::EventKind) or `active_view > 0`).
     pub fn gossip(&self, payload: impl Into<Bytes>) -> Result<(), Error> {
         let payload = payload.into();
         self.check_size(payload.len())?;
