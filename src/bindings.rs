@@ -7,13 +7,12 @@
 //! they are safe from any foreign thread; `next_message` is a future the
 //! foreign executor polls.
 
-use std::sync::Arc;
-
-use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use futures::StreamExt;
+use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use crate::delivery::Delivery;
