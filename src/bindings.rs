@@ -15,7 +15,7 @@ use futures::StreamExt;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use crate::delivery::Delivery;
+use crate::delivery::{Delivery, DeliverySlot};
 use crate::{topic, Config, Error, EventKind, Keypair, Multiaddr, Network, Publisher};
 
 /// Every error hypar raises. Each kind carries a message that says what was
@@ -220,7 +220,7 @@ pub fn version() -> String {
 #[derive(uniffi::Object)]
 pub struct HyparNetwork {
     net: Network,
-    events: Mutex<Option<Delivery>>,
+    events: DeliverySlot,
     /// Bound of each `next_message` inbox (the network's subscriber queue).
     message_queue: usize,
 }
@@ -246,7 +246,7 @@ impl HyparNetwork {
         };
         let message_queue = config.subscriber_queue;
         let net = Network::new(config, keypair)?;
-        Ok(Arc::new(HyparNetwork { net, events: Mutex::new(None), message_queue }))
+        Ok(Arc::new(HyparNetwork { net, events: DeliverySlot::default(), message_queue }))
     }
 
     /// This node's peer id.
@@ -296,12 +296,7 @@ impl HyparNetwork {
     /// Pass every event of every topic to `handler` (replacing any previous
     /// one); `None` stops event delivery.
     pub fn set_event_handler(&self, handler: Option<Arc<dyn EventHandler>>) -> Result<(), HyparError> {
-        // Stop the old handler without holding the lock: it may be running
-        // and calling into this network.
-        let old = self.events.lock().take();
-        if let Some(mut old) = old {
-            old.stop();
-        }
+        self.events.stop();
         if self.net.is_shut_down() {
             return Err(Error::ShutDown.into());
         }
@@ -309,10 +304,7 @@ impl HyparNetwork {
             let deliver = move |e: crate::Event| handler.on_event(e.into());
             let d = Delivery::spawn("hypar-events".into(), self.net.events(), deliver)
                 .map_err(|e| HyparError::Runtime(format!("cannot start the event thread: {e}")))?;
-            let replaced = self.events.lock().replace(d);
-            if let Some(mut replaced) = replaced {
-                replaced.stop(); // a concurrent call installed one meanwhile
-            }
+            self.events.replace(Some(d));
         }
         Ok(())
     }
@@ -331,10 +323,7 @@ impl HyparNetwork {
     /// become inert; handlers are not called again. Idempotent.
     pub fn shutdown(&self) {
         self.net.shutdown();
-        let events = self.events.lock().take();
-        if let Some(mut events) = events {
-            events.stop();
-        }
+        self.events.stop();
     }
 }
 
@@ -369,7 +358,7 @@ impl HyparNetwork {
         Ok(Arc::new(HyparTopic {
             name: topic,
             publisher: Mutex::new(Some(publisher)),
-            delivery: Mutex::new(Some(delivery)),
+            delivery: DeliverySlot::new(Some(delivery)),
             inbox,
         }))
     }
@@ -441,7 +430,7 @@ pub struct HyparTopic {
     name: String,
     publisher: Mutex<Option<Publisher>>,
     /// The handler's thread, or the relay thread that fills `inbox`.
-    delivery: Mutex<Option<Delivery>>,
+    delivery: DeliverySlot,
     /// Messages for `next_message` (topics joined without a handler).
     inbox: Option<Arc<Inbox>>,
 }
@@ -505,10 +494,7 @@ impl HyparTopic {
     /// Idempotent.
     pub fn leave(&self) {
         self.publisher.lock().take();
-        let delivery = self.delivery.lock().take();
-        if let Some(mut d) = delivery {
-            d.stop();
-        }
+        self.delivery.stop();
         if let Some(inbox) = &self.inbox {
             inbox.end();
         }

@@ -118,6 +118,30 @@ impl Delivery {
     }
 }
 
+/// A delivery that can be replaced or stopped from any thread, its own
+/// callback included: the lock is never held while a thread is joined, so a
+/// callback that calls back into its owner cannot deadlock against it.
+#[derive(Default)]
+pub(crate) struct DeliverySlot(parking_lot::Mutex<Option<Delivery>>);
+
+impl DeliverySlot {
+    pub fn new(delivery: Option<Delivery>) -> Self {
+        DeliverySlot(parking_lot::Mutex::new(delivery))
+    }
+
+    /// Install `delivery` (or none), stopping the one it replaces.
+    pub fn replace(&self, delivery: Option<Delivery>) {
+        let old = std::mem::replace(&mut *self.0.lock(), delivery);
+        if let Some(mut old) = old {
+            old.stop();
+        }
+    }
+
+    pub fn stop(&self) {
+        self.replace(None);
+    }
+}
+
 impl Drop for Delivery {
     fn drop(&mut self) {
         self.stop();

@@ -2,7 +2,7 @@
 //! Yamux) on one topic, M messages of S bytes from random senders; and the
 //! same run with rust-libp2p gossipsub on the same topology, for comparison.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -13,7 +13,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::json;
 
 use crate::gossipsub_node::GossipNode;
-use crate::measure::{cpu_seconds, loopback_tx_bytes, now_nanos, percentile};
+use crate::measure::{cpu_seconds, loopback_tx_bytes, now_nanos, percentile, Collector};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Protocol {
@@ -62,32 +62,6 @@ pub(crate) fn payload(index: u32, size: usize) -> Bytes {
     Bytes::from(v)
 }
 
-/// Deliveries seen by every node: (message index, latency in ns).
-pub struct Collector {
-    per_node: Vec<Mutex<Vec<(u32, u64)>>>,
-}
-
-impl Collector {
-    fn new(nodes: usize) -> Self {
-        Collector { per_node: (0..nodes).map(|_| Mutex::new(Vec::new())).collect() }
-    }
-
-    /// Node `node` received `payload` (index and send time in its first 12 bytes).
-    pub fn record(&self, node: usize, payload: &[u8]) {
-        if payload.len() < 12 {
-            return;
-        }
-        let index = u32::from_be_bytes(payload[..4].try_into().expect("4 bytes"));
-        let sent = u64::from_be_bytes(payload[4..12].try_into().expect("8 bytes"));
-        let latency = now_nanos().saturating_sub(sent);
-        self.per_node[node].lock().expect("not poisoned").push((index, latency));
-    }
-
-    fn total(&self) -> usize {
-        self.per_node.iter().map(|v| v.lock().expect("not poisoned").len()).sum()
-    }
-}
-
 /// Each node's earlier nodes to connect to, the same for both protocols.
 pub(crate) fn topology(nodes: usize, degree: usize, rng: &mut StdRng) -> Vec<Vec<usize>> {
     (0..nodes)
@@ -130,14 +104,7 @@ fn drive(a: &BenchArgs, collector: &Collector, mut publish: impl FnMut(usize, By
         }
         publish(rng.gen_range(0..a.nodes), payload(i as u32, a.size));
     }
-    let (mut last, mut last_change) = (collector.total(), Instant::now());
-    while last < expected && last_change.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(20));
-        let now = collector.total();
-        if now != last {
-            (last, last_change) = (now, Instant::now());
-        }
-    }
+    collector.wait_for(expected, Duration::from_secs(10), |_| {});
     (loopback_tx_bytes() - bytes0, cpu_seconds() - cpu0, t0.elapsed().as_secs_f64())
 }
 
@@ -146,9 +113,9 @@ fn figures(protocol: &'static str, a: &BenchArgs, c: &Collector, wire: u64, cpu:
     let mut delivered = 0usize;
     let mut duplicates = 0usize;
     for v in &c.per_node {
-        let v = v.lock().expect("not poisoned");
+        let v = v.lock();
         let mut seen = std::collections::HashSet::new();
-        for &(index, latency) in v.iter() {
+        for &(index, latency, _) in v.iter() {
             if seen.insert(index) {
                 delivered += 1;
                 latencies.push(latency);
@@ -160,7 +127,7 @@ fn figures(protocol: &'static str, a: &BenchArgs, c: &Collector, wire: u64, cpu:
     if a.verbose {
         let mut slow = vec![0usize; 10];
         for v in &c.per_node {
-            for &(index, latency) in v.lock().unwrap().iter() {
+            for &(index, latency, _) in v.lock().iter() {
                 if latency > 50_000_000 {
                     slow[(index as usize * 10 / a.messages).min(9)] += 1;
                 }
@@ -198,8 +165,8 @@ fn run_hypar(a: &BenchArgs, links: &[Vec<usize>]) -> Result<Figures, String> {
         let mut rx = t.clone();
         let c = collector.clone();
         rt.spawn(async move {
-            while let Some(m) = rx.recv().await {
-                c.record(i, &m);
+            while let Some(m) = rx.recv_with_hops().await {
+                c.record(i, &m.payload, m.hops);
             }
         });
         topics.push(t);
@@ -244,7 +211,7 @@ fn run_gossipsub(a: &BenchArgs, links: &[Vec<usize>]) -> Result<Figures, String>
     let mut nodes: Vec<GossipNode> = Vec::new();
     for (i, earlier) in links.iter().enumerate() {
         let c = collector.clone();
-        let node = GossipNode::start(move |m| c.record(i, m))?;
+        let node = GossipNode::start(move |m| c.record(i, m, 0))?;
         for &e in earlier {
             node.dial(nodes[e].addr.clone());
         }

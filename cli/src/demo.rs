@@ -3,19 +3,19 @@
 //! summary table (or JSON) and an SVG plot of latency and hops.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use hypar::{topic, Config, Keypair, Multiaddr, Network, Topic};
 use indicatif::ProgressBar;
-use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde_json::json;
 
 use crate::bench::{payload, topology};
-use crate::measure::{loopback_tx_bytes, now_nanos, percentile};
+use crate::measure::{loopback_tx_bytes, percentile, Collector};
 use crate::progress;
 
 #[derive(Args)]
@@ -59,19 +59,8 @@ fn parse_fraction(s: &str) -> Result<f64, String> {
     }
 }
 
-/// One delivery: message index, latency in ns, hops.
-type Record = (u32, u64, u16);
-
-/// Deliveries per node, written by each node's receiving task.
-struct Deliveries {
-    per_node: Vec<Mutex<Vec<Record>>>,
-}
-
-impl Deliveries {
-    fn total(&self) -> usize {
-        self.per_node.iter().map(|v| v.lock().len()).sum()
-    }
-}
+/// How long deliveries may stall before the demo stops waiting for them.
+const DRAIN_STALL: Duration = Duration::from_secs(5);
 
 struct Swarm {
     nets: Vec<Network>,
@@ -79,12 +68,7 @@ struct Swarm {
     alive: Vec<bool>,
 }
 
-fn start(
-    a: &DemoArgs,
-    rt: &tokio::runtime::Runtime,
-    rng: &mut StdRng,
-    log: &'static Deliveries,
-) -> Result<Swarm, String> {
+fn start(a: &DemoArgs, rt: &tokio::runtime::Runtime, rng: &mut StdRng, log: &Arc<Collector>) -> Result<Swarm, String> {
     let n = a.nodes as usize;
     let links = topology(n, 3, rng);
     let config = Config { listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("valid")], ..Config::default() };
@@ -94,14 +78,10 @@ fn start(
         let net = Network::new(config.clone(), Keypair::generate()).map_err(|e| format!("node {i}: {e}"))?;
         let boot: Vec<Multiaddr> = earlier.iter().map(|&e| swarm.nets[e].listen_addrs()[0].clone()).collect();
         let t = net.join(topic::Config::new("demo", boot)).map_err(|e| format!("node {i}: {e}"))?;
-        let mut rx = t.clone();
+        let (mut rx, log) = (t.clone(), log.clone());
         rt.spawn(async move {
             while let Some(m) = rx.recv_with_hops().await {
-                if m.payload.len() >= 12 {
-                    let index = u32::from_be_bytes(m.payload[..4].try_into().expect("4 bytes"));
-                    let sent = u64::from_be_bytes(m.payload[4..12].try_into().expect("8 bytes"));
-                    log.per_node[i].lock().push((index, now_nanos().saturating_sub(sent), m.hops));
-                }
+                log.record(i, &m.payload, m.hops);
             }
         });
         swarm.topics.push(Some(t));
@@ -143,22 +123,9 @@ fn publish(a: &DemoArgs, swarm: &Swarm, range: std::ops::Range<u32>, rng: &mut S
     }
 }
 
-/// Wait until `expected` deliveries arrived, or they stop for 5 s.
-fn drain(log: &Deliveries, expected: usize, bar: &ProgressBar) {
-    let (mut last, mut since) = (log.total(), Instant::now());
-    while last < expected && since.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(20));
-        let now = log.total();
-        bar.set_position(now.min(expected) as u64);
-        if now != last {
-            (last, since) = (now, Instant::now());
-        }
-    }
-}
-
 /// Fraction of (message, live receiver other than its sender) pairs
 /// delivered, for messages in `range` and receivers in `nodes`.
-fn delivered_fraction(log: &Deliveries, range: std::ops::Range<u32>, nodes: &[usize]) -> f64 {
+fn delivered_fraction(log: &Collector, range: std::ops::Range<u32>, nodes: &[usize]) -> f64 {
     let got: usize =
         nodes.iter().map(|&i| log.per_node[i].lock().iter().filter(|r| range.contains(&r.0)).count()).sum();
     let expected = range.len() * nodes.len().saturating_sub(1);
@@ -176,9 +143,8 @@ pub fn run(a: DemoArgs) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     let mut rng = StdRng::seed_from_u64(a.seed);
-    let log: &'static Deliveries =
-        Box::leak(Box::new(Deliveries { per_node: (0..a.nodes).map(|_| Mutex::new(Vec::new())).collect() }));
-    let mut swarm = start(&a, &rt, &mut rng, log)?;
+    let log = Arc::new(Collector::new(a.nodes as usize));
+    let mut swarm = start(&a, &rt, &mut rng, &log)?;
     let n = a.nodes as usize;
     let half = if a.kill.is_some() { a.messages / 2 } else { a.messages };
     let (wire0, started) = (loopback_tx_bytes(), Instant::now());
@@ -189,7 +155,7 @@ pub fn run(a: DemoArgs) -> Result<(), String> {
     if let Some(fraction) = a.kill {
         // Let the first half arrive everywhere, so the victims die between
         // broadcasts, not in the middle of one.
-        drain(log, half as usize * (n - 1), &ProgressBar::hidden());
+        log.wait_for(half as usize * (n - 1), DRAIN_STALL, |_| {});
         let mut order: Vec<usize> = (0..n).collect();
         order.shuffle(&mut rng);
         killed = ((n as f64 * fraction).round() as usize).clamp(1, n - 2);
@@ -206,7 +172,7 @@ pub fn run(a: DemoArgs) -> Result<(), String> {
     let all: Vec<usize> = (0..n).collect();
     let expected = half as usize * (n - 1) + (a.messages - half) as usize * (survivors.len() - 1);
     let bar = progress::bar(a.json, expected as u64, "delivering");
-    drain(log, expected, &bar);
+    log.wait_for(expected, DRAIN_STALL, |got| bar.set_position(got as u64));
     bar.finish_and_clear();
     let wall = started.elapsed().as_secs_f64();
     let wire = loopback_tx_bytes().saturating_sub(wire0);
@@ -243,8 +209,8 @@ pub fn run(a: DemoArgs) -> Result<(), String> {
             *views.entry(s.topics.first().map_or(0, |t| t.active_view)).or_default() += 1;
         }
     }
-    let before = delivered_fraction(log, 0..half, &all);
-    let after = a.kill.map(|_| delivered_fraction(log, half..a.messages, &survivors));
+    let before = delivered_fraction(&log, 0..half, &all);
+    let after = a.kill.map(|_| delivered_fraction(&log, half..a.messages, &survivors));
 
     let plot = if a.no_plot {
         None

@@ -1,8 +1,11 @@
-//! Process-wide measurements shared by the benchmarks: CPU time, bytes sent
-//! over loopback, and latency percentiles.
+//! Process-wide measurements shared by the benchmarks and the demo: CPU
+//! time, bytes sent over loopback, latency percentiles, and the log of who
+//! received which message when.
 
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 /// Nanoseconds since the first call, on a clock every thread shares.
 pub fn now_nanos() -> u64 {
@@ -39,4 +42,47 @@ pub fn percentile(sorted: &[u64], p: f64) -> u64 {
         return 0;
     }
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// One delivery: message index, latency in ns, overlay hops (0 if unknown).
+pub type Record = (u32, u64, u16);
+
+/// Deliveries seen by every node, written by each node's receiving task.
+pub struct Collector {
+    pub per_node: Vec<Mutex<Vec<Record>>>,
+}
+
+impl Collector {
+    pub fn new(nodes: usize) -> Self {
+        Collector { per_node: (0..nodes).map(|_| Mutex::new(Vec::new())).collect() }
+    }
+
+    /// Node `node` received `payload` (index and send time in its first 12
+    /// bytes, as `bench::payload` writes them) after `hops` hops.
+    pub fn record(&self, node: usize, payload: &[u8], hops: u16) {
+        if payload.len() < 12 {
+            return;
+        }
+        let index = u32::from_be_bytes(payload[..4].try_into().expect("4 bytes"));
+        let sent = u64::from_be_bytes(payload[4..12].try_into().expect("8 bytes"));
+        self.per_node[node].lock().push((index, now_nanos().saturating_sub(sent), hops));
+    }
+
+    pub fn total(&self) -> usize {
+        self.per_node.iter().map(|v| v.lock().len()).sum()
+    }
+
+    /// Wait until `expected` deliveries arrived, or none came for `stall`;
+    /// `progress` sees the count as it grows.
+    pub fn wait_for(&self, expected: usize, stall: Duration, progress: impl Fn(usize)) {
+        let (mut last, mut since) = (self.total(), Instant::now());
+        while last < expected && since.elapsed() < stall {
+            std::thread::sleep(Duration::from_millis(20));
+            let now = self.total();
+            progress(now.min(expected));
+            if now != last {
+                (last, since) = (now, Instant::now());
+            }
+        }
+    }
 }

@@ -2,12 +2,10 @@
 
 use std::ffi::{c_char, c_void, CString};
 
-use parking_lot::Mutex;
-
 use super::{
     arg_bytes, arg_out, arg_ref, arg_str, check_process, guard, guard_void, hypar_result, write_out, Fail, UserData,
 };
-use crate::delivery::Delivery;
+use crate::delivery::{Delivery, DeliverySlot};
 use crate::{Config, EventKind, Keypair, Multiaddr, Network};
 
 /// An Ed25519 identity. Create with `hypar_keypair_generate` or
@@ -19,6 +17,7 @@ pub struct hypar_keypair {
 /// Settings for `hypar_network_new`. Create with `hypar_network_config_new`;
 /// release with `hypar_network_config_free`. Not thread-safe: use one
 /// configuration from one thread at a time.
+#[derive(Default)]
 pub struct hypar_network_config {
     config: Config,
     keypair: Option<Keypair>,
@@ -32,7 +31,7 @@ pub struct hypar_network_config {
 pub struct hypar_network {
     net: Network,
     pid: u32,
-    events: Mutex<Option<Delivery>>,
+    events: DeliverySlot,
 }
 
 /// What a network event is about.
@@ -161,14 +160,7 @@ pub unsafe extern "C" fn hypar_keypair_free(keypair: *mut hypar_keypair) {
 #[no_mangle]
 pub extern "C" fn hypar_network_config_new() -> *mut hypar_network_config {
     let mut out = std::ptr::null_mut();
-    guard_void(|| {
-        out = Box::into_raw(Box::new(hypar_network_config {
-            config: Config::default(),
-            keypair: None,
-            listen_replaced: false,
-            on_event: None,
-        }))
-    });
+    guard_void(|| out = Box::into_raw(Box::default()));
     out
 }
 
@@ -310,26 +302,16 @@ pub unsafe extern "C" fn hypar_network_new(
 ) -> hypar_result {
     guard(|| {
         let out = arg_out(out, "out")?;
-        let defaults;
-        let cfg = match cfg.as_ref() {
-            Some(cfg) => cfg,
-            None => {
-                defaults = hypar_network_config {
-                    config: Config::default(),
-                    keypair: None,
-                    listen_replaced: false,
-                    on_event: None,
-                };
-                &defaults
-            }
-        };
+        let defaults = hypar_network_config::default();
+        let cfg = cfg.as_ref().unwrap_or(&defaults);
         let keypair = cfg.keypair.clone().unwrap_or_else(Keypair::generate);
         let net = Network::new(cfg.config.clone(), keypair)?;
         let events = match cfg.on_event {
             Some((callback, userdata)) => Some(spawn_event_delivery(&net, callback, userdata)?),
             None => None,
         };
-        *out = Box::into_raw(Box::new(hypar_network { net, pid: std::process::id(), events: Mutex::new(events) }));
+        *out =
+            Box::into_raw(Box::new(hypar_network { net, pid: std::process::id(), events: DeliverySlot::new(events) }));
         Ok(())
     })
 }
@@ -365,10 +347,7 @@ impl hypar_network {
 
     fn stop(&self) {
         self.net.shutdown();
-        let events = self.events.lock().take();
-        if let Some(mut events) = events {
-            events.stop();
-        }
+        self.events.stop();
     }
 }
 
