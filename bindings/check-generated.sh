@@ -10,13 +10,13 @@
 # Usage: bindings/check-generated.sh [path/to/libhypar.so]
 #   The library defaults to target/release/libhypar.so; it is not built here.
 #   HYPAR_BLESS=1 rewrites the checked-in files instead of failing.
-#   UNIFFI_BINDGEN overrides the generator (default target/release/uniffi-bindgen,
+#   UNIFFI_BINDGEN overrides the generator (default target/release/hypar-uniffi-bindgen,
 #   built from bindings/uniffi-bindgen by `cargo build --release`).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 LIB="${1:-$ROOT/target/release/libhypar.so}"
-BINDGEN="${UNIFFI_BINDGEN:-$ROOT/target/release/uniffi-bindgen}"
+BINDGEN="${UNIFFI_BINDGEN:-$ROOT/target/release/hypar-uniffi-bindgen}"
 
 die() { echo "check-generated.sh: $*" >&2; exit 1; }
 [[ -f "$LIB" ]] || die "$LIB not found: build it with 'cargo build --release', or pass the library's path"

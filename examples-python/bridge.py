@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Callable
 
 import hypar
 
@@ -25,7 +26,7 @@ def main() -> int:
         topics: dict[str, hypar.Topic] = {}
         forwarded = {a.topic_a: 0, a.topic_b: 0}
 
-        def forward_to(name: str, source: str):
+        def forward_to(name: str, source: str) -> Callable[[bytes], None]:
             def forward(data: bytes) -> None:
                 target = topics.get(name)
                 if target is not None:

@@ -9,7 +9,7 @@
 //! bidirectional bridges between the same topics would echo each other's
 //! messages forever, since each republished copy is a new message.
 
-use hypar::{topic, Config, Keypair, Network, Topic};
+use hypar::{topic, Keypair, Network, NetworkConfig, Topic};
 
 /// Republish everything `from` delivers into `to`, until the network stops.
 async fn forward(mut from: Topic, to: Topic) {
@@ -30,7 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::process::exit(2);
     }
     let bootstrap = args[2..].iter().map(|a| a.parse()).collect::<Result<Vec<_>, _>>()?;
-    let net = Network::new(Config::default(), Keypair::generate())?;
+    let net = Network::new(NetworkConfig::default(), Keypair::generate())?;
     for addr in net.listen_addrs() {
         println!("listening on {addr}");
     }

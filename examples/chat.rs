@@ -6,7 +6,7 @@
 
 use std::io::BufRead;
 
-use hypar::{topic, Config, Keypair, Network};
+use hypar::{topic, Keypair, Network, NetworkConfig};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -15,7 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::process::exit(2);
     };
     let bootstrap = args[1..].iter().map(|a| a.parse()).collect::<Result<Vec<_>, _>>()?;
-    let net = Network::new(Config::default(), Keypair::generate())?;
+    let net = Network::new(NetworkConfig::default(), Keypair::generate())?;
     for addr in net.listen_addrs() {
         println!("listening on {addr}");
     }

@@ -260,64 +260,6 @@ size_t hypar_last_error(char *buf, size_t len);
 const char *hypar_version(void);
 
 /**
- * Create a fresh random identity into `*out`. Release it with
- * `hypar_keypair_free`. Returns `HYPAR_ERR_NULL_ARGUMENT` if `out` is NULL.
- *
- * # Safety
- * `out` is NULL or writable.
- */
-hypar_result hypar_keypair_generate(hypar_keypair **out);
-
-/**
- * Read an identity from `len` bytes at `key`, in libp2p's protobuf key
- * encoding (what `hypar_keypair_to_bytes` writes). Only Ed25519 keys are
- * accepted; anything else returns `HYPAR_ERR_INVALID_ARGUMENT`. The bytes
- * are copied; the caller keeps ownership of `key`.
- *
- * # Safety
- * `key` is NULL or points to `len` readable bytes; `out` is NULL or writable.
- */
-hypar_result hypar_keypair_from_bytes(const uint8_t *key, size_t len, hypar_keypair **out);
-
-/**
- * Write the secret key's bytes (libp2p protobuf encoding, 68 bytes for
- * Ed25519) into `buf`, to persist the identity; keep them secret.
- * `*written` is set to the byte count. If `len` is too small, returns
- * `HYPAR_ERR_BUFFER_TOO_SMALL`, leaves `buf` untouched and sets `*written`
- * to the size needed (`buf` may be NULL when `len` is 0).
- *
- * # Safety
- * `keypair` is NULL or live; `buf` is NULL or points to `len` writable
- * bytes; `written` is NULL or writable.
- */
-hypar_result hypar_keypair_to_bytes(const hypar_keypair *keypair,
-                                    uint8_t *buf,
-                                    size_t len,
-                                    size_t *written);
-
-/**
- * Write the identity's peer id (such as `12D3KooW...`) into `buf` as a
- * NUL-terminated string. `*written` is set to the string length plus one
- * for the NUL. If `len` is too small, returns `HYPAR_ERR_BUFFER_TOO_SMALL`
- * and sets `*written` to the size needed.
- *
- * # Safety
- * As for `hypar_keypair_to_bytes`.
- */
-hypar_result hypar_keypair_peer_id(const hypar_keypair *keypair,
-                                   char *buf,
-                                   size_t len,
-                                   size_t *written);
-
-/**
- * Release a keypair. NULL is ignored.
- *
- * # Safety
- * `keypair` is NULL or a live keypair not used again afterwards.
- */
-void hypar_keypair_free(hypar_keypair *keypair);
-
-/**
  * A configuration with the defaults: a fresh identity, TCP and QUIC on
  * every IPv4 interface with ports chosen by the system, 64 KiB messages.
  * Release it with `hypar_network_config_free` (also after it was used).
@@ -398,6 +340,64 @@ hypar_result hypar_network_config_set_event_callback(hypar_network_config *cfg,
 void hypar_network_config_free(hypar_network_config *cfg);
 
 /**
+ * Create a fresh random identity into `*out`. Release it with
+ * `hypar_keypair_free`. Returns `HYPAR_ERR_NULL_ARGUMENT` if `out` is NULL.
+ *
+ * # Safety
+ * `out` is NULL or writable.
+ */
+hypar_result hypar_keypair_generate(hypar_keypair **out);
+
+/**
+ * Read an identity from `len` bytes at `key`, in libp2p's protobuf key
+ * encoding (what `hypar_keypair_to_bytes` writes). Only Ed25519 keys are
+ * accepted; anything else returns `HYPAR_ERR_INVALID_ARGUMENT`. The bytes
+ * are copied; the caller keeps ownership of `key`.
+ *
+ * # Safety
+ * `key` is NULL or points to `len` readable bytes; `out` is NULL or writable.
+ */
+hypar_result hypar_keypair_from_bytes(const uint8_t *key, size_t len, hypar_keypair **out);
+
+/**
+ * Write the secret key's bytes (libp2p protobuf encoding, 68 bytes for
+ * Ed25519) into `buf`, to persist the identity; keep them secret.
+ * `*written` is set to the byte count. If `len` is too small, returns
+ * `HYPAR_ERR_BUFFER_TOO_SMALL`, leaves `buf` untouched and sets `*written`
+ * to the size needed (`buf` may be NULL when `len` is 0).
+ *
+ * # Safety
+ * `keypair` is NULL or live; `buf` is NULL or points to `len` writable
+ * bytes; `written` is NULL or writable.
+ */
+hypar_result hypar_keypair_to_bytes(const hypar_keypair *keypair,
+                                    uint8_t *buf,
+                                    size_t len,
+                                    size_t *written);
+
+/**
+ * Write the identity's peer id (such as `12D3KooW...`) into `buf` as a
+ * NUL-terminated string. `*written` is set to the string length plus one
+ * for the NUL. If `len` is too small, returns `HYPAR_ERR_BUFFER_TOO_SMALL`
+ * and sets `*written` to the size needed.
+ *
+ * # Safety
+ * As for `hypar_keypair_to_bytes`.
+ */
+hypar_result hypar_keypair_peer_id(const hypar_keypair *keypair,
+                                   char *buf,
+                                   size_t len,
+                                   size_t *written);
+
+/**
+ * Release a keypair. NULL is ignored.
+ *
+ * # Safety
+ * `keypair` is NULL or a live keypair not used again afterwards.
+ */
+void hypar_keypair_free(hypar_keypair *keypair);
+
+/**
  * Start a node and write it to `*out`; returns once every listen address
  * is bound (or `HYPAR_ERR_LISTEN` if one cannot be). `cfg` may be NULL for
  * the defaults; it is only read, and may be freed or reused afterwards.
@@ -453,8 +453,9 @@ hypar_result hypar_network_get_stats(const hypar_network *net, hypar_network_sta
  * Leave every topic politely, close every connection and stop the network
  * thread; waits up to about a second for goodbyes to go out. Afterwards the
  * handle and its topics stay valid but inert: their calls return
- * `HYPAR_ERR_SHUT_DOWN`, and no callback is called again. Idempotent.
- * May be called from a callback.
+ * `HYPAR_ERR_SHUT_DOWN`, and no callback is called again once this returns
+ * (when called from a callback: except that one, which runs to its end).
+ * Idempotent. May be called from a callback.
  *
  * # Safety
  * `net` is NULL or live.
@@ -501,7 +502,7 @@ void hypar_network_free(hypar_network *net);
  * `net` is NULL or live; `topic` is NULL or a NUL-terminated string;
  * `bootstrap` is NULL or points to `bootstrap_len` pointers, each NULL or a
  * NUL-terminated string; `out` is NULL or writable; `userdata` must be
- * usable from the library's delivery thread.
+ * usable from the library's callback thread.
  */
 hypar_result hypar_network_join(const hypar_network *net,
                                 const char *topic,

@@ -10,7 +10,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 prefix=$(realpath -m "${1:-/usr/local}")
 cd "$root"
-[ "${HYPAR_NO_BUILD:-0}" = 1 ] || cargo build --release -p hypar
+[ "${HYPAR_NO_BUILD:-0}" = 1 ] || cargo build --release -p libhypar
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
 install -d "$prefix/include" "$prefix/lib/pkgconfig"

@@ -2,13 +2,15 @@
 
 use std::time::Duration;
 
-use crate::proto::config::check;
-use crate::proto::{ConfigError, PlumtreeConfig};
+use hypar_proto::{ConfigError, PlumtreeConfig};
+
 use crate::Multiaddr;
 
-/// How a [`Network`](crate::Network) listens and what it bounds.
+/// How a [`Network`](crate::Network) listens and what it bounds. Every
+/// field has a default ([`NetworkConfig::default`]); [`NetworkConfig::validate`]
+/// says which value is out of range.
 #[derive(Debug, Clone)]
-pub struct Config {
+pub struct NetworkConfig {
     /// Addresses to listen on; port 0 picks a free port. Default: TCP and
     /// QUIC on every IPv4 interface.
     pub listen: Vec<Multiaddr>,
@@ -33,9 +35,9 @@ pub struct Config {
     pub startup_timeout: Duration,
 }
 
-impl Default for Config {
+impl Default for NetworkConfig {
     fn default() -> Self {
-        Config {
+        NetworkConfig {
             listen: vec![
                 "/ip4/0.0.0.0/tcp/0".parse().expect("valid"),
                 "/ip4/0.0.0.0/udp/0/quic-v1".parse().expect("valid"),
@@ -52,31 +54,32 @@ impl Default for Config {
     }
 }
 
-impl Config {
+impl NetworkConfig {
+    /// `Ok` if every value is in range; else the first that is not, with
+    /// its field name and the rule it breaks.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        check(!self.listen.is_empty(), "network.listen", "[]", "needs at least one address")?;
-        check(
+        ConfigError::check(!self.listen.is_empty(), "network.listen", "[]", "needs at least one address")?;
+        ConfigError::check(
             (PlumtreeConfig::MIN_MESSAGE_SIZE..=PlumtreeConfig::MAX_MESSAGE_SIZE).contains(&self.max_message_size),
             "network.max_message_size",
             self.max_message_size,
             "must be between 256 and 16777216 bytes",
         )?;
-        check(self.max_connections >= 1, "network.max_connections", self.max_connections, "must be at least 1")?;
+        ConfigError::check(
+            self.max_connections >= 1,
+            "network.max_connections",
+            self.max_connections,
+            "must be at least 1",
+        )?;
         for (field, n) in [
             ("network.subscriber_queue", self.subscriber_queue),
             ("network.publish_queue", self.publish_queue),
             ("network.peer_queue", self.peer_queue),
             ("network.event_queue", self.event_queue),
         ] {
-            check((1..=1 << 20).contains(&n), field, n, "must be between 1 and 1048576")?;
+            ConfigError::check((1..=1 << 20).contains(&n), field, n, "must be between 1 and 1048576")?;
         }
-        for (field, d) in [
-            ("network.idle_connection_timeout", self.idle_connection_timeout),
-            ("network.startup_timeout", self.startup_timeout),
-        ] {
-            let ok = d >= Duration::from_millis(1) && d <= Duration::from_secs(24 * 3600);
-            check(ok, field, format!("{}ms", d.as_millis()), "must be between 1ms and 24h")?;
-        }
-        Ok(())
+        ConfigError::check_duration("network.idle_connection_timeout", self.idle_connection_timeout)?;
+        ConfigError::check_duration("network.startup_timeout", self.startup_timeout)
     }
 }

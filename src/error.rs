@@ -1,6 +1,6 @@
 //! The error type of the public API.
 
-use crate::proto::{ConfigError, ProtoError};
+use hypar_proto::{ConfigError, ProtoError};
 
 /// Everything the public API can fail with. Each variant is a stable kind;
 /// its message says what was wrong and with which value.
@@ -9,13 +9,23 @@ use crate::proto::{ConfigError, ProtoError};
 pub enum Error {
     /// The payload's frame would exceed `max_message_size` (framing counted).
     #[error("message too large: {size} bytes on the wire (payload plus framing), the limit is {max}")]
-    MessageTooLarge { size: usize, max: usize },
+    MessageTooLarge {
+        /// The frame's size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
     /// The network was shut down (or its thread stopped).
     #[error("the network has shut down")]
     ShutDown,
     /// A multiaddr that does not parse or cannot be used.
     #[error("invalid multiaddr {addr:?}: {reason}")]
-    InvalidMultiaddr { addr: String, reason: String },
+    InvalidMultiaddr {
+        /// The address given.
+        addr: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
     /// Bytes that are not a protobuf-encoded Ed25519 keypair.
     #[error("invalid keypair: {0}")]
     InvalidKeypair(String),
@@ -24,13 +34,23 @@ pub enum Error {
     InvalidConfig(#[from] ConfigError),
     /// A listen address could not be bound.
     #[error("cannot listen on {addr}: {reason}")]
-    Listen { addr: String, reason: String },
+    Listen {
+        /// The address.
+        addr: String,
+        /// What the system said.
+        reason: String,
+    },
     /// The topic is already joined on this network.
     #[error("topic {0:?} is already joined")]
     AlreadyJoined(String),
     /// Too many publishes of this topic are waiting for the network thread.
     #[error("publish queue of topic {topic:?} is full ({limit} messages waiting)")]
-    QueueFull { topic: String, limit: usize },
+    QueueFull {
+        /// The topic's name.
+        topic: String,
+        /// The bound that was reached.
+        limit: usize,
+    },
     /// The network thread could not start.
     #[error("network runtime failed: {0}")]
     Runtime(String),

@@ -6,6 +6,7 @@ use std::task::{Context, Poll};
 use futures::Stream;
 use tokio::sync::mpsc;
 
+use crate::runtime::{Fact, Membership, NetworkSnapshot, TopicSnapshot};
 use crate::PeerId;
 
 /// Something that happened in one topic.
@@ -13,9 +14,11 @@ use crate::PeerId;
 pub struct Event {
     /// The topic's name.
     pub topic: String,
+    /// What happened.
     pub kind: EventKind,
 }
 
+/// What happened in a topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EventKind {
@@ -29,26 +32,39 @@ pub enum EventKind {
     BootstrapFailed,
 }
 
+impl From<Fact> for Event {
+    fn from(fact: Fact) -> Self {
+        let kind = match fact.what {
+            Membership::Joined => EventKind::Joined,
+            Membership::NeighborUp(p) => EventKind::NeighborUp(p),
+            Membership::NeighborDown(p) => EventKind::NeighborDown(p),
+            Membership::BootstrapFailed => EventKind::BootstrapFailed,
+        };
+        Event { topic: fact.topic.to_string(), kind }
+    }
+}
+
 /// A stream of [`Event`]s from [`Network::events`](crate::Network::events).
 /// Bounded: if not read, further events are dropped.
 pub struct Events {
-    pub(crate) rx: mpsc::Receiver<Event>,
+    pub(crate) rx: mpsc::Receiver<Fact>,
 }
 
 impl Events {
     /// The next event; `None` once the network has shut down.
     pub async fn recv(&mut self) -> Option<Event> {
-        self.rx.recv().await
+        self.rx.recv().await.map(Event::from)
     }
 
     /// The next event if one is waiting.
     pub fn try_recv(&mut self) -> Option<Event> {
-        self.rx.try_recv().ok()
+        self.rx.try_recv().ok().map(Event::from)
     }
 
-    /// Wait for the next event, blocking this thread.
+    /// Wait for the next event, blocking this thread. Works with or
+    /// without an async runtime (it never enters one).
     pub fn recv_blocking(&mut self) -> Option<Event> {
-        futures::executor::block_on(self.rx.recv())
+        futures::executor::block_on(self.recv())
     }
 }
 
@@ -56,13 +72,14 @@ impl Stream for Events {
     type Item = Event;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        self.rx.poll_recv(cx)
+        self.rx.poll_recv(cx).map(|f| f.map(Event::from))
     }
 }
 
 /// Counters of one topic.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TopicStats {
+    /// The topic's name.
     pub name: String,
     /// Peers in the active view (neighbours).
     pub active_view: usize,
@@ -85,17 +102,49 @@ pub struct TopicStats {
     /// Messages dropped: refused as invalid, too old or from outsiders, or
     /// not taken by a full subscriber queue.
     pub dropped: u64,
-    /// Frame bytes received and sent for this topic.
+    /// Frame bytes received for this topic.
     pub bytes_in: u64,
+    /// Frame bytes sent for this topic.
     pub bytes_out: u64,
+}
+
+impl From<TopicSnapshot> for TopicStats {
+    fn from(s: TopicSnapshot) -> Self {
+        let c = s.counters;
+        TopicStats {
+            name: s.name.to_string(),
+            active_view: s.active_view,
+            passive_view: s.passive_view,
+            tree_links: s.tree_links,
+            grafts: c.grafts_sent,
+            published: c.published,
+            delivered: c.delivered,
+            relayed: c.relayed,
+            duplicates: c.duplicates,
+            dropped: c.dropped_invalid + c.dropped_too_old + c.dropped_outsider + s.subscriber_drops,
+            bytes_in: s.bytes_in,
+            bytes_out: s.bytes_out,
+        }
+    }
 }
 
 /// Counters of the whole network.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
+    /// One entry per joined topic.
     pub topics: Vec<TopicStats>,
     /// Connected peers.
     pub connected_peers: usize,
     /// Frames dropped because a peer's queue was full or it could not be reached.
     pub frames_dropped: u64,
+}
+
+impl From<NetworkSnapshot> for Stats {
+    fn from(s: NetworkSnapshot) -> Self {
+        Stats {
+            topics: s.topics.into_iter().map(TopicStats::from).collect(),
+            connected_peers: s.connected_peers,
+            frames_dropped: s.frames_dropped,
+        }
+    }
 }

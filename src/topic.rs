@@ -1,17 +1,16 @@
 //! Joined topics: publishing, and receiving as a `Stream` of payloads.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures::Stream;
-use parking_lot::Mutex;
+use hypar_proto::{check_gossip_size, ProtocolConfig};
 use tokio::sync::mpsc;
 
-use crate::proto::{check_gossip_size, TopicConfig, TopicId};
-use crate::runtime::{Command, Shared};
+use crate::runtime::{Command, Inbound, RuntimeHandle, TopicChannels};
 use crate::{Error, Multiaddr, PeerId, TopicStats};
 
 /// What to join.
@@ -26,7 +25,7 @@ pub struct Config {
     pub bootstrap: Vec<Multiaddr>,
     /// Protocol tuning (view sizes, timers, caches, allow list). Its
     /// `max_message_size` is replaced by the network's before validation.
-    pub protocol: TopicConfig<PeerId>,
+    pub protocol: ProtocolConfig<PeerId>,
 }
 
 impl Config {
@@ -36,71 +35,10 @@ impl Config {
     }
 }
 
-/// State shared by a topic's handles and the network thread.
-pub(crate) struct TopicShared {
-    pub id: TopicId,
-    pub name: String,
-    pub subscribers: Mutex<Vec<(u64, mpsc::Sender<Received>)>>,
-    next_subscriber: AtomicU64,
-    handles: AtomicUsize,
-    /// Publishes sent to the network thread and not yet processed.
-    pub in_flight: AtomicUsize,
-    /// Payloads a full subscriber queue refused.
-    pub dropped: AtomicU64,
-    /// Set when the topic is left or the network stops: streams end at once,
-    /// even with messages still queued, so no callback starts afterwards.
-    closed: AtomicBool,
-}
-
-impl TopicShared {
-    pub fn new(id: TopicId, name: String) -> Self {
-        TopicShared {
-            id,
-            name,
-            subscribers: Mutex::new(Vec::new()),
-            next_subscriber: AtomicU64::new(0),
-            handles: AtomicUsize::new(0),
-            in_flight: AtomicUsize::new(0),
-            dropped: AtomicU64::new(0),
-            closed: AtomicBool::new(false),
-        }
-    }
-
-    /// Hand a delivered message to every subscriber without waiting.
-    pub fn deliver(&self, message: &Received) {
-        for (_, tx) in self.subscribers.lock().iter() {
-            if tx.try_send(message.clone()).is_err() {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-
-    /// A new subscriber queue. After shutdown the queue is born closed, so
-    /// its stream ends at once.
-    fn subscribe(&self, net: &Shared) -> (u64, mpsc::Receiver<Received>) {
-        let (tx, rx) = mpsc::channel(net.config.subscriber_queue);
-        let id = self.next_subscriber.fetch_add(1, Ordering::Relaxed);
-        let mut subscribers = self.subscribers.lock();
-        if !net.closed.load(Ordering::Acquire) {
-            subscribers.push((id, tx));
-        }
-        (id, rx)
-    }
-
-    /// End every subscriber's stream (the topic was left or the network stopped).
-    pub fn close(&self) {
-        self.closed.store(true, Ordering::Release);
-        self.subscribers.lock().clear();
-    }
-
-    fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
-    }
-}
-
 /// A delivered message with what is known of its trip.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
+    /// What the publisher sent.
     pub payload: Bytes,
     /// Overlay hops it travelled: 1 when it came straight from its publisher.
     pub hops: u16,
@@ -110,19 +48,25 @@ pub struct Received {
 /// code that sends from several places while one place receives. It keeps
 /// the topic joined like a [`Topic`] handle does.
 pub struct Publisher {
-    shared: Arc<TopicShared>,
-    net: Arc<Shared>,
+    channels: Arc<TopicChannels>,
+    net: Arc<RuntimeHandle>,
+}
+
+impl From<Inbound> for Received {
+    fn from(m: Inbound) -> Self {
+        Received { payload: m.payload, hops: m.hops }
+    }
 }
 
 impl Publisher {
-    fn new(shared: Arc<TopicShared>, net: Arc<Shared>) -> Self {
-        shared.handles.fetch_add(1, Ordering::AcqRel);
-        Publisher { shared, net }
+    fn new(channels: Arc<TopicChannels>, net: Arc<RuntimeHandle>) -> Self {
+        channels.acquire();
+        Publisher { channels, net }
     }
 
     /// The topic's name.
     pub fn name(&self) -> &str {
-        &self.shared.name
+        &self.channels.name
     }
 
     /// Publish `payload` to every other member. Returns at once; the message
@@ -138,12 +82,12 @@ impl Publisher {
         let payload = payload.into();
         self.check_size(payload.len())?;
         let limit = self.net.config.publish_queue;
-        if self.shared.in_flight.fetch_add(1, Ordering::AcqRel) >= limit {
-            self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
-            return Err(Error::QueueFull { topic: self.shared.name.clone(), limit });
+        if self.channels.in_flight.fetch_add(1, Ordering::AcqRel) >= limit {
+            self.channels.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return Err(Error::QueueFull { topic: self.channels.name.to_string(), limit });
         }
-        self.net.send(Command::Gossip { topic: self.shared.id, payload }).inspect_err(|_| {
-            self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.net.send(Command::Gossip { topic: self.channels.id, payload }).inspect_err(|_| {
+            self.channels.in_flight.fetch_sub(1, Ordering::AcqRel);
         })
     }
 }
@@ -157,42 +101,37 @@ impl Publisher {
 
     /// [`Publisher::stats`] for async code.
     pub async fn stats_async(&self) -> Result<TopicStats, Error> {
-        let stats = self.net.stats().await?;
-        stats.topics.into_iter().find(|t| t.name == self.shared.name).ok_or(Error::ShutDown)
+        let snapshot = self.net.snapshot().await?;
+        snapshot.topics.into_iter().find(|t| t.name == self.channels.name).map(TopicStats::from).ok_or(Error::ShutDown)
     }
 }
 
 impl Publisher {
-    /// Whether a payload of `len` bytes fits the size limit, framing counted.
-    pub(crate) fn check_size(&self, len: usize) -> Result<(), Error> {
-        check_gossip_size(len, self.net.config.max_message_size).map_err(|e| Error::from_proto(e, &self.shared.name))
+    /// `Ok` if a payload of `len` bytes fits the size limit, framing
+    /// counted; else the [`Error::MessageTooLarge`] that `gossip` would
+    /// return. Lets a caller refuse a payload before building or copying it.
+    pub fn check_size(&self, len: usize) -> Result<(), Error> {
+        check_gossip_size(len, self.net.config.max_message_size).map_err(|e| Error::from_proto(e, &self.channels.name))
     }
 }
 
 impl Clone for Publisher {
     fn clone(&self) -> Self {
-        Publisher::new(self.shared.clone(), self.net.clone())
+        Publisher::new(self.channels.clone(), self.net.clone())
     }
 }
 
 impl Drop for Publisher {
     fn drop(&mut self) {
-        self.shared.release(&self.net);
+        if self.channels.release() {
+            let _ = self.net.send(Command::Leave { topic: self.channels.id });
+        }
     }
 }
 
 impl std::fmt::Debug for Publisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Publisher").field("name", &self.shared.name).finish()
-    }
-}
-
-impl TopicShared {
-    /// One handle fewer; the last one leaves the topic.
-    fn release(&self, net: &Shared) {
-        if self.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
-            let _ = net.send(Command::Leave { topic: self.id });
-        }
+        f.debug_struct("Publisher").field("name", &self.channels.name).finish()
     }
 }
 
@@ -207,13 +146,13 @@ impl TopicShared {
 pub struct Topic {
     publisher: Publisher,
     subscriber: u64,
-    rx: mpsc::Receiver<Received>,
+    rx: mpsc::Receiver<Inbound>,
 }
 
 impl Topic {
-    pub(crate) fn new(shared: Arc<TopicShared>, net: Arc<Shared>) -> Self {
-        let (subscriber, rx) = shared.subscribe(&net);
-        Topic { publisher: Publisher::new(shared, net), subscriber, rx }
+    pub(crate) fn new(channels: Arc<TopicChannels>, net: Arc<RuntimeHandle>) -> Self {
+        let (subscriber, rx) = channels.subscribe(net.config.subscriber_queue);
+        Topic { publisher: Publisher::new(channels, net), subscriber, rx }
     }
 
     /// The topic's name.
@@ -251,8 +190,8 @@ impl Topic {
     }
 
     /// `message`, unless the topic was closed meanwhile.
-    fn open(&self, message: Option<Received>) -> Option<Received> {
-        message.filter(|_| !self.publisher.shared.is_closed())
+    fn open(&self, message: Option<Inbound>) -> Option<Received> {
+        message.filter(|_| !self.publisher.channels.is_closed()).map(Received::from)
     }
 
     /// Wait for the next payload, blocking this thread. Works with or
@@ -268,7 +207,7 @@ impl Topic {
     }
 
     fn poll_received(&mut self, cx: &mut Context<'_>) -> Poll<Option<Received>> {
-        if self.publisher.shared.is_closed() {
+        if self.publisher.channels.is_closed() {
             return Poll::Ready(None);
         }
         let message = std::task::ready!(self.rx.poll_recv(cx));
@@ -278,13 +217,13 @@ impl Topic {
 
 impl Clone for Topic {
     fn clone(&self) -> Self {
-        Topic::new(self.publisher.shared.clone(), self.publisher.net.clone())
+        Topic::new(self.publisher.channels.clone(), self.publisher.net.clone())
     }
 }
 
 impl Drop for Topic {
     fn drop(&mut self) {
-        self.publisher.shared.subscribers.lock().retain(|(id, _)| *id != self.subscriber);
+        self.publisher.channels.unsubscribe(self.subscriber);
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
-use hypar::{topic, Config, Keypair, Multiaddr, Network};
+use hypar::{topic, Keypair, Multiaddr, Network, NetworkConfig};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
@@ -23,7 +23,7 @@ enum Protocol {
 }
 
 #[derive(Args)]
-pub struct BenchArgs {
+pub(crate) struct BenchArgs {
     /// Number of nodes.
     #[arg(long, default_value_t = 100)]
     nodes: usize,
@@ -157,7 +157,8 @@ fn run_hypar(a: &BenchArgs, links: &[Vec<usize>]) -> Result<Figures, String> {
     let collector = Arc::new(Collector::new(a.nodes));
     let mut nets: Vec<Network> = Vec::new();
     let mut topics = Vec::new();
-    let config = Config { listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("valid")], ..Config::default() };
+    let config =
+        NetworkConfig { listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("valid")], ..NetworkConfig::default() };
     for (i, earlier) in links.iter().enumerate() {
         let net = Network::new(config.clone(), Keypair::generate()).map_err(|e| e.to_string())?;
         let boot: Vec<Multiaddr> = earlier.iter().map(|&e| nets[e].listen_addrs()[0].clone()).collect();
@@ -235,7 +236,7 @@ fn settle(ready: impl Fn() -> bool) {
     std::thread::sleep(Duration::from_secs(2));
 }
 
-pub fn run(a: BenchArgs) -> Result<(), String> {
+pub(crate) fn run(a: BenchArgs) -> Result<(), String> {
     if a.nodes < 2 {
         return Err(format!("--nodes {} must be at least 2", a.nodes));
     }

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use hypar::{topic, Config, EventKind, Keypair, Multiaddr, Network};
+use hypar::{topic, EventKind, Keypair, Multiaddr, Network, NetworkConfig};
 
 #[derive(Args)]
-pub struct ChatArgs {
+pub(crate) struct ChatArgs {
     /// The topic to join.
     #[arg(long)]
     topic: String,
@@ -28,7 +28,7 @@ pub struct ChatArgs {
 }
 
 #[derive(Args)]
-pub struct KeygenArgs {
+pub(crate) struct KeygenArgs {
     /// The file to write (created with permissions 0600).
     #[arg(long, short)]
     out: PathBuf,
@@ -70,7 +70,7 @@ fn load_or_create(path: &Path) -> Result<Keypair, String> {
     }
 }
 
-pub fn keygen(a: KeygenArgs) -> Result<(), String> {
+pub(crate) fn keygen(a: KeygenArgs) -> Result<(), String> {
     let key = Keypair::generate();
     write_key(&a.out, &key, a.force).map_err(|e| {
         if a.out.exists() && !a.force {
@@ -83,12 +83,12 @@ pub fn keygen(a: KeygenArgs) -> Result<(), String> {
     Ok(())
 }
 
-pub fn run(a: ChatArgs) -> Result<(), String> {
+pub(crate) fn run(a: ChatArgs) -> Result<(), String> {
     let keypair = match &a.key {
         Some(path) => load_or_create(path)?,
         None => Keypair::generate(),
     };
-    let mut config = Config::default();
+    let mut config = NetworkConfig::default();
     if !a.listen.is_empty() {
         config.listen = a.listen.clone();
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use hypar::{topic, Config, Keypair, Multiaddr, Network, Topic};
+use hypar::{topic, Keypair, Multiaddr, Network, NetworkConfig, Topic};
 use indicatif::ProgressBar;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -19,7 +19,7 @@ use crate::measure::{loopback_tx_bytes, percentile, Collector};
 use crate::progress;
 
 #[derive(Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Nodes to start (each a full libp2p node on loopback).
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(2..=1000))]
     nodes: u32,
@@ -71,7 +71,8 @@ struct Swarm {
 fn start(a: &DemoArgs, rt: &tokio::runtime::Runtime, rng: &mut StdRng, log: &Arc<Collector>) -> Result<Swarm, String> {
     let n = a.nodes as usize;
     let links = topology(n, 3, rng);
-    let config = Config { listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("valid")], ..Config::default() };
+    let config =
+        NetworkConfig { listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("valid")], ..NetworkConfig::default() };
     let bar = progress::bar(a.json, n as u64, "starting nodes");
     let mut swarm = Swarm { nets: Vec::new(), topics: Vec::new(), alive: vec![true; n] };
     for (i, earlier) in links.iter().enumerate() {
@@ -136,7 +137,7 @@ fn delivered_fraction(log: &Collector, range: std::ops::Range<u32>, nodes: &[usi
     }
 }
 
-pub fn run(a: DemoArgs) -> Result<(), String> {
+pub(crate) fn run(a: DemoArgs) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

@@ -19,7 +19,7 @@ enum Cmd {
     Stop,
 }
 
-pub struct GossipNode {
+pub(crate) struct GossipNode {
     pub addr: Multiaddr,
     cmd: mpsc::UnboundedSender<Cmd>,
     mesh: Arc<AtomicUsize>,
@@ -29,7 +29,7 @@ pub struct GossipNode {
 impl GossipNode {
     /// Start a node subscribed to the bench topic; `on_message` is called
     /// for every message it receives.
-    pub fn start(on_message: impl Fn(&[u8]) + Send + 'static) -> Result<GossipNode, String> {
+    pub(crate) fn start(on_message: impl Fn(&[u8]) + Send + 'static) -> Result<GossipNode, String> {
         let (cmd, mut rx) = mpsc::unbounded_channel();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<Multiaddr, String>>();
         let mesh = Arc::new(AtomicUsize::new(0));
@@ -96,20 +96,20 @@ impl GossipNode {
         Ok(GossipNode { addr, cmd, mesh, thread })
     }
 
-    pub fn dial(&self, addr: Multiaddr) {
+    pub(crate) fn dial(&self, addr: Multiaddr) {
         let _ = self.cmd.send(Cmd::Dial(addr));
     }
 
-    pub fn publish(&self, payload: Bytes) {
+    pub(crate) fn publish(&self, payload: Bytes) {
         let _ = self.cmd.send(Cmd::Publish(payload));
     }
 
     /// Peers in this node's gossipsub mesh for the topic.
-    pub fn mesh_peers(&self) -> usize {
+    pub(crate) fn mesh_peers(&self) -> usize {
         self.mesh.load(Ordering::Relaxed)
     }
 
-    pub fn stop(self) {
+    pub(crate) fn stop(self) {
         let _ = self.cmd.send(Cmd::Stop);
         let _ = self.thread.join();
     }

@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 /// Nanoseconds since the first call, on a clock every thread shares.
-pub fn now_nanos() -> u64 {
+pub(crate) fn now_nanos() -> u64 {
     static START: OnceLock<Instant> = OnceLock::new();
     START.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }
 
 /// CPU seconds (user + system) this process has used.
-pub fn cpu_seconds() -> f64 {
+pub(crate) fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // Fields after the parenthesised command name; utime and stime are the
     // 14th and 15th fields of the whole line.
@@ -26,7 +26,7 @@ pub fn cpu_seconds() -> f64 {
 
 /// Bytes transmitted on the loopback interface of this network namespace:
 /// every byte any socket sent, plus TCP/IP headers and ACKs.
-pub fn loopback_tx_bytes() -> u64 {
+pub(crate) fn loopback_tx_bytes() -> u64 {
     let dev = std::fs::read_to_string("/proc/net/dev").unwrap_or_default();
     dev.lines()
         .find_map(|l| {
@@ -37,7 +37,7 @@ pub fn loopback_tx_bytes() -> u64 {
 }
 
 /// The `p`-quantile (0..=1) of sorted values, in the same unit.
-pub fn percentile(sorted: &[u64], p: f64) -> u64 {
+pub(crate) fn percentile(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
     }
@@ -45,21 +45,21 @@ pub fn percentile(sorted: &[u64], p: f64) -> u64 {
 }
 
 /// One delivery: message index, latency in ns, overlay hops (0 if unknown).
-pub type Record = (u32, u64, u16);
+pub(crate) type Record = (u32, u64, u16);
 
 /// Deliveries seen by every node, written by each node's receiving task.
-pub struct Collector {
+pub(crate) struct Collector {
     pub per_node: Vec<Mutex<Vec<Record>>>,
 }
 
 impl Collector {
-    pub fn new(nodes: usize) -> Self {
+    pub(crate) fn new(nodes: usize) -> Self {
         Collector { per_node: (0..nodes).map(|_| Mutex::new(Vec::new())).collect() }
     }
 
     /// Node `node` received `payload` (index and send time in its first 12
     /// bytes, as `bench::payload` writes them) after `hops` hops.
-    pub fn record(&self, node: usize, payload: &[u8], hops: u16) {
+    pub(crate) fn record(&self, node: usize, payload: &[u8], hops: u16) {
         if payload.len() < 12 {
             return;
         }
@@ -68,13 +68,13 @@ impl Collector {
         self.per_node[node].lock().push((index, now_nanos().saturating_sub(sent), hops));
     }
 
-    pub fn total(&self) -> usize {
+    pub(crate) fn total(&self) -> usize {
         self.per_node.iter().map(|v| v.lock().len()).sum()
     }
 
     /// Wait until `expected` deliveries arrived, or none came for `stall`;
     /// `progress` sees the count as it grows.
-    pub fn wait_for(&self, expected: usize, stall: Duration, progress: impl Fn(usize)) {
+    pub(crate) fn wait_for(&self, expected: usize, stall: Duration, progress: impl Fn(usize)) {
         let (mut last, mut since) = (self.total(), Instant::now());
         while last < expected && since.elapsed() < stall {
             std::thread::sleep(Duration::from_millis(20));

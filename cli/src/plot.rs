@@ -7,7 +7,7 @@ use plotters::prelude::*;
 
 /// Write the two panels to `path`. `latencies` are sorted nanoseconds;
 /// `hops[h]` counts deliveries that travelled `h` hops.
-pub fn demo_svg(path: &Path, latencies: &[u64], hops: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
+pub(crate) fn demo_svg(path: &Path, latencies: &[u64], hops: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
     let root = SVGBackend::new(path, (1100, 450)).into_drawing_area();
     root.fill(&WHITE)?;
     let (left, right) = root.split_horizontally(560);

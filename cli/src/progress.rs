@@ -6,7 +6,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// A bar of `len` steps labelled `what`.
-pub fn bar(hidden: bool, len: u64, what: &str) -> ProgressBar {
+pub(crate) fn bar(hidden: bool, len: u64, what: &str) -> ProgressBar {
     let bar = if hidden { ProgressBar::hidden() } else { ProgressBar::new(len) };
     bar.set_style(
         ProgressStyle::with_template("{spinner} {msg:<24} [{bar:40}] {pos}/{len} {elapsed}")

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use hypar::sim::{self, Report, Scenario, ScenarioConfig, SenderMode};
+use hypar_sim::{self as sim, Report, Scenario, ScenarioConfig, SenderMode};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum ScenarioArg {
@@ -21,7 +21,7 @@ enum ModeArg {
 }
 
 #[derive(Args)]
-pub struct SimArgs {
+pub(crate) struct SimArgs {
     /// Scenario to run.
     #[arg(long, value_enum, default_value = "steady")]
     scenario: ScenarioArg,
@@ -83,7 +83,7 @@ pub struct SimArgs {
     json: bool,
 }
 
-pub fn run(a: SimArgs) -> Result<(), String> {
+pub(crate) fn run(a: SimArgs) -> Result<(), String> {
     if !(0.0..1.0).contains(&a.fail) {
         return Err(format!("--fail {} must be in [0, 1)", a.fail));
     }

@@ -8,18 +8,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
-use hypar::ffi::*;
-use hypar::{topic, Config, EventKind, Keypair, Network};
+use hypar::{topic, EventKind, Keypair, Network, NetworkConfig};
+use hypar_ffi::c::*;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Api {
+pub(crate) enum Api {
     Rust,
     C,
     Both,
 }
 
 #[derive(Args)]
-pub struct ThroughputArgs {
+pub(crate) struct ThroughputArgs {
     /// Which API receives the messages.
     #[arg(long, value_enum, default_value = "both")]
     api: Api,
@@ -49,8 +49,8 @@ struct Round {
 
 const LOOPBACK: &str = "/ip4/127.0.0.1/tcp/0";
 
-fn config() -> Config {
-    Config { listen: vec![LOOPBACK.parse().expect("valid")], ..Config::default() }
+fn config() -> NetworkConfig {
+    NetworkConfig { listen: vec![LOOPBACK.parse().expect("valid")], ..NetworkConfig::default() }
 }
 
 /// Send `a.messages` through `publish`, never more than `a.window` ahead of
@@ -193,7 +193,7 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-pub fn run(a: ThroughputArgs) -> Result<(), String> {
+pub(crate) fn run(a: ThroughputArgs) -> Result<(), String> {
     if a.messages == 0 || a.rounds == 0 || a.window == 0 {
         return Err("--messages, --rounds and --window must be at least 1".into());
     }

@@ -17,7 +17,7 @@ use libp2p::swarm::{
 use libp2p::{Multiaddr, PeerId};
 
 use super::handler::{Handler, In, Out};
-use crate::proto::wire::Frame;
+use hypar_proto::wire::Frame;
 
 /// Peers whose addresses are remembered at most.
 const ADDRESS_BOOK_CAPACITY: usize = 8192;
@@ -36,8 +36,10 @@ pub(crate) enum Event {
     AddressDialed { addr: Multiaddr, result: Result<PeerId, String> },
     /// `peer` sent bytes that are not a valid frame; the connection was closed.
     Malformed { peer: PeerId, error: String },
-    /// Frames to `peer` dropped because its queue was full.
+    /// Frames to `peer` dropped because its queue was full or its stream failed.
     Dropped { peer: PeerId, count: usize },
+    /// The stream to `peer` kept failing; the connection was closed.
+    Broken { peer: PeerId },
 }
 
 pub(crate) struct Behaviour {
@@ -53,7 +55,7 @@ pub(crate) struct Behaviour {
 }
 
 impl Behaviour {
-    pub fn new(max_frame: usize, queue_limit: usize) -> Self {
+    pub(crate) fn new(max_frame: usize, queue_limit: usize) -> Self {
         Behaviour {
             max_frame,
             queue_limit,
@@ -68,7 +70,7 @@ impl Behaviour {
     }
 
     /// Send an encoded frame to `peer`, dialing it if needed.
-    pub fn send(&mut self, peer: PeerId, frame: Bytes) {
+    pub(crate) fn send(&mut self, peer: PeerId, frame: Bytes) {
         if let Some(conns) = self.connections.get(&peer) {
             self.events.push_back(ToSwarm::NotifyHandler {
                 peer_id: peer,
@@ -96,14 +98,14 @@ impl Behaviour {
 
     /// Dial an address whose peer id is unknown (a bootstrap address such as
     /// `/dns4/host/tcp/4001`); the outcome arrives as [`Event::AddressDialed`].
-    pub fn dial_address(&mut self, addr: Multiaddr) {
+    pub(crate) fn dial_address(&mut self, addr: Multiaddr) {
         let opts = DialOpts::unknown_peer_id().address(addr.clone()).build();
         self.address_dials.insert(opts.connection_id(), addr);
         self.events.push_back(ToSwarm::Dial { opts });
     }
 
     /// Whether some topic needs the connection to `peer` kept open.
-    pub fn set_keep_alive(&mut self, peer: PeerId, keep: bool) {
+    pub(crate) fn set_keep_alive(&mut self, peer: PeerId, keep: bool) {
         let changed = if keep { self.keep.insert(peer) } else { self.keep.remove(&peer) };
         if !changed {
             return;
@@ -118,7 +120,7 @@ impl Behaviour {
     }
 
     /// Remember addresses at which `peer` can be dialed.
-    pub fn add_addresses(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
+    pub(crate) fn add_addresses(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
         if addrs.is_empty() {
             return;
         }
@@ -239,6 +241,13 @@ impl NetworkBehaviour for Behaviour {
                 Event::Malformed { peer, error }
             }
             Out::Unsupported => Event::Malformed { peer, error: "peer does not speak /hypar/1.0.0".into() },
+            Out::Broken => {
+                self.events.push_back(ToSwarm::CloseConnection {
+                    peer_id: peer,
+                    connection: CloseConnection::One(connection),
+                });
+                Event::Broken { peer }
+            }
         };
         self.events.push_back(ToSwarm::GenerateEvent(event));
     }

@@ -1,6 +1,6 @@
 //! Framing on a libp2p stream: outgoing frames are encoded by the runtime
-//! ([`crate::proto::wire::encode`]) and written as they are; incoming bytes
-//! are split and decoded with [`crate::proto::wire::decode`], which checks
+//! ([`hypar_proto::wire::encode`]) and written as they are; incoming bytes
+//! are split and decoded with [`hypar_proto::wire::decode`], which checks
 //! the declared length against the limit before the body arrives.
 
 use std::io;
@@ -9,7 +9,7 @@ use asynchronous_codec::{Decoder, Encoder};
 use bytes::{Buf, Bytes, BytesMut};
 use libp2p::PeerId;
 
-use crate::proto::wire::{self, Frame};
+use hypar_proto::wire::{self, Frame};
 
 pub(crate) struct FrameCodec {
     pub max_frame: usize,

@@ -17,10 +17,14 @@ use libp2p::PeerId;
 
 use super::codec::FrameCodec;
 use super::PROTOCOL;
-use crate::proto::wire::Frame;
+use hypar_proto::wire::Frame;
 
 /// Inbound streams accepted per connection; a peer opens one.
 const MAX_INBOUND_STREAMS: usize = 2;
+
+/// Outbound streams that may fail in a row (each reopened for the next
+/// frame) before the connection is given up as broken.
+const MAX_STREAM_FAILURES: u8 = 3;
 
 #[derive(Debug)]
 pub(crate) enum In {
@@ -40,6 +44,9 @@ pub(crate) enum Out {
     Dropped(usize),
     /// The peer does not speak the protocol.
     Unsupported,
+    /// The outbound stream failed `MAX_STREAM_FAILURES` times in a row: the
+    /// connection should be closed.
+    Broken,
 }
 
 enum Outbound {
@@ -58,10 +65,15 @@ pub(crate) struct Handler {
     inbound: Vec<Framed<Stream, FrameCodec>>,
     events: VecDeque<Out>,
     dropped: usize,
+    /// Frames handed to the outbound stream since it last flushed: lost if
+    /// it fails before the next flush.
+    unflushed: usize,
+    /// Outbound streams that failed in a row.
+    stream_failures: u8,
 }
 
 impl Handler {
-    pub fn new(max_frame: usize, queue_limit: usize, keep_alive: bool) -> Self {
+    pub(crate) fn new(max_frame: usize, queue_limit: usize, keep_alive: bool) -> Self {
         Handler {
             max_frame,
             queue_limit,
@@ -71,6 +83,24 @@ impl Handler {
             inbound: Vec::new(),
             events: VecDeque::new(),
             dropped: 0,
+            unflushed: 0,
+            stream_failures: 0,
+        }
+    }
+
+    /// The outbound stream failed: what it had not flushed is lost and
+    /// counted; it is reopened for the next frame, unless it failed too
+    /// often, and then the connection is reported broken.
+    fn stream_failed(&mut self) {
+        self.dropped += std::mem::take(&mut self.unflushed);
+        self.stream_failures = self.stream_failures.saturating_add(1);
+        if self.stream_failures >= MAX_STREAM_FAILURES {
+            self.outbound = Outbound::Failed;
+            self.dropped += self.queue.len();
+            self.queue.clear();
+            self.events.push_back(Out::Broken);
+        } else {
+            self.outbound = Outbound::None;
         }
     }
 }
@@ -146,7 +176,8 @@ impl ConnectionHandler for Handler {
                 while !self.queue.is_empty() {
                     match framed.poll_ready_unpin(cx) {
                         Poll::Ready(Ok(())) => {
-                            let frame = self.queue.pop_front().expect("not empty");
+                            let Some(frame) = self.queue.pop_front() else { break };
+                            self.unflushed += 1;
                             if framed.start_send_unpin(frame).is_err() {
                                 failed = true;
                                 break;
@@ -159,12 +190,19 @@ impl ConnectionHandler for Handler {
                         Poll::Pending => break,
                     }
                 }
-                if !failed && matches!(framed.poll_flush_unpin(cx), Poll::Ready(Err(_))) {
-                    failed = true;
+                if !failed {
+                    match framed.poll_flush_unpin(cx) {
+                        Poll::Ready(Ok(())) => {
+                            self.unflushed = 0;
+                            self.stream_failures = 0;
+                        }
+                        Poll::Ready(Err(_)) => failed = true,
+                        Poll::Pending => {}
+                    }
                 }
                 if failed {
-                    // Reopen on the next frame.
-                    self.outbound = Outbound::None;
+                    self.stream_failed();
+                    return self.poll(cx);
                 }
             }
             _ => {}
@@ -193,7 +231,7 @@ impl ConnectionHandler for Handler {
                     self.events.push_back(Out::Unsupported);
                 } else {
                     // Timeout or I/O error: try again with the next frame.
-                    self.outbound = Outbound::None;
+                    self.stream_failed();
                 }
             }
             _ => {}

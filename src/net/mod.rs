@@ -1,6 +1,6 @@
 //! libp2p glue: the `/hypar/1.0.0` stream protocol that carries the protocol
 //! core's frames between connected peers, and the encoding of a peer's
-//! addresses as [`crate::proto::PeerData`].
+//! addresses as [`hypar_proto::PeerData`].
 
 mod behaviour;
 mod codec;
@@ -10,7 +10,7 @@ pub(crate) mod peer_data;
 pub(crate) use behaviour::{Behaviour, Event as BehaviourEvent};
 
 /// The stream protocol hypar speaks.
-pub const PROTOCOL: libp2p::StreamProtocol = libp2p::StreamProtocol::new("/hypar/1.0.0");
+pub(crate) const PROTOCOL: libp2p::StreamProtocol = libp2p::StreamProtocol::new("/hypar/1.0.0");
 
 #[cfg(test)]
 mod tests {
@@ -25,7 +25,7 @@ mod tests {
     use libp2p::{noise, tcp, yamux};
 
     use super::Behaviour;
-    use crate::{topic, Config, Keypair, Network};
+    use crate::{topic, Keypair, Network, NetworkConfig};
 
     async fn attack(victim: &Network, garbage: &'static [u8]) {
         let mut swarm = libp2p::SwarmBuilder::with_new_identity()
@@ -56,7 +56,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn garbage_frames_close_the_connection_and_harm_nothing() {
-        let config = || Config { listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()], ..Config::default() };
+        let config =
+            || NetworkConfig { listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()], ..NetworkConfig::default() };
         let victim = Network::new(config(), Keypair::generate()).unwrap();
         let mut topic = victim.join(topic::Config::new("t", vec![])).unwrap();
         for garbage in [

@@ -1,4 +1,4 @@
-//! A peer's [`PeerData`](crate::proto::PeerData) in the libp2p runtime: its
+//! A peer's [`PeerData`](hypar_proto::PeerData) in the libp2p runtime: its
 //! dialable addresses, so that peers learned through joins and shuffles can
 //! be dialed. Encoded with postcard as a sequence of byte strings, each the
 //! binary form of one multiaddr (without a trailing `/p2p/` component).
@@ -8,19 +8,19 @@ use libp2p::multiaddr::Protocol;
 use libp2p::Multiaddr;
 
 /// At most this many addresses are announced or accepted per peer.
-pub const MAX_ADDRS: usize = 8;
+pub(crate) const MAX_ADDRS: usize = 8;
 /// Longest accepted binary multiaddr.
-pub const MAX_ADDR_LEN: usize = 256;
+pub(crate) const MAX_ADDR_LEN: usize = 256;
 
 /// Encode `addrs` (at most [`MAX_ADDRS`], `/p2p/` suffixes removed).
-pub fn encode(addrs: &[Multiaddr]) -> Bytes {
+pub(crate) fn encode(addrs: &[Multiaddr]) -> Bytes {
     let list: Vec<Vec<u8>> = addrs.iter().take(MAX_ADDRS).map(|a| without_peer_id(a).to_vec()).collect();
     Bytes::from(postcard::to_allocvec(&list).expect("a list of byte strings serialises"))
 }
 
 /// Decode addresses sent by a peer, skipping any that are malformed or too
 /// long. Never fails: bad data just yields fewer addresses.
-pub fn decode(data: &[u8]) -> Vec<Multiaddr> {
+pub(crate) fn decode(data: &[u8]) -> Vec<Multiaddr> {
     let Ok(list) = postcard::from_bytes::<Vec<&[u8]>>(data) else { return Vec::new() };
     list.into_iter()
         .take(MAX_ADDRS)
@@ -30,7 +30,7 @@ pub fn decode(data: &[u8]) -> Vec<Multiaddr> {
 }
 
 /// `addr` without a trailing `/p2p/<peer id>`.
-pub fn without_peer_id(addr: &Multiaddr) -> Multiaddr {
+pub(crate) fn without_peer_id(addr: &Multiaddr) -> Multiaddr {
     let mut a = addr.clone();
     if matches!(a.iter().last(), Some(Protocol::P2p(_))) {
         a.pop();

@@ -4,23 +4,23 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use hypar::{topic, Config, EventKind, Events, Keypair, Network, Topic};
+use hypar::{topic, EventKind, Events, Keypair, Network, NetworkConfig, Topic};
 use rand::Rng;
 use tokio::time::timeout;
 
-pub const TCP: &str = "/ip4/127.0.0.1/tcp/0";
-pub const QUIC: &str = "/ip4/127.0.0.1/udp/0/quic-v1";
+pub(crate) const TCP: &str = "/ip4/127.0.0.1/tcp/0";
+pub(crate) const QUIC: &str = "/ip4/127.0.0.1/udp/0/quic-v1";
 
-pub fn config(listen: &str) -> Config {
-    Config { listen: vec![listen.parse().unwrap()], ..Config::default() }
+pub(crate) fn config(listen: &str) -> NetworkConfig {
+    NetworkConfig { listen: vec![listen.parse().unwrap()], ..NetworkConfig::default() }
 }
 
-pub fn node(listen: &str) -> Network {
+pub(crate) fn node(listen: &str) -> Network {
     Network::new(config(listen), Keypair::generate()).unwrap()
 }
 
 /// Wait for an event matching `want`, at most `secs` seconds.
-pub async fn wait_for(events: &mut Events, secs: u64, want: impl Fn(&hypar::Event) -> bool) {
+pub(crate) async fn wait_for(events: &mut Events, secs: u64, want: impl Fn(&hypar::Event) -> bool) {
     timeout(Duration::from_secs(secs), async {
         while let Some(e) = events.recv().await {
             if want(&e) {
@@ -33,12 +33,12 @@ pub async fn wait_for(events: &mut Events, secs: u64, want: impl Fn(&hypar::Even
     .expect("event did not come in time");
 }
 
-pub async fn wait_neighbor(events: &mut Events) {
+pub(crate) async fn wait_neighbor(events: &mut Events) {
     wait_for(events, 20, |e| matches!(e.kind, EventKind::NeighborUp(_))).await;
 }
 
 /// `n` nodes joining `name`, each through a random earlier node.
-pub fn swarm(n: usize, listen: &str, name: &str) -> (Vec<Network>, Vec<Topic>) {
+pub(crate) fn swarm(n: usize, listen: &str, name: &str) -> (Vec<Network>, Vec<Topic>) {
     let mut nets: Vec<Network> = Vec::new();
     let mut topics = Vec::new();
     for i in 0..n {
@@ -52,7 +52,7 @@ pub fn swarm(n: usize, listen: &str, name: &str) -> (Vec<Network>, Vec<Topic>) {
 
 /// Receive until `expected` distinct payloads arrived, failing on a
 /// duplicate or a payload not expected; `secs` seconds at most.
-pub async fn receive_all(topic: &mut Topic, expected: &BTreeSet<Vec<u8>>, secs: u64) {
+pub(crate) async fn receive_all(topic: &mut Topic, expected: &BTreeSet<Vec<u8>>, secs: u64) {
     let mut got = BTreeSet::new();
     let r = timeout(Duration::from_secs(secs), async {
         while got.len() < expected.len() {
@@ -66,7 +66,7 @@ pub async fn receive_all(topic: &mut Topic, expected: &BTreeSet<Vec<u8>>, secs: 
 }
 
 /// Wait until every topic handle has at least one neighbour.
-pub async fn settle(nets: &[Network], secs: u64) {
+pub(crate) async fn settle(nets: &[Network], secs: u64) {
     timeout(Duration::from_secs(secs), async {
         loop {
             let mut ok = true;

@@ -34,7 +34,7 @@ from .hypar import (
     MessageBatchHandler as _MessageBatchHandler,
     NetworkEvent,
     NetworkEventKind,
-    NetworkOptions as _NetworkOptions,
+    NetworkConfig as _NetworkConfig,
     NetworkStats,
     TopicStats,
     generate_keypair as _generate_keypair,
@@ -69,23 +69,23 @@ __version__: str = _version()
 logger = logging.getLogger("hypar")
 
 #: The message with its framing exceeds the network's maximum message size.
-MessageTooLarge = HyparError.MessageTooLarge
+MessageTooLarge: "type[HyparError]" = getattr(HyparError, "MessageTooLarge")
 #: The network has shut down, or the topic was left.
-ShutDown = HyparError.ShutDown
+ShutDown: "type[HyparError]" = getattr(HyparError, "ShutDown")
 #: A malformed argument: a bad multiaddr, a bad key, a payload that is not bytes.
-InvalidArgument = HyparError.InvalidArgument
+InvalidArgument: "type[HyparError]" = getattr(HyparError, "InvalidArgument")
 #: A configuration value out of range.
-InvalidConfig = HyparError.InvalidConfig
+InvalidConfig: "type[HyparError]" = getattr(HyparError, "InvalidConfig")
 #: A listen address could not be bound.
-ListenError = HyparError.Listen
+ListenError: "type[HyparError]" = getattr(HyparError, "Listen")
 #: The topic is already joined on this network.
-AlreadyJoined = HyparError.AlreadyJoined
+AlreadyJoined: "type[HyparError]" = getattr(HyparError, "AlreadyJoined")
 #: Too many publishes wait for the network thread; retry later.
-QueueFull = HyparError.QueueFull
+QueueFull: "type[HyparError]" = getattr(HyparError, "QueueFull")
 #: The network thread could not start or run.
-RuntimeFailure = HyparError.Runtime
+RuntimeFailure: "type[HyparError]" = getattr(HyparError, "Runtime")
 #: The network was created before this process was forked from its parent.
-Forked = HyparError.Forked
+Forked: "type[HyparError]" = getattr(HyparError, "Forked")
 
 BytesLike = Union[bytes, bytearray, memoryview]
 
@@ -171,6 +171,7 @@ class Topic:
         self._inner = inner
         self._handler = handler
         _live_topics.add(self)
+        network._topics.add(self)
 
     @property
     def name(self) -> str:
@@ -207,11 +208,21 @@ class Topic:
                 return
             yield data
 
+    @property
+    def delivering(self) -> bool:
+        """Whether messages are still delivered: ``False`` once the topic was left or its
+        network shut down. Once it is ``False``, the callback is not called again."""
+        return self._inner.is_delivering()
+
+    def _stop_callbacks(self) -> None:
+        """Stop calling ``on_message``, even for messages of a batch already handed over."""
+        if self._handler is not None:
+            self._handler.active = False
+
     def leave(self) -> None:
         """Leave the topic. Once it returns, the callback is not called again (called from the
         callback itself: once the callback returns). Idempotent."""
-        if self._handler is not None:
-            self._handler.active = False
+        self._stop_callbacks()
         self._inner.leave()
 
     def __enter__(self) -> "Topic":
@@ -247,13 +258,14 @@ class Network:
         max_message_size: Optional[int] = None,
         message_queue: Optional[int] = None,
     ) -> None:
-        options = _NetworkOptions(
+        options = _NetworkConfig(
             listen=_as_addrs(listen, "listen"),
             keypair=None if keypair is None else _as_bytes(keypair, "keypair"),
             max_message_size=_as_count(max_message_size, "max_message_size"),
             message_queue=_as_count(message_queue, "message_queue"),
         )
         self._inner = _HyparNetwork(options)
+        self._topics: "weakref.WeakSet[Topic]" = weakref.WeakSet()
         _live_networks.add(self)
 
     def peer_id(self) -> str:
@@ -303,7 +315,11 @@ class Network:
     def shutdown(self) -> None:
         """Leave every topic, close every connection and stop the thread. Idempotent.
 
-        Topics become inert: their calls raise :class:`ShutDown` and their iterators end."""
+        Topics become inert: their calls raise :class:`ShutDown` and their iterators end. Once
+        it returns, no ``on_message`` or ``on_event`` callback of this network is called again
+        (called from a callback: except that one, which runs to its end)."""
+        for topic in list(self._topics):
+            topic._stop_callbacks()
         self._inner.shutdown()
 
     def __enter__(self) -> "Network":

@@ -25,13 +25,13 @@ fileprivate extension RustBuffer {
     }
 
     static func from(_ ptr: UnsafeBufferPointer<UInt8>) -> RustBuffer {
-        try! rustCall { ffi_hypar_rustbuffer_from_bytes(ForeignBytes(bufferPointer: ptr), $0) }
+        try! rustCall { ffi_hypar_ffi_rustbuffer_from_bytes(ForeignBytes(bufferPointer: ptr), $0) }
     }
 
     // Frees the buffer in place.
     // The buffer must not be used after this is called.
     func deallocate() {
-        try! rustCall { ffi_hypar_rustbuffer_free(self, $0) }
+        try! rustCall { ffi_hypar_ffi_rustbuffer_free(self, $0) }
     }
 }
 
@@ -327,7 +327,7 @@ private func makeRustCall<T, E: Swift.Error>(
     _ callback: (UnsafeMutablePointer<RustCallStatus>) -> T,
     errorHandler: ((RustBuffer) throws -> E)?
 ) throws -> T {
-    uniffiEnsureHyparInitialized()
+    uniffiEnsureHyparFfiInitialized()
     var callStatus = RustCallStatus.init()
     let returnedVal = callback(&callStatus)
     try uniffiCheckCallStatus(callStatus: callStatus, errorHandler: errorHandler)
@@ -503,6 +503,30 @@ fileprivate struct FfiConverterUInt64: FfiConverterPrimitive {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterBool : FfiConverter {
+    typealias FfiType = Int8
+    typealias SwiftType = Bool
+
+    public static func lift(_ value: Int8) throws -> Bool {
+        return value != 0
+    }
+
+    public static func lower(_ value: Bool) -> Int8 {
+        return value ? 1 : 0
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Bool {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: Bool, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterString: FfiConverter {
     typealias SwiftType = String
     typealias FfiType = RustBuffer
@@ -572,6 +596,9 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
  */
 public protocol EventHandler: AnyObject, Sendable {
     
+    /**
+     * One event.
+     */
     func onEvent(event: NetworkEvent) 
     
 }
@@ -615,7 +642,7 @@ open class EventHandlerImpl: EventHandler, @unchecked Sendable {
     @_documentation(visibility: private)
 #endif
     public func uniffiCloneHandle() -> UInt64 {
-        return try! rustCall { uniffi_hypar_fn_clone_eventhandler(self.handle, $0) }
+        return try! rustCall { uniffi_hypar_ffi_fn_clone_eventhandler(self.handle, $0) }
     }
     // No primary constructor declared for this class.
 
@@ -625,15 +652,18 @@ open class EventHandlerImpl: EventHandler, @unchecked Sendable {
             return
         }
 
-        try! rustCall { uniffi_hypar_fn_free_eventhandler(handle, $0) }
+        try! rustCall { uniffi_hypar_ffi_fn_free_eventhandler(handle, $0) }
     }
 
     
 
     
+    /**
+     * One event.
+     */
 open func onEvent(event: NetworkEvent)  {try! rustCall() {
         uniffiCallStatus in
-    uniffi_hypar_fn_method_eventhandler_on_event(
+    uniffi_hypar_ffi_fn_method_eventhandler_on_event(
             self.uniffiCloneHandle(),
         FfiConverterTypeNetworkEvent_lower(event),uniffiCallStatus
     )
@@ -708,7 +738,7 @@ fileprivate struct UniffiCallbackInterfaceEventHandler {
 }
 
 private func uniffiCallbackInitEventHandler() {
-    uniffi_hypar_fn_init_callback_vtable_eventhandler(UniffiCallbackInterfaceEventHandler.vtablePtr)
+    uniffi_hypar_ffi_fn_init_callback_vtable_eventhandler(UniffiCallbackInterfaceEventHandler.vtablePtr)
 }
 
 #if swift(>=5.8)
@@ -808,8 +838,10 @@ public protocol HyparNetworkProtocol: AnyObject, Sendable {
     func setEventHandler(handler: EventHandler?) throws 
     
     /**
-     * Leave every topic, close every connection and stop the thread. Topics
-     * become inert; handlers are not called again. Idempotent.
+     * Leave every topic, close every connection and stop the thread. Once
+     * it returns, no handler of this network or its topics is called again
+     * (from a handler: except the one running). Topics become inert.
+     * Idempotent.
      */
     func shutdown() 
     
@@ -859,17 +891,17 @@ open class HyparNetwork: HyparNetworkProtocol, @unchecked Sendable {
     @_documentation(visibility: private)
 #endif
     public func uniffiCloneHandle() -> UInt64 {
-        return try! rustCall { uniffi_hypar_fn_clone_hyparnetwork(self.handle, $0) }
+        return try! rustCall { uniffi_hypar_ffi_fn_clone_hyparnetwork(self.handle, $0) }
     }
     /**
      * Start a node; returns once every listen address is bound.
      */
-public convenience init(options: NetworkOptions)throws  {
+public convenience init(config: NetworkConfig)throws  {
     let handle =
         try rustCallWithError(FfiConverterTypeHyparError_lift) {
         uniffiCallStatus in
-    uniffi_hypar_fn_constructor_hyparnetwork_new(
-        FfiConverterTypeNetworkOptions_lower(options),uniffiCallStatus
+    uniffi_hypar_ffi_fn_constructor_hyparnetwork_new(
+        FfiConverterTypeNetworkConfig_lower(config),uniffiCallStatus
     )
 }
     self.init(unsafeFromHandle: handle)
@@ -881,7 +913,7 @@ public convenience init(options: NetworkOptions)throws  {
             return
         }
 
-        try! rustCall { uniffi_hypar_fn_free_hyparnetwork(handle, $0) }
+        try! rustCall { uniffi_hypar_ffi_fn_free_hyparnetwork(handle, $0) }
     }
 
     
@@ -896,7 +928,7 @@ public convenience init(options: NetworkOptions)throws  {
 open func join(topic: String, bootstrap: [String], handler: MessageHandler?)throws  -> HyparTopic  {
     return try  FfiConverterTypeHyparTopic_lift(try rustCallWithError(FfiConverterTypeHyparError_lift) {
         uniffiCallStatus in
-    uniffi_hypar_fn_method_hyparnetwork_join(
+    uniffi_hypar_ffi_fn_method_hyparnetwork_join(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(topic),
         FfiConverterSequenceString.lower(bootstrap),
@@ -912,7 +944,7 @@ open func join(topic: String, bootstrap: [String], handler: MessageHandler?)thro
 open func joinBatched(topic: String, bootstrap: [String], handler: MessageBatchHandler, maxBatch: UInt32)throws  -> HyparTopic  {
     return try  FfiConverterTypeHyparTopic_lift(try rustCallWithError(FfiConverterTypeHyparError_lift) {
         uniffiCallStatus in
-    uniffi_hypar_fn_method_hyparnetwork_join_batched(
+    uniffi_hypar_ffi_fn_method_hyparnetwork_join_batched(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(topic),
         FfiConverterSequenceString.lower(bootstrap),
@@ -929,7 +961,7 @@ open func joinBatched(topic: String, bootstrap: [String], handler: MessageBatchH
 open func listenAddrs()throws  -> [String]  {
     return try  FfiConverterSequenceString.lift(try rustCallWithError(FfiConverterTypeHyparError_lift) {
         uniffiCallStatus in
-    uniffi_hypar_fn_method_hyparnetwork_listen_addrs(
+    uniffi_hypar_ffi_fn_method_hyparnetwork_listen_addrs(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -941,7 +973,7 @@ open func listenAddrs()throws  -> [String]  {
 open func peerId() -> String  {
     return try!  FfiConverterString.lift(try! rustCall() {
         uniffiCallStatus in
-    uniffi_hypar_fn_method_hyparnetwork_peer_id(
+    uniffi_hypar_ffi_fn_method_hyparnetwork_peer_id(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -953,7 +985,7 @@ open func peerId() -> String  {
      */
 open func setEventHandler(handler: EventHandler?)throws   {try rustCallWithError(FfiConverterTypeHyparError_lift) {
         uniffiCallStatus in
-    uniffi_hypar_fn_method_hyparnetwork_set_event_handler(
+    uniffi_hypar_ffi_fn_method_hyparnetwork_set_event_handler(
             self.uniffiCloneHandle(),
         FfiConverterOptionTypeEventHandler.lower(handler),uniffiCallStatus
     )
@@ -961,12 +993,14 @@ open func setEventHandler(handler: EventHandler?)throws   {try rustCallWithError
 }
     
     /**
-     * Leave every topic, close every connection and stop the thread. Topics
-     * become inert; handlers are not called again. Idempotent.
+     * Leave every topic, close every connection and stop the thread. Once
+     * it returns, no handler of this network or its topics is called again
+     * (from a handler: except the one running). Topics become inert.
+     * Idempotent.
      */
 open func shutdown()  {try! rustCall() {
         uniffiCallStatus in
-    uniffi_hypar_fn_method_hyparnetwork_shutdown(
+    uniffi_hypar_ffi_fn_method_hyparnetwork_shutdown(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 }
@@ -978,7 +1012,7 @@ open func shutdown()  {try! rustCall() {
 open func stats()throws  -> NetworkStats  {
     return try  FfiConverterTypeNetworkStats_lift(try rustCallWithError(FfiConverterTypeHyparError_lift) {
         uniffiCallStatus in
-    uniffi_hypar_fn_method_hyparnetwork_stats(
+    uniffi_hypar_ffi_fn_method_hyparnetwork_stats(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -1053,6 +1087,12 @@ public protocol HyparTopicProtocol: AnyObject, Sendable {
     func gossipMany(messages: [Data]) throws  -> UInt64
     
     /**
+     * Whether messages are still delivered: false once the topic was left
+     * or its network shut down.
+     */
+    func isDelivering()  -> Bool
+    
+    /**
      * Leave the topic. Once it returns, the handler is not called again
      * (unless called from the handler itself: then after the current call).
      * Idempotent.
@@ -1116,7 +1156,7 @@ open class HyparTopic: HyparTopicProtocol, @unchecked Sendable {
     @_documentation(visibility: private)
 #endif
     public func uniffiCloneHandle() -> UInt64 {
-        return try! rustCall { uniffi_hypar_fn_clone_hypartopic(self.handle, $0) }
+        return try! rustCall { uniffi_hypar_ffi_fn_clone_hypartopic(self.handle, $0) }
     }
     // No primary constructor declared for this class.
 
@@ -1126,7 +1166,7 @@ open class HyparTopic: HyparTopicProtocol, @unchecked Sendable {
             return
         }
 
-        try! rustCall { uniffi_hypar_fn_free_hypartopic(handle, $0) }
+        try! rustCall { uniffi_hypar_ffi_fn_free_hypartopic(handle, $0) }
     }
 
     
@@ -1137,7 +1177,7 @@ open class HyparTopic: HyparTopicProtocol, @unchecked Sendable {
      */
 open func gossip(data: Data)throws   {try rustCallWithError(FfiConverterTypeHyparError_lift) {
         uniffiCallStatus in
-    uniffi_hypar_fn_method_hypartopic_gossip(
+    uniffi_hypar_ffi_fn_method_hypartopic_gossip(
             self.uniffiCloneHandle(),
         FfiConverterData.lower(data),uniffiCallStatus
     )
@@ -1153,9 +1193,22 @@ open func gossip(data: Data)throws   {try rustCallWithError(FfiConverterTypeHypa
 open func gossipMany(messages: [Data])throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeHyparError_lift) {
         uniffiCallStatus in
-    uniffi_hypar_fn_method_hypartopic_gossip_many(
+    uniffi_hypar_ffi_fn_method_hypartopic_gossip_many(
             self.uniffiCloneHandle(),
         FfiConverterSequenceData.lower(messages),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Whether messages are still delivered: false once the topic was left
+     * or its network shut down.
+     */
+open func isDelivering() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_hypar_ffi_fn_method_hypartopic_is_delivering(
+            self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
 }
@@ -1167,7 +1220,7 @@ open func gossipMany(messages: [Data])throws  -> UInt64  {
      */
 open func leave()  {try! rustCall() {
         uniffiCallStatus in
-    uniffi_hypar_fn_method_hypartopic_leave(
+    uniffi_hypar_ffi_fn_method_hypartopic_leave(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 }
@@ -1179,7 +1232,7 @@ open func leave()  {try! rustCall() {
 open func name() -> String  {
     return try!  FfiConverterString.lift(try! rustCall() {
         uniffiCallStatus in
-    uniffi_hypar_fn_method_hypartopic_name(
+    uniffi_hypar_ffi_fn_method_hypartopic_name(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -1193,13 +1246,13 @@ open func nextMessage()async throws  -> Data?  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
-                uniffi_hypar_fn_method_hypartopic_next_message(
+                uniffi_hypar_ffi_fn_method_hypartopic_next_message(
                         self.uniffiCloneHandle()
                 )
             },
-            pollFunc: ffi_hypar_rust_future_poll_rust_buffer,
-            completeFunc: ffi_hypar_rust_future_complete_rust_buffer,
-            freeFunc: ffi_hypar_rust_future_free_rust_buffer,
+            pollFunc: ffi_hypar_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_hypar_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_hypar_ffi_rust_future_free_rust_buffer,
             liftFunc: FfiConverterOptionData.lift,
             errorHandler: FfiConverterTypeHyparError_lift
         )
@@ -1211,7 +1264,7 @@ open func nextMessage()async throws  -> Data?  {
 open func stats()throws  -> TopicStats  {
     return try  FfiConverterTypeTopicStats_lift(try rustCallWithError(FfiConverterTypeHyparError_lift) {
         uniffiCallStatus in
-    uniffi_hypar_fn_method_hypartopic_stats(
+    uniffi_hypar_ffi_fn_method_hypartopic_stats(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -1274,6 +1327,9 @@ public func FfiConverterTypeHyparTopic_lower(_ value: HyparTopic) -> UInt64 {
  */
 public protocol MessageBatchHandler: AnyObject, Sendable {
     
+    /**
+     * The messages, in arrival order.
+     */
     func onMessages(batch: [Data]) 
     
 }
@@ -1319,7 +1375,7 @@ open class MessageBatchHandlerImpl: MessageBatchHandler, @unchecked Sendable {
     @_documentation(visibility: private)
 #endif
     public func uniffiCloneHandle() -> UInt64 {
-        return try! rustCall { uniffi_hypar_fn_clone_messagebatchhandler(self.handle, $0) }
+        return try! rustCall { uniffi_hypar_ffi_fn_clone_messagebatchhandler(self.handle, $0) }
     }
     // No primary constructor declared for this class.
 
@@ -1329,15 +1385,18 @@ open class MessageBatchHandlerImpl: MessageBatchHandler, @unchecked Sendable {
             return
         }
 
-        try! rustCall { uniffi_hypar_fn_free_messagebatchhandler(handle, $0) }
+        try! rustCall { uniffi_hypar_ffi_fn_free_messagebatchhandler(handle, $0) }
     }
 
     
 
     
+    /**
+     * The messages, in arrival order.
+     */
 open func onMessages(batch: [Data])  {try! rustCall() {
         uniffiCallStatus in
-    uniffi_hypar_fn_method_messagebatchhandler_on_messages(
+    uniffi_hypar_ffi_fn_method_messagebatchhandler_on_messages(
             self.uniffiCloneHandle(),
         FfiConverterSequenceData.lower(batch),uniffiCallStatus
     )
@@ -1412,7 +1471,7 @@ fileprivate struct UniffiCallbackInterfaceMessageBatchHandler {
 }
 
 private func uniffiCallbackInitMessageBatchHandler() {
-    uniffi_hypar_fn_init_callback_vtable_messagebatchhandler(UniffiCallbackInterfaceMessageBatchHandler.vtablePtr)
+    uniffi_hypar_ffi_fn_init_callback_vtable_messagebatchhandler(UniffiCallbackInterfaceMessageBatchHandler.vtablePtr)
 }
 
 #if swift(>=5.8)
@@ -1482,6 +1541,9 @@ public func FfiConverterTypeMessageBatchHandler_lower(_ value: MessageBatchHandl
  */
 public protocol MessageHandler: AnyObject, Sendable {
     
+    /**
+     * One message.
+     */
     func onMessage(data: Data) 
     
 }
@@ -1527,7 +1589,7 @@ open class MessageHandlerImpl: MessageHandler, @unchecked Sendable {
     @_documentation(visibility: private)
 #endif
     public func uniffiCloneHandle() -> UInt64 {
-        return try! rustCall { uniffi_hypar_fn_clone_messagehandler(self.handle, $0) }
+        return try! rustCall { uniffi_hypar_ffi_fn_clone_messagehandler(self.handle, $0) }
     }
     // No primary constructor declared for this class.
 
@@ -1537,15 +1599,18 @@ open class MessageHandlerImpl: MessageHandler, @unchecked Sendable {
             return
         }
 
-        try! rustCall { uniffi_hypar_fn_free_messagehandler(handle, $0) }
+        try! rustCall { uniffi_hypar_ffi_fn_free_messagehandler(handle, $0) }
     }
 
     
 
     
+    /**
+     * One message.
+     */
 open func onMessage(data: Data)  {try! rustCall() {
         uniffiCallStatus in
-    uniffi_hypar_fn_method_messagehandler_on_message(
+    uniffi_hypar_ffi_fn_method_messagehandler_on_message(
             self.uniffiCloneHandle(),
         FfiConverterData.lower(data),uniffiCallStatus
     )
@@ -1620,7 +1685,7 @@ fileprivate struct UniffiCallbackInterfaceMessageHandler {
 }
 
 private func uniffiCallbackInitMessageHandler() {
-    uniffi_hypar_fn_init_callback_vtable_messagehandler(UniffiCallbackInterfaceMessageHandler.vtablePtr)
+    uniffi_hypar_ffi_fn_init_callback_vtable_messagehandler(UniffiCallbackInterfaceMessageHandler.vtablePtr)
 }
 
 #if swift(>=5.8)
@@ -1682,10 +1747,111 @@ public func FfiConverterTypeMessageHandler_lower(_ value: MessageHandler) -> UIn
 
 
 /**
+ * How a network starts. Every field has a default.
+ */
+public struct NetworkConfig: Equatable, Hashable {
+    /**
+     * Multiaddrs to listen on; empty means TCP and QUIC on every IPv4
+     * interface with system-chosen ports.
+     */
+    public var listen: [String]
+    /**
+     * An identity from `generate_keypair` (libp2p protobuf encoding);
+     * none means a fresh one.
+     */
+    public var keypair: Data?
+    /**
+     * Largest frame on the wire, framing included (default 65536).
+     */
+    public var maxMessageSize: UInt64?
+    /**
+     * Messages queued per topic for its handler or `next_message`
+     * (default 1024); beyond it messages are dropped and counted.
+     */
+    public var messageQueue: UInt64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Multiaddrs to listen on; empty means TCP and QUIC on every IPv4
+         * interface with system-chosen ports.
+         */listen: [String] = [], 
+        /**
+         * An identity from `generate_keypair` (libp2p protobuf encoding);
+         * none means a fresh one.
+         */keypair: Data? = nil, 
+        /**
+         * Largest frame on the wire, framing included (default 65536).
+         */maxMessageSize: UInt64? = nil, 
+        /**
+         * Messages queued per topic for its handler or `next_message`
+         * (default 1024); beyond it messages are dropped and counted.
+         */messageQueue: UInt64? = nil) {
+        self.listen = listen
+        self.keypair = keypair
+        self.maxMessageSize = maxMessageSize
+        self.messageQueue = messageQueue
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension NetworkConfig: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeNetworkConfig: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NetworkConfig {
+        return
+            try NetworkConfig(
+                listen: FfiConverterSequenceString.read(from: &buf), 
+                keypair: FfiConverterOptionData.read(from: &buf), 
+                maxMessageSize: FfiConverterOptionUInt64.read(from: &buf), 
+                messageQueue: FfiConverterOptionUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: NetworkConfig, into buf: inout [UInt8]) {
+        FfiConverterSequenceString.write(value.listen, into: &buf)
+        FfiConverterOptionData.write(value.keypair, into: &buf)
+        FfiConverterOptionUInt64.write(value.maxMessageSize, into: &buf)
+        FfiConverterOptionUInt64.write(value.messageQueue, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNetworkConfig_lift(_ buf: RustBuffer) throws -> NetworkConfig {
+    return try FfiConverterTypeNetworkConfig.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNetworkConfig_lower(_ value: NetworkConfig) -> RustBuffer {
+    return FfiConverterTypeNetworkConfig.lower(value)
+}
+
+
+/**
  * Something that happened in one topic.
  */
 public struct NetworkEvent: Equatable, Hashable {
+    /**
+     * The topic's name.
+     */
     public var topic: String
+    /**
+     * What happened.
+     */
     public var kind: NetworkEventKind
     /**
      * The peer concerned, for neighbour events.
@@ -1694,7 +1860,13 @@ public struct NetworkEvent: Equatable, Hashable {
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(topic: String, kind: NetworkEventKind, 
+    public init(
+        /**
+         * The topic's name.
+         */topic: String, 
+        /**
+         * What happened.
+         */kind: NetworkEventKind, 
         /**
          * The peer concerned, for neighbour events.
          */peerId: String?) {
@@ -1749,111 +1921,34 @@ public func FfiConverterTypeNetworkEvent_lower(_ value: NetworkEvent) -> RustBuf
 
 
 /**
- * How a network starts. Every field has a default.
+ * Counters of a whole network.
  */
-public struct NetworkOptions: Equatable, Hashable {
+public struct NetworkStats: Equatable, Hashable {
     /**
-     * Multiaddrs to listen on; empty means TCP and QUIC on every IPv4
-     * interface with system-chosen ports.
+     * One entry per joined topic.
      */
-    public var listen: [String]
+    public var topics: [TopicStats]
     /**
-     * An identity from `generate_keypair` (libp2p protobuf encoding);
-     * none means a fresh one.
+     * Peers with an open connection.
      */
-    public var keypair: Data?
+    public var connectedPeers: UInt64
     /**
-     * Largest frame on the wire, framing included (default 65536).
+     * Frames dropped because a peer's queue was full or it could not be reached.
      */
-    public var maxMessageSize: UInt64?
-    /**
-     * Messages queued per topic for its handler or `next_message`
-     * (default 1024); beyond it messages are dropped and counted.
-     */
-    public var messageQueue: UInt64?
+    public var framesDropped: UInt64
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
     public init(
         /**
-         * Multiaddrs to listen on; empty means TCP and QUIC on every IPv4
-         * interface with system-chosen ports.
-         */listen: [String] = [], 
+         * One entry per joined topic.
+         */topics: [TopicStats], 
         /**
-         * An identity from `generate_keypair` (libp2p protobuf encoding);
-         * none means a fresh one.
-         */keypair: Data? = nil, 
+         * Peers with an open connection.
+         */connectedPeers: UInt64, 
         /**
-         * Largest frame on the wire, framing included (default 65536).
-         */maxMessageSize: UInt64? = nil, 
-        /**
-         * Messages queued per topic for its handler or `next_message`
-         * (default 1024); beyond it messages are dropped and counted.
-         */messageQueue: UInt64? = nil) {
-        self.listen = listen
-        self.keypair = keypair
-        self.maxMessageSize = maxMessageSize
-        self.messageQueue = messageQueue
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension NetworkOptions: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeNetworkOptions: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NetworkOptions {
-        return
-            try NetworkOptions(
-                listen: FfiConverterSequenceString.read(from: &buf), 
-                keypair: FfiConverterOptionData.read(from: &buf), 
-                maxMessageSize: FfiConverterOptionUInt64.read(from: &buf), 
-                messageQueue: FfiConverterOptionUInt64.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: NetworkOptions, into buf: inout [UInt8]) {
-        FfiConverterSequenceString.write(value.listen, into: &buf)
-        FfiConverterOptionData.write(value.keypair, into: &buf)
-        FfiConverterOptionUInt64.write(value.maxMessageSize, into: &buf)
-        FfiConverterOptionUInt64.write(value.messageQueue, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeNetworkOptions_lift(_ buf: RustBuffer) throws -> NetworkOptions {
-    return try FfiConverterTypeNetworkOptions.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeNetworkOptions_lower(_ value: NetworkOptions) -> RustBuffer {
-    return FfiConverterTypeNetworkOptions.lower(value)
-}
-
-
-/**
- * Counters of a whole network.
- */
-public struct NetworkStats: Equatable, Hashable {
-    public var topics: [TopicStats]
-    public var connectedPeers: UInt64
-    public var framesDropped: UInt64
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(topics: [TopicStats], connectedPeers: UInt64, framesDropped: UInt64) {
+         * Frames dropped because a peer's queue was full or it could not be reached.
+         */framesDropped: UInt64) {
         self.topics = topics
         self.connectedPeers = connectedPeers
         self.framesDropped = framesDropped
@@ -1908,22 +2003,94 @@ public func FfiConverterTypeNetworkStats_lower(_ value: NetworkStats) -> RustBuf
  * Counters of one topic.
  */
 public struct TopicStats: Equatable, Hashable {
+    /**
+     * The topic's name.
+     */
     public var name: String
+    /**
+     * Peers in the active view (neighbours).
+     */
     public var activeView: UInt64
+    /**
+     * Peers in the passive view (backups).
+     */
     public var passiveView: UInt64
+    /**
+     * Neighbours on the broadcast tree.
+     */
     public var treeLinks: UInt64
+    /**
+     * Messages fetched with a GRAFT because they did not arrive along the tree.
+     */
     public var grafts: UInt64
+    /**
+     * Messages published by this node.
+     */
     public var published: UInt64
+    /**
+     * Messages delivered (each once).
+     */
     public var delivered: UInt64
+    /**
+     * Payload copies sent to neighbours.
+     */
     public var relayed: UInt64
+    /**
+     * Duplicate copies received and discarded.
+     */
     public var duplicates: UInt64
+    /**
+     * Messages dropped: invalid, too old, or not taken by a full queue.
+     */
     public var dropped: UInt64
+    /**
+     * Frame bytes received for this topic.
+     */
     public var bytesIn: UInt64
+    /**
+     * Frame bytes sent for this topic.
+     */
     public var bytesOut: UInt64
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(name: String, activeView: UInt64, passiveView: UInt64, treeLinks: UInt64, grafts: UInt64, published: UInt64, delivered: UInt64, relayed: UInt64, duplicates: UInt64, dropped: UInt64, bytesIn: UInt64, bytesOut: UInt64) {
+    public init(
+        /**
+         * The topic's name.
+         */name: String, 
+        /**
+         * Peers in the active view (neighbours).
+         */activeView: UInt64, 
+        /**
+         * Peers in the passive view (backups).
+         */passiveView: UInt64, 
+        /**
+         * Neighbours on the broadcast tree.
+         */treeLinks: UInt64, 
+        /**
+         * Messages fetched with a GRAFT because they did not arrive along the tree.
+         */grafts: UInt64, 
+        /**
+         * Messages published by this node.
+         */published: UInt64, 
+        /**
+         * Messages delivered (each once).
+         */delivered: UInt64, 
+        /**
+         * Payload copies sent to neighbours.
+         */relayed: UInt64, 
+        /**
+         * Duplicate copies received and discarded.
+         */duplicates: UInt64, 
+        /**
+         * Messages dropped: invalid, too old, or not taken by a full queue.
+         */dropped: UInt64, 
+        /**
+         * Frame bytes received for this topic.
+         */bytesIn: UInt64, 
+        /**
+         * Frame bytes sent for this topic.
+         */bytesOut: UInt64) {
         self.name = name
         self.activeView = activeView
         self.passiveView = passiveView
@@ -2046,7 +2213,7 @@ enum HyparError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     case QueueFull(message: String)
     
     /**
-     * The network thread could not start or run.
+     * The network thread could not start or run, or an internal error.
      */
     case Runtime(message: String)
     
@@ -2475,7 +2642,7 @@ fileprivate func uniffiRustCallAsync<F, T>(
 ) async throws -> T {
     // Make sure to call the ensure init function since future creation doesn't have a
     // RustCallStatus param, so doesn't use makeRustCall()
-    uniffiEnsureHyparInitialized()
+    uniffiEnsureHyparFfiInitialized()
     let rustFuture = rustFutureFunc()
     defer {
         freeFunc(rustFuture)
@@ -2510,12 +2677,12 @@ fileprivate func uniffiFutureContinuationCallback(handle: UInt64, pollResult: In
 }
 /**
  * A fresh Ed25519 identity in libp2p's protobuf encoding, to keep and pass
- * as `NetworkOptions.keypair`. Keep it secret.
+ * as `NetworkConfig.keypair`. Keep it secret.
  */
 public func generateKeypair() -> Data  {
     return try!  FfiConverterData.lift(try! rustCall() {
         uniffiCallStatus in
-    uniffi_hypar_fn_func_generate_keypair(uniffiCallStatus
+    uniffi_hypar_ffi_fn_func_generate_keypair(uniffiCallStatus
     )
 })
 }
@@ -2525,7 +2692,7 @@ public func generateKeypair() -> Data  {
 public func keypairPeerId(keypair: Data)throws  -> String  {
     return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeHyparError_lift) {
         uniffiCallStatus in
-    uniffi_hypar_fn_func_keypair_peer_id(
+    uniffi_hypar_ffi_fn_func_keypair_peer_id(
         FfiConverterData.lower(keypair),uniffiCallStatus
     )
 })
@@ -2536,7 +2703,7 @@ public func keypairPeerId(keypair: Data)throws  -> String  {
 public func version() -> String  {
     return try!  FfiConverterString.lift(try! rustCall() {
         uniffiCallStatus in
-    uniffi_hypar_fn_func_version(uniffiCallStatus
+    uniffi_hypar_ffi_fn_func_version(uniffiCallStatus
     )
 })
 }
@@ -2552,68 +2719,71 @@ private let initializationResult: InitializationResult = {
     // Get the bindings contract version from our ComponentInterface
     let bindings_contract_version = 30
     // Get the scaffolding contract version by calling the into the dylib
-    let scaffolding_contract_version = ffi_hypar_uniffi_contract_version()
+    let scaffolding_contract_version = ffi_hypar_ffi_uniffi_contract_version()
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
     }
-    if (uniffi_hypar_checksum_func_generate_keypair() != 34536) {
+    if (uniffi_hypar_ffi_checksum_func_generate_keypair() != 11669) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_hypar_checksum_func_keypair_peer_id() != 25444) {
+    if (uniffi_hypar_ffi_checksum_func_keypair_peer_id() != 37958) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_hypar_checksum_func_version() != 19018) {
+    if (uniffi_hypar_ffi_checksum_func_version() != 49650) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_hypar_checksum_method_eventhandler_on_event() != 1534) {
+    if (uniffi_hypar_ffi_checksum_method_eventhandler_on_event() != 19623) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_hypar_checksum_method_hyparnetwork_join() != 18168) {
+    if (uniffi_hypar_ffi_checksum_method_hyparnetwork_join() != 56706) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_hypar_checksum_method_hyparnetwork_join_batched() != 3743) {
+    if (uniffi_hypar_ffi_checksum_method_hyparnetwork_join_batched() != 50138) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_hypar_checksum_method_hyparnetwork_listen_addrs() != 33633) {
+    if (uniffi_hypar_ffi_checksum_method_hyparnetwork_listen_addrs() != 29410) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_hypar_checksum_method_hyparnetwork_peer_id() != 24598) {
+    if (uniffi_hypar_ffi_checksum_method_hyparnetwork_peer_id() != 16088) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_hypar_checksum_method_hyparnetwork_set_event_handler() != 25674) {
+    if (uniffi_hypar_ffi_checksum_method_hyparnetwork_set_event_handler() != 27919) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_hypar_checksum_method_hyparnetwork_shutdown() != 54634) {
+    if (uniffi_hypar_ffi_checksum_method_hyparnetwork_shutdown() != 7858) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_hypar_checksum_method_hyparnetwork_stats() != 13178) {
+    if (uniffi_hypar_ffi_checksum_method_hyparnetwork_stats() != 673) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_hypar_checksum_method_hypartopic_gossip() != 60964) {
+    if (uniffi_hypar_ffi_checksum_method_hypartopic_gossip() != 53263) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_hypar_checksum_method_hypartopic_gossip_many() != 28560) {
+    if (uniffi_hypar_ffi_checksum_method_hypartopic_gossip_many() != 33958) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_hypar_checksum_method_hypartopic_leave() != 57622) {
+    if (uniffi_hypar_ffi_checksum_method_hypartopic_is_delivering() != 37130) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_hypar_checksum_method_hypartopic_name() != 36737) {
+    if (uniffi_hypar_ffi_checksum_method_hypartopic_leave() != 49996) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_hypar_checksum_method_hypartopic_next_message() != 33125) {
+    if (uniffi_hypar_ffi_checksum_method_hypartopic_name() != 54812) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_hypar_checksum_method_hypartopic_stats() != 42399) {
+    if (uniffi_hypar_ffi_checksum_method_hypartopic_next_message() != 59266) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_hypar_checksum_method_messagebatchhandler_on_messages() != 7569) {
+    if (uniffi_hypar_ffi_checksum_method_hypartopic_stats() != 10962) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_hypar_checksum_method_messagehandler_on_message() != 23266) {
+    if (uniffi_hypar_ffi_checksum_method_messagebatchhandler_on_messages() != 26846) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_hypar_checksum_constructor_hyparnetwork_new() != 11610) {
+    if (uniffi_hypar_ffi_checksum_method_messagehandler_on_message() != 29) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_hypar_ffi_checksum_constructor_hyparnetwork_new() != 35023) {
         return InitializationResult.apiChecksumMismatch
     }
 
@@ -2625,7 +2795,7 @@ private let initializationResult: InitializationResult = {
 
 // Make the ensure init function public so that other modules which have external type references to
 // our types can call it.
-public func uniffiEnsureHyparInitialized() {
+public func uniffiEnsureHyparFfiInitialized() {
     switch initializationResult {
     case .ok:
         break

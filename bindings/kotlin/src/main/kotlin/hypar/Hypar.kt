@@ -2,7 +2,7 @@
 // package: a Flow of a topic's messages, lambda handlers, and topics whose
 // close() leaves them even while a nextMessage() is pending.
 //
-//     HyparNetwork(NetworkOptions(listen = listOf("/ip4/0.0.0.0/tcp/0"))).use { net ->
+//     HyparNetwork(NetworkConfig(listen = listOf("/ip4/0.0.0.0/tcp/0"))).use { net ->
 //         net.join("chat", bootstrap).use { topic ->
 //             topic.gossip("hello")
 //             topic.messages().collect { println(it.decodeToString()) }

@@ -8,7 +8,7 @@ import org.junit.jupiter.api.Timeout
 import org.junit.jupiter.api.assertThrows
 import uniffi.hypar.HyparException
 import uniffi.hypar.HyparNetwork
-import uniffi.hypar.NetworkOptions
+import uniffi.hypar.NetworkConfig
 import uniffi.hypar.keypairPeerId
 
 /** Every error kind arrives as a HyparException subclass with a useful message. */
@@ -22,7 +22,7 @@ class ErrorsTest {
     @Test
     fun `a bad listen multiaddr is InvalidArgument`() {
         val e = assertThrows<HyparException.InvalidArgument> {
-            HyparNetwork(NetworkOptions(listen = listOf("not-a-multiaddr")))
+            HyparNetwork(NetworkConfig(listen = listOf("not-a-multiaddr")))
         }
         assertMentions(e, "not-a-multiaddr")
     }
@@ -38,13 +38,13 @@ class ErrorsTest {
     @Test
     fun `an address that cannot be bound is Listen`() {
         // 192.0.2.1 (TEST-NET-1) is not an address of this machine.
-        assertThrows<HyparException.Listen> { HyparNetwork(NetworkOptions(listen = listOf("/ip4/192.0.2.1/tcp/0"))) }
+        assertThrows<HyparException.Listen> { HyparNetwork(NetworkConfig(listen = listOf("/ip4/192.0.2.1/tcp/0"))) }
     }
 
     @Test
     fun `an out-of-range option is InvalidConfig`() {
         assertThrows<HyparException.InvalidConfig> {
-            HyparNetwork(NetworkOptions(listen = listOf(LOOPBACK), maxMessageSize = 0u))
+            HyparNetwork(NetworkConfig(listen = listOf(LOOPBACK), maxMessageSize = 0u))
         }
     }
 
@@ -52,7 +52,7 @@ class ErrorsTest {
     fun `a bad keypair is InvalidArgument`() {
         assertThrows<HyparException.InvalidArgument> { keypairPeerId(byteArrayOf(1, 2, 3)) }
         assertThrows<HyparException.InvalidArgument> {
-            HyparNetwork(NetworkOptions(listen = listOf(LOOPBACK), keypair = ByteArray(7)))
+            HyparNetwork(NetworkConfig(listen = listOf(LOOPBACK), keypair = ByteArray(7)))
         }
     }
 
@@ -67,7 +67,7 @@ class ErrorsTest {
 
     @Test
     fun `the max message size option is applied`(): Unit =
-        HyparNetwork(NetworkOptions(listen = listOf(LOOPBACK), maxMessageSize = 2048u)).use { net ->
+        HyparNetwork(NetworkConfig(listen = listOf(LOOPBACK), maxMessageSize = 2048u)).use { net ->
             net.join("small").use { topic ->
                 assertThrows<HyparException.MessageTooLarge> { topic.gossip(ByteArray(4096)) }
                 topic.gossip(ByteArray(512))

@@ -19,7 +19,7 @@ import uniffi.hypar.generateKeypair
 import uniffi.hypar.keypairPeerId
 import uniffi.hypar.version
 import uniffi.hypar.HyparNetwork
-import uniffi.hypar.NetworkOptions
+import uniffi.hypar.NetworkConfig
 import java.util.Collections
 import java.util.concurrent.CountDownLatch
 import java.util.concurrent.TimeUnit
@@ -114,7 +114,7 @@ class ExchangeTest {
         assertTrue(version().matches(Regex("""\d+\.\d+\.\d+.*""")), version())
         val key = generateKeypair()
         val peer = keypairPeerId(key)
-        HyparNetwork(NetworkOptions(listen = listOf(LOOPBACK), keypair = key, maxMessageSize = 4096u, messageQueue = 8u)).use { net ->
+        HyparNetwork(NetworkConfig(listen = listOf(LOOPBACK), keypair = key, maxMessageSize = 4096u, messageQueue = 8u)).use { net ->
             assertEquals(peer, net.peerId())
             val addrs = net.listenAddrs()
             assertTrue(addrs.isNotEmpty() && addrs.all { it.startsWith("/ip4/127.0.0.1/tcp/") && it.endsWith("/p2p/$peer") }, addrs.toString())

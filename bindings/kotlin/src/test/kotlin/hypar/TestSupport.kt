@@ -3,7 +3,7 @@ package hypar
 import org.junit.jupiter.api.Assertions.fail
 import uniffi.hypar.HyparNetwork
 import uniffi.hypar.HyparTopic
-import uniffi.hypar.NetworkOptions
+import uniffi.hypar.NetworkConfig
 import java.util.concurrent.LinkedBlockingQueue
 import java.util.concurrent.TimeUnit
 import kotlin.time.Duration
@@ -15,7 +15,7 @@ const val LOOPBACK = "/ip4/127.0.0.1/tcp/0"
 /** How long the tests wait for something that happens within a second when all is well. */
 val PATIENCE: Duration = 30.seconds
 
-fun loopbackNode(): HyparNetwork = HyparNetwork(NetworkOptions(listen = listOf(LOOPBACK)))
+fun loopbackNode(): HyparNetwork = HyparNetwork(NetworkConfig(listen = listOf(LOOPBACK)))
 
 /** Nodes shut down together at the end of a test, whatever happened. */
 class Nodes : AutoCloseable {

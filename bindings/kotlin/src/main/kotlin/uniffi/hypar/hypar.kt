@@ -66,7 +66,7 @@ open class RustBuffer : Structure() {
     companion object {
         internal fun alloc(size: ULong = 0UL) = uniffiRustCall() { status ->
             // Note: need to convert the size to a `Long` value to make this work with JVM.
-            UniffiLib.ffi_hypar_rustbuffer_alloc(size.toLong(), status)
+            UniffiLib.ffi_hypar_ffi_rustbuffer_alloc(size.toLong(), status)
         }.also {
             if(it.data == null) {
                throw RuntimeException("RustBuffer.alloc() returned null data pointer (size=${size})")
@@ -82,7 +82,7 @@ open class RustBuffer : Structure() {
         }
 
         internal fun free(buf: RustBuffer.ByValue) = uniffiRustCall() { status ->
-            UniffiLib.ffi_hypar_rustbuffer_free(buf, status)
+            UniffiLib.ffi_hypar_ffi_rustbuffer_free(buf, status)
         }
     }
 
@@ -748,47 +748,49 @@ internal object IntegrityCheckingUniffiLib {
     }
 
     internal fun ensureInitialized() = Unit
-    external fun uniffi_hypar_checksum_func_generate_keypair(
+    external fun uniffi_hypar_ffi_checksum_func_generate_keypair(
     ): Int
-    external fun uniffi_hypar_checksum_func_keypair_peer_id(
+    external fun uniffi_hypar_ffi_checksum_func_keypair_peer_id(
     ): Int
-    external fun uniffi_hypar_checksum_func_version(
+    external fun uniffi_hypar_ffi_checksum_func_version(
     ): Int
-    external fun uniffi_hypar_checksum_method_eventhandler_on_event(
+    external fun uniffi_hypar_ffi_checksum_method_eventhandler_on_event(
     ): Int
-    external fun uniffi_hypar_checksum_method_hyparnetwork_join(
+    external fun uniffi_hypar_ffi_checksum_method_hyparnetwork_join(
     ): Int
-    external fun uniffi_hypar_checksum_method_hyparnetwork_join_batched(
+    external fun uniffi_hypar_ffi_checksum_method_hyparnetwork_join_batched(
     ): Int
-    external fun uniffi_hypar_checksum_method_hyparnetwork_listen_addrs(
+    external fun uniffi_hypar_ffi_checksum_method_hyparnetwork_listen_addrs(
     ): Int
-    external fun uniffi_hypar_checksum_method_hyparnetwork_peer_id(
+    external fun uniffi_hypar_ffi_checksum_method_hyparnetwork_peer_id(
     ): Int
-    external fun uniffi_hypar_checksum_method_hyparnetwork_set_event_handler(
+    external fun uniffi_hypar_ffi_checksum_method_hyparnetwork_set_event_handler(
     ): Int
-    external fun uniffi_hypar_checksum_method_hyparnetwork_shutdown(
+    external fun uniffi_hypar_ffi_checksum_method_hyparnetwork_shutdown(
     ): Int
-    external fun uniffi_hypar_checksum_method_hyparnetwork_stats(
+    external fun uniffi_hypar_ffi_checksum_method_hyparnetwork_stats(
     ): Int
-    external fun uniffi_hypar_checksum_method_hypartopic_gossip(
+    external fun uniffi_hypar_ffi_checksum_method_hypartopic_gossip(
     ): Int
-    external fun uniffi_hypar_checksum_method_hypartopic_gossip_many(
+    external fun uniffi_hypar_ffi_checksum_method_hypartopic_gossip_many(
     ): Int
-    external fun uniffi_hypar_checksum_method_hypartopic_leave(
+    external fun uniffi_hypar_ffi_checksum_method_hypartopic_is_delivering(
     ): Int
-    external fun uniffi_hypar_checksum_method_hypartopic_name(
+    external fun uniffi_hypar_ffi_checksum_method_hypartopic_leave(
     ): Int
-    external fun uniffi_hypar_checksum_method_hypartopic_next_message(
+    external fun uniffi_hypar_ffi_checksum_method_hypartopic_name(
     ): Int
-    external fun uniffi_hypar_checksum_method_hypartopic_stats(
+    external fun uniffi_hypar_ffi_checksum_method_hypartopic_next_message(
     ): Int
-    external fun uniffi_hypar_checksum_method_messagebatchhandler_on_messages(
+    external fun uniffi_hypar_ffi_checksum_method_hypartopic_stats(
     ): Int
-    external fun uniffi_hypar_checksum_method_messagehandler_on_message(
+    external fun uniffi_hypar_ffi_checksum_method_messagebatchhandler_on_messages(
     ): Int
-    external fun uniffi_hypar_checksum_constructor_hyparnetwork_new(
+    external fun uniffi_hypar_ffi_checksum_method_messagehandler_on_message(
     ): Int
-    external fun ffi_hypar_uniffi_contract_version(
+    external fun uniffi_hypar_ffi_checksum_constructor_hyparnetwork_new(
+    ): Int
+    external fun ffi_hypar_ffi_uniffi_contract_version(
     ): Int
 
         
@@ -811,175 +813,177 @@ internal object UniffiLib {
     }
 
     internal fun ensureInitialized() = Unit
-    external fun uniffi_hypar_fn_clone_eventhandler(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_hypar_ffi_fn_clone_eventhandler(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_hypar_fn_free_eventhandler(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_hypar_ffi_fn_free_eventhandler(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_hypar_fn_init_callback_vtable_eventhandler(`vtable`: UniffiVTableCallbackInterfaceEventHandler,
+    external fun uniffi_hypar_ffi_fn_init_callback_vtable_eventhandler(`vtable`: UniffiVTableCallbackInterfaceEventHandler,
     ): Unit
-    external fun uniffi_hypar_fn_method_eventhandler_on_event(`ptr`: Long,`event`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_hypar_ffi_fn_method_eventhandler_on_event(`ptr`: Long,`event`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_hypar_fn_clone_hyparnetwork(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_hypar_ffi_fn_clone_hyparnetwork(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_hypar_fn_free_hyparnetwork(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_hypar_ffi_fn_free_hyparnetwork(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_hypar_fn_constructor_hyparnetwork_new(`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_hypar_ffi_fn_constructor_hyparnetwork_new(`config`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_hypar_fn_method_hyparnetwork_join(`ptr`: Long,`topic`: RustBuffer.ByValue,`bootstrap`: RustBuffer.ByValue,`handler`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_hypar_ffi_fn_method_hyparnetwork_join(`ptr`: Long,`topic`: RustBuffer.ByValue,`bootstrap`: RustBuffer.ByValue,`handler`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_hypar_fn_method_hyparnetwork_join_batched(`ptr`: Long,`topic`: RustBuffer.ByValue,`bootstrap`: RustBuffer.ByValue,`handler`: Long,`maxBatch`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_hypar_ffi_fn_method_hyparnetwork_join_batched(`ptr`: Long,`topic`: RustBuffer.ByValue,`bootstrap`: RustBuffer.ByValue,`handler`: Long,`maxBatch`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_hypar_fn_method_hyparnetwork_listen_addrs(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_hypar_ffi_fn_method_hyparnetwork_listen_addrs(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_hypar_fn_method_hyparnetwork_peer_id(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_hypar_ffi_fn_method_hyparnetwork_peer_id(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_hypar_fn_method_hyparnetwork_set_event_handler(`ptr`: Long,`handler`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_hypar_ffi_fn_method_hyparnetwork_set_event_handler(`ptr`: Long,`handler`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_hypar_fn_method_hyparnetwork_shutdown(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_hypar_ffi_fn_method_hyparnetwork_shutdown(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_hypar_fn_method_hyparnetwork_stats(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_hypar_ffi_fn_method_hyparnetwork_stats(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_hypar_fn_clone_hypartopic(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_hypar_ffi_fn_clone_hypartopic(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_hypar_fn_free_hypartopic(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_hypar_ffi_fn_free_hypartopic(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_hypar_fn_method_hypartopic_gossip(`ptr`: Long,`data`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_hypar_ffi_fn_method_hypartopic_gossip(`ptr`: Long,`data`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_hypar_fn_method_hypartopic_gossip_many(`ptr`: Long,`messages`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_hypar_ffi_fn_method_hypartopic_gossip_many(`ptr`: Long,`messages`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_hypar_fn_method_hypartopic_leave(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_hypar_fn_method_hypartopic_name(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_hypar_fn_method_hypartopic_next_message(`ptr`: Long,
-    ): Long
-    external fun uniffi_hypar_fn_method_hypartopic_stats(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_hypar_fn_clone_messagebatchhandler(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Long
-    external fun uniffi_hypar_fn_free_messagebatchhandler(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_hypar_fn_init_callback_vtable_messagebatchhandler(`vtable`: UniffiVTableCallbackInterfaceMessageBatchHandler,
-    ): Unit
-    external fun uniffi_hypar_fn_method_messagebatchhandler_on_messages(`ptr`: Long,`batch`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_hypar_fn_clone_messagehandler(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Long
-    external fun uniffi_hypar_fn_free_messagehandler(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_hypar_fn_init_callback_vtable_messagehandler(`vtable`: UniffiVTableCallbackInterfaceMessageHandler,
-    ): Unit
-    external fun uniffi_hypar_fn_method_messagehandler_on_message(`ptr`: Long,`data`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_hypar_fn_func_generate_keypair(uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_hypar_fn_func_keypair_peer_id(`keypair`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_hypar_fn_func_version(uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun ffi_hypar_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun ffi_hypar_rustbuffer_from_bytes(`bytes`: ForeignBytes.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun ffi_hypar_rustbuffer_free(`buf`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun ffi_hypar_rustbuffer_reserve(`buf`: RustBuffer.ByValue,`additional`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun ffi_hypar_rust_future_poll_u8(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
-    ): Unit
-    external fun ffi_hypar_rust_future_cancel_u8(`handle`: Long,
-    ): Unit
-    external fun ffi_hypar_rust_future_free_u8(`handle`: Long,
-    ): Unit
-    external fun ffi_hypar_rust_future_complete_u8(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Int
-    external fun ffi_hypar_rust_future_poll_i8(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
-    ): Unit
-    external fun ffi_hypar_rust_future_cancel_i8(`handle`: Long,
-    ): Unit
-    external fun ffi_hypar_rust_future_free_i8(`handle`: Long,
-    ): Unit
-    external fun ffi_hypar_rust_future_complete_i8(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_hypar_ffi_fn_method_hypartopic_is_delivering(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
-    external fun ffi_hypar_rust_future_poll_u16(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
+    external fun uniffi_hypar_ffi_fn_method_hypartopic_leave(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun ffi_hypar_rust_future_cancel_u16(`handle`: Long,
-    ): Unit
-    external fun ffi_hypar_rust_future_free_u16(`handle`: Long,
-    ): Unit
-    external fun ffi_hypar_rust_future_complete_u16(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Int
-    external fun ffi_hypar_rust_future_poll_i16(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
-    ): Unit
-    external fun ffi_hypar_rust_future_cancel_i16(`handle`: Long,
-    ): Unit
-    external fun ffi_hypar_rust_future_free_i16(`handle`: Long,
-    ): Unit
-    external fun ffi_hypar_rust_future_complete_i16(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Short
-    external fun ffi_hypar_rust_future_poll_u32(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
-    ): Unit
-    external fun ffi_hypar_rust_future_cancel_u32(`handle`: Long,
-    ): Unit
-    external fun ffi_hypar_rust_future_free_u32(`handle`: Long,
-    ): Unit
-    external fun ffi_hypar_rust_future_complete_u32(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Int
-    external fun ffi_hypar_rust_future_poll_i32(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
-    ): Unit
-    external fun ffi_hypar_rust_future_cancel_i32(`handle`: Long,
-    ): Unit
-    external fun ffi_hypar_rust_future_free_i32(`handle`: Long,
-    ): Unit
-    external fun ffi_hypar_rust_future_complete_i32(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Int
-    external fun ffi_hypar_rust_future_poll_u64(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
-    ): Unit
-    external fun ffi_hypar_rust_future_cancel_u64(`handle`: Long,
-    ): Unit
-    external fun ffi_hypar_rust_future_free_u64(`handle`: Long,
-    ): Unit
-    external fun ffi_hypar_rust_future_complete_u64(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Long
-    external fun ffi_hypar_rust_future_poll_i64(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
-    ): Unit
-    external fun ffi_hypar_rust_future_cancel_i64(`handle`: Long,
-    ): Unit
-    external fun ffi_hypar_rust_future_free_i64(`handle`: Long,
-    ): Unit
-    external fun ffi_hypar_rust_future_complete_i64(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Long
-    external fun ffi_hypar_rust_future_poll_f32(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
-    ): Unit
-    external fun ffi_hypar_rust_future_cancel_f32(`handle`: Long,
-    ): Unit
-    external fun ffi_hypar_rust_future_free_f32(`handle`: Long,
-    ): Unit
-    external fun ffi_hypar_rust_future_complete_f32(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Float
-    external fun ffi_hypar_rust_future_poll_f64(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
-    ): Unit
-    external fun ffi_hypar_rust_future_cancel_f64(`handle`: Long,
-    ): Unit
-    external fun ffi_hypar_rust_future_free_f64(`handle`: Long,
-    ): Unit
-    external fun ffi_hypar_rust_future_complete_f64(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Double
-    external fun ffi_hypar_rust_future_poll_rust_buffer(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
-    ): Unit
-    external fun ffi_hypar_rust_future_cancel_rust_buffer(`handle`: Long,
-    ): Unit
-    external fun ffi_hypar_rust_future_free_rust_buffer(`handle`: Long,
-    ): Unit
-    external fun ffi_hypar_rust_future_complete_rust_buffer(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_hypar_ffi_fn_method_hypartopic_name(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun ffi_hypar_rust_future_poll_void(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
+    external fun uniffi_hypar_ffi_fn_method_hypartopic_next_message(`ptr`: Long,
+    ): Long
+    external fun uniffi_hypar_ffi_fn_method_hypartopic_stats(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_hypar_ffi_fn_clone_messagebatchhandler(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_hypar_ffi_fn_free_messagebatchhandler(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun ffi_hypar_rust_future_cancel_void(`handle`: Long,
+    external fun uniffi_hypar_ffi_fn_init_callback_vtable_messagebatchhandler(`vtable`: UniffiVTableCallbackInterfaceMessageBatchHandler,
     ): Unit
-    external fun ffi_hypar_rust_future_free_void(`handle`: Long,
+    external fun uniffi_hypar_ffi_fn_method_messagebatchhandler_on_messages(`ptr`: Long,`batch`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun ffi_hypar_rust_future_complete_void(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_hypar_ffi_fn_clone_messagehandler(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_hypar_ffi_fn_free_messagehandler(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_hypar_ffi_fn_init_callback_vtable_messagehandler(`vtable`: UniffiVTableCallbackInterfaceMessageHandler,
+    ): Unit
+    external fun uniffi_hypar_ffi_fn_method_messagehandler_on_message(`ptr`: Long,`data`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_hypar_ffi_fn_func_generate_keypair(uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_hypar_ffi_fn_func_keypair_peer_id(`keypair`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_hypar_ffi_fn_func_version(uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun ffi_hypar_ffi_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun ffi_hypar_ffi_rustbuffer_from_bytes(`bytes`: ForeignBytes.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun ffi_hypar_ffi_rustbuffer_free(`buf`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun ffi_hypar_ffi_rustbuffer_reserve(`buf`: RustBuffer.ByValue,`additional`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun ffi_hypar_ffi_rust_future_poll_u8(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_cancel_u8(`handle`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_free_u8(`handle`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_complete_u8(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Int
+    external fun ffi_hypar_ffi_rust_future_poll_i8(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_cancel_i8(`handle`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_free_i8(`handle`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_complete_i8(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
+    external fun ffi_hypar_ffi_rust_future_poll_u16(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_cancel_u16(`handle`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_free_u16(`handle`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_complete_u16(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Int
+    external fun ffi_hypar_ffi_rust_future_poll_i16(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_cancel_i16(`handle`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_free_i16(`handle`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_complete_i16(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Short
+    external fun ffi_hypar_ffi_rust_future_poll_u32(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_cancel_u32(`handle`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_free_u32(`handle`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_complete_u32(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Int
+    external fun ffi_hypar_ffi_rust_future_poll_i32(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_cancel_i32(`handle`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_free_i32(`handle`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_complete_i32(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Int
+    external fun ffi_hypar_ffi_rust_future_poll_u64(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_cancel_u64(`handle`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_free_u64(`handle`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_complete_u64(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun ffi_hypar_ffi_rust_future_poll_i64(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_cancel_i64(`handle`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_free_i64(`handle`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_complete_i64(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun ffi_hypar_ffi_rust_future_poll_f32(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_cancel_f32(`handle`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_free_f32(`handle`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_complete_f32(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Float
+    external fun ffi_hypar_ffi_rust_future_poll_f64(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_cancel_f64(`handle`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_free_f64(`handle`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_complete_f64(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Double
+    external fun ffi_hypar_ffi_rust_future_poll_rust_buffer(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_cancel_rust_buffer(`handle`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_free_rust_buffer(`handle`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_complete_rust_buffer(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun ffi_hypar_ffi_rust_future_poll_void(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_cancel_void(`handle`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_free_void(`handle`: Long,
+    ): Unit
+    external fun ffi_hypar_ffi_rust_future_complete_void(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
 
         
@@ -989,71 +993,74 @@ private fun uniffiCheckContractApiVersion(lib: IntegrityCheckingUniffiLib) {
     // Get the bindings contract version from our ComponentInterface
     val bindings_contract_version = 30
     // Get the scaffolding contract version by calling the into the dylib
-    val scaffolding_contract_version = lib.ffi_hypar_uniffi_contract_version()
+    val scaffolding_contract_version = lib.ffi_hypar_ffi_uniffi_contract_version()
     if (bindings_contract_version != scaffolding_contract_version) {
         throw RuntimeException("UniFFI contract version mismatch: try cleaning and rebuilding your project")
     }
 }
 @Suppress("UNUSED_PARAMETER")
 private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
-    if ((lib.uniffi_hypar_checksum_func_generate_keypair() and 0xFFFF) != 34536) {
+    if ((lib.uniffi_hypar_ffi_checksum_func_generate_keypair() and 0xFFFF) != 11669) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_hypar_checksum_func_keypair_peer_id() and 0xFFFF) != 25444) {
+    if ((lib.uniffi_hypar_ffi_checksum_func_keypair_peer_id() and 0xFFFF) != 37958) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_hypar_checksum_func_version() and 0xFFFF) != 19018) {
+    if ((lib.uniffi_hypar_ffi_checksum_func_version() and 0xFFFF) != 49650) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_hypar_checksum_method_eventhandler_on_event() and 0xFFFF) != 1534) {
+    if ((lib.uniffi_hypar_ffi_checksum_method_eventhandler_on_event() and 0xFFFF) != 19623) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_hypar_checksum_method_hyparnetwork_join() and 0xFFFF) != 18168) {
+    if ((lib.uniffi_hypar_ffi_checksum_method_hyparnetwork_join() and 0xFFFF) != 56706) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_hypar_checksum_method_hyparnetwork_join_batched() and 0xFFFF) != 3743) {
+    if ((lib.uniffi_hypar_ffi_checksum_method_hyparnetwork_join_batched() and 0xFFFF) != 50138) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_hypar_checksum_method_hyparnetwork_listen_addrs() and 0xFFFF) != 33633) {
+    if ((lib.uniffi_hypar_ffi_checksum_method_hyparnetwork_listen_addrs() and 0xFFFF) != 29410) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_hypar_checksum_method_hyparnetwork_peer_id() and 0xFFFF) != 24598) {
+    if ((lib.uniffi_hypar_ffi_checksum_method_hyparnetwork_peer_id() and 0xFFFF) != 16088) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_hypar_checksum_method_hyparnetwork_set_event_handler() and 0xFFFF) != 25674) {
+    if ((lib.uniffi_hypar_ffi_checksum_method_hyparnetwork_set_event_handler() and 0xFFFF) != 27919) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_hypar_checksum_method_hyparnetwork_shutdown() and 0xFFFF) != 54634) {
+    if ((lib.uniffi_hypar_ffi_checksum_method_hyparnetwork_shutdown() and 0xFFFF) != 7858) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_hypar_checksum_method_hyparnetwork_stats() and 0xFFFF) != 13178) {
+    if ((lib.uniffi_hypar_ffi_checksum_method_hyparnetwork_stats() and 0xFFFF) != 673) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_hypar_checksum_method_hypartopic_gossip() and 0xFFFF) != 60964) {
+    if ((lib.uniffi_hypar_ffi_checksum_method_hypartopic_gossip() and 0xFFFF) != 53263) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_hypar_checksum_method_hypartopic_gossip_many() and 0xFFFF) != 28560) {
+    if ((lib.uniffi_hypar_ffi_checksum_method_hypartopic_gossip_many() and 0xFFFF) != 33958) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_hypar_checksum_method_hypartopic_leave() and 0xFFFF) != 57622) {
+    if ((lib.uniffi_hypar_ffi_checksum_method_hypartopic_is_delivering() and 0xFFFF) != 37130) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_hypar_checksum_method_hypartopic_name() and 0xFFFF) != 36737) {
+    if ((lib.uniffi_hypar_ffi_checksum_method_hypartopic_leave() and 0xFFFF) != 49996) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_hypar_checksum_method_hypartopic_next_message() and 0xFFFF) != 33125) {
+    if ((lib.uniffi_hypar_ffi_checksum_method_hypartopic_name() and 0xFFFF) != 54812) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_hypar_checksum_method_hypartopic_stats() and 0xFFFF) != 42399) {
+    if ((lib.uniffi_hypar_ffi_checksum_method_hypartopic_next_message() and 0xFFFF) != 59266) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_hypar_checksum_method_messagebatchhandler_on_messages() and 0xFFFF) != 7569) {
+    if ((lib.uniffi_hypar_ffi_checksum_method_hypartopic_stats() and 0xFFFF) != 10962) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_hypar_checksum_method_messagehandler_on_message() and 0xFFFF) != 23266) {
+    if ((lib.uniffi_hypar_ffi_checksum_method_messagebatchhandler_on_messages() and 0xFFFF) != 26846) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_hypar_checksum_constructor_hyparnetwork_new() and 0xFFFF) != 11610) {
+    if ((lib.uniffi_hypar_ffi_checksum_method_messagehandler_on_message() and 0xFFFF) != 29) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_hypar_ffi_checksum_constructor_hyparnetwork_new() and 0xFFFF) != 35023) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
 }
@@ -1333,6 +1340,29 @@ public object FfiConverterULong: FfiConverter<ULong, Long> {
 /**
  * @suppress
  */
+public object FfiConverterBoolean: FfiConverter<Boolean, Byte> {
+    override fun lift(value: Byte): Boolean {
+        return value.toInt() != 0
+    }
+
+    override fun read(buf: ByteBuffer): Boolean {
+        return lift(buf.get())
+    }
+
+    override fun lower(value: Boolean): Byte {
+        return if (value) 1.toByte() else 0.toByte()
+    }
+
+    override fun allocationSize(value: Boolean) = 1UL
+
+    override fun write(value: Boolean, buf: ByteBuffer) {
+        buf.put(lower(value))
+    }
+}
+
+/**
+ * @suppress
+ */
 public object FfiConverterString: FfiConverter<String, RustBuffer.ByValue> {
     // Note: we don't inherit from FfiConverterRustBuffer, because we use a
     // special encoding when lowering/lifting.  We can use `RustBuffer.len` to
@@ -1507,6 +1537,9 @@ public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
  */
 public interface EventHandler {
     
+    /**
+     * One event.
+     */
     fun `onEvent`(`event`: NetworkEvent)
     
     companion object
@@ -1599,7 +1632,7 @@ open class EventHandlerImpl: Disposable, AutoCloseable, EventHandler
                 return;
             }
             uniffiRustCall { status ->
-                UniffiLib.uniffi_hypar_fn_free_eventhandler(handle, status)
+                UniffiLib.uniffi_hypar_ffi_fn_free_eventhandler(handle, status)
             }
         }
     }
@@ -1612,15 +1645,18 @@ open class EventHandlerImpl: Disposable, AutoCloseable, EventHandler
             throw InternalException("uniffiCloneHandle() called on NoHandle object");
         }
         return uniffiRustCall() { status ->
-            UniffiLib.uniffi_hypar_fn_clone_eventhandler(handle, status)
+            UniffiLib.uniffi_hypar_ffi_fn_clone_eventhandler(handle, status)
         }
     }
 
-    override fun `onEvent`(`event`: NetworkEvent)
+    
+    /**
+     * One event.
+     */override fun `onEvent`(`event`: NetworkEvent)
         = 
     callWithHandle {
     uniffiRustCall() { _status ->
-    UniffiLib.uniffi_hypar_fn_method_eventhandler_on_event(
+    UniffiLib.uniffi_hypar_ffi_fn_method_eventhandler_on_event(
         it,
         
         FfiConverterTypeNetworkEvent.lower(`event`),_status)
@@ -1681,7 +1717,7 @@ internal object uniffiCallbackInterfaceEventHandler {
     // Registers the foreign callback with the Rust side.
     // This method is generated for each callback interface.
     internal fun register(lib: UniffiLib) {
-        lib.uniffi_hypar_fn_init_callback_vtable_eventhandler(vtable)
+        lib.uniffi_hypar_ffi_fn_init_callback_vtable_eventhandler(vtable)
     }
 }
 
@@ -1856,8 +1892,10 @@ public interface HyparNetworkInterface {
     fun `setEventHandler`(`handler`: EventHandler?)
     
     /**
-     * Leave every topic, close every connection and stop the thread. Topics
-     * become inert; handlers are not called again. Idempotent.
+     * Leave every topic, close every connection and stop the thread. Once
+     * it returns, no handler of this network or its topics is called again
+     * (from a handler: except the one running). Topics become inert.
+     * Idempotent.
      */
     fun `shutdown`()
     
@@ -1899,13 +1937,13 @@ open class HyparNetwork: Disposable, AutoCloseable, HyparNetworkInterface
     /**
      * Start a node; returns once every listen address is bound.
      */
-    constructor(`options`: NetworkOptions) :
+    constructor(`config`: NetworkConfig) :
         this(UniffiWithHandle, 
     uniffiRustCallWithError(HyparException) { _status ->
-    UniffiLib.uniffi_hypar_fn_constructor_hyparnetwork_new(
+    UniffiLib.uniffi_hypar_ffi_fn_constructor_hyparnetwork_new(
     
         
-        FfiConverterTypeNetworkOptions.lower(`options`),_status)
+        FfiConverterTypeNetworkConfig.lower(`config`),_status)
 }
     )
 
@@ -1968,7 +2006,7 @@ open class HyparNetwork: Disposable, AutoCloseable, HyparNetworkInterface
                 return;
             }
             uniffiRustCall { status ->
-                UniffiLib.uniffi_hypar_fn_free_hyparnetwork(handle, status)
+                UniffiLib.uniffi_hypar_ffi_fn_free_hyparnetwork(handle, status)
             }
         }
     }
@@ -1981,7 +2019,7 @@ open class HyparNetwork: Disposable, AutoCloseable, HyparNetworkInterface
             throw InternalException("uniffiCloneHandle() called on NoHandle object");
         }
         return uniffiRustCall() { status ->
-            UniffiLib.uniffi_hypar_fn_clone_hyparnetwork(handle, status)
+            UniffiLib.uniffi_hypar_ffi_fn_clone_hyparnetwork(handle, status)
         }
     }
 
@@ -1996,7 +2034,7 @@ open class HyparNetwork: Disposable, AutoCloseable, HyparNetworkInterface
             return FfiConverterTypeHyparTopic.lift(
     callWithHandle {
     uniffiRustCallWithError(HyparException) { _status ->
-    UniffiLib.uniffi_hypar_fn_method_hyparnetwork_join(
+    UniffiLib.uniffi_hypar_ffi_fn_method_hyparnetwork_join(
         it,
         
         FfiConverterString.lower(`topic`),
@@ -2017,7 +2055,7 @@ open class HyparNetwork: Disposable, AutoCloseable, HyparNetworkInterface
             return FfiConverterTypeHyparTopic.lift(
     callWithHandle {
     uniffiRustCallWithError(HyparException) { _status ->
-    UniffiLib.uniffi_hypar_fn_method_hyparnetwork_join_batched(
+    UniffiLib.uniffi_hypar_ffi_fn_method_hyparnetwork_join_batched(
         it,
         
         FfiConverterString.lower(`topic`),
@@ -2039,7 +2077,7 @@ open class HyparNetwork: Disposable, AutoCloseable, HyparNetworkInterface
             return FfiConverterSequenceString.lift(
     callWithHandle {
     uniffiRustCallWithError(HyparException) { _status ->
-    UniffiLib.uniffi_hypar_fn_method_hyparnetwork_listen_addrs(
+    UniffiLib.uniffi_hypar_ffi_fn_method_hyparnetwork_listen_addrs(
         it,
         _status)
 }
@@ -2055,7 +2093,7 @@ open class HyparNetwork: Disposable, AutoCloseable, HyparNetworkInterface
             return FfiConverterString.lift(
     callWithHandle {
     uniffiRustCall() { _status ->
-    UniffiLib.uniffi_hypar_fn_method_hyparnetwork_peer_id(
+    UniffiLib.uniffi_hypar_ffi_fn_method_hyparnetwork_peer_id(
         it,
         _status)
 }
@@ -2073,7 +2111,7 @@ open class HyparNetwork: Disposable, AutoCloseable, HyparNetworkInterface
         = 
     callWithHandle {
     uniffiRustCallWithError(HyparException) { _status ->
-    UniffiLib.uniffi_hypar_fn_method_hyparnetwork_set_event_handler(
+    UniffiLib.uniffi_hypar_ffi_fn_method_hyparnetwork_set_event_handler(
         it,
         
         FfiConverterOptionalTypeEventHandler.lower(`handler`),_status)
@@ -2084,13 +2122,15 @@ open class HyparNetwork: Disposable, AutoCloseable, HyparNetworkInterface
 
     
     /**
-     * Leave every topic, close every connection and stop the thread. Topics
-     * become inert; handlers are not called again. Idempotent.
+     * Leave every topic, close every connection and stop the thread. Once
+     * it returns, no handler of this network or its topics is called again
+     * (from a handler: except the one running). Topics become inert.
+     * Idempotent.
      */override fun `shutdown`()
         = 
     callWithHandle {
     uniffiRustCall() { _status ->
-    UniffiLib.uniffi_hypar_fn_method_hyparnetwork_shutdown(
+    UniffiLib.uniffi_hypar_ffi_fn_method_hyparnetwork_shutdown(
         it,
         _status)
 }
@@ -2106,7 +2146,7 @@ open class HyparNetwork: Disposable, AutoCloseable, HyparNetworkInterface
             return FfiConverterTypeNetworkStats.lift(
     callWithHandle {
     uniffiRustCallWithError(HyparException) { _status ->
-    UniffiLib.uniffi_hypar_fn_method_hyparnetwork_stats(
+    UniffiLib.uniffi_hypar_ffi_fn_method_hyparnetwork_stats(
         it,
         _status)
 }
@@ -2268,6 +2308,12 @@ public interface HyparTopicInterface {
     fun `gossipMany`(`messages`: List<kotlin.ByteArray>): kotlin.ULong
     
     /**
+     * Whether messages are still delivered: false once the topic was left
+     * or its network shut down.
+     */
+    fun `isDelivering`(): kotlin.Boolean
+    
+    /**
      * Leave the topic. Once it returns, the handler is not called again
      * (unless called from the handler itself: then after the current call).
      * Idempotent.
@@ -2380,7 +2426,7 @@ open class HyparTopic: Disposable, AutoCloseable, HyparTopicInterface
                 return;
             }
             uniffiRustCall { status ->
-                UniffiLib.uniffi_hypar_fn_free_hypartopic(handle, status)
+                UniffiLib.uniffi_hypar_ffi_fn_free_hypartopic(handle, status)
             }
         }
     }
@@ -2393,7 +2439,7 @@ open class HyparTopic: Disposable, AutoCloseable, HyparTopicInterface
             throw InternalException("uniffiCloneHandle() called on NoHandle object");
         }
         return uniffiRustCall() { status ->
-            UniffiLib.uniffi_hypar_fn_clone_hypartopic(handle, status)
+            UniffiLib.uniffi_hypar_ffi_fn_clone_hypartopic(handle, status)
         }
     }
 
@@ -2405,7 +2451,7 @@ open class HyparTopic: Disposable, AutoCloseable, HyparTopicInterface
         = 
     callWithHandle {
     uniffiRustCallWithError(HyparException) { _status ->
-    UniffiLib.uniffi_hypar_fn_method_hypartopic_gossip(
+    UniffiLib.uniffi_hypar_ffi_fn_method_hypartopic_gossip(
         it,
         
         FfiConverterByteArray.lower(`data`),_status)
@@ -2425,10 +2471,27 @@ open class HyparTopic: Disposable, AutoCloseable, HyparTopicInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(HyparException) { _status ->
-    UniffiLib.uniffi_hypar_fn_method_hypartopic_gossip_many(
+    UniffiLib.uniffi_hypar_ffi_fn_method_hypartopic_gossip_many(
         it,
         
         FfiConverterSequenceByteArray.lower(`messages`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Whether messages are still delivered: false once the topic was left
+     * or its network shut down.
+     */override fun `isDelivering`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_hypar_ffi_fn_method_hypartopic_is_delivering(
+        it,
+        _status)
 }
     }
     )
@@ -2444,7 +2507,7 @@ open class HyparTopic: Disposable, AutoCloseable, HyparTopicInterface
         = 
     callWithHandle {
     uniffiRustCall() { _status ->
-    UniffiLib.uniffi_hypar_fn_method_hypartopic_leave(
+    UniffiLib.uniffi_hypar_ffi_fn_method_hypartopic_leave(
         it,
         _status)
 }
@@ -2459,7 +2522,7 @@ open class HyparTopic: Disposable, AutoCloseable, HyparTopicInterface
             return FfiConverterString.lift(
     callWithHandle {
     uniffiRustCall() { _status ->
-    UniffiLib.uniffi_hypar_fn_method_hypartopic_name(
+    UniffiLib.uniffi_hypar_ffi_fn_method_hypartopic_name(
         it,
         _status)
 }
@@ -2478,14 +2541,14 @@ open class HyparTopic: Disposable, AutoCloseable, HyparTopicInterface
     override suspend fun `nextMessage`() : kotlin.ByteArray? {
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
-            UniffiLib.uniffi_hypar_fn_method_hypartopic_next_message(
+            UniffiLib.uniffi_hypar_ffi_fn_method_hypartopic_next_message(
                 uniffiHandle,
                 
             )
         },
-        { future, callback, continuation -> UniffiLib.ffi_hypar_rust_future_poll_rust_buffer(future, callback, continuation) },
-        { future, continuation -> UniffiLib.ffi_hypar_rust_future_complete_rust_buffer(future, continuation) },
-        { future -> UniffiLib.ffi_hypar_rust_future_free_rust_buffer(future) },
+        { future, callback, continuation -> UniffiLib.ffi_hypar_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_hypar_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_hypar_ffi_rust_future_free_rust_buffer(future) },
         // lift function
         { FfiConverterOptionalByteArray.lift(it) },
         // Error FFI converter
@@ -2501,7 +2564,7 @@ open class HyparTopic: Disposable, AutoCloseable, HyparTopicInterface
             return FfiConverterTypeTopicStats.lift(
     callWithHandle {
     uniffiRustCallWithError(HyparException) { _status ->
-    UniffiLib.uniffi_hypar_fn_method_hypartopic_stats(
+    UniffiLib.uniffi_hypar_ffi_fn_method_hypartopic_stats(
         it,
         _status)
 }
@@ -2651,6 +2714,9 @@ public object FfiConverterTypeHyparTopic: FfiConverter<HyparTopic, Long> {
  */
 public interface MessageBatchHandler {
     
+    /**
+     * The messages, in arrival order.
+     */
     fun `onMessages`(`batch`: List<kotlin.ByteArray>)
     
     companion object
@@ -2745,7 +2811,7 @@ open class MessageBatchHandlerImpl: Disposable, AutoCloseable, MessageBatchHandl
                 return;
             }
             uniffiRustCall { status ->
-                UniffiLib.uniffi_hypar_fn_free_messagebatchhandler(handle, status)
+                UniffiLib.uniffi_hypar_ffi_fn_free_messagebatchhandler(handle, status)
             }
         }
     }
@@ -2758,15 +2824,18 @@ open class MessageBatchHandlerImpl: Disposable, AutoCloseable, MessageBatchHandl
             throw InternalException("uniffiCloneHandle() called on NoHandle object");
         }
         return uniffiRustCall() { status ->
-            UniffiLib.uniffi_hypar_fn_clone_messagebatchhandler(handle, status)
+            UniffiLib.uniffi_hypar_ffi_fn_clone_messagebatchhandler(handle, status)
         }
     }
 
-    override fun `onMessages`(`batch`: List<kotlin.ByteArray>)
+    
+    /**
+     * The messages, in arrival order.
+     */override fun `onMessages`(`batch`: List<kotlin.ByteArray>)
         = 
     callWithHandle {
     uniffiRustCall() { _status ->
-    UniffiLib.uniffi_hypar_fn_method_messagebatchhandler_on_messages(
+    UniffiLib.uniffi_hypar_ffi_fn_method_messagebatchhandler_on_messages(
         it,
         
         FfiConverterSequenceByteArray.lower(`batch`),_status)
@@ -2827,7 +2896,7 @@ internal object uniffiCallbackInterfaceMessageBatchHandler {
     // Registers the foreign callback with the Rust side.
     // This method is generated for each callback interface.
     internal fun register(lib: UniffiLib) {
-        lib.uniffi_hypar_fn_init_callback_vtable_messagebatchhandler(vtable)
+        lib.uniffi_hypar_ffi_fn_init_callback_vtable_messagebatchhandler(vtable)
     }
 }
 
@@ -2972,6 +3041,9 @@ public object FfiConverterTypeMessageBatchHandler: FfiConverter<MessageBatchHand
  */
 public interface MessageHandler {
     
+    /**
+     * One message.
+     */
     fun `onMessage`(`data`: kotlin.ByteArray)
     
     companion object
@@ -3066,7 +3138,7 @@ open class MessageHandlerImpl: Disposable, AutoCloseable, MessageHandler
                 return;
             }
             uniffiRustCall { status ->
-                UniffiLib.uniffi_hypar_fn_free_messagehandler(handle, status)
+                UniffiLib.uniffi_hypar_ffi_fn_free_messagehandler(handle, status)
             }
         }
     }
@@ -3079,15 +3151,18 @@ open class MessageHandlerImpl: Disposable, AutoCloseable, MessageHandler
             throw InternalException("uniffiCloneHandle() called on NoHandle object");
         }
         return uniffiRustCall() { status ->
-            UniffiLib.uniffi_hypar_fn_clone_messagehandler(handle, status)
+            UniffiLib.uniffi_hypar_ffi_fn_clone_messagehandler(handle, status)
         }
     }
 
-    override fun `onMessage`(`data`: kotlin.ByteArray)
+    
+    /**
+     * One message.
+     */override fun `onMessage`(`data`: kotlin.ByteArray)
         = 
     callWithHandle {
     uniffiRustCall() { _status ->
-    UniffiLib.uniffi_hypar_fn_method_messagehandler_on_message(
+    UniffiLib.uniffi_hypar_ffi_fn_method_messagehandler_on_message(
         it,
         
         FfiConverterByteArray.lower(`data`),_status)
@@ -3148,7 +3223,7 @@ internal object uniffiCallbackInterfaceMessageHandler {
     // Registers the foreign callback with the Rust side.
     // This method is generated for each callback interface.
     internal fun register(lib: UniffiLib) {
-        lib.uniffi_hypar_fn_init_callback_vtable_messagehandler(vtable)
+        lib.uniffi_hypar_ffi_fn_init_callback_vtable_messagehandler(vtable)
     }
 }
 
@@ -3193,11 +3268,83 @@ public object FfiConverterTypeMessageHandler: FfiConverter<MessageHandler, Long>
 
 
 /**
+ * How a network starts. Every field has a default.
+ */
+data class NetworkConfig (
+    /**
+     * Multiaddrs to listen on; empty means TCP and QUIC on every IPv4
+     * interface with system-chosen ports.
+     */
+    var `listen`: List<kotlin.String> = listOf() 
+    , 
+    /**
+     * An identity from `generate_keypair` (libp2p protobuf encoding);
+     * none means a fresh one.
+     */
+    var `keypair`: kotlin.ByteArray? = null 
+    , 
+    /**
+     * Largest frame on the wire, framing included (default 65536).
+     */
+    var `maxMessageSize`: kotlin.ULong? = null 
+    , 
+    /**
+     * Messages queued per topic for its handler or `next_message`
+     * (default 1024); beyond it messages are dropped and counted.
+     */
+    var `messageQueue`: kotlin.ULong? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeNetworkConfig: FfiConverterRustBuffer<NetworkConfig> {
+    override fun read(buf: ByteBuffer): NetworkConfig {
+        return NetworkConfig(
+            FfiConverterSequenceString.read(buf),
+            FfiConverterOptionalByteArray.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: NetworkConfig) = (
+            FfiConverterSequenceString.allocationSize(value.`listen`) +
+            FfiConverterOptionalByteArray.allocationSize(value.`keypair`) +
+            FfiConverterOptionalULong.allocationSize(value.`maxMessageSize`) +
+            FfiConverterOptionalULong.allocationSize(value.`messageQueue`)
+    )
+
+    override fun write(value: NetworkConfig, buf: ByteBuffer) {
+            FfiConverterSequenceString.write(value.`listen`, buf)
+            FfiConverterOptionalByteArray.write(value.`keypair`, buf)
+            FfiConverterOptionalULong.write(value.`maxMessageSize`, buf)
+            FfiConverterOptionalULong.write(value.`messageQueue`, buf)
+    }
+}
+
+
+
+/**
  * Something that happened in one topic.
  */
 data class NetworkEvent (
+    /**
+     * The topic's name.
+     */
     var `topic`: kotlin.String
     , 
+    /**
+     * What happened.
+     */
     var `kind`: NetworkEventKind
     , 
     /**
@@ -3242,79 +3389,22 @@ public object FfiConverterTypeNetworkEvent: FfiConverterRustBuffer<NetworkEvent>
 
 
 /**
- * How a network starts. Every field has a default.
- */
-data class NetworkOptions (
-    /**
-     * Multiaddrs to listen on; empty means TCP and QUIC on every IPv4
-     * interface with system-chosen ports.
-     */
-    var `listen`: List<kotlin.String> = listOf() 
-    , 
-    /**
-     * An identity from `generate_keypair` (libp2p protobuf encoding);
-     * none means a fresh one.
-     */
-    var `keypair`: kotlin.ByteArray? = null 
-    , 
-    /**
-     * Largest frame on the wire, framing included (default 65536).
-     */
-    var `maxMessageSize`: kotlin.ULong? = null 
-    , 
-    /**
-     * Messages queued per topic for its handler or `next_message`
-     * (default 1024); beyond it messages are dropped and counted.
-     */
-    var `messageQueue`: kotlin.ULong? = null 
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeNetworkOptions: FfiConverterRustBuffer<NetworkOptions> {
-    override fun read(buf: ByteBuffer): NetworkOptions {
-        return NetworkOptions(
-            FfiConverterSequenceString.read(buf),
-            FfiConverterOptionalByteArray.read(buf),
-            FfiConverterOptionalULong.read(buf),
-            FfiConverterOptionalULong.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: NetworkOptions) = (
-            FfiConverterSequenceString.allocationSize(value.`listen`) +
-            FfiConverterOptionalByteArray.allocationSize(value.`keypair`) +
-            FfiConverterOptionalULong.allocationSize(value.`maxMessageSize`) +
-            FfiConverterOptionalULong.allocationSize(value.`messageQueue`)
-    )
-
-    override fun write(value: NetworkOptions, buf: ByteBuffer) {
-            FfiConverterSequenceString.write(value.`listen`, buf)
-            FfiConverterOptionalByteArray.write(value.`keypair`, buf)
-            FfiConverterOptionalULong.write(value.`maxMessageSize`, buf)
-            FfiConverterOptionalULong.write(value.`messageQueue`, buf)
-    }
-}
-
-
-
-/**
  * Counters of a whole network.
  */
 data class NetworkStats (
+    /**
+     * One entry per joined topic.
+     */
     var `topics`: List<TopicStats>
     , 
+    /**
+     * Peers with an open connection.
+     */
     var `connectedPeers`: kotlin.ULong
     , 
+    /**
+     * Frames dropped because a peer's queue was full or it could not be reached.
+     */
     var `framesDropped`: kotlin.ULong
     
 ){
@@ -3357,28 +3447,64 @@ public object FfiConverterTypeNetworkStats: FfiConverterRustBuffer<NetworkStats>
  * Counters of one topic.
  */
 data class TopicStats (
+    /**
+     * The topic's name.
+     */
     var `name`: kotlin.String
     , 
+    /**
+     * Peers in the active view (neighbours).
+     */
     var `activeView`: kotlin.ULong
     , 
+    /**
+     * Peers in the passive view (backups).
+     */
     var `passiveView`: kotlin.ULong
     , 
+    /**
+     * Neighbours on the broadcast tree.
+     */
     var `treeLinks`: kotlin.ULong
     , 
+    /**
+     * Messages fetched with a GRAFT because they did not arrive along the tree.
+     */
     var `grafts`: kotlin.ULong
     , 
+    /**
+     * Messages published by this node.
+     */
     var `published`: kotlin.ULong
     , 
+    /**
+     * Messages delivered (each once).
+     */
     var `delivered`: kotlin.ULong
     , 
+    /**
+     * Payload copies sent to neighbours.
+     */
     var `relayed`: kotlin.ULong
     , 
+    /**
+     * Duplicate copies received and discarded.
+     */
     var `duplicates`: kotlin.ULong
     , 
+    /**
+     * Messages dropped: invalid, too old, or not taken by a full queue.
+     */
     var `dropped`: kotlin.ULong
     , 
+    /**
+     * Frame bytes received for this topic.
+     */
     var `bytesIn`: kotlin.ULong
     , 
+    /**
+     * Frame bytes sent for this topic.
+     */
     var `bytesOut`: kotlin.ULong
     
 ){
@@ -3488,7 +3614,7 @@ sealed class HyparException(message: String): kotlin.Exception(message) {
         class QueueFull(message: String) : HyparException(message)
         
     /**
-     * The network thread could not start or run.
+     * The network thread could not start or run, or an internal error.
      */
         class Runtime(message: String) : HyparException(message)
         
@@ -3876,11 +4002,11 @@ public object FfiConverterSequenceTypeTopicStats: FfiConverterRustBuffer<List<To
 
         /**
          * A fresh Ed25519 identity in libp2p's protobuf encoding, to keep and pass
-         * as `NetworkOptions.keypair`. Keep it secret.
+         * as `NetworkConfig.keypair`. Keep it secret.
          */ fun `generateKeypair`(): kotlin.ByteArray {
             return FfiConverterByteArray.lift(
     uniffiRustCall() { _status ->
-    UniffiLib.uniffi_hypar_fn_func_generate_keypair(
+    UniffiLib.uniffi_hypar_ffi_fn_func_generate_keypair(
     
         _status)
 }
@@ -3894,7 +4020,7 @@ public object FfiConverterSequenceTypeTopicStats: FfiConverterRustBuffer<List<To
     @Throws(HyparException::class) fun `keypairPeerId`(`keypair`: kotlin.ByteArray): kotlin.String {
             return FfiConverterString.lift(
     uniffiRustCallWithError(HyparException) { _status ->
-    UniffiLib.uniffi_hypar_fn_func_keypair_peer_id(
+    UniffiLib.uniffi_hypar_ffi_fn_func_keypair_peer_id(
     
         
         FfiConverterByteArray.lower(`keypair`),_status)
@@ -3908,7 +4034,7 @@ public object FfiConverterSequenceTypeTopicStats: FfiConverterRustBuffer<List<To
          */ fun `version`(): kotlin.String {
             return FfiConverterString.lift(
     uniffiRustCall() { _status ->
-    UniffiLib.uniffi_hypar_fn_func_version(
+    UniffiLib.uniffi_hypar_ffi_fn_func_version(
     
         _status)
 }

@@ -1,0 +1,191 @@
+//! The C builder of a network's configuration.
+
+use std::ffi::{c_char, c_void};
+
+use hypar::Keypair;
+
+use super::boundary::boundary;
+use super::handles::{arg_bytes, arg_str, take_box, to_box_ptr, try_mut, Castable, OwnershipBox, UserData};
+use super::hypar_result;
+use crate::shared::{parse_multiaddr, ForeignError, NetworkConfig};
+
+/// Settings for `hypar_network_new`. Create with `hypar_network_config_new`;
+/// release with `hypar_network_config_free`. Not thread-safe: use one
+/// configuration from one thread at a time.
+pub struct hypar_network_config {
+    _private: [u8; 0],
+}
+
+/// What `hypar_network_config` holds.
+#[derive(Default)]
+pub(crate) struct CNetworkConfig {
+    pub(crate) config: NetworkConfig,
+    pub(crate) on_event: Option<(EventCallback, UserData)>,
+}
+
+impl Castable for hypar_network_config {
+    type Ownership = OwnershipBox;
+    type RustType = CNetworkConfig;
+}
+
+/// What a network event is about.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum hypar_event_kind {
+    /// The node got its first neighbour in the topic (again, after a rejoin).
+    HYPAR_EVENT_JOINED = 0,
+    /// A peer became a neighbour; `peer_id` names it.
+    HYPAR_EVENT_NEIGHBOR_UP = 1,
+    /// A neighbour left, failed or was replaced; `peer_id` names it.
+    HYPAR_EVENT_NEIGHBOR_DOWN = 2,
+    /// No bootstrap peer could be reached; the node retries with backoff.
+    HYPAR_EVENT_BOOTSTRAP_FAILED = 3,
+}
+
+pub(crate) type EventCallback = extern "C" fn(*mut c_void, hypar_event_kind, *const c_char, *const c_char);
+
+/// Change the configuration behind `cfg`.
+///
+/// # Safety
+/// `cfg` is NULL or a live configuration used by no other thread.
+unsafe fn edit(
+    cfg: *mut hypar_network_config,
+    change: impl FnOnce(&mut CNetworkConfig) -> Result<(), ForeignError>,
+) -> hypar_result {
+    // SAFETY: the caller's contract.
+    boundary(|| change(unsafe { try_mut(cfg, "cfg")? }))
+}
+
+/// A configuration with the defaults: a fresh identity, TCP and QUIC on
+/// every IPv4 interface with ports chosen by the system, 64 KiB messages.
+/// Release it with `hypar_network_config_free` (also after it was used).
+/// Never returns NULL unless memory is exhausted.
+#[no_mangle]
+pub extern "C" fn hypar_network_config_new() -> *mut hypar_network_config {
+    boundary(|| to_box_ptr::<hypar_network_config>(CNetworkConfig::default()))
+}
+
+/// Listen on `multiaddr`, such as `"/ip4/127.0.0.1/tcp/0"` or
+/// `"/ip4/0.0.0.0/udp/4001/quic-v1"`. The first call replaces the default
+/// addresses; later calls add to them. A string that is not UTF-8 or not a
+/// multiaddr returns `HYPAR_ERR_INVALID_ARGUMENT`. The string is copied.
+///
+/// # Safety
+/// `cfg` is NULL or live; `multiaddr` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_network_config_add_listen_addr(
+    cfg: *mut hypar_network_config,
+    multiaddr: *const c_char,
+) -> hypar_result {
+    // SAFETY: the function's contract.
+    unsafe {
+        edit(cfg, |cfg| {
+            let addr = arg_str(multiaddr, "multiaddr")?;
+            parse_multiaddr(addr)?;
+            cfg.config.listen.push(addr.to_string());
+            Ok(())
+        })
+    }
+}
+
+/// Use the identity in `len` bytes at `key` (libp2p protobuf encoding, as
+/// written by `hypar_keypair_to_bytes`) instead of a fresh one. A key that
+/// is not an Ed25519 keypair returns `HYPAR_ERR_INVALID_ARGUMENT`. The bytes
+/// are copied.
+///
+/// # Safety
+/// `cfg` is NULL or live; `key` is NULL or points to `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_network_config_set_keypair(
+    cfg: *mut hypar_network_config,
+    key: *const u8,
+    len: usize,
+) -> hypar_result {
+    // SAFETY: the function's contract.
+    unsafe {
+        edit(cfg, |cfg| {
+            let key = arg_bytes(key, len, "key")?;
+            Keypair::from_bytes(key)?;
+            cfg.config.keypair = Some(key.to_vec());
+            Ok(())
+        })
+    }
+}
+
+/// The largest frame on the wire, framing included (payload limit is a few
+/// dozen bytes less). Between 256 and 16777216; default 65536. Out of range
+/// values are reported by `hypar_network_new` as `HYPAR_ERR_INVALID_CONFIG`.
+///
+/// # Safety
+/// `cfg` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_network_config_set_max_message_size(
+    cfg: *mut hypar_network_config,
+    bytes: usize,
+) -> hypar_result {
+    // SAFETY: the function's contract.
+    unsafe {
+        edit(cfg, |cfg| {
+            cfg.config.max_message_size = Some(bytes as u64);
+            Ok(())
+        })
+    }
+}
+
+/// Messages queued per topic for its callback (default 1024, between 1 and
+/// 1048576). When a callback falls behind, further messages are dropped and
+/// counted in `hypar_topic_get_stats`' `dropped`; the network never waits for it.
+///
+/// # Safety
+/// `cfg` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_network_config_set_callback_queue(
+    cfg: *mut hypar_network_config,
+    messages: usize,
+) -> hypar_result {
+    // SAFETY: the function's contract.
+    unsafe {
+        edit(cfg, |cfg| {
+            cfg.config.message_queue = Some(messages as u64);
+            Ok(())
+        })
+    }
+}
+
+/// Have the network call `on_event(userdata, kind, topic, peer_id)` for
+/// every event of every topic. `topic` is the topic's name; `peer_id` is
+/// NULL for events about no peer. Both strings are valid for the call only.
+/// Calls happen one at a time on a thread the library owns, never after
+/// `hypar_network_free` returns; `userdata` must be usable from that thread.
+/// Events the callback is too slow to take are dropped. NULL `on_event`
+/// removes the callback.
+///
+/// # Safety
+/// `cfg` is NULL or live; `on_event` is NULL or a function of this type.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_network_config_set_event_callback(
+    cfg: *mut hypar_network_config,
+    on_event: Option<
+        extern "C" fn(userdata: *mut c_void, kind: hypar_event_kind, topic: *const c_char, peer_id: *const c_char),
+    >,
+    userdata: *mut c_void,
+) -> hypar_result {
+    // SAFETY: the function's contract.
+    unsafe {
+        edit(cfg, |cfg| {
+            cfg.on_event = on_event.map(|f| (f, UserData(userdata)));
+            Ok(())
+        })
+    }
+}
+
+/// Release a configuration. NULL is ignored. A network created from it is
+/// not affected.
+///
+/// # Safety
+/// `cfg` is NULL or a live configuration not used again afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_network_config_free(cfg: *mut hypar_network_config) {
+    // SAFETY: the function's contract.
+    boundary(|| drop(unsafe { take_box(cfg) }))
+}

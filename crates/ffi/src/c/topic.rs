@@ -1,0 +1,200 @@
+//! C handles for joined topics, with message delivery to a callback.
+
+use std::ffi::{c_char, c_void};
+
+use bytes::Bytes;
+
+use super::boundary::boundary;
+use super::handles::{
+    arg_bytes, arg_out, arg_str, arg_strs, take_box, try_ref, write_handle, Castable, OwnershipBox, UserData,
+};
+use super::hypar_result;
+use super::network::{arg_network, hypar_network};
+use crate::shared::{Delivery, ForeignError, ForeignTopic};
+
+/// A joined topic. Create with `hypar_network_join`; release (and leave)
+/// with `hypar_topic_free`. `hypar_topic_gossip` and `hypar_topic_get_stats`
+/// may be called from any thread, concurrently.
+pub struct hypar_topic {
+    _private: [u8; 0],
+}
+
+impl Castable for hypar_topic {
+    type Ownership = OwnershipBox;
+    type RustType = ForeignTopic;
+}
+
+/// Counters of one topic (see `hypar_topic_get_stats`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct hypar_topic_stats {
+    /// Peers in the active view (neighbours).
+    pub active_view: usize,
+    /// Peers in the passive view (backups).
+    pub passive_view: usize,
+    /// Neighbours on the broadcast tree.
+    pub tree_links: usize,
+    /// Messages fetched with a GRAFT because they did not arrive along the tree.
+    pub grafts: u64,
+    /// Messages published by this node.
+    pub published: u64,
+    /// Messages delivered (each once).
+    pub delivered: u64,
+    /// Payload copies sent to neighbours.
+    pub relayed: u64,
+    /// Duplicate copies received and discarded.
+    pub duplicates: u64,
+    /// Messages dropped: invalid, too old, or not taken by a full callback queue.
+    pub dropped: u64,
+    /// Frame bytes received for this topic.
+    pub bytes_in: u64,
+    /// Frame bytes sent for this topic.
+    pub bytes_out: u64,
+}
+
+/// Join the topic named `topic` through the `bootstrap_len` multiaddrs in
+/// `bootstrap` (NULL when `bootstrap_len` is 0: this node is then a
+/// bootstrap node for others), and write the handle to `*out`.
+///
+/// A bootstrap address ending in `/p2p/<peer id>` is contacted directly;
+/// one without (`/dns4/host/tcp/4001`, `/dnsaddr/host`) is dialed to learn
+/// who answers. Unreachable bootstrap peers are retried with backoff and
+/// reported as `HYPAR_EVENT_BOOTSTRAP_FAILED`; they do not fail the call.
+///
+/// Every message other members gossip is passed once to
+/// `on_message(userdata, data, len)`. The calls happen one at a time, in
+/// arrival order, on a thread the library owns for this topic (never the
+/// caller's thread). `data` is valid only during the call. A callback may
+/// call any hypar function, such as gossip, join, or free another topic.
+/// A callback that is slow never stalls the network: messages queue up to
+/// the callback queue's size and further ones are dropped and counted.
+///
+/// Returns `HYPAR_ERR_NULL_ARGUMENT` if `net`, `topic`, `on_message` or
+/// `out` is NULL, `HYPAR_ERR_INVALID_ARGUMENT` for a name or address that is
+/// not UTF-8 or an address that is not a multiaddr, `HYPAR_ERR_ALREADY_JOINED`
+/// if this network has joined `topic`, `HYPAR_ERR_SHUT_DOWN` after shutdown.
+/// All strings are copied.
+///
+/// # Safety
+/// `net` is NULL or live; `topic` is NULL or a NUL-terminated string;
+/// `bootstrap` is NULL or points to `bootstrap_len` pointers, each NULL or a
+/// NUL-terminated string; `out` is NULL or writable; `userdata` must be
+/// usable from the library's callback thread.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_network_join(
+    net: *const hypar_network,
+    topic: *const c_char,
+    bootstrap: *const *const c_char,
+    bootstrap_len: usize,
+    on_message: Option<extern "C" fn(userdata: *mut c_void, data: *const u8, len: usize)>,
+    userdata: *mut c_void,
+    out: *mut *mut hypar_topic,
+) -> hypar_result {
+    boundary(|| -> Result<(), ForeignError> {
+        // SAFETY: the pointers are as the function's contract states.
+        let (out, net, name, bootstrap) = unsafe {
+            (
+                arg_out(out, "out")?,
+                arg_network(net)?,
+                arg_str(topic, "topic")?,
+                arg_strs(bootstrap, bootstrap_len, "bootstrap")?,
+            )
+        };
+        let on_message = on_message.ok_or_else(|| ForeignError::null("on_message"))?;
+        let userdata = UserData(userdata);
+        let deliver = move |payload: Bytes| {
+            let userdata = userdata;
+            on_message(userdata.0, payload.as_ptr(), payload.len());
+        };
+        let joined = net.join(name, &bootstrap, Delivery::Each(Box::new(deliver)))?;
+        // SAFETY: `out` was checked and is writable.
+        unsafe { write_handle(out, joined) };
+        Ok(())
+    })
+}
+
+/// The live topic behind a handle, refusing handles from a parent process.
+///
+/// # Safety
+/// `topic` is NULL or a live topic.
+unsafe fn arg_topic<'a>(topic: *const hypar_topic) -> Result<&'a ForeignTopic, ForeignError> {
+    // SAFETY: the caller's contract.
+    let topic = unsafe { try_ref(topic, "topic")? };
+    topic.check_process()?;
+    Ok(topic)
+}
+
+/// Publish `len` bytes at `data` to every other member of the topic. The
+/// bytes are copied; the call returns at once and the network thread sends
+/// them. This node's own callback is not called for its own message.
+/// Returns `HYPAR_ERR_MESSAGE_TOO_LARGE` if the message with its framing
+/// exceeds the maximum message size, `HYPAR_ERR_QUEUE_FULL` if too many
+/// publishes are waiting (retry later), `HYPAR_ERR_SHUT_DOWN` after the
+/// network shut down. `data` may be NULL when `len` is 0.
+///
+/// # Safety
+/// `topic` is NULL or live; `data` is NULL or points to `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_topic_gossip(topic: *const hypar_topic, data: *const u8, len: usize) -> hypar_result {
+    boundary(|| -> Result<(), ForeignError> {
+        // SAFETY: the pointers are as the function's contract states.
+        let (topic, data) = unsafe { (arg_topic(topic)?, arg_bytes(data, len, "data")?) };
+        topic.gossip_copy(data)
+    })
+}
+
+/// Fill `*out` with the topic's counters. Waits (briefly) for the network
+/// thread. Returns `HYPAR_ERR_SHUT_DOWN` after the network shut down.
+///
+/// # Safety
+/// `topic` is NULL or live; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_topic_get_stats(topic: *const hypar_topic, out: *mut hypar_topic_stats) -> hypar_result {
+    boundary(|| -> Result<(), ForeignError> {
+        // SAFETY: the pointers are as the function's contract states.
+        let (out, topic) = unsafe { (arg_out(out, "out")?, arg_topic(topic)?) };
+        let s = topic.stats()?;
+        let stats = hypar_topic_stats {
+            active_view: s.active_view as usize,
+            passive_view: s.passive_view as usize,
+            tree_links: s.tree_links as usize,
+            grafts: s.grafts,
+            published: s.published,
+            delivered: s.delivered,
+            relayed: s.relayed,
+            duplicates: s.duplicates,
+            dropped: s.dropped,
+            bytes_in: s.bytes_in,
+            bytes_out: s.bytes_out,
+        };
+        // SAFETY: `out` was checked and is writable.
+        unsafe { *out = stats };
+        Ok(())
+    })
+}
+
+/// Leave the topic and release the handle. NULL is ignored.
+///
+/// Called from any other thread, it waits for a callback in progress to
+/// return; once it returns, the topic's callback is never called again.
+/// Called from the topic's own callback, it returns at once: the current
+/// call runs to its end (its `data` stays valid) and no further call
+/// follows; the node leaves the topic once the callback returns, so joining
+/// the same topic again from within that callback fails with
+/// `HYPAR_ERR_ALREADY_JOINED`. Two callbacks must not free each other's
+/// topics (or one the network, the other a topic) at the same time: each
+/// would wait for the other. Works on topics of a network already shut down
+/// or freed.
+///
+/// # Safety
+/// `topic` is NULL or a live topic not used again afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_topic_free(topic: *mut hypar_topic) {
+    boundary(|| {
+        // SAFETY: the function's contract.
+        let Some(topic) = (unsafe { take_box(topic) }) else { return };
+        if topic.check_process().is_err() {
+            std::mem::forget(topic);
+        }
+    })
+}

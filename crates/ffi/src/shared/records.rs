@@ -1,0 +1,158 @@
+//! The plain data every foreign face shares: the network's configuration,
+//! its events and its counters. uniffi exposes these types as they are; the
+//! C ABI copies them into its `#[repr(C)]` structs and callbacks.
+
+use hypar::{EventKind, Keypair};
+
+use super::args::parse_multiaddrs;
+use super::ForeignError;
+
+/// How a network starts. Every field has a default.
+#[derive(Debug, Clone, Default, uniffi::Record)]
+pub struct NetworkConfig {
+    /// Multiaddrs to listen on; empty means TCP and QUIC on every IPv4
+    /// interface with system-chosen ports.
+    #[uniffi(default)]
+    pub listen: Vec<String>,
+    /// An identity from `generate_keypair` (libp2p protobuf encoding);
+    /// none means a fresh one.
+    #[uniffi(default)]
+    pub keypair: Option<Vec<u8>>,
+    /// Largest frame on the wire, framing included (default 65536).
+    #[uniffi(default)]
+    pub max_message_size: Option<u64>,
+    /// Messages queued per topic for its handler or `next_message`
+    /// (default 1024); beyond it messages are dropped and counted.
+    #[uniffi(default)]
+    pub message_queue: Option<u64>,
+}
+
+impl NetworkConfig {
+    /// The Rust API's configuration and identity. Malformed addresses and
+    /// keys are refused here; out-of-range numbers when the network starts.
+    pub fn resolve(&self) -> Result<(hypar::NetworkConfig, Keypair), ForeignError> {
+        let mut config = hypar::NetworkConfig::default();
+        if !self.listen.is_empty() {
+            config.listen = parse_multiaddrs(&self.listen)?;
+        }
+        if let Some(n) = self.max_message_size {
+            config.max_message_size = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        if let Some(n) = self.message_queue {
+            config.subscriber_queue = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        let keypair = match &self.keypair {
+            Some(bytes) => Keypair::from_bytes(bytes)?,
+            None => Keypair::generate(),
+        };
+        Ok((config, keypair))
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum NetworkEventKind {
+    /// The node got its first neighbour in the topic (again, after a rejoin).
+    Joined,
+    /// A peer became a neighbour.
+    NeighborUp,
+    /// A neighbour left, failed or was replaced.
+    NeighborDown,
+    /// No bootstrap peer could be reached; retrying with backoff.
+    BootstrapFailed,
+}
+
+/// Something that happened in one topic.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct NetworkEvent {
+    /// The topic's name.
+    pub topic: String,
+    /// What happened.
+    pub kind: NetworkEventKind,
+    /// The peer concerned, for neighbour events.
+    pub peer_id: Option<String>,
+}
+
+impl NetworkEvent {
+    /// The foreign form of `e`; `None` for a kind the foreign faces do not
+    /// name yet (the core's `EventKind` is non-exhaustive).
+    pub fn from_event(e: hypar::Event) -> Option<Self> {
+        let (kind, peer) = match e.kind {
+            EventKind::Joined => (NetworkEventKind::Joined, None),
+            EventKind::NeighborUp(p) => (NetworkEventKind::NeighborUp, Some(p)),
+            EventKind::NeighborDown(p) => (NetworkEventKind::NeighborDown, Some(p)),
+            EventKind::BootstrapFailed => (NetworkEventKind::BootstrapFailed, None),
+            _ => return None,
+        };
+        Some(NetworkEvent { topic: e.topic, kind, peer_id: peer.map(|p| p.to_string()) })
+    }
+}
+
+/// Counters of one topic.
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct TopicStats {
+    /// The topic's name.
+    pub name: String,
+    /// Peers in the active view (neighbours).
+    pub active_view: u64,
+    /// Peers in the passive view (backups).
+    pub passive_view: u64,
+    /// Neighbours on the broadcast tree.
+    pub tree_links: u64,
+    /// Messages fetched with a GRAFT because they did not arrive along the tree.
+    pub grafts: u64,
+    /// Messages published by this node.
+    pub published: u64,
+    /// Messages delivered (each once).
+    pub delivered: u64,
+    /// Payload copies sent to neighbours.
+    pub relayed: u64,
+    /// Duplicate copies received and discarded.
+    pub duplicates: u64,
+    /// Messages dropped: invalid, too old, or not taken by a full queue.
+    pub dropped: u64,
+    /// Frame bytes received for this topic.
+    pub bytes_in: u64,
+    /// Frame bytes sent for this topic.
+    pub bytes_out: u64,
+}
+
+impl From<hypar::TopicStats> for TopicStats {
+    fn from(s: hypar::TopicStats) -> Self {
+        TopicStats {
+            name: s.name,
+            active_view: s.active_view as u64,
+            passive_view: s.passive_view as u64,
+            tree_links: s.tree_links as u64,
+            grafts: s.grafts,
+            published: s.published,
+            delivered: s.delivered,
+            relayed: s.relayed,
+            duplicates: s.duplicates,
+            dropped: s.dropped,
+            bytes_in: s.bytes_in,
+            bytes_out: s.bytes_out,
+        }
+    }
+}
+
+/// Counters of a whole network.
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct NetworkStats {
+    /// One entry per joined topic.
+    pub topics: Vec<TopicStats>,
+    /// Peers with an open connection.
+    pub connected_peers: u64,
+    /// Frames dropped because a peer's queue was full or it could not be reached.
+    pub frames_dropped: u64,
+}
+
+impl From<hypar::Stats> for NetworkStats {
+    fn from(s: hypar::Stats) -> Self {
+        NetworkStats {
+            topics: s.topics.into_iter().map(Into::into).collect(),
+            connected_peers: s.connected_peers as u64,
+            frames_dropped: s.frames_dropped,
+        }
+    }
+}

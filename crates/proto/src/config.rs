@@ -1,0 +1,348 @@
+//! Per-topic protocol parameters, with their defaults and validation.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use super::ConfigError;
+
+/// HyParView membership parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HyParViewConfig {
+    /// Maximum size of the active view (the peers messages flow through).
+    pub active_view_capacity: usize,
+    /// Below this many active peers the node also dials peers from its
+    /// known-peers cache, not just from its passive view.
+    pub active_view_min: usize,
+    /// Maximum size of the passive view (backup peers).
+    pub passive_view_capacity: usize,
+    /// Active random walk length (ARWL): hops a FORWARD_JOIN travels.
+    pub active_random_walk_length: u8,
+    /// Passive random walk length (PRWL): the hop at which a FORWARD_JOIN adds
+    /// the new node to the passive view.
+    pub passive_random_walk_length: u8,
+    /// Active peers sampled into a shuffle (ka).
+    pub shuffle_active_count: usize,
+    /// Passive peers sampled into a shuffle (kp).
+    pub shuffle_passive_count: usize,
+    /// Hops a SHUFFLE travels before it is answered.
+    pub shuffle_random_walk_length: u8,
+    /// Mean time between shuffles (jittered ±50 %).
+    pub shuffle_interval: Duration,
+    /// Time between view-maintenance rounds (jittered ±50 %).
+    pub maintenance_interval: Duration,
+    /// A NEIGHBOR request unanswered for this long counts as failed.
+    pub neighbor_request_timeout: Duration,
+    /// Maximum size of the known-peers cache: peers met through the overlay,
+    /// kept after they leave the passive view, used to rejoin and to re-merge
+    /// partitions.
+    pub known_peers_capacity: usize,
+    /// First delay before a failed known peer is probed again; doubles on
+    /// every further failure up to `probe_backoff_max`.
+    pub probe_backoff_initial: Duration,
+    /// Longest delay between two probes of one failed known peer.
+    pub probe_backoff_max: Duration,
+    /// First delay before retrying the bootstrap peers; doubles on every
+    /// failed round up to `join_retry_max`.
+    pub join_retry_initial: Duration,
+    /// Longest delay between two join attempts.
+    pub join_retry_max: Duration,
+}
+
+impl Default for HyParViewConfig {
+    fn default() -> Self {
+        HyParViewConfig {
+            active_view_capacity: 5,
+            active_view_min: 2,
+            passive_view_capacity: 30,
+            active_random_walk_length: 6,
+            passive_random_walk_length: 3,
+            shuffle_active_count: 3,
+            shuffle_passive_count: 4,
+            shuffle_random_walk_length: 6,
+            shuffle_interval: Duration::from_secs(10),
+            maintenance_interval: Duration::from_secs(1),
+            neighbor_request_timeout: Duration::from_secs(3),
+            known_peers_capacity: 256,
+            probe_backoff_initial: Duration::from_secs(5),
+            probe_backoff_max: Duration::from_secs(300),
+            join_retry_initial: Duration::from_millis(500),
+            join_retry_max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Plumtree broadcast parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlumtreeConfig {
+    /// Largest frame on the wire, framing included. A publish whose frame
+    /// would be larger fails with `MessageTooLarge`; larger incoming frames
+    /// are rejected by the decoder.
+    pub max_message_size: usize,
+    /// A message is not relayed past this many hops.
+    pub max_hops: u16,
+    /// Shortest wait for an announced message before grafting it. The wait
+    /// adapts: each node learns how far eager copies trail their
+    /// announcements and waits that long (with a margin), up to
+    /// `graft_timeout_max`, so slow tree paths do not cause spurious grafts.
+    pub graft_timeout_1: Duration,
+    /// Longest adaptive wait before grafting.
+    pub graft_timeout_max: Duration,
+    /// Wait this long after a graft before grafting from the next announcer.
+    pub graft_timeout_2: Duration,
+    /// IHAVE announcements are batched per peer and sent after this delay.
+    pub ihave_interval: Duration,
+    /// An eager link that has delivered first copies is pruned only after
+    /// this many duplicates in a row (links that never delivered a first copy
+    /// are pruned at the first duplicate). Above 1, concurrent broadcasts
+    /// meeting on different links of one cycle no longer cut the tree apart.
+    pub duplicates_before_prune: u8,
+    /// Tree optimisation: when a lazy peer announces a message at least this
+    /// many hops closer to its origin than the eager copy was, the two links
+    /// swap roles. `0` (the default) disables optimisation: in simulation it
+    /// gained nothing for a single sender (the first broadcast already builds
+    /// a latency-shortest tree) and, with many senders, concurrent swaps for
+    /// different origins cut the tree apart (random-sender RMR 0.14 -> 0.6).
+    pub optimization_threshold: u16,
+    /// Messages older than this (summed holding time along their path) are
+    /// neither delivered nor relayed.
+    pub max_message_age: Duration,
+    /// How long a received message is kept to answer GRAFTs.
+    pub message_cache_ttl: Duration,
+    /// Maximum number of messages kept to answer GRAFTs.
+    pub message_cache_capacity: usize,
+    /// Maximum payload bytes kept to answer GRAFTs.
+    pub message_cache_max_bytes: usize,
+    /// How long a message id is remembered for deduplication. Must exceed
+    /// `max_message_age` by at least `max_link_delay`.
+    pub seen_ttl: Duration,
+    /// The most time a message is assumed to spend on links along its path
+    /// (which its age does not count). Deduplication is guaranteed while
+    /// link delays stay below it; after the seen-cache forgets an id, messages
+    /// published up to this long after it are refused.
+    pub max_link_delay: Duration,
+    /// Maximum number of message ids remembered. When full, the oldest are
+    /// forgotten and any message older than them (plus `max_link_delay`) is
+    /// refused, so nothing is ever delivered twice. This bounds a topic's
+    /// sustained rate to `seen_capacity / max_link_delay` messages per second
+    /// (about 105,000/s by default; beyond it messages are refused and
+    /// counted as dropped) and the cache's memory to about 52 bytes per id
+    /// (27 MB at the default, reached only under such a rate).
+    pub seen_capacity: usize,
+    /// Maximum number of announced-but-missing messages tracked.
+    pub missing_capacity: usize,
+    /// Announcers remembered per missing message.
+    pub announcers_per_message: usize,
+    /// When a neighbour comes up, announce this many of the most recent cached
+    /// messages to it, so a broadcast in flight survives neighbour failures.
+    pub announce_on_neighbor_up: usize,
+}
+
+impl Default for PlumtreeConfig {
+    fn default() -> Self {
+        PlumtreeConfig {
+            max_message_size: 64 * 1024,
+            max_hops: 64,
+            graft_timeout_1: Duration::from_millis(150),
+            graft_timeout_max: Duration::from_secs(1),
+            graft_timeout_2: Duration::from_millis(75),
+            ihave_interval: Duration::from_millis(100),
+            duplicates_before_prune: 2,
+            optimization_threshold: 0,
+            max_message_age: Duration::from_secs(60),
+            message_cache_ttl: Duration::from_secs(30),
+            message_cache_capacity: 4096,
+            message_cache_max_bytes: 32 * 1024 * 1024,
+            seen_ttl: Duration::from_secs(120),
+            max_link_delay: Duration::from_secs(5),
+            seen_capacity: 1 << 19,
+            missing_capacity: 4096,
+            announcers_per_message: 4,
+            announce_on_neighbor_up: 256,
+        }
+    }
+}
+
+/// Everything that configures one topic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProtocolConfig<PI> {
+    /// Membership: view sizes, walks, shuffles, timers.
+    pub hyparview: HyParViewConfig,
+    /// Broadcast: message size, hops, graft timers, caches.
+    pub plumtree: PlumtreeConfig,
+    /// When set, only these peers may enter the views; messages from anyone
+    /// else are dropped and their JOIN/NEIGHBOR requests refused.
+    pub allowed_peers: Option<BTreeSet<PI>>,
+}
+
+impl<PI> Default for ProtocolConfig<PI> {
+    fn default() -> Self {
+        ProtocolConfig {
+            hyparview: HyParViewConfig::default(),
+            plumtree: PlumtreeConfig::default(),
+            allowed_peers: None,
+        }
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{}ms", d.as_millis())
+}
+
+impl HyParViewConfig {
+    /// `Ok` if every value is in range; else the first that is not.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        ConfigError::check(
+            (1..=64).contains(&self.active_view_capacity),
+            "hyparview.active_view_capacity",
+            self.active_view_capacity,
+            "must be between 1 and 64",
+        )?;
+        ConfigError::check(
+            self.active_view_min <= self.active_view_capacity,
+            "hyparview.active_view_min",
+            self.active_view_min,
+            "must not exceed active_view_capacity",
+        )?;
+        ConfigError::check(
+            (1..=1024).contains(&self.passive_view_capacity),
+            "hyparview.passive_view_capacity",
+            self.passive_view_capacity,
+            "must be between 1 and 1024",
+        )?;
+        ConfigError::check(
+            (1..=32).contains(&self.active_random_walk_length),
+            "hyparview.active_random_walk_length",
+            self.active_random_walk_length,
+            "must be between 1 and 32",
+        )?;
+        ConfigError::check(
+            self.passive_random_walk_length <= self.active_random_walk_length,
+            "hyparview.passive_random_walk_length",
+            self.passive_random_walk_length,
+            "must not exceed active_random_walk_length",
+        )?;
+        ConfigError::check(
+            self.shuffle_active_count <= self.active_view_capacity,
+            "hyparview.shuffle_active_count",
+            self.shuffle_active_count,
+            "must not exceed active_view_capacity",
+        )?;
+        ConfigError::check(
+            self.shuffle_passive_count <= self.passive_view_capacity,
+            "hyparview.shuffle_passive_count",
+            self.shuffle_passive_count,
+            "must not exceed passive_view_capacity",
+        )?;
+        ConfigError::check(
+            self.shuffle_random_walk_length <= 32,
+            "hyparview.shuffle_random_walk_length",
+            self.shuffle_random_walk_length,
+            "must be at most 32",
+        )?;
+        for (field, d) in [
+            ("hyparview.shuffle_interval", self.shuffle_interval),
+            ("hyparview.maintenance_interval", self.maintenance_interval),
+            ("hyparview.neighbor_request_timeout", self.neighbor_request_timeout),
+            ("hyparview.probe_backoff_initial", self.probe_backoff_initial),
+            ("hyparview.probe_backoff_max", self.probe_backoff_max),
+            ("hyparview.join_retry_initial", self.join_retry_initial),
+            ("hyparview.join_retry_max", self.join_retry_max),
+        ] {
+            ConfigError::check_duration(field, d)?;
+        }
+        ConfigError::check(
+            self.probe_backoff_max >= self.probe_backoff_initial,
+            "hyparview.probe_backoff_max",
+            ms(self.probe_backoff_max),
+            "must not be below probe_backoff_initial",
+        )?;
+        ConfigError::check(
+            self.join_retry_max >= self.join_retry_initial,
+            "hyparview.join_retry_max",
+            ms(self.join_retry_max),
+            "must not be below join_retry_initial",
+        )?;
+        ConfigError::check(
+            (self.active_view_capacity + self.passive_view_capacity..=65_536).contains(&self.known_peers_capacity),
+            "hyparview.known_peers_capacity",
+            self.known_peers_capacity,
+            "must hold the active and passive views and be at most 65536",
+        )
+    }
+}
+
+impl PlumtreeConfig {
+    /// Smallest accepted `max_message_size`: room for framing plus a payload.
+    pub const MIN_MESSAGE_SIZE: usize = 256;
+    /// Largest accepted `max_message_size`.
+    pub const MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+
+    /// `Ok` if every value is in range; else the first that is not.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        ConfigError::check(
+            (Self::MIN_MESSAGE_SIZE..=Self::MAX_MESSAGE_SIZE).contains(&self.max_message_size),
+            "plumtree.max_message_size",
+            self.max_message_size,
+            "must be between 256 and 16777216 bytes",
+        )?;
+        ConfigError::check(self.max_hops >= 1, "plumtree.max_hops", self.max_hops, "must be at least 1")?;
+        ConfigError::check(
+            self.duplicates_before_prune >= 1,
+            "plumtree.duplicates_before_prune",
+            self.duplicates_before_prune,
+            "must be at least 1",
+        )?;
+        for (field, d) in [
+            ("plumtree.graft_timeout_1", self.graft_timeout_1),
+            ("plumtree.graft_timeout_2", self.graft_timeout_2),
+            ("plumtree.graft_timeout_max", self.graft_timeout_max),
+            ("plumtree.ihave_interval", self.ihave_interval),
+            ("plumtree.message_cache_ttl", self.message_cache_ttl),
+            ("plumtree.max_message_age", self.max_message_age),
+            ("plumtree.seen_ttl", self.seen_ttl),
+            ("plumtree.max_link_delay", self.max_link_delay),
+        ] {
+            ConfigError::check_duration(field, d)?;
+        }
+        ConfigError::check(
+            self.graft_timeout_max >= self.graft_timeout_1,
+            "plumtree.graft_timeout_max",
+            ms(self.graft_timeout_max),
+            "must not be below graft_timeout_1",
+        )?;
+        ConfigError::check(
+            self.max_message_age >= self.message_cache_ttl,
+            "plumtree.max_message_age",
+            ms(self.max_message_age),
+            "must be at least message_cache_ttl",
+        )?;
+        ConfigError::check(
+            self.seen_ttl >= self.max_message_age + self.max_link_delay,
+            "plumtree.seen_ttl",
+            ms(self.seen_ttl),
+            "must exceed max_message_age by at least max_link_delay",
+        )?;
+        for (field, n) in [
+            ("plumtree.message_cache_capacity", self.message_cache_capacity),
+            ("plumtree.seen_capacity", self.seen_capacity),
+            ("plumtree.missing_capacity", self.missing_capacity),
+            ("plumtree.announcers_per_message", self.announcers_per_message),
+        ] {
+            ConfigError::check((1..=1 << 24).contains(&n), field, n, "must be between 1 and 16777216")?;
+        }
+        ConfigError::check(
+            self.message_cache_max_bytes >= self.max_message_size,
+            "plumtree.message_cache_max_bytes",
+            self.message_cache_max_bytes,
+            "must hold at least one message of max_message_size",
+        )
+    }
+}
+
+impl<PI> ProtocolConfig<PI> {
+    /// `Ok` if every value is in range; else the first that is not.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.hyparview.validate()?;
+        self.plumtree.validate()
+    }
+}

@@ -1,0 +1,149 @@
+//! The sans-IO protocol core: HyParView membership and Plumtree broadcast, one
+//! instance of each per topic.
+//!
+//! Nothing in here touches a socket, a clock or a global random number
+//! generator. Every entry point of [`State`] takes the current time and a
+//! random number generator from its caller and appends what should happen
+//! next (messages to send, timers to arm, events for the application) to an
+//! output buffer. The libp2p runtime and the simulator drive this same code.
+//!
+//! Peers are identified by any type implementing [`PeerIdentity`]: the
+//! runtime uses libp2p's `PeerId`, the simulator a plain integer. Each peer
+//! may carry opaque [`PeerData`] (the runtime stores its dialable addresses
+//! there) which travels with the peer through joins and shuffles.
+
+mod cache;
+mod config;
+mod error;
+mod hyparview;
+mod io;
+mod message;
+mod plumtree;
+mod state;
+mod topic;
+pub mod wire;
+
+pub use config::{HyParViewConfig, PlumtreeConfig, ProtocolConfig};
+pub use error::{ConfigError, ProtoError};
+pub use message::{Gossip, IHaveEntry, Message, MessageId, PeerInfo, Priority, TopicId};
+pub use plumtree::check_gossip_size;
+pub use state::State;
+pub use topic::{Topic, TopicCounters};
+
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+/// What a peer identifier must be: cheap to copy, comparable and hashable.
+pub trait PeerIdentity: Copy + Eq + Ord + Hash + Debug + Send + Sync + 'static {}
+impl<T: Copy + Eq + Ord + Hash + Debug + Send + Sync + 'static> PeerIdentity for T {}
+
+/// Opaque bytes attached to a peer, carried unchanged through the overlay.
+/// The libp2p runtime stores the peer's dialable addresses here.
+pub type PeerData = Bytes;
+
+/// Something the protocol asks its driver to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output<PI> {
+    /// Send `message` for `topic` to peer `to`, dialing it if needed (using the
+    /// most recent [`Output::PeerData`] for that peer). If the peer cannot be
+    /// reached, report it with [`State::on_dial_failed`].
+    Send {
+        /// The peer.
+        to: PI,
+        /// The topic the message belongs to.
+        topic: TopicId,
+        /// The message.
+        message: Message<PI>,
+    },
+    /// Call [`State::on_timer`] with `timer` once `after` has elapsed. A
+    /// timer is identified by its value: arming it again replaces its
+    /// pending deadline, so at most one deadline per [`Timer`] is pending
+    /// (a handful per topic). A timer of a topic that was left since is
+    /// ignored when it fires.
+    Timer {
+        /// How long from now.
+        after: Duration,
+        /// Which timer.
+        timer: Timer,
+    },
+    /// Something the application may want to know about.
+    Event {
+        /// The topic it happened in.
+        topic: TopicId,
+        /// What happened.
+        event: Event<PI>,
+    },
+    /// The protocol learned opaque data (addresses) for a peer.
+    PeerData {
+        /// The peer.
+        peer: PI,
+        /// Its data, to use when dialing it.
+        data: PeerData,
+    },
+    /// No topic keeps `peer` in its active view any more: the connection to it
+    /// may be closed.
+    Disconnect {
+        /// The peer.
+        peer: PI,
+    },
+}
+
+/// An event for the application, per topic.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event<PI> {
+    /// The active view went from empty to non-empty: the node is connected to
+    /// the topic's overlay. Emitted again after a rejoin.
+    Joined,
+    /// A peer entered the active view.
+    NeighborUp(PI),
+    /// A peer left the active view.
+    NeighborDown(PI),
+    /// A message was received for the first time.
+    Delivered(DeliveredMessage<PI>),
+    /// The node is isolated and its bootstrap peers could not be reached
+    /// (emitted once per join). The node keeps retrying with backoff.
+    BootstrapFailed,
+}
+
+/// A message delivered to the application.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveredMessage<PI> {
+    /// The message's id.
+    pub id: MessageId,
+    /// What its origin published.
+    pub payload: Bytes,
+    /// Overlay hops the message travelled (1 = straight from its origin).
+    pub hops: u16,
+    /// The neighbour it arrived from.
+    pub from: PI,
+}
+
+/// A timer armed through [`Output::Timer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timer {
+    /// The topic that armed it.
+    pub topic: TopicId,
+    /// Which join of the topic armed it: timers of a topic that was left
+    /// and joined again are ignored.
+    pub generation: u64,
+    /// What it is for.
+    pub kind: TimerKind,
+}
+
+/// What a timer is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TimerKind {
+    /// Periodic HyParView shuffle.
+    Shuffle,
+    /// Periodic view maintenance: refill the active view, probe known peers.
+    Maintenance,
+    /// Retry joining through the bootstrap peers.
+    JoinRetry,
+    /// Send the queued IHAVE announcements.
+    IHaveFlush,
+    /// Announced messages have not arrived: graft those whose wait is over.
+    Graft,
+}

@@ -1,0 +1,201 @@
+//! The messages peers exchange, per topic. Their byte encoding lives in
+//! [`super::wire`] and is specified in `docs/PROTOCOL.md`.
+
+use std::fmt;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::PeerData;
+
+/// A topic's identifier: SHA-256 of `"hypar/topic/v1/"` followed by the
+/// topic's name in UTF-8.
+#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TopicId(pub [u8; 32]);
+
+impl TopicId {
+    /// The domain-separation prefix hashed before a topic's name.
+    pub const PREFIX: &'static [u8] = b"hypar/topic/v1/";
+
+    /// The id of the topic called `name`.
+    pub fn from_name(name: &str) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(Self::PREFIX);
+        hasher.update(name.as_bytes());
+        TopicId(hasher.finalize().into())
+    }
+
+    /// The 32 bytes of the id.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Display for TopicId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in &self.0[..8] {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for TopicId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TopicId({self})")
+    }
+}
+
+/// A broadcast message's identifier: 16 random bytes chosen by its origin.
+#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct MessageId(pub [u8; 16]);
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in &self.0[..6] {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MessageId({self})")
+    }
+}
+
+/// A peer and its opaque data (addresses, in the libp2p runtime).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerInfo<PI> {
+    /// The peer's identity.
+    pub id: PI,
+    /// Opaque data that travels with it (its addresses, in the runtime).
+    pub data: Option<PeerData>,
+}
+
+impl<PI> PeerInfo<PI> {
+    /// A peer without data.
+    pub fn new(id: PI) -> Self {
+        PeerInfo { id, data: None }
+    }
+}
+
+/// How urgently a NEIGHBOR request wants to be accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Priority {
+    /// The receiver must accept, evicting a random active peer if its view
+    /// is full. Sent by a node whose active view is empty, by a node adding a
+    /// peer unilaterally (JOIN, FORWARD_JOIN), and by a probe of a peer that
+    /// was unreachable (bridging a healed partition).
+    High,
+    /// Accepted only if the receiver's active view has room.
+    Low,
+}
+
+/// One Plumtree payload message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gossip {
+    /// The message's id.
+    pub id: MessageId,
+    /// Overlay hops travelled when this copy arrives (1 = sent by the origin).
+    pub hops: u16,
+    /// Milliseconds the message has spent inside nodes since it was published
+    /// (the sum of every relay's holding time). Messages older than the
+    /// configured maximum age are neither delivered nor relayed.
+    pub age_ms: u32,
+    /// What the origin published.
+    pub payload: Bytes,
+}
+
+/// One lazy announcement: "I have message `id`; grafting it from me would
+/// deliver it at `hops`".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IHaveEntry {
+    /// The message announced.
+    pub id: MessageId,
+    /// Hops at which a graft from the announcer would deliver it.
+    pub hops: u16,
+}
+
+/// A protocol message, scoped to one topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message<PI> {
+    // ---- HyParView (membership) ----
+    /// "Let me into the overlay." Sent by a joining node to a contact.
+    Join {
+        /// The joiner's data (addresses).
+        data: Option<PeerData>,
+    },
+    /// A random walk announcing a new node.
+    ForwardJoin {
+        /// The new node.
+        peer: PeerInfo<PI>,
+        /// Hops the walk has left.
+        ttl: u8,
+    },
+    /// "Add me to your active view."
+    Neighbor {
+        /// Whether the receiver must accept.
+        priority: Priority,
+        /// The sender's data (addresses).
+        data: Option<PeerData>,
+    },
+    /// The answer to [`Message::Neighbor`].
+    NeighborReply {
+        /// Whether the sender of the request is now in the active view.
+        accepted: bool,
+    },
+    /// "You are no longer in my active view." Also the refusal of a JOIN.
+    Disconnect {
+        /// With `false` the sender is leaving the topic and must be
+        /// forgotten; with `true` it may be kept as a passive peer.
+        alive: bool,
+    },
+    /// A random walk carrying a sample of `origin`'s views.
+    Shuffle {
+        /// The node that started the shuffle, and gets the reply.
+        origin: PeerInfo<PI>,
+        /// Hops the walk has left.
+        ttl: u8,
+        /// The sample.
+        peers: Vec<PeerInfo<PI>>,
+    },
+    /// The answer to a shuffle, sent straight to its origin.
+    ShuffleReply {
+        /// A sample of the answering node's passive view.
+        peers: Vec<PeerInfo<PI>>,
+    },
+    // ---- Plumtree (broadcast) ----
+    /// A payload, pushed eagerly or in answer to a GRAFT.
+    Gossip(Gossip),
+    /// Lazy announcements of messages the sender holds.
+    IHave(Vec<IHaveEntry>),
+    /// "Make our link eager", and, with an id, "send me that message".
+    Graft {
+        /// The message wanted, if any.
+        id: Option<MessageId>,
+    },
+    /// "Make our link lazy."
+    Prune,
+}
+
+impl<PI> Message<PI> {
+    /// A short name for logs and statistics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Join { .. } => "join",
+            Message::ForwardJoin { .. } => "forward_join",
+            Message::Neighbor { .. } => "neighbor",
+            Message::NeighborReply { .. } => "neighbor_reply",
+            Message::Disconnect { .. } => "disconnect",
+            Message::Shuffle { .. } => "shuffle",
+            Message::ShuffleReply { .. } => "shuffle_reply",
+            Message::Gossip(_) => "gossip",
+            Message::IHave(_) => "ihave",
+            Message::Graft { .. } => "graft",
+            Message::Prune => "prune",
+        }
+    }
+}

@@ -1,0 +1,571 @@
+//! Plumtree broadcast for one topic (Leitão, Pereira, Rodrigues, SRDS 2007;
+//! the 2019 corrected Algorithm 1): payloads are pushed eagerly along a
+//! spanning tree of the active view, and announced lazily (IHAVE) on the
+//! other links, which repair the tree when a payload fails to arrive.
+//!
+//! Additions beyond the paper:
+//! - a neighbour that comes up is sent IHAVE for the most recent cached
+//!   messages, so a broadcast in flight while neighbours die still reaches
+//!   every survivor once the overlay repairs itself;
+//! - every message carries its age; messages older than `max_message_age`
+//!   are dropped, and the bounded seen-cache refuses anything older than what
+//!   it has forgotten, so a message is never delivered twice;
+//! - tree optimisation also triggers when the IHAVE arrives after the
+//!   payload.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand::Rng;
+
+use super::cache::{CachedMessage, MessageCache, SeenCache};
+use super::io::Io;
+use super::{
+    wire, DeliveredMessage, Event, Gossip, IHaveEntry, Message, MessageId, PeerIdentity, PlumtreeConfig, ProtoError,
+    TimerKind,
+};
+
+/// What one topic's Plumtree instance counted since the topic was joined.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct PlumtreeCounters {
+    pub published: u64,
+    pub delivered: u64,
+    pub relayed: u64,
+    pub duplicates: u64,
+    pub dropped_invalid: u64,
+    pub dropped_too_old: u64,
+    pub grafts_sent: u64,
+}
+
+/// Announcements of a message not received yet.
+#[derive(Debug)]
+struct Missing<PI> {
+    /// (announcer, hops it would be delivered at), in arrival order.
+    announcers: Vec<(PI, u16)>,
+    /// Peers we sent a GRAFT for this message.
+    grafted: Vec<PI>,
+    /// When the first announcement arrived.
+    announced_at: Instant,
+    /// When to graft it (from the next announcer), if scheduled; mirrored in
+    /// [`Plumtree::graft_deadlines`].
+    graft_at: Option<Instant>,
+}
+
+/// What a neighbour's link has recently carried.
+#[derive(Debug, Clone, Copy)]
+struct LinkRecord<PI> {
+    peer: PI,
+    /// The link carries the tree: a first copy arrived over it, or a second
+    /// eager push went out over it without the peer pruning the first (which
+    /// it would have done at once had the first been a duplicate there).
+    carried: bool,
+    /// Eager pushes sent over it since it became eager.
+    pushes: u8,
+    /// Duplicates received over it since its last first copy.
+    duplicate_streak: u8,
+}
+
+#[derive(Debug)]
+pub(crate) struct Plumtree<PI> {
+    config: PlumtreeConfig,
+    counters: PlumtreeCounters,
+    eager: Vec<PI>,
+    lazy: Vec<PI>,
+    links: Vec<LinkRecord<PI>>,
+    seen: SeenCache,
+    cache: MessageCache<PI>,
+    missing: HashMap<MessageId, Missing<PI>>,
+    /// When each missing message is due to be grafted, earliest first. One
+    /// `Graft` timer per topic fires at the earliest; this set says for what.
+    graft_deadlines: BTreeSet<(Instant, MessageId)>,
+    /// The deadline the topic's `Graft` timer is armed for.
+    graft_timer_at: Option<Instant>,
+    /// IHAVE entries waiting for the next flush, per peer (in first-queued order).
+    ihave_queue: Vec<(PI, Vec<IHaveEntry>)>,
+    flush_armed: bool,
+    max_ihave_entries: usize,
+    /// Recent delays between an announcement and the eager copy (a ring of
+    /// the last `LAG_SAMPLES`), and the next slot to overwrite.
+    eager_lags: Vec<Duration>,
+    next_lag: usize,
+}
+
+/// Refuse a payload whose GOSSIP frame, framing included, would exceed
+/// `max_message_size`.
+pub fn check_gossip_size(payload_len: usize, max_message_size: usize) -> Result<(), ProtoError> {
+    let size = wire::gossip_frame_len(payload_len);
+    if size > max_message_size {
+        return Err(ProtoError::MessageTooLarge { size, max: max_message_size });
+    }
+    Ok(())
+}
+
+/// How many announcement-to-eager-copy delays the graft wait is learned from.
+const LAG_SAMPLES: usize = 64;
+
+fn age_ms(now: Instant, origin: Instant) -> u32 {
+    now.saturating_duration_since(origin).as_millis().min(u32::MAX as u128) as u32
+}
+
+impl<PI: PeerIdentity> Plumtree<PI> {
+    /// `seen`: the seen-cache kept from an earlier join of the same topic, so
+    /// nothing delivered then is delivered again.
+    pub(crate) fn new(config: PlumtreeConfig, seen: Option<SeenCache>) -> Self {
+        Plumtree {
+            seen: seen.unwrap_or_else(|| SeenCache::new(config.seen_ttl, config.seen_capacity, config.max_link_delay)),
+            cache: MessageCache::new(
+                config.message_cache_ttl,
+                config.message_cache_capacity,
+                config.message_cache_max_bytes,
+            ),
+            max_ihave_entries: wire::max_ihave_entries(config.max_message_size),
+            config,
+            counters: PlumtreeCounters::default(),
+            eager: Vec::new(),
+            lazy: Vec::new(),
+            links: Vec::new(),
+            missing: HashMap::new(),
+            graft_deadlines: BTreeSet::new(),
+            graft_timer_at: None,
+            ihave_queue: Vec::new(),
+            flush_armed: false,
+            eager_lags: Vec::with_capacity(LAG_SAMPLES),
+            next_lag: 0,
+        }
+    }
+
+    pub(crate) fn counters(&self) -> PlumtreeCounters {
+        self.counters
+    }
+
+    pub(crate) fn max_message_size(&self) -> usize {
+        self.config.max_message_size
+    }
+
+    pub(crate) fn eager(&self) -> &[PI] {
+        &self.eager
+    }
+
+    pub(crate) fn lazy(&self) -> &[PI] {
+        &self.lazy
+    }
+
+    pub(crate) fn seen_len(&self) -> usize {
+        self.seen.len()
+    }
+
+    pub(crate) fn cache_len(&self) -> usize {
+        self.cache.len()
+    }
+
+    pub(crate) fn missing_len(&self) -> usize {
+        self.missing.len()
+    }
+
+    fn is_neighbor(&self, p: &PI) -> bool {
+        self.eager.contains(p) || self.lazy.contains(p)
+    }
+
+    fn make_eager(&mut self, p: PI) {
+        if !self.is_neighbor(&p) {
+            return;
+        }
+        self.lazy.retain(|x| *x != p);
+        if !self.eager.contains(&p) {
+            self.eager.push(p);
+        }
+    }
+
+    fn make_lazy(&mut self, p: PI) {
+        if !self.is_neighbor(&p) {
+            return;
+        }
+        if let Some(l) = self.links.iter_mut().find(|l| l.peer == p) {
+            *l = LinkRecord { peer: p, carried: false, pushes: 0, duplicate_streak: 0 };
+        }
+        self.eager.retain(|x| *x != p);
+        if !self.lazy.contains(&p) {
+            self.lazy.push(p);
+        }
+    }
+
+    /// A duplicate arrived from `from`: should the link become lazy?
+    /// A lazy link is pruned at once (after a PRUNE/GOSSIP race the sender
+    /// may still push to us eagerly); an eager link that has carried first
+    /// copies only after `duplicates_before_prune` duplicates in a row.
+    fn should_prune(&mut self, from: PI) -> bool {
+        if !self.eager.contains(&from) {
+            return self.lazy.contains(&from);
+        }
+        let threshold = self.config.duplicates_before_prune;
+        let Some(l) = self.links.iter_mut().find(|l| l.peer == from) else { return true };
+        l.duplicate_streak = l.duplicate_streak.saturating_add(1);
+        if !l.carried || l.duplicate_streak >= threshold {
+            return true;
+        }
+        false
+    }
+
+    /// Record one observed delay between an announcement and the eager copy.
+    fn learn_lag(&mut self, sample: Duration) {
+        let sample = sample.min(self.config.graft_timeout_max);
+        if self.eager_lags.len() < LAG_SAMPLES {
+            self.eager_lags.push(sample);
+        } else {
+            self.eager_lags[self.next_lag] = sample;
+        }
+        self.next_lag = (self.next_lag + 1) % LAG_SAMPLES;
+    }
+
+    /// How long to wait for an announced message before grafting it: a
+    /// quarter more than the longest recent lag of an eager copy behind its
+    /// announcement. Lags depend on where a message was published, so the
+    /// longest, not the typical, lag keeps grafts from firing early.
+    fn graft_wait(&self) -> Duration {
+        let longest = self.eager_lags.iter().max().copied().unwrap_or_default();
+        (longest * 5 / 4).clamp(self.config.graft_timeout_1, self.config.graft_timeout_max)
+    }
+
+    /// Refuse a broadcast whose frame would exceed `max_message_size`.
+    pub(crate) fn check_size(&self, payload_len: usize) -> Result<(), ProtoError> {
+        check_gossip_size(payload_len, self.config.max_message_size)
+    }
+
+    /// Publish a new message from this node.
+    pub(crate) fn broadcast(&mut self, payload: Bytes, io: &mut Io<'_, PI>) -> Result<MessageId, ProtoError> {
+        self.check_size(payload.len())?;
+        let mut id = [0u8; 16];
+        io.rng.fill_bytes(&mut id);
+        let id = MessageId(id);
+        self.seen.insert(id, io.now, io.now);
+        let cached = CachedMessage { payload, hops: 0, origin: io.now, parent: None, grafted_after: None };
+        self.push(id, &cached, None, io);
+        self.cache.insert(id, cached, io.now);
+        self.counters.published += 1;
+        Ok(id)
+    }
+
+    /// Relay a message received (or published) here: eager push to the tree,
+    /// lazy announcement to the rest.
+    fn push(&mut self, id: MessageId, m: &CachedMessage<PI>, skip: Option<PI>, io: &mut Io<'_, PI>) {
+        if m.hops >= self.config.max_hops {
+            return;
+        }
+        let hops = m.hops + 1;
+        let age = age_ms(io.now, m.origin);
+        for &p in &self.eager {
+            if Some(p) != skip {
+                let g = Gossip { id, hops, age_ms: age, payload: m.payload.clone() };
+                io.send(p, Message::Gossip(g));
+                self.counters.relayed += 1;
+                if let Some(l) = self.links.iter_mut().find(|l| l.peer == p) {
+                    l.pushes = l.pushes.saturating_add(1);
+                    l.carried |= l.pushes >= 2;
+                }
+            }
+        }
+        let lazy: Vec<PI> = self.lazy.iter().copied().filter(|p| Some(*p) != skip).collect();
+        for p in lazy {
+            self.queue_ihave(p, IHaveEntry { id, hops }, io);
+        }
+    }
+
+    fn queue_ihave(&mut self, peer: PI, entry: IHaveEntry, io: &mut Io<'_, PI>) {
+        match self.ihave_queue.iter_mut().find(|(p, _)| *p == peer) {
+            Some((_, entries)) => entries.push(entry),
+            None => self.ihave_queue.push((peer, vec![entry])),
+        }
+        if !self.flush_armed {
+            self.flush_armed = true;
+            io.timer(self.config.ihave_interval, TimerKind::IHaveFlush);
+        }
+    }
+
+    pub(crate) fn on_ihave_flush(&mut self, io: &mut Io<'_, PI>) {
+        self.flush_armed = false;
+        for (peer, entries) in std::mem::take(&mut self.ihave_queue) {
+            if !self.is_neighbor(&peer) {
+                continue;
+            }
+            for chunk in entries.chunks(self.max_ihave_entries) {
+                io.send(peer, Message::IHave(chunk.to_vec()));
+            }
+        }
+    }
+
+    pub(crate) fn on_gossip(&mut self, from: PI, g: Gossip, io: &mut Io<'_, PI>) {
+        let now = io.now;
+        let age = Duration::from_millis(g.age_ms as u64);
+        if age > self.config.max_message_age || g.hops == 0 || g.hops > self.config.max_hops {
+            self.counters.dropped_invalid += 1;
+            self.forget_missing(&g.id);
+            return;
+        }
+        let origin = now.checked_sub(age).unwrap_or(now);
+        if self.seen.contains(&g.id) {
+            self.counters.duplicates += 1;
+            // A copy down the tree after our graft was answered: the graft
+            // only raced a slow tree path. Learn the lag, keep the tree link,
+            // and drop the grafted one, so spurious grafts neither leave
+            // cycles nor rewire the tree. (The old parent tolerates the one
+            // duplicate we relayed it, by the duplicate-streak rule.)
+            let after_graft = self.cache.get_mut(&g.id).and_then(|m| m.grafted_after.take().map(|at| (at, m.parent)));
+            if let Some((at, grafted)) = after_graft {
+                self.learn_lag(now.saturating_duration_since(at));
+                if let Some(grafted) = grafted.filter(|p| *p != from && self.eager.contains(&from)) {
+                    self.make_lazy(grafted);
+                    io.send(grafted, Message::Prune);
+                    return;
+                }
+            }
+            if self.should_prune(from) {
+                self.make_lazy(from);
+                io.send(from, Message::Prune);
+            }
+            return;
+        }
+        if self.seen.is_before_horizon(origin) {
+            self.counters.dropped_too_old += 1;
+            self.forget_missing(&g.id);
+            return;
+        }
+        self.seen.insert(g.id, origin, now);
+        let missing = self.forget_missing(&g.id);
+        let mut grafted_after = None;
+        if let Some(m) = &missing {
+            if m.grafted.contains(&from) {
+                grafted_after = Some(m.announced_at);
+            } else {
+                self.learn_lag(now.saturating_duration_since(m.announced_at));
+            }
+        }
+        self.make_eager(from);
+        if let Some(l) = self.links.iter_mut().find(|l| l.peer == from) {
+            l.carried = true;
+            l.duplicate_streak = 0;
+        }
+        let cached = CachedMessage { payload: g.payload, hops: g.hops, origin, parent: Some(from), grafted_after };
+        io.event(Event::Delivered(DeliveredMessage { id: g.id, payload: cached.payload.clone(), hops: g.hops, from }));
+        self.counters.delivered += 1;
+        self.push(g.id, &cached, Some(from), io);
+        self.cache.insert(g.id, cached, now);
+        // Tree optimisation: a lazy link announced this message much closer
+        // to its origin than the copy we got.
+        if let Some(best) = missing.and_then(|m| m.announcers.into_iter().min_by_key(|(_, h)| *h)) {
+            self.optimize(g.id, best.0, best.1, g.hops, from, io);
+        }
+    }
+
+    /// Swap the eager link `parent` (which delivered at `received_hops`) for
+    /// the lazy link `announcer` (which offered `announced_hops`) when that
+    /// saves at least `optimization_threshold` hops.
+    fn optimize(
+        &mut self,
+        id: MessageId,
+        announcer: PI,
+        announced_hops: u16,
+        received_hops: u16,
+        parent: PI,
+        io: &mut Io<'_, PI>,
+    ) {
+        let t = self.config.optimization_threshold;
+        if t == 0 || announcer == parent || !self.lazy.contains(&announcer) || !self.eager.contains(&parent) {
+            return;
+        }
+        if received_hops >= announced_hops.saturating_add(t) {
+            self.make_eager(announcer);
+            io.send(announcer, Message::Graft { id: None });
+            self.make_lazy(parent);
+            io.send(parent, Message::Prune);
+            if let Some(m) = self.cache.get_mut(&id) {
+                m.parent = None;
+            }
+        }
+    }
+
+    pub(crate) fn on_ihave(&mut self, from: PI, entries: Vec<IHaveEntry>, io: &mut Io<'_, PI>) {
+        let now = io.now;
+        let wait = self.graft_wait();
+        for e in entries {
+            if self.seen.contains(&e.id) {
+                let parent = self.cache.get(&e.id).and_then(|m| m.parent.map(|p| (p, m.hops)));
+                if let Some((parent, hops)) = parent {
+                    self.optimize(e.id, from, e.hops, hops, parent, io);
+                }
+                continue;
+            }
+            if e.hops > self.config.max_hops {
+                continue;
+            }
+            let capacity = self.config.missing_capacity;
+            let per_message = self.config.announcers_per_message;
+            let len = self.missing.len();
+            let entry = match self.missing.get_mut(&e.id) {
+                Some(m) => m,
+                None if len < capacity => self.missing.entry(e.id).or_insert(Missing {
+                    announcers: Vec::new(),
+                    grafted: Vec::new(),
+                    announced_at: now,
+                    graft_at: None,
+                }),
+                None => continue,
+            };
+            let known = entry.announcers.iter().any(|(p, _)| *p == from) || entry.grafted.contains(&from);
+            if entry.announcers.len() < per_message && !known {
+                entry.announcers.push((from, e.hops));
+            }
+            if entry.graft_at.is_none() {
+                // Randomised (+0-50 %), so the nodes of a tree fragment that
+                // all heard the same announcement do not graft at once: the
+                // first graft's copy reaches the others down the tree first.
+                let jittered = wait.mul_f64(io.rng.gen_range(1.0..1.5));
+                self.schedule_graft(e.id, now + jittered, io);
+            }
+        }
+    }
+
+    /// Graft `id` at `at` (replacing an earlier schedule), re-arming the
+    /// topic's one `Graft` timer if this is now the earliest deadline.
+    fn schedule_graft(&mut self, id: MessageId, at: Instant, io: &mut Io<'_, PI>) {
+        let Some(m) = self.missing.get_mut(&id) else { return };
+        if let Some(old) = m.graft_at.replace(at) {
+            self.graft_deadlines.remove(&(old, id));
+        }
+        self.graft_deadlines.insert((at, id));
+        if self.graft_timer_at.is_none_or(|armed| at < armed) {
+            self.graft_timer_at = Some(at);
+            io.timer(at.saturating_duration_since(io.now), TimerKind::Graft);
+        }
+    }
+
+    /// Stop tracking a missing message (it arrived, or we gave up on it).
+    fn forget_missing(&mut self, id: &MessageId) -> Option<Missing<PI>> {
+        let m = self.missing.remove(id)?;
+        if let Some(at) = m.graft_at {
+            self.graft_deadlines.remove(&(at, *id));
+        }
+        Some(m)
+    }
+
+    /// The topic's `Graft` timer fired: graft every announced message whose
+    /// deadline has passed, then re-arm for the next deadline.
+    pub(crate) fn on_graft_timer(&mut self, io: &mut Io<'_, PI>) {
+        self.graft_timer_at = None;
+        while let Some(&(at, id)) = self.graft_deadlines.first() {
+            if at > io.now {
+                break;
+            }
+            self.graft_deadlines.pop_first();
+            if let Some(m) = self.missing.get_mut(&id) {
+                m.graft_at = None;
+            }
+            self.graft_next(id, io);
+        }
+        if let Some(&(at, _)) = self.graft_deadlines.first() {
+            self.graft_timer_at = Some(at);
+            io.timer(at.saturating_duration_since(io.now), TimerKind::Graft);
+        }
+    }
+
+    /// An announced message is still missing: graft it from the next
+    /// announcer, or give up if none is left.
+    fn graft_next(&mut self, id: MessageId, io: &mut Io<'_, PI>) {
+        if self.seen.contains(&id) {
+            self.forget_missing(&id);
+            return;
+        }
+        let Some(m) = self.missing.get_mut(&id) else { return };
+        if io.now.saturating_duration_since(m.announced_at) > self.config.max_message_age {
+            // Announced long ago and never delivered: give up.
+            self.forget_missing(&id);
+            return;
+        }
+        let next = loop {
+            if m.announcers.is_empty() {
+                break None;
+            }
+            let (p, _) = m.announcers.remove(0);
+            if self.eager.contains(&p) || self.lazy.contains(&p) {
+                break Some(p);
+            }
+        };
+        match next {
+            Some(peer) => {
+                m.grafted.push(peer);
+                let jittered = self.config.graft_timeout_2.mul_f64(io.rng.gen_range(1.0..1.5));
+                self.schedule_graft(id, io.now + jittered, io);
+                self.make_eager(peer);
+                io.send(peer, Message::Graft { id: Some(id) });
+                self.counters.grafts_sent += 1;
+            }
+            None => {
+                self.forget_missing(&id);
+            }
+        }
+    }
+
+    pub(crate) fn on_graft(&mut self, from: PI, id: Option<MessageId>, io: &mut Io<'_, PI>) {
+        self.make_eager(from);
+        // The peer needs this link: it carries the tree from our side too.
+        if let Some(l) = self.links.iter_mut().find(|l| l.peer == from) {
+            l.carried = true;
+            l.duplicate_streak = 0;
+        }
+        let Some(id) = id else { return };
+        let Some(m) = self.cache.get(&id) else { return };
+        if m.hops >= self.config.max_hops || io.now.saturating_duration_since(m.origin) > self.config.max_message_age {
+            return;
+        }
+        let g = Gossip { id, hops: m.hops + 1, age_ms: age_ms(io.now, m.origin), payload: m.payload.clone() };
+        io.send(from, Message::Gossip(g));
+        self.counters.relayed += 1;
+    }
+
+    pub(crate) fn on_prune(&mut self, from: PI) {
+        self.make_lazy(from);
+    }
+
+    /// A new active neighbour: push to it eagerly from now on, and announce
+    /// recent messages so it can graft what it missed.
+    pub(crate) fn on_neighbor_up(&mut self, peer: PI, io: &mut Io<'_, PI>) {
+        if self.is_neighbor(&peer) {
+            return;
+        }
+        self.eager.push(peer);
+        self.links.push(LinkRecord { peer, carried: false, pushes: 0, duplicate_streak: 0 });
+        self.cache.expire(io.now);
+        let now = io.now;
+        let max_age = self.config.max_message_age;
+        let recent: Vec<IHaveEntry> = self
+            .cache
+            .recent(self.config.announce_on_neighbor_up)
+            .filter(|(_, m)| m.hops < self.config.max_hops && now.saturating_duration_since(m.origin) < max_age)
+            .map(|(id, m)| IHaveEntry { id, hops: m.hops + 1 })
+            .collect();
+        for e in recent {
+            self.queue_ihave(peer, e, io);
+        }
+    }
+
+    pub(crate) fn on_neighbor_down(&mut self, peer: PI) {
+        self.eager.retain(|p| *p != peer);
+        self.lazy.retain(|p| *p != peer);
+        self.links.retain(|l| l.peer != peer);
+        self.ihave_queue.retain(|(p, _)| *p != peer);
+        for m in self.missing.values_mut() {
+            m.announcers.retain(|(p, _)| *p != peer);
+        }
+    }
+
+    /// Give up the seen-cache when leaving, to be kept for a rejoin.
+    pub(crate) fn into_seen(self) -> SeenCache {
+        self.seen
+    }
+
+    /// Drop expired cache entries (called periodically).
+    pub(crate) fn expire(&mut self, now: Instant) {
+        self.seen.expire(now);
+        self.cache.expire(now);
+    }
+}

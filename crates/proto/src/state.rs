@@ -1,0 +1,213 @@
+//! A node's protocol state across all the topics it has joined. This is the
+//! sans-IO entry point the runtime and the simulator drive.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use bytes::Bytes;
+use rand::RngCore;
+
+use super::cache::SeenCache;
+use super::io::Io;
+use super::topic::Topic;
+use super::{
+    Event, Message, MessageId, Output, PeerData, PeerIdentity, PeerInfo, ProtoError, ProtocolConfig, Timer, TopicId,
+};
+
+/// Every topic a node is in. Each method takes the current time and a random
+/// number generator, and appends what must happen next to `out`.
+#[derive(Debug)]
+pub struct State<PI> {
+    me: PI,
+    my_data: Option<PeerData>,
+    topics: BTreeMap<TopicId, Topic<PI>>,
+    /// Joins so far: each topic join gets its own timer generation.
+    joins: u64,
+    /// Seen-caches of topics left recently, with when they were left, so a
+    /// rejoin does not deliver old messages again. At most
+    /// [`RETIRED_SEEN_CAPACITY`], each kept for its `seen_ttl`.
+    retired: Vec<(TopicId, Instant, SeenCache)>,
+}
+
+/// Left topics whose seen-caches are kept at most.
+const RETIRED_SEEN_CAPACITY: usize = 16;
+
+impl<PI: PeerIdentity> State<PI> {
+    /// A node called `me`, whose data (addresses) travel with it through the
+    /// overlay.
+    pub fn new(me: PI, my_data: Option<PeerData>) -> Self {
+        State { me, my_data, topics: BTreeMap::new(), joins: 0, retired: Vec::new() }
+    }
+
+    /// This node's identity.
+    pub fn me(&self) -> PI {
+        self.me
+    }
+
+    /// Data announced for this node in topics joined from now on.
+    pub fn set_my_data(&mut self, data: Option<PeerData>) {
+        self.my_data = data;
+    }
+
+    /// The state of a joined topic.
+    pub fn topic(&self, id: &TopicId) -> Option<&Topic<PI>> {
+        self.topics.get(id)
+    }
+
+    /// Every joined topic.
+    pub fn topics(&self) -> impl Iterator<Item = &Topic<PI>> {
+        self.topics.values()
+    }
+
+    /// Run `f` on one topic (if joined), then emit `Disconnect` for peers that
+    /// no topic keeps active any more.
+    fn with_topic<T>(
+        &mut self,
+        topic: TopicId,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        out: &mut Vec<Output<PI>>,
+        f: impl FnOnce(&mut Topic<PI>, &mut Io<'_, PI>) -> T,
+    ) -> Option<T> {
+        let start = out.len();
+        let t = self.topics.get_mut(&topic)?;
+        let mut io = Io { now, rng, out, topic, generation: t.generation() };
+        let result = f(t, &mut io);
+        self.emit_disconnects(start, out);
+        Some(result)
+    }
+
+    fn emit_disconnects(&self, start: usize, out: &mut Vec<Output<PI>>) {
+        let mut gone: Vec<PI> = Vec::new();
+        for o in &out[start..] {
+            if let Output::Event { event: Event::NeighborDown(p), .. } = o {
+                if !gone.contains(p) && !self.topics.values().any(|t| t.is_active(p)) {
+                    gone.push(*p);
+                }
+            }
+        }
+        out.extend(gone.into_iter().map(|peer| Output::Disconnect { peer }));
+    }
+
+    /// Join `topic`, contacting `bootstrap` (an empty list makes this node a
+    /// bootstrap node for others).
+    pub fn join(
+        &mut self,
+        topic: TopicId,
+        config: ProtocolConfig<PI>,
+        bootstrap: Vec<PeerInfo<PI>>,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        out: &mut Vec<Output<PI>>,
+    ) -> Result<(), ProtoError> {
+        config.validate()?;
+        if self.topics.contains_key(&topic) {
+            return Err(ProtoError::AlreadyJoined(topic));
+        }
+        self.joins += 1;
+        let ttl = config.plumtree.seen_ttl;
+        self.retired.retain(|(_, left, _)| now.saturating_duration_since(*left) < ttl);
+        let seen = self.retired.iter().position(|(t, _, _)| *t == topic).map(|i| self.retired.remove(i).2);
+        self.topics.insert(topic, Topic::new(topic, self.joins, self.me, self.my_data.clone(), config, seen));
+        self.with_topic(topic, now, rng, out, |t, io| t.join(bootstrap, io));
+        Ok(())
+    }
+
+    /// Add a bootstrap peer to a joined topic (for example once an address
+    /// without a peer id was dialed and the peer identified itself).
+    pub fn add_bootstrap(
+        &mut self,
+        topic: TopicId,
+        peer: PeerInfo<PI>,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        out: &mut Vec<Output<PI>>,
+    ) -> Result<(), ProtoError> {
+        self.with_topic(topic, now, rng, out, |t, io| t.add_bootstrap(peer, io)).ok_or(ProtoError::NotJoined(topic))
+    }
+
+    /// Leave `topic`: active peers are told, and all its state is dropped.
+    pub fn leave(
+        &mut self,
+        topic: TopicId,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        out: &mut Vec<Output<PI>>,
+    ) -> Result<(), ProtoError> {
+        let start = out.len();
+        let t = self.topics.remove(&topic).ok_or(ProtoError::NotJoined(topic))?;
+        let generation = t.generation();
+        let seen = t.leave(&mut Io { now, rng, out, topic, generation });
+        if self.retired.len() >= RETIRED_SEEN_CAPACITY {
+            self.retired.remove(0);
+        }
+        self.retired.push((topic, now, seen));
+        self.emit_disconnects(start, out);
+        Ok(())
+    }
+
+    /// Check that a payload of `len` bytes fits the topic's message size limit.
+    pub fn check_size(&self, topic: TopicId, len: usize) -> Result<(), ProtoError> {
+        self.topics.get(&topic).ok_or(ProtoError::NotJoined(topic))?.check_size(len)
+    }
+
+    /// Publish `payload` to everyone in `topic`.
+    pub fn broadcast(
+        &mut self,
+        topic: TopicId,
+        payload: Bytes,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        out: &mut Vec<Output<PI>>,
+    ) -> Result<MessageId, ProtoError> {
+        self.with_topic(topic, now, rng, out, |t, io| t.broadcast(payload, io)).ok_or(ProtoError::NotJoined(topic))?
+    }
+
+    /// A message arrived from `from`.
+    pub fn on_message(
+        &mut self,
+        from: PI,
+        topic: TopicId,
+        message: Message<PI>,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        out: &mut Vec<Output<PI>>,
+    ) {
+        if from == self.me {
+            return;
+        }
+        if !self.topics.contains_key(&topic) {
+            // Refuse membership requests for topics we are not in, so the
+            // requester forgets us instead of waiting for a timeout.
+            if matches!(message, Message::Join { .. } | Message::Neighbor { .. }) {
+                out.push(Output::Send { to: from, topic, message: Message::Disconnect { alive: false } });
+            }
+            return;
+        }
+        self.with_topic(topic, now, rng, out, |t, io| t.on_message(from, message, io));
+    }
+
+    /// A timer armed through [`Output::Timer`] fired.
+    pub fn on_timer(&mut self, timer: Timer, now: Instant, rng: &mut dyn RngCore, out: &mut Vec<Output<PI>>) {
+        if self.topics.get(&timer.topic).is_none_or(|t| t.generation() != timer.generation) {
+            return;
+        }
+        self.with_topic(timer.topic, now, rng, out, |t, io| t.on_timer(timer.kind, io));
+    }
+
+    /// The connection to `peer` closed.
+    pub fn on_peer_disconnected(&mut self, peer: PI, now: Instant, rng: &mut dyn RngCore, out: &mut Vec<Output<PI>>) {
+        let ids: Vec<TopicId> = self.topics.keys().copied().collect();
+        for topic in ids {
+            self.with_topic(topic, now, rng, out, |t, io| t.on_peer_disconnected(peer, io));
+        }
+    }
+
+    /// `peer` could not be dialed, or a send to it failed.
+    pub fn on_dial_failed(&mut self, peer: PI, now: Instant, rng: &mut dyn RngCore, out: &mut Vec<Output<PI>>) {
+        let ids: Vec<TopicId> = self.topics.keys().copied().collect();
+        for topic in ids {
+            self.with_topic(topic, now, rng, out, |t, io| t.on_dial_failed(peer, io));
+        }
+    }
+}

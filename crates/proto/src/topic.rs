@@ -1,0 +1,234 @@
+//! One topic: its HyParView and Plumtree instances and its allow list.
+//! HyParView's neighbour changes are fed to Plumtree here.
+
+use std::collections::BTreeSet;
+
+use bytes::Bytes;
+
+use super::cache::SeenCache;
+use super::hyparview::{HyParView, NeighborChange};
+use super::io::Io;
+use super::plumtree::Plumtree;
+use super::{Message, MessageId, PeerData, PeerIdentity, PeerInfo, ProtoError, ProtocolConfig, TimerKind, TopicId};
+
+/// Counters of one topic since it was joined.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TopicCounters {
+    /// Messages published by this node.
+    pub published: u64,
+    /// Messages delivered to the application (each at most once).
+    pub delivered: u64,
+    /// Payload copies sent to neighbours (eager pushes and GRAFT answers).
+    pub relayed: u64,
+    /// Payload copies received for messages already delivered.
+    pub duplicates: u64,
+    /// Payloads refused for a bad hop count or an age past `max_message_age`.
+    pub dropped_invalid: u64,
+    /// Payloads refused because the seen-cache had already forgotten that
+    /// far back (deduplication could no longer be guaranteed).
+    pub dropped_too_old: u64,
+    /// Messages from peers outside the allow list.
+    pub dropped_outsider: u64,
+    /// GRAFT requests sent to recover announced messages.
+    pub grafts_sent: u64,
+}
+
+/// One joined topic.
+#[derive(Debug)]
+pub struct Topic<PI> {
+    id: TopicId,
+    generation: u64,
+    hyparview: HyParView<PI>,
+    plumtree: Plumtree<PI>,
+    allowed: Option<BTreeSet<PI>>,
+    /// Messages from peers outside the allow list.
+    dropped_outsider: u64,
+}
+
+impl<PI: PeerIdentity> Topic<PI> {
+    pub(crate) fn new(
+        id: TopicId,
+        generation: u64,
+        me: PI,
+        my_data: Option<PeerData>,
+        config: ProtocolConfig<PI>,
+        seen: Option<SeenCache>,
+    ) -> Self {
+        Topic {
+            id,
+            generation,
+            hyparview: HyParView::new(me, my_data, config.hyparview),
+            plumtree: Plumtree::new(config.plumtree, seen),
+            allowed: config.allowed_peers,
+            dropped_outsider: 0,
+        }
+    }
+
+    /// The topic's id.
+    pub fn id(&self) -> TopicId {
+        self.id
+    }
+
+    /// Which join of this topic the node is in (timers carry it).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Peers in the active view.
+    pub fn active(&self) -> impl Iterator<Item = &PI> {
+        self.hyparview.active()
+    }
+
+    /// Peers in the passive view.
+    pub fn passive(&self) -> impl Iterator<Item = &PI> {
+        self.hyparview.passive()
+    }
+
+    /// Peers in the known-peers cache.
+    pub fn known(&self) -> impl Iterator<Item = &PI> {
+        self.hyparview.known_peers()
+    }
+
+    /// Whether `peer` is in the active view.
+    pub fn is_active(&self, peer: &PI) -> bool {
+        self.hyparview.is_active(peer)
+    }
+
+    /// Active peers on the broadcast tree.
+    pub fn eager(&self) -> &[PI] {
+        self.plumtree.eager()
+    }
+
+    /// Active peers that only get announcements.
+    pub fn lazy(&self) -> &[PI] {
+        self.plumtree.lazy()
+    }
+
+    /// What the topic counted since it was joined.
+    pub fn counters(&self) -> TopicCounters {
+        let p = self.plumtree.counters();
+        TopicCounters {
+            published: p.published,
+            delivered: p.delivered,
+            relayed: p.relayed,
+            duplicates: p.duplicates,
+            dropped_invalid: p.dropped_invalid,
+            dropped_too_old: p.dropped_too_old,
+            dropped_outsider: self.dropped_outsider,
+            grafts_sent: p.grafts_sent,
+        }
+    }
+
+    /// Sizes of the bounded caches: (seen ids, cached messages, missing messages, known peers).
+    pub fn cache_sizes(&self) -> (usize, usize, usize, usize) {
+        (self.plumtree.seen_len(), self.plumtree.cache_len(), self.plumtree.missing_len(), self.hyparview.known_len())
+    }
+
+    /// The configured largest frame, framing included.
+    pub fn max_message_size(&self) -> usize {
+        self.plumtree.max_message_size()
+    }
+
+    /// Whether the allow list (if any) admits `peer`.
+    pub fn is_allowed(&self, peer: &PI) -> bool {
+        self.allowed.as_ref().is_none_or(|a| a.contains(peer))
+    }
+
+    fn filter_allowed(&self, peers: Vec<PeerInfo<PI>>) -> Vec<PeerInfo<PI>> {
+        peers.into_iter().filter(|p| self.is_allowed(&p.id)).collect()
+    }
+
+    /// Tell Plumtree about the neighbour changes HyParView made.
+    fn sync_neighbors(&mut self, io: &mut Io<'_, PI>) {
+        for change in self.hyparview.take_changes() {
+            match change {
+                NeighborChange::Up(peer) => self.plumtree.on_neighbor_up(peer, io),
+                NeighborChange::Down(peer) => self.plumtree.on_neighbor_down(peer),
+            }
+        }
+    }
+
+    pub(crate) fn join(&mut self, bootstrap: Vec<PeerInfo<PI>>, io: &mut Io<'_, PI>) {
+        let bootstrap = self.filter_allowed(bootstrap);
+        self.hyparview.join(bootstrap, io);
+        self.sync_neighbors(io);
+    }
+
+    pub(crate) fn add_bootstrap(&mut self, peer: PeerInfo<PI>, io: &mut Io<'_, PI>) {
+        if self.is_allowed(&peer.id) {
+            self.hyparview.add_bootstrap(peer, io);
+        }
+    }
+
+    /// Tell the neighbours we leave; returns the seen-cache to keep.
+    pub(crate) fn leave(mut self, io: &mut Io<'_, PI>) -> SeenCache {
+        self.hyparview.leave(io);
+        self.plumtree.into_seen()
+    }
+
+    pub(crate) fn broadcast(&mut self, payload: Bytes, io: &mut Io<'_, PI>) -> Result<MessageId, ProtoError> {
+        self.plumtree.broadcast(payload, io)
+    }
+
+    pub(crate) fn check_size(&self, payload_len: usize) -> Result<(), ProtoError> {
+        self.plumtree.check_size(payload_len)
+    }
+
+    pub(crate) fn on_message(&mut self, from: PI, message: Message<PI>, io: &mut Io<'_, PI>) {
+        if !self.is_allowed(&from) {
+            self.dropped_outsider += 1;
+            // Refused for good: the outsider forgets us and holds no state.
+            if matches!(message, Message::Join { .. } | Message::Neighbor { .. }) {
+                io.send(from, Message::Disconnect { alive: false });
+            }
+            return;
+        }
+        match message {
+            Message::Gossip(g) => self.plumtree.on_gossip(from, g, io),
+            Message::IHave(entries) => self.plumtree.on_ihave(from, entries, io),
+            Message::Graft { id } => self.plumtree.on_graft(from, id, io),
+            Message::Prune => self.plumtree.on_prune(from),
+            Message::ForwardJoin { peer, ttl } => {
+                if self.is_allowed(&peer.id) {
+                    self.hyparview.on_message(from, Message::ForwardJoin { peer, ttl }, io);
+                }
+            }
+            Message::Shuffle { origin, ttl, peers } => {
+                let peers = self.filter_allowed(peers);
+                if self.is_allowed(&origin.id) {
+                    self.hyparview.on_message(from, Message::Shuffle { origin, ttl, peers }, io);
+                }
+            }
+            Message::ShuffleReply { peers } => {
+                let peers = self.filter_allowed(peers);
+                self.hyparview.on_message(from, Message::ShuffleReply { peers }, io);
+            }
+            other => self.hyparview.on_message(from, other, io),
+        }
+        self.sync_neighbors(io);
+    }
+
+    pub(crate) fn on_timer(&mut self, kind: TimerKind, io: &mut Io<'_, PI>) {
+        match kind {
+            TimerKind::Shuffle => self.hyparview.on_shuffle_timer(io),
+            TimerKind::Maintenance => {
+                self.plumtree.expire(io.now);
+                self.hyparview.on_maintenance_timer(io);
+            }
+            TimerKind::JoinRetry => self.hyparview.on_join_retry(io),
+            TimerKind::IHaveFlush => self.plumtree.on_ihave_flush(io),
+            TimerKind::Graft => self.plumtree.on_graft_timer(io),
+        }
+        self.sync_neighbors(io);
+    }
+
+    pub(crate) fn on_peer_disconnected(&mut self, peer: PI, io: &mut Io<'_, PI>) {
+        self.hyparview.on_peer_disconnected(peer, io);
+        self.sync_neighbors(io);
+    }
+
+    pub(crate) fn on_dial_failed(&mut self, peer: PI, io: &mut Io<'_, PI>) {
+        self.hyparview.on_dial_failed(peer, io);
+        self.sync_neighbors(io);
+    }
+}

@@ -1,0 +1,1139 @@
+//! The wire codec: how a `(TopicId, Message)` pair becomes a frame of bytes on
+//! a stream, and back. The format is specified in `docs/PROTOCOL.md`; the test
+//! vectors printed there are checked by the tests at the bottom of this file.
+//!
+//! A frame is an unsigned LEB128 length `L` (1 to 4 bytes) followed by `L`
+//! bytes of body. The body is the [`VERSION`] byte followed by the postcard
+//! (v1, serde) encoding of `(TopicId, Message<PI>)`.
+//!
+//! Encoding goes through postcard's serde serializer. Decoding walks the
+//! message enum by hand and uses postcard only for the fields, so the length
+//! of every sequence is checked against the bytes actually left in the body
+//! before anything is allocated for it: a frame can never make the decoder
+//! allocate more than a small constant plus a multiple of its own length
+//! (given a peer id type whose own decoding is bounded likewise).
+//! The tests check that this walk accepts exactly what postcard's derived
+//! decoder accepts.
+
+use std::mem::size_of;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::{IHaveEntry, Message, MessageId, PeerInfo, TopicId};
+
+/// The protocol version, the first byte of every frame body.
+pub const VERSION: u8 = 1;
+
+/// Longest length prefix accepted: 4 LEB128 bytes, i.e. bodies below 2^28 bytes.
+const MAX_PREFIX_LEN: usize = 4;
+
+/// Largest body a 4-byte length prefix can declare.
+const MAX_BODY_LEN: usize = (1 << (7 * MAX_PREFIX_LEN)) - 1;
+
+/// version + topic id + variant index (always one byte: there are 11 variants).
+const BODY_HEADER_LEN: usize = 1 + 32 + 1;
+
+/// Largest varint encodings of the integer types used in messages.
+const MAX_VARINT_U16: usize = 3;
+const MAX_VARINT_U32: usize = 5;
+
+/// Largest encoding of one [`IHaveEntry`]: 16-byte id + varint u16 hops.
+const IHAVE_ENTRY_MAX_LEN: usize = 16 + MAX_VARINT_U16;
+/// Smallest encoding of one [`IHaveEntry`].
+const IHAVE_ENTRY_MIN_LEN: usize = 16 + 1;
+/// Smallest encoding of one [`PeerInfo`]: the id may in principle encode to
+/// nothing, the `Option` tag of its data is always there.
+const PEER_INFO_MIN_LEN: usize = 1;
+
+/// A sequence's storage is preallocated up to this many bytes; beyond that it
+/// grows only as elements actually decode.
+const PREALLOC_MAX_BYTES: usize = 4096;
+
+/// One decoded frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame<PI> {
+    /// The topic the message belongs to.
+    pub topic: TopicId,
+    /// The message.
+    pub message: Message<PI>,
+}
+
+/// Why bytes could not be encoded into, or decoded from, a frame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// The frame (length prefix included) is, or declares to be, larger than
+    /// the limit.
+    #[error("frame of {size} bytes exceeds the limit of {max} bytes")]
+    FrameTooLarge {
+        /// The frame's (declared) size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The body starts with a version byte this implementation does not speak.
+    #[error("unsupported wire version {0} (this implementation speaks version {VERSION})")]
+    UnsupportedVersion(u8),
+    /// The length prefix is zero, not minimally encoded, or longer than 4 bytes.
+    #[error("malformed frame length prefix (zero, not minimally encoded, or longer than 4 bytes)")]
+    BadLength,
+    /// The body did not decode as a message, or bytes follow the message.
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+}
+
+/// Appends the frame encoding `(topic, message)` to `out`.
+///
+/// Fails with [`WireError::FrameTooLarge`] if the whole frame, length prefix
+/// included, would exceed `max_frame` bytes; `out` is then left untouched
+/// (neither its contents nor its capacity change).
+pub fn encode<PI: Serialize>(
+    topic: &TopicId,
+    message: &Message<PI>,
+    max_frame: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), WireError> {
+    let value = (topic, message);
+    let encoded = postcard::serialize_with_flavor(&value, postcard::ser_flavors::Size::default())
+        .map_err(|e| WireError::Malformed(format!("cannot encode {} message: {e}", message.kind())))?;
+    let body_len = encoded.saturating_add(1);
+    let size = varint_len(body_len).saturating_add(body_len);
+    if size > max_frame || body_len > MAX_BODY_LEN {
+        return Err(WireError::FrameTooLarge { size, max: max_frame.min(MAX_PREFIX_LEN + MAX_BODY_LEN) });
+    }
+
+    let start = out.len();
+    out.reserve_exact(size);
+    write_varint(body_len, out);
+    out.push(VERSION);
+    let written = postcard::serialize_with_flavor(&value, AppendTo(out));
+    // Both passes run the same `Serialize` impls; only a non-deterministic one
+    // could make them disagree.
+    if let Err(e) = written {
+        out.truncate(start);
+        return Err(WireError::Malformed(format!("cannot encode {} message: {e}", message.kind())));
+    }
+    if out.len() - start != size {
+        out.truncate(start);
+        return Err(WireError::Malformed(format!(
+            "{} message serialized to a different length than measured",
+            message.kind()
+        )));
+    }
+    Ok(())
+}
+
+/// Decodes the frame at the start of `buf`.
+///
+/// Returns `Ok(None)` if `buf` holds only the beginning of a frame (read more
+/// and call again), or the frame and the number of bytes it took. The declared
+/// length is checked against `max_frame` as soon as the length prefix is
+/// complete, before the body is waited for, and an unknown version byte is
+/// rejected as soon as it arrives.
+pub fn decode<PI: DeserializeOwned>(buf: &[u8], max_frame: usize) -> Result<Option<(Frame<PI>, usize)>, WireError> {
+    let Some((body_len, prefix_len)) = read_length_prefix(buf)? else {
+        return Ok(None);
+    };
+    let size = prefix_len + body_len;
+    if size > max_frame {
+        return Err(WireError::FrameTooLarge { size, max: max_frame });
+    }
+    let body = &buf[prefix_len..];
+    if let Some(&version) = body.first() {
+        if version != VERSION {
+            return Err(WireError::UnsupportedVersion(version));
+        }
+    }
+    if body.len() < body_len {
+        return Ok(None);
+    }
+    let frame = decode_body(&body[..body_len])?;
+    Ok(Some((frame, size)))
+}
+
+/// Decodes one frame body (version byte and message, no length prefix), for
+/// transports that delimit messages themselves. The whole of `body` must be
+/// consumed: trailing bytes are an error.
+pub fn decode_body<PI: DeserializeOwned>(body: &[u8]) -> Result<Frame<PI>, WireError> {
+    let Some((&version, rest)) = body.split_first() else {
+        return Err(WireError::Malformed("empty body".into()));
+    };
+    if version != VERSION {
+        return Err(WireError::UnsupportedVersion(version));
+    }
+    let mut reader = Reader { rest };
+    let topic = reader.take::<TopicId>("topic id")?;
+    let message = reader.message::<PI>()?;
+    if !reader.rest.is_empty() {
+        return Err(WireError::Malformed(format!(
+            "{} trailing bytes after the {} message",
+            reader.rest.len(),
+            message.kind()
+        )));
+    }
+    Ok(Frame { topic, message })
+}
+
+/// An upper bound of the frame size of a [`Message::Gossip`] carrying
+/// `payload_len` payload bytes, whatever its id, hops and age. At most 7 bytes
+/// above the real size, and exact when hops ≥ 2^14 and age ≥ 2^28 ms.
+pub fn gossip_frame_len(payload_len: usize) -> usize {
+    let fixed = BODY_HEADER_LEN + 16 + MAX_VARINT_U16 + MAX_VARINT_U32 + varint_len(payload_len);
+    let body = fixed.saturating_add(payload_len);
+    varint_len(body).saturating_add(body)
+}
+
+/// How many [`IHaveEntry`] fit in one [`Message::IHave`] frame of at most
+/// `max_frame` bytes, whatever their hops; at least 1.
+pub fn max_ihave_entries(max_frame: usize) -> usize {
+    // The answer is at most this, and within a few entries of it.
+    let mut n = max_frame / IHAVE_ENTRY_MAX_LEN;
+    while n > 1 && ihave_frame_len(n) > max_frame {
+        n -= 1;
+    }
+    n.max(1)
+}
+
+/// Largest frame size of an IHAVE with `n` entries.
+fn ihave_frame_len(n: usize) -> usize {
+    let body = (BODY_HEADER_LEN + varint_len(n)).saturating_add(n.saturating_mul(IHAVE_ENTRY_MAX_LEN));
+    varint_len(body).saturating_add(body)
+}
+
+/// Reads the LEB128 length prefix at the start of `buf`: `Ok(None)` if it is
+/// incomplete, else the declared body length and the prefix length.
+fn read_length_prefix(buf: &[u8]) -> Result<Option<(usize, usize)>, WireError> {
+    let mut value = 0usize;
+    for (i, &byte) in buf.iter().take(MAX_PREFIX_LEN).enumerate() {
+        value |= usize::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            // A zero last byte after a continuation is a non-minimal encoding.
+            if value == 0 || (i > 0 && byte == 0) {
+                return Err(WireError::BadLength);
+            }
+            return Ok(Some((value, i + 1)));
+        }
+    }
+    if buf.len() >= MAX_PREFIX_LEN {
+        Err(WireError::BadLength)
+    } else {
+        Ok(None)
+    }
+}
+
+fn varint_len(mut n: usize) -> usize {
+    let mut len = 1;
+    while n >= 0x80 {
+        n >>= 7;
+        len += 1;
+    }
+    len
+}
+
+fn write_varint(mut n: usize, out: &mut Vec<u8>) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// A postcard output that appends to a `Vec` it borrows.
+struct AppendTo<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for AppendTo<'_> {
+    type Output = ();
+
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.0.push(byte);
+        Ok(())
+    }
+
+    fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
+/// Walks a body after its version byte. Mirrors the serde-derived layout of
+/// [`Message`]: a varint variant index, then the variant's fields in order.
+struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl Reader<'_> {
+    /// Decodes one postcard value. Used only for types whose decoding
+    /// allocates no more than the bytes it consumes (no sequences inside,
+    /// apart from what a peer id type may hold).
+    fn take<T: DeserializeOwned>(&mut self, what: &str) -> Result<T, WireError> {
+        let (value, rest) =
+            postcard::take_from_bytes::<T>(self.rest).map_err(|e| WireError::Malformed(format!("bad {what}: {e}")))?;
+        self.rest = rest;
+        Ok(value)
+    }
+
+    /// Decodes a postcard sequence (varint length, then the elements) whose
+    /// elements each take at least `min_len` bytes, refusing a length the
+    /// remaining bytes cannot hold before allocating anything.
+    fn seq<T: DeserializeOwned>(&mut self, what: &str, min_len: usize) -> Result<Vec<T>, WireError> {
+        let claimed = self.take::<u64>(what)?;
+        let fits = self.rest.len() / min_len;
+        let len = match usize::try_from(claimed) {
+            Ok(len) if len <= fits => len,
+            _ => {
+                return Err(WireError::Malformed(format!(
+                    "bad {what}: {claimed} elements claimed, the {} remaining bytes hold at most {fits}",
+                    self.rest.len()
+                )))
+            }
+        };
+        let mut items = Vec::with_capacity(len.min(PREALLOC_MAX_BYTES / size_of::<T>().max(1)));
+        for _ in 0..len {
+            items.push(self.take::<T>(what)?);
+        }
+        Ok(items)
+    }
+
+    fn message<PI: DeserializeOwned>(&mut self) -> Result<Message<PI>, WireError> {
+        let variant = self.take::<u32>("message variant index")?;
+        Ok(match variant {
+            0 => Message::Join { data: self.take("Join.data")? },
+            1 => Message::ForwardJoin { peer: self.take("ForwardJoin.peer")?, ttl: self.take("ForwardJoin.ttl")? },
+            2 => Message::Neighbor { priority: self.take("Neighbor.priority")?, data: self.take("Neighbor.data")? },
+            3 => Message::NeighborReply { accepted: self.take("NeighborReply.accepted")? },
+            4 => Message::Disconnect { alive: self.take("Disconnect.alive")? },
+            5 => Message::Shuffle {
+                origin: self.take("Shuffle.origin")?,
+                ttl: self.take("Shuffle.ttl")?,
+                peers: self.seq::<PeerInfo<PI>>("Shuffle.peers", PEER_INFO_MIN_LEN)?,
+            },
+            6 => Message::ShuffleReply { peers: self.seq::<PeerInfo<PI>>("ShuffleReply.peers", PEER_INFO_MIN_LEN)? },
+            7 => Message::Gossip(self.take("Gossip")?),
+            8 => Message::IHave(self.seq::<IHaveEntry>("IHave entries", IHAVE_ENTRY_MIN_LEN)?),
+            9 => Message::Graft { id: self.take::<Option<MessageId>>("Graft.id")? },
+            10 => Message::Prune,
+            other => return Err(WireError::Malformed(format!("unknown message variant index {other}"))),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt;
+
+    use bytes::Bytes;
+    use proptest::prelude::*;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::*;
+    use crate::{Gossip, PlumtreeConfig, Priority};
+
+    /// The default frame limit.
+    const MAX: usize = 64 * 1024;
+
+    /// A peer id shaped like libp2p's `PeerId`: `Copy`, at most 38 bytes (an
+    /// Ed25519 identity multihash), serialized as a byte string.
+    #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    struct BytesId {
+        len: u8,
+        buf: [u8; 38],
+    }
+
+    impl BytesId {
+        fn new(bytes: &[u8]) -> Self {
+            let mut buf = [0; 38];
+            buf[..bytes.len()].copy_from_slice(bytes);
+            BytesId { len: bytes.len() as u8, buf }
+        }
+
+        fn as_bytes(&self) -> &[u8] {
+            &self.buf[..usize::from(self.len)]
+        }
+    }
+
+    impl fmt::Debug for BytesId {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "BytesId({})", hex(self.as_bytes()))
+        }
+    }
+
+    impl Serialize for BytesId {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(self.as_bytes())
+        }
+    }
+
+    impl<'de> Deserialize<'de> for BytesId {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Visitor;
+            impl serde::de::Visitor<'_> for Visitor {
+                type Value = BytesId;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a peer id of at most 38 bytes")
+                }
+                fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<BytesId, E> {
+                    if v.len() > 38 {
+                        return Err(E::invalid_length(v.len(), &self));
+                    }
+                    Ok(BytesId::new(v))
+                }
+            }
+            d.deserialize_bytes(Visitor)
+        }
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
+    fn topic() -> TopicId {
+        TopicId::from_name("chat")
+    }
+
+    fn frame<PI: Serialize>(topic: &TopicId, message: &Message<PI>) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode(topic, message, PlumtreeConfig::MAX_MESSAGE_SIZE, &mut out).unwrap();
+        out
+    }
+
+    /// The variant index every message kind must have on the wire. The match
+    /// is exhaustive, so adding a variant to `Message` breaks this test until
+    /// the decoder and `docs/PROTOCOL.md` are updated.
+    fn variant_index<PI>(message: &Message<PI>) -> u8 {
+        match message {
+            Message::Join { .. } => 0,
+            Message::ForwardJoin { .. } => 1,
+            Message::Neighbor { .. } => 2,
+            Message::NeighborReply { .. } => 3,
+            Message::Disconnect { .. } => 4,
+            Message::Shuffle { .. } => 5,
+            Message::ShuffleReply { .. } => 6,
+            Message::Gossip(_) => 7,
+            Message::IHave(_) => 8,
+            Message::Graft { .. } => 9,
+            Message::Prune => 10,
+        }
+    }
+
+    fn every_variant<PI: Copy>(a: PI, b: PI) -> Vec<Message<PI>> {
+        let data = Some(Bytes::from_static(b"/ip4/10.0.0.1/udp/4001/quic-v1"));
+        vec![
+            Message::Join { data: None },
+            Message::Join { data: data.clone() },
+            Message::ForwardJoin { peer: PeerInfo { id: a, data: data.clone() }, ttl: 6 },
+            Message::Neighbor { priority: Priority::High, data: None },
+            Message::Neighbor { priority: Priority::Low, data: data.clone() },
+            Message::NeighborReply { accepted: true },
+            Message::NeighborReply { accepted: false },
+            Message::Disconnect { alive: true },
+            Message::Disconnect { alive: false },
+            Message::Shuffle {
+                origin: PeerInfo { id: a, data: data.clone() },
+                ttl: 255,
+                peers: vec![PeerInfo::new(a), PeerInfo { id: b, data: Some(Bytes::new()) }],
+            },
+            Message::Shuffle { origin: PeerInfo::new(b), ttl: 0, peers: vec![] },
+            Message::ShuffleReply { peers: vec![PeerInfo { id: b, data }] },
+            Message::ShuffleReply { peers: vec![] },
+            Message::Gossip(Gossip {
+                id: MessageId([7; 16]),
+                hops: u16::MAX,
+                age_ms: u32::MAX,
+                payload: Bytes::from(vec![0xab; 1000]),
+            }),
+            Message::Gossip(Gossip { id: MessageId([0; 16]), hops: 0, age_ms: 0, payload: Bytes::new() }),
+            Message::IHave(vec![]),
+            Message::IHave(vec![
+                IHaveEntry { id: MessageId([1; 16]), hops: 1 },
+                IHaveEntry { id: MessageId([2; 16]), hops: 65535 },
+            ]),
+            Message::Graft { id: None },
+            Message::Graft { id: Some(MessageId([9; 16])) },
+            Message::Prune,
+        ]
+    }
+
+    fn round_trip<PI>(message: Message<PI>)
+    where
+        PI: Serialize + DeserializeOwned + PartialEq + fmt::Debug + Clone,
+    {
+        let topic = topic();
+        let bytes = frame(&topic, &message);
+        let (body_len, prefix_len) = read_length_prefix(&bytes).unwrap().unwrap();
+        assert_eq!(prefix_len + body_len, bytes.len());
+        assert_eq!(bytes[prefix_len + 1 + 32], variant_index(&message), "variant index of {message:?}");
+        let (decoded, used) = decode::<PI>(&bytes, bytes.len()).unwrap().expect("complete frame");
+        assert_eq!(used, bytes.len());
+        assert_eq!(decoded, Frame { topic, message: message.clone() });
+        assert_eq!(decode_body::<PI>(&bytes[prefix_len..]).unwrap(), Frame { topic, message });
+    }
+
+    #[test]
+    fn every_variant_round_trips() {
+        for message in every_variant(7u64, u64::MAX) {
+            round_trip(message);
+        }
+        let a = BytesId::new(&[0x00, 0x24, 0x08, 0x01, 0x12, 0x20, 0xaa]);
+        let b = BytesId::new(&[0x5a; 38]);
+        for message in every_variant(a, b) {
+            round_trip(message);
+        }
+        for message in every_variant(BytesId::new(&[]), a) {
+            round_trip(message);
+        }
+    }
+
+    /// The whole-frame encoding agrees with postcard's own encoding of
+    /// `(TopicId, Message)`, as the specification says.
+    #[test]
+    fn body_is_postcard_of_topic_and_message() {
+        for message in every_variant(BytesId::new(b"peer-a"), BytesId::new(b"peer-b")) {
+            let bytes = frame(&topic(), &message);
+            let (body_len, prefix_len) = read_length_prefix(&bytes).unwrap().unwrap();
+            assert_eq!(prefix_len + body_len, bytes.len());
+            assert_eq!(bytes[prefix_len], VERSION);
+            let postcard = postcard::to_allocvec(&(topic(), &message)).unwrap();
+            assert_eq!(&bytes[prefix_len + 1..], &postcard[..]);
+            assert_eq!(bytes[prefix_len + 1 + 32], variant_index(&message));
+        }
+    }
+
+    // ---- fixed test vectors, also printed in docs/PROTOCOL.md ----
+
+    const DOC: &str = include_str!("../../../docs/PROTOCOL.md");
+
+    /// `TopicId::from_name("chat")`, the topic of every vector.
+    const TOPIC_CHAT: &str = "b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc17741";
+
+    /// (name, frame in hex, message). The peer ids are byte strings.
+    fn vectors() -> Vec<(&'static str, &'static str, Message<BytesId>)> {
+        vec![
+            ("prune",
+                "2201b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410a", Message::Prune),
+            (
+                "gossip",
+                "3b01b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc1774107000102030405060708090a0b0c0d0e0f01ac020568656c6c6f",
+                Message::Gossip(Gossip {
+                    id: MessageId(std::array::from_fn(|i| i as u8)),
+                    hops: 1,
+                    age_ms: 300,
+                    payload: Bytes::from_static(b"hello"),
+                }),
+            ),
+            (
+                "ihave",
+                "4601b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410802111111111111111111111111111111110222222222222222222222222222222222ac02",
+                Message::IHave(vec![
+                    IHaveEntry { id: MessageId([0x11; 16]), hops: 2 },
+                    IHaveEntry { id: MessageId([0x22; 16]), hops: 300 },
+                ]),
+            ),
+            (
+                "forward_join",
+                "2c01b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410104aabbccdd0102010206",
+                Message::ForwardJoin {
+                    peer: PeerInfo { id: BytesId::new(&[0xaa, 0xbb, 0xcc, 0xdd]), data: Some(Bytes::from_static(&[1, 2])) },
+                    ttl: 6,
+                },
+            ),
+            ("neighbor",
+                "2401b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc17741020000", Message::Neighbor { priority: Priority::High, data: None }),
+            (
+                "shuffle_reply",
+                "2c01b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410602010100020203010178",
+                Message::ShuffleReply {
+                    peers: vec![
+                        PeerInfo { id: BytesId::new(&[0x01]), data: None },
+                        PeerInfo { id: BytesId::new(&[0x02, 0x03]), data: Some(Bytes::from_static(b"x")) },
+                    ],
+                },
+            ),
+            ("graft",
+                "3301b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410901ffffffffffffffffffffffffffffffff", Message::Graft { id: Some(MessageId([0xff; 16])) }),
+        ]
+    }
+
+    #[test]
+    fn test_vectors_match_code_and_doc() {
+        assert_eq!(hex(topic().as_bytes()), TOPIC_CHAT);
+        assert!(DOC.contains(TOPIC_CHAT), "PROTOCOL.md lacks the topic id of \"chat\"");
+        for (name, expected, message) in vectors() {
+            assert_eq!(hex(&frame(&topic(), &message)), expected, "vector {name}");
+            let bytes = unhex(expected);
+            let (decoded, used) = decode::<BytesId>(&bytes, PlumtreeConfig::MIN_MESSAGE_SIZE).unwrap().unwrap();
+            assert_eq!(used, bytes.len());
+            assert_eq!(decoded, Frame { topic: topic(), message }, "vector {name}");
+            assert!(DOC.contains(expected), "PROTOCOL.md lacks vector {name}: {expected}");
+        }
+    }
+
+    // ---- limits and malformed input ----
+
+    #[test]
+    fn oversize_encode_is_rejected_and_leaves_out_untouched() {
+        let gossip = |len: usize| {
+            Message::<u64>::Gossip(Gossip {
+                id: MessageId([3; 16]),
+                hops: 2,
+                age_ms: 10,
+                payload: Bytes::from(vec![0x55; len]),
+            })
+        };
+        // Find the payload that makes the frame exactly `limit` bytes.
+        for limit in [PlumtreeConfig::MIN_MESSAGE_SIZE, 300, 16_384, 16_385, 16_386, MAX] {
+            let mut len = limit - 100;
+            while frame(&topic(), &gossip(len + 1)).len() <= limit {
+                len += 1;
+            }
+            let size = frame(&topic(), &gossip(len)).len();
+            // Exact, except where the length prefix grows by a byte.
+            assert!(size == limit || (size < limit && limit == 16_386), "{size} for {limit}");
+            let mut out = b"earlier frames".to_vec();
+            encode(&topic(), &gossip(len), limit, &mut out).unwrap();
+            assert_eq!(out.len(), 14 + size);
+
+            let mut out = b"earlier frames".to_vec();
+            out.shrink_to_fit();
+            let capacity = out.capacity();
+            let size = frame(&topic(), &gossip(len + 1)).len();
+            assert!(size > limit);
+            assert_eq!(
+                encode(&topic(), &gossip(len + 1), limit, &mut out),
+                Err(WireError::FrameTooLarge { size, max: limit })
+            );
+            assert_eq!(out, b"earlier frames");
+            assert_eq!(out.capacity(), capacity);
+        }
+    }
+
+    #[test]
+    fn declared_length_above_the_limit_is_rejected_before_the_body() {
+        // Only the prefix of a 1 MB frame has arrived.
+        let mut prefix = Vec::new();
+        write_varint(1_000_000, &mut prefix);
+        assert_eq!(
+            decode::<u64>(&prefix, MAX),
+            Err(WireError::FrameTooLarge { size: 1_000_000 + prefix.len(), max: MAX })
+        );
+        // The limit counts the prefix: a 127-byte body makes a 128-byte frame.
+        let mut buf = vec![127, VERSION];
+        assert_eq!(decode::<u64>(&buf, 127), Err(WireError::FrameTooLarge { size: 128, max: 127 }));
+        assert_eq!(decode::<u64>(&buf, 128), Ok(None));
+        buf.resize(128, 0);
+        assert!(matches!(decode::<u64>(&buf, 128), Err(WireError::Malformed(_))));
+    }
+
+    #[test]
+    fn every_proper_prefix_of_a_frame_is_incomplete() {
+        for message in every_variant(BytesId::new(b"a"), BytesId::new(&[9; 38])) {
+            let bytes = frame(&topic(), &message);
+            for end in 0..bytes.len() {
+                assert_eq!(decode::<BytesId>(&bytes[..end], MAX), Ok(None), "{message:?} cut at {end}");
+            }
+        }
+        // A frame long enough to need a 3-byte prefix.
+        let big = Message::<u64>::Gossip(Gossip {
+            id: MessageId([0; 16]),
+            hops: 1,
+            age_ms: 1,
+            payload: Bytes::from(vec![1; 20_000]),
+        });
+        let bytes = frame(&topic(), &big);
+        assert_eq!(read_length_prefix(&bytes).unwrap().unwrap().1, 3);
+        for end in [0, 1, 2, 3, 4, 100, bytes.len() - 1] {
+            assert_eq!(decode::<u64>(&bytes[..end], MAX), Ok(None));
+        }
+    }
+
+    #[test]
+    fn malformed_length_prefixes() {
+        let bad = |buf: &[u8]| decode::<u64>(buf, usize::MAX);
+        assert_eq!(bad(&[0x00]), Err(WireError::BadLength));
+        assert_eq!(bad(&[0x80, 0x00]), Err(WireError::BadLength));
+        assert_eq!(bad(&[0x81, 0x80, 0x00]), Err(WireError::BadLength));
+        assert_eq!(bad(&[0xff, 0xff, 0xff, 0xff]), Err(WireError::BadLength));
+        assert_eq!(bad(&[0x80, 0x80, 0x80, 0x80, 0x01]), Err(WireError::BadLength));
+        // Still incomplete: no verdict yet.
+        assert_eq!(bad(&[0xff, 0xff, 0xff]), Ok(None));
+        // The largest 4-byte prefix is fine; its body is simply not there.
+        assert_eq!(bad(&[0xff, 0xff, 0xff, 0x7f]), Ok(None));
+        assert_eq!(
+            decode::<u64>(&[0xff, 0xff, 0xff, 0x7f], MAX),
+            Err(WireError::FrameTooLarge { size: (1 << 28) - 1 + 4, max: MAX })
+        );
+    }
+
+    #[test]
+    fn version_is_checked_first() {
+        let mut bytes = frame(&topic(), &Message::<u64>::Prune);
+        bytes[1] = 2;
+        assert_eq!(decode::<u64>(&bytes, MAX), Err(WireError::UnsupportedVersion(2)));
+        // ...even before the rest of the body has arrived.
+        assert_eq!(decode::<u64>(&bytes[..2], MAX), Err(WireError::UnsupportedVersion(2)));
+        assert_eq!(decode_body::<u64>(&bytes[1..]), Err(WireError::UnsupportedVersion(2)));
+        assert_eq!(decode_body::<u64>(&[0]), Err(WireError::UnsupportedVersion(0)));
+        assert!(matches!(decode_body::<u64>(&[]), Err(WireError::Malformed(_))));
+        assert!(matches!(decode_body::<u64>(&[VERSION]), Err(WireError::Malformed(_))));
+    }
+
+    #[test]
+    fn trailing_bytes_and_unknown_variants_are_malformed() {
+        let bytes = frame(&topic(), &Message::<u64>::Disconnect { alive: true });
+        let mut body = bytes[1..].to_vec();
+        body.push(0);
+        let err = decode_body::<u64>(&body).unwrap_err();
+        assert_eq!(err, WireError::Malformed("1 trailing bytes after the disconnect message".into()));
+        // The same through the framing: the declared length covers the extra byte.
+        let mut framed = vec![body.len() as u8];
+        framed.extend_from_slice(&body);
+        assert_eq!(decode::<u64>(&framed, MAX), Err(err));
+
+        let mut body = bytes[1..].to_vec();
+        body[33] = 11;
+        body.truncate(34);
+        assert_eq!(decode_body::<u64>(&body), Err(WireError::Malformed("unknown message variant index 11".into())));
+        // Bad bool, bad option tag, bad priority.
+        for (variant, field) in [(4u8, 2u8), (0, 2), (2, 2), (9, 7)] {
+            let mut body = bytes[1..35].to_vec();
+            body[33] = variant;
+            body.push(field);
+            body.extend_from_slice(&[0; 20]);
+            assert!(matches!(decode_body::<u64>(&body), Err(WireError::Malformed(_))), "{body:?}");
+        }
+    }
+
+    #[test]
+    fn error_messages_name_the_values() {
+        assert_eq!(
+            WireError::FrameTooLarge { size: 70_000, max: 65_536 }.to_string(),
+            "frame of 70000 bytes exceeds the limit of 65536 bytes"
+        );
+        assert_eq!(
+            WireError::UnsupportedVersion(7).to_string(),
+            "unsupported wire version 7 (this implementation speaks version 1)"
+        );
+        let body = [&[VERSION][..], &[0; 32], &[8, 0x80, 0x80, 0x80, 0x80, 0x10]].concat();
+        assert_eq!(
+            decode_body::<u64>(&body).unwrap_err().to_string(),
+            "malformed frame: bad IHave entries: 4294967296 elements claimed, the 0 remaining bytes hold at most 0"
+        );
+    }
+
+    // ---- size helpers ----
+
+    fn gossip_with(payload_len: usize, hops: u16, age_ms: u32) -> Message<u64> {
+        Message::Gossip(Gossip { id: MessageId([0xee; 16]), hops, age_ms, payload: Bytes::from(vec![0; payload_len]) })
+    }
+
+    #[test]
+    fn gossip_frame_len_is_exact_in_the_worst_case_and_tight_otherwise() {
+        let mut lens: Vec<usize> = (0..300).collect();
+        for boundary in [128usize, 16_384, 2_097_152] {
+            lens.extend(boundary - 80..boundary + 80);
+        }
+        for len in lens {
+            let bound = gossip_frame_len(len);
+            let worst = frame(&topic(), &gossip_with(len, u16::MAX, u32::MAX)).len();
+            assert_eq!(bound, worst, "payload {len}");
+            let best = frame(&topic(), &gossip_with(len, 0, 0)).len();
+            assert!(best <= bound && bound - best <= 7, "payload {len}: {best} vs {bound}");
+        }
+        assert_eq!(gossip_frame_len(usize::MAX), usize::MAX);
+    }
+
+    #[test]
+    fn max_ihave_entries_fill_but_never_overflow_a_frame() {
+        let ihave = |n: usize| Message::<u64>::IHave(vec![IHaveEntry { id: MessageId([0xcc; 16]), hops: u16::MAX }; n]);
+        let mut limits: Vec<usize> =
+            (PlumtreeConfig::MIN_MESSAGE_SIZE..PlumtreeConfig::MIN_MESSAGE_SIZE + 600).collect();
+        limits.extend(16_300..16_500);
+        limits.extend([MAX, 1 << 20]);
+        for limit in limits {
+            let n = max_ihave_entries(limit);
+            let mut out = Vec::new();
+            encode(&topic(), &ihave(n), limit, &mut out).unwrap();
+            assert_eq!(out.len(), ihave_frame_len(n));
+            assert!(matches!(
+                encode(&topic(), &ihave(n + 1), limit, &mut Vec::new()),
+                Err(WireError::FrameTooLarge { .. })
+            ));
+        }
+        assert!(
+            ihave_frame_len(max_ihave_entries(PlumtreeConfig::MAX_MESSAGE_SIZE)) <= PlumtreeConfig::MAX_MESSAGE_SIZE
+        );
+        assert!(
+            ihave_frame_len(max_ihave_entries(PlumtreeConfig::MAX_MESSAGE_SIZE) + 1) > PlumtreeConfig::MAX_MESSAGE_SIZE
+        );
+        assert_eq!(max_ihave_entries(0), 1);
+        assert!(max_ihave_entries(usize::MAX) > 1);
+    }
+
+    /// The sizes quoted in PROTOCOL.md for the default 65536-byte limit.
+    #[test]
+    fn default_limit_sizes_in_the_doc() {
+        let limit = PlumtreeConfig::default().max_message_size;
+        assert_eq!(limit, 65_536);
+        let largest_payload = (0..limit).rev().find(|&p| gossip_frame_len(p) <= limit).unwrap();
+        assert_eq!(largest_payload, 65_472);
+        assert_eq!(max_ihave_entries(limit), 3447);
+        assert!(DOC.contains("the largest payload is **65472** bytes"));
+        assert!(DOC.contains("it carries at most **3447** entries"));
+    }
+
+    // ---- streaming ----
+
+    #[test]
+    fn concatenated_frames_decode_one_by_one_whatever_the_chunking() {
+        let messages = every_variant(BytesId::new(b"x"), BytesId::new(&[1; 38]));
+        let topics = [topic(), TopicId::from_name("other"), TopicId([0; 32])];
+        let mut stream = Vec::new();
+        let mut expected = Vec::new();
+        for (i, message) in messages.into_iter().enumerate() {
+            let topic = topics[i % topics.len()];
+            encode(&topic, &message, MAX, &mut stream).unwrap();
+            expected.push(Frame { topic, message });
+        }
+        for chunk in [1, 2, 3, 7, 64, 1000, stream.len()] {
+            let mut buf = Vec::new();
+            let mut decoded = Vec::new();
+            for piece in stream.chunks(chunk) {
+                buf.extend_from_slice(piece);
+                while let Some((frame, used)) = decode::<BytesId>(&buf, MAX).unwrap() {
+                    decoded.push(frame);
+                    buf.drain(..used);
+                }
+            }
+            assert!(buf.is_empty());
+            assert_eq!(decoded, expected, "chunks of {chunk}");
+        }
+    }
+
+    // ---- allocation bounds ----
+
+    mod counting {
+        use std::alloc::{GlobalAlloc, Layout, System};
+        use std::cell::Cell;
+
+        thread_local! {
+            static COUNTING: Cell<bool> = const { Cell::new(false) };
+            static REQUESTED: Cell<usize> = const { Cell::new(0) };
+        }
+
+        /// The system allocator, counting the bytes requested on threads
+        /// inside [`requested_by`]. Used by every test of this crate's unit
+        /// test binary, for which it only adds a thread-local check.
+        struct Counting;
+
+        fn note(bytes: usize) {
+            let _ = COUNTING.try_with(|on| {
+                if on.get() {
+                    let _ = REQUESTED.try_with(|r| r.set(r.get().saturating_add(bytes)));
+                }
+            });
+        }
+
+        // SAFETY: every method forwards to the system allocator with the
+        // caller's arguments unchanged; counting touches no allocation.
+        unsafe impl GlobalAlloc for Counting {
+            unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+                note(layout.size());
+                // SAFETY: the caller's contract, passed on.
+                unsafe { System.alloc(layout) }
+            }
+            unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+                note(layout.size());
+                // SAFETY: the caller's contract, passed on.
+                unsafe { System.alloc_zeroed(layout) }
+            }
+            unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+                note(new_size);
+                // SAFETY: the caller's contract, passed on.
+                unsafe { System.realloc(ptr, layout, new_size) }
+            }
+            unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+                // SAFETY: the caller's contract, passed on.
+                unsafe { System.dealloc(ptr, layout) }
+            }
+        }
+
+        #[global_allocator]
+        static GLOBAL: Counting = Counting;
+
+        /// Runs `f`, returning its result and the bytes it requested from the
+        /// allocator (summed over every allocation: a bound of its peak use).
+        pub(super) fn requested_by<R>(f: impl FnOnce() -> R) -> (R, usize) {
+            REQUESTED.with(|r| r.set(0));
+            COUNTING.with(|on| on.set(true));
+            let result = f();
+            COUNTING.with(|on| on.set(false));
+            (result, REQUESTED.with(|r| r.get()))
+        }
+    }
+
+    /// What decoding any `len`-byte input may allocate: a constant plus a
+    /// multiple of `len` (the largest ratio is a sequence of minimal
+    /// PeerInfo<BytesId>: 72 bytes in memory from 2 on the wire, doubled by
+    /// vector growth).
+    fn allocation_bound(len: usize) -> usize {
+        PREALLOC_MAX_BYTES + 1024 + 160 * len
+    }
+
+    #[test]
+    fn small_frames_claiming_huge_sequences_allocate_little() {
+        let header = [&[VERSION][..], topic().as_bytes()].concat();
+        let mut bodies = Vec::new();
+        for claim in [
+            &[0xff, 0xff, 0xff, 0xff, 0x0f][..],
+            &[0xff; 9][..],
+            &[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01][..],
+        ] {
+            // IHAVE, SHUFFLE_REPLY, SHUFFLE (origin: id 0, no data; ttl 1).
+            bodies.push([&header[..], &[8], claim, &[0; 8]].concat());
+            bodies.push([&header[..], &[6], claim, &[0; 8]].concat());
+            bodies.push([&header[..], &[5, 0, 0, 1], claim, &[0; 8]].concat());
+            // Byte strings: Join.data, a peer id.
+            bodies.push([&header[..], &[0, 1], claim, &[0; 8]].concat());
+            bodies.push([&header[..], &[1], claim, &[0; 8]].concat());
+        }
+        // Claims that the remaining bytes could hold, but garbage follows.
+        bodies.push([&header[..], &[6, 0x80, 0x08], &[0xff; 1030]].concat());
+        bodies.push([&header[..], &[8, 60], &[0xff; 1030]].concat());
+        for body in bodies {
+            let (result, requested) = counting::requested_by(|| decode_body::<BytesId>(&body));
+            assert!(matches!(result, Err(WireError::Malformed(_))), "{result:?}");
+            assert!(requested <= PREALLOC_MAX_BYTES + 1024, "{requested} bytes for {}", hex(&body));
+            let (_, requested) = counting::requested_by(|| decode_body::<u64>(&body));
+            assert!(requested <= PREALLOC_MAX_BYTES + 1024, "{requested} bytes for {}", hex(&body));
+        }
+        // Valid elements followed by garbage: what was allocated is what the
+        // decoded elements needed.
+        let mut body = [&header[..], &[6, 0x80, 0x08]].concat();
+        body.extend([0x05, 0x00].repeat(512));
+        body.push(0xff);
+        let (result, requested) = counting::requested_by(|| decode_body::<u64>(&body));
+        assert!(matches!(result, Err(WireError::Malformed(_))), "{result:?}");
+        assert!(requested <= allocation_bound(body.len()), "{requested} bytes for {} bytes", body.len());
+    }
+
+    // ---- property tests ----
+
+    fn arb_bytes(max: usize) -> impl Strategy<Value = Bytes> {
+        prop::collection::vec(any::<u8>(), 0..max).prop_map(Bytes::from)
+    }
+
+    fn arb_id() -> impl Strategy<Value = MessageId> {
+        any::<[u8; 16]>().prop_map(MessageId)
+    }
+
+    fn arb_bytes_id() -> BoxedStrategy<BytesId> {
+        prop::collection::vec(any::<u8>(), 0..=38).prop_map(|v| BytesId::new(&v)).boxed()
+    }
+
+    fn arb_message<PI: fmt::Debug + Clone + 'static>(pi: BoxedStrategy<PI>) -> impl Strategy<Value = Message<PI>> {
+        let data = || prop::option::of(arb_bytes(64));
+        let info = {
+            let pi = pi.clone();
+            move || (pi.clone(), data()).prop_map(|(id, data)| PeerInfo { id, data })
+        };
+        let priority = prop_oneof![Just(Priority::High), Just(Priority::Low)];
+        prop_oneof![
+            data().prop_map(|data| Message::Join { data }),
+            (info(), any::<u8>()).prop_map(|(peer, ttl)| Message::ForwardJoin { peer, ttl }),
+            (priority, data()).prop_map(|(priority, data)| Message::Neighbor { priority, data }),
+            any::<bool>().prop_map(|accepted| Message::NeighborReply { accepted }),
+            any::<bool>().prop_map(|alive| Message::Disconnect { alive }),
+            (info(), any::<u8>(), prop::collection::vec(info(), 0..12))
+                .prop_map(|(origin, ttl, peers)| Message::Shuffle { origin, ttl, peers }),
+            prop::collection::vec(info(), 0..12).prop_map(|peers| Message::ShuffleReply { peers }),
+            (arb_id(), any::<u16>(), any::<u32>(), arb_bytes(600))
+                .prop_map(|(id, hops, age_ms, payload)| Message::Gossip(Gossip { id, hops, age_ms, payload })),
+            prop::collection::vec((arb_id(), any::<u16>()).prop_map(|(id, hops)| IHaveEntry { id, hops }), 0..40)
+                .prop_map(Message::IHave),
+            prop::option::of(arb_id()).prop_map(|id| Message::Graft { id }),
+            Just(Message::Prune),
+        ]
+    }
+
+    fn arb_topic() -> impl Strategy<Value = TopicId> {
+        prop_oneof![Just(topic()), any::<[u8; 32]>().prop_map(TopicId)]
+    }
+
+    /// postcard's derived decoder, the reference the hand-written walk must
+    /// agree with.
+    fn reference<PI: DeserializeOwned>(body: &[u8]) -> Option<Frame<PI>> {
+        let (&version, rest) = body.split_first()?;
+        if version != VERSION {
+            return None;
+        }
+        match postcard::take_from_bytes::<(TopicId, Message<PI>)>(rest) {
+            Ok(((topic, message), [])) => Some(Frame { topic, message }),
+            _ => None,
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Mutation {
+        Truncate(prop::sample::Index),
+        FlipBit(prop::sample::Index, u8),
+        Set(prop::sample::Index, u8),
+        Insert(prop::sample::Index, u8),
+        Remove(prop::sample::Index),
+    }
+
+    fn arb_mutation() -> impl Strategy<Value = Mutation> {
+        use prop::sample::Index;
+        prop_oneof![
+            any::<Index>().prop_map(Mutation::Truncate),
+            (any::<Index>(), 0..8u8).prop_map(|(i, b)| Mutation::FlipBit(i, b)),
+            (any::<Index>(), any::<u8>()).prop_map(|(i, b)| Mutation::Set(i, b)),
+            (any::<Index>(), any::<u8>()).prop_map(|(i, b)| Mutation::Insert(i, b)),
+            any::<Index>().prop_map(Mutation::Remove),
+        ]
+    }
+
+    fn mutate(bytes: &mut Vec<u8>, mutation: &Mutation) {
+        if bytes.is_empty() {
+            return;
+        }
+        match mutation {
+            Mutation::Truncate(i) => bytes.truncate(i.index(bytes.len())),
+            Mutation::FlipBit(i, bit) => {
+                let i = i.index(bytes.len());
+                bytes[i] ^= 1 << bit;
+            }
+            Mutation::Set(i, b) => {
+                let i = i.index(bytes.len());
+                bytes[i] = *b;
+            }
+            Mutation::Insert(i, b) => bytes.insert(i.index(bytes.len() + 1), *b),
+            Mutation::Remove(i) => {
+                bytes.remove(i.index(bytes.len()));
+            }
+        }
+    }
+
+    /// Inputs that reach deep into the decoder: a valid header with a random
+    /// variant index and random fields.
+    fn arb_near_body() -> impl Strategy<Value = Vec<u8>> {
+        (0..12u8, prop::collection::vec(any::<u8>(), 0..120))
+            .prop_map(|(variant, tail)| [&[VERSION][..], topic().as_bytes(), &[variant], &tail].concat())
+    }
+
+    /// Decodes `body` every way there is and checks the answers agree, that
+    /// nothing panics and that allocation stays within the bound.
+    fn check_any_body<PI>(body: &[u8])
+    where
+        PI: Serialize + DeserializeOwned + PartialEq + fmt::Debug + Clone,
+    {
+        let (decoded, requested) = counting::requested_by(|| decode_body::<PI>(body));
+        assert!(requested <= allocation_bound(body.len()), "{requested} bytes for {}", hex(body));
+        assert_eq!(decoded.clone().ok(), reference::<PI>(body), "body {}", hex(body));
+        if let Ok(frame) = &decoded {
+            let mut out = Vec::new();
+            encode(&frame.topic, &frame.message, usize::MAX, &mut out).unwrap();
+            // Re-encoding is canonical; the input may have used non-minimal varints.
+            assert!(out.len() <= body.len() + varint_len(body.len()));
+        }
+        let mut framed = Vec::new();
+        write_varint(body.len().max(1), &mut framed);
+        framed.extend_from_slice(body);
+        match decode::<PI>(&framed, MAX) {
+            Ok(Some((frame, used))) => {
+                assert_eq!(used, framed.len());
+                assert_eq!(Ok(frame), decoded);
+            }
+            Ok(None) => assert!(body.is_empty()),
+            Err(e) => assert!(decoded.is_err() || matches!(e, WireError::FrameTooLarge { .. }), "{e}"),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_messages_round_trip(topic in arb_topic(), message in arb_message(any::<u64>().boxed())) {
+            let mut out = vec![0xaa];
+            encode(&topic, &message, MAX, &mut out).unwrap();
+            let (frame, used) = decode::<u64>(&out[1..], MAX).unwrap().unwrap();
+            prop_assert_eq!(used, out.len() - 1);
+            prop_assert_eq!(frame, Frame { topic, message });
+        }
+
+        #[test]
+        fn arbitrary_messages_with_byte_string_ids_round_trip(
+            topic in arb_topic(),
+            message in arb_message(arb_bytes_id()),
+        ) {
+            let mut out = Vec::new();
+            encode(&topic, &message, MAX, &mut out).unwrap();
+            let (frame, used) = decode::<BytesId>(&out, MAX).unwrap().unwrap();
+            prop_assert_eq!(used, out.len());
+            prop_assert_eq!(frame, Frame { topic, message });
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            bytes in prop_oneof![prop::collection::vec(any::<u8>(), 0..300), arb_near_body()],
+            max_frame in prop_oneof![Just(MAX), 0..400usize],
+        ) {
+            for input in [&bytes[..], &[&[VERSION][..], &bytes[..]].concat()] {
+                let _ = decode::<u64>(input, max_frame);
+                let _ = decode::<BytesId>(input, max_frame);
+                check_any_body::<u64>(input);
+                check_any_body::<BytesId>(input);
+            }
+        }
+
+        #[test]
+        fn mutated_frames_never_panic_and_agree_with_postcard(
+            topic in arb_topic(),
+            message in arb_message(arb_bytes_id()),
+            mutations in prop::collection::vec(arb_mutation(), 1..4),
+        ) {
+            let bytes = frame(&topic, &message);
+            let prefix_len = read_length_prefix(&bytes).unwrap().unwrap().1;
+            let mut body = bytes[prefix_len..].to_vec();
+            let mut framed = bytes.clone();
+            for mutation in &mutations {
+                mutate(&mut body, mutation);
+                mutate(&mut framed, mutation);
+            }
+            check_any_body::<BytesId>(&body);
+            check_any_body::<u64>(&body);
+            let (result, requested) = counting::requested_by(|| decode::<BytesId>(&framed, MAX));
+            prop_assert!(requested <= allocation_bound(framed.len()));
+            if let Ok(Some((_, used))) = result {
+                prop_assert!(used <= framed.len());
+            }
+        }
+
+        #[test]
+        fn gossip_frame_len_bounds_every_gossip(
+            id in arb_id(),
+            hops in any::<u16>(),
+            age_ms in any::<u32>(),
+            payload_len in prop_oneof![0..300usize, 0..70_000usize],
+        ) {
+            let message = Message::<u64>::Gossip(Gossip { id, hops, age_ms, payload: Bytes::from(vec![7; payload_len]) });
+            let real = frame(&topic(), &message).len();
+            let bound = gossip_frame_len(payload_len);
+            prop_assert!(real <= bound);
+            prop_assert!(bound - real <= 7);
+            // A frame limit of exactly the bound always admits the message.
+            prop_assert!(encode(&topic(), &message, bound, &mut Vec::new()).is_ok());
+        }
+
+        #[test]
+        fn max_ihave_entries_is_the_largest_that_fits(limit in PlumtreeConfig::MIN_MESSAGE_SIZE..PlumtreeConfig::MAX_MESSAGE_SIZE) {
+            let n = max_ihave_entries(limit);
+            prop_assert!(ihave_frame_len(n) <= limit);
+            prop_assert!(ihave_frame_len(n + 1) > limit);
+        }
+    }
+}

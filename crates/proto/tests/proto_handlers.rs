@@ -1,0 +1,550 @@
+//! One test per protocol message handler, driving a single node's sans-IO
+//! state by hand.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::*;
+use hypar_proto::*;
+
+fn cfg() -> ProtocolConfig<u32> {
+    ProtocolConfig::default()
+}
+
+#[test]
+fn join_sends_join_to_every_bootstrap_peer_and_arms_timers() {
+    let mut n = Node::new(cfg(), &[1, 2]);
+    let out = n.take();
+    let to: Vec<u32> = sends(&out).iter().filter(|(_, m)| matches!(m, Message::Join { .. })).map(|(p, _)| *p).collect();
+    assert_eq!(to, vec![1, 2]);
+    let t = timers(&out);
+    assert!(t.contains(&TimerKind::Shuffle) && t.contains(&TimerKind::Maintenance));
+}
+
+#[test]
+fn contact_accepts_joiner_and_forwards_join_to_other_neighbors() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2, 3]);
+    let out = n.recv(9, Message::Join { data: None });
+    assert!(n.active().contains(&9));
+    let s = sends(&out);
+    assert!(s.contains(&(9, Message::Neighbor { priority: Priority::High, data: None })));
+    let forwarded: BTreeSet<u32> =
+        s.iter().filter(|(_, m)| matches!(m, Message::ForwardJoin { ttl: 6, .. })).map(|(p, _)| *p).collect();
+    assert_eq!(forwarded, BTreeSet::from([1, 2, 3]));
+    assert!(events(&out).contains(&Event::NeighborUp(9)));
+}
+
+#[test]
+fn forward_join_with_zero_ttl_adds_the_new_node() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2]);
+    let out = n.recv(1, Message::ForwardJoin { peer: PeerInfo::new(9), ttl: 0 });
+    assert!(n.active().contains(&9));
+    assert!(sends(&out).contains(&(9, Message::Neighbor { priority: Priority::High, data: None })));
+}
+
+#[test]
+fn forward_join_at_passive_walk_length_adds_passive_and_forwards() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2, 3]);
+    let out = n.recv(1, Message::ForwardJoin { peer: PeerInfo::new(9), ttl: 3 });
+    assert!(n.passive().contains(&9));
+    assert!(!n.active().contains(&9));
+    let fwd: Vec<u32> =
+        sends(&out).iter().filter(|(_, m)| matches!(m, Message::ForwardJoin { ttl: 2, .. })).map(|(p, _)| *p).collect();
+    assert_eq!(fwd.len(), 1);
+    assert_ne!(fwd[0], 1, "never forwarded back to the sender");
+}
+
+#[test]
+fn low_priority_neighbor_is_refused_when_full_and_kept_passive() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2, 3, 4, 5]);
+    let out = n.recv(9, Message::Neighbor { priority: Priority::Low, data: None });
+    assert_eq!(sends(&out), vec![(9, Message::NeighborReply { accepted: false })]);
+    assert!(!n.active().contains(&9));
+    assert!(n.passive().contains(&9));
+}
+
+#[test]
+fn high_priority_neighbor_evicts_a_random_active_peer() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2, 3, 4, 5]);
+    let out = n.recv(9, Message::Neighbor { priority: Priority::High, data: None });
+    assert!(n.active().contains(&9));
+    assert_eq!(n.active().len(), 5);
+    let evicted: Vec<u32> =
+        sends(&out).iter().filter(|(_, m)| *m == Message::Disconnect { alive: true }).map(|(p, _)| *p).collect();
+    assert_eq!(evicted.len(), 1);
+    assert!(n.passive().contains(&evicted[0]), "an evicted peer stays as a backup");
+    assert!(events(&out).contains(&Event::NeighborDown(evicted[0])));
+}
+
+#[test]
+fn accepted_neighbor_reply_adds_the_peer() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1]);
+    n.recv(2, Message::ShuffleReply { peers: vec![PeerInfo::new(7)] });
+    // Below capacity: maintenance asks one passive peer (7 or 2).
+    let out = n.timer(TimerKind::Maintenance);
+    let asked: Vec<u32> = sends(&out)
+        .iter()
+        .filter(|(_, m)| matches!(m, Message::Neighbor { priority: Priority::Low, .. }))
+        .map(|(p, _)| *p)
+        .collect();
+    assert_eq!(asked.len(), 1);
+    let out = n.recv(asked[0], Message::NeighborReply { accepted: true });
+    assert!(n.active().contains(&asked[0]));
+    assert!(events(&out).contains(&Event::NeighborUp(asked[0])));
+}
+
+#[test]
+fn disconnect_alive_moves_peer_to_passive_and_leaving_forgets_it() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2]);
+    n.recv(1, Message::Disconnect { alive: true });
+    assert!(!n.active().contains(&1));
+    assert!(n.passive().contains(&1));
+    n.recv(2, Message::Disconnect { alive: false });
+    assert!(!n.active().contains(&2) && !n.passive().contains(&2));
+    assert!(!n.topic().known().any(|p| *p == 2), "a leaving peer is forgotten");
+}
+
+#[test]
+fn failed_active_peer_is_replaced_from_the_passive_view() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1]);
+    n.recv(5, Message::ShuffleReply { peers: vec![PeerInfo::new(7), PeerInfo::new(8)] });
+    let out = n.disconnected(1);
+    assert!(events(&out).contains(&Event::NeighborDown(1)));
+    assert!(out.contains(&Output::Disconnect { peer: 1 }));
+    // The active view is now empty: ask several passive peers at once, with high priority.
+    let asked: Vec<u32> = sends(&out)
+        .iter()
+        .filter(|(_, m)| matches!(m, Message::Neighbor { priority: Priority::High, .. }))
+        .map(|(p, _)| *p)
+        .collect();
+    assert!(!asked.is_empty() && asked.iter().all(|p| [5, 7, 8].contains(p)), "asked {asked:?}");
+    assert!(!n.passive().contains(&1), "a failed peer does not become a backup");
+}
+
+#[test]
+fn shuffle_is_forwarded_while_ttl_lasts_then_answered() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2, 3]);
+    let peers = vec![PeerInfo::new(20), PeerInfo::new(21)];
+    let out = n.recv(1, Message::Shuffle { origin: PeerInfo::new(10), ttl: 3, peers: peers.clone() });
+    let s = sends(&out);
+    assert_eq!(s.len(), 1);
+    assert!(matches!(&s[0], (to, Message::Shuffle { ttl: 2, .. }) if *to != 1 && *to != 10));
+    assert!(n.topic().known().any(|p| *p == 20), "a node on the walk learns the carried peers");
+
+    let out = n.recv(1, Message::Shuffle { origin: PeerInfo::new(10), ttl: 0, peers });
+    assert!(matches!(&sends(&out)[..], [(10, Message::ShuffleReply { .. })]));
+    assert!(n.passive().contains(&20) && n.passive().contains(&21) && n.passive().contains(&10));
+}
+
+#[test]
+fn shuffle_timer_sends_a_sample_to_an_active_peer() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2, 3]);
+    let out = n.timer(TimerKind::Shuffle);
+    let s = sends(&out);
+    assert_eq!(s.len(), 1);
+    match &s[0] {
+        (to, Message::Shuffle { origin, ttl: 6, peers }) => {
+            assert!([1, 2, 3].contains(to));
+            assert_eq!(origin.id, ME);
+            assert!(peers.len() <= 3 + 4);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(timers(&out).contains(&TimerKind::Shuffle), "re-armed");
+}
+
+#[test]
+fn unreachable_bootstrap_reports_once_and_retries_with_backoff() {
+    let mut n = Node::new(cfg(), &[1]);
+    n.take();
+    let out = n.dial_failed(1);
+    assert_eq!(events(&out), vec![Event::BootstrapFailed]);
+    assert!(timers(&out).contains(&TimerKind::JoinRetry));
+    let out = n.timer(TimerKind::JoinRetry);
+    assert!(sends(&out).contains(&(1, Message::Join { data: None })));
+    let out = n.dial_failed(1);
+    assert!(events(&out).is_empty(), "reported only once");
+    assert!(timers(&out).contains(&TimerKind::JoinRetry));
+}
+
+#[test]
+fn joined_is_emitted_when_the_first_neighbor_arrives() {
+    let mut n = Node::new(cfg(), &[1]);
+    n.take();
+    let out = n.recv(1, Message::Neighbor { priority: Priority::High, data: None });
+    assert_eq!(events(&out)[..2], [Event::NeighborUp(1), Event::Joined]);
+}
+
+// ---- Plumtree ----
+
+#[test]
+fn broadcast_pushes_to_every_eager_neighbor() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2, 3]);
+    let (mid, out) = n.broadcast(b"hi").unwrap();
+    let to: BTreeSet<u32> = sends(&out)
+        .iter()
+        .filter_map(|(p, m)| match m {
+            Message::Gossip(g) if g.id == mid && g.hops == 1 => Some(*p),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(to, BTreeSet::from([1, 2, 3]));
+    assert_eq!(n.topic().counters().published, 1);
+}
+
+#[test]
+fn first_gossip_is_delivered_and_relayed_duplicate_is_pruned() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2, 3]);
+    let out = n.recv(1, gossip(id(1), 1, b"x"));
+    assert!(matches!(&events(&out)[..], [Event::Delivered(d)] if d.id == id(1) && d.hops == 1 && d.from == 1));
+    let relayed: BTreeSet<u32> =
+        sends(&out).iter().filter(|(_, m)| matches!(m, Message::Gossip(g) if g.hops == 2)).map(|(p, _)| *p).collect();
+    assert_eq!(relayed, BTreeSet::from([2, 3]), "relayed to everyone but the sender");
+    let out = n.recv(2, gossip(id(1), 2, b"x"));
+    assert!(events(&out).is_empty(), "never delivered twice");
+    assert_eq!(sends(&out), vec![(2, Message::Prune)]);
+    assert!(n.topic().lazy().contains(&2));
+    assert_eq!(n.topic().counters().duplicates, 1);
+}
+
+#[test]
+fn a_tree_link_survives_one_duplicate_but_not_two_in_a_row() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2]);
+    n.recv(1, gossip(id(1), 1, b"a")); // link 1 carried a first copy
+    n.recv(2, gossip(id(2), 1, b"b"));
+    let out = n.recv(1, gossip(id(2), 3, b"b"));
+    assert!(sends(&out).is_empty(), "one duplicate on a tree link is tolerated");
+    let out = n.recv(1, gossip(id(2), 3, b"b"));
+    assert_eq!(sends(&out), vec![(1, Message::Prune)]);
+}
+
+#[test]
+fn prune_makes_the_link_lazy_and_graft_makes_it_eager_and_answers() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2]);
+    n.recv(1, Message::Prune);
+    assert!(n.topic().lazy().contains(&1));
+    let (mid, out) = n.broadcast(b"payload").unwrap();
+    assert!(!sends(&out).iter().any(|(p, _)| *p == 1), "no eager push on a lazy link");
+    let out = n.timer(TimerKind::IHaveFlush);
+    assert!(sends(&out).iter().any(|(p, m)| *p == 1 && matches!(m, Message::IHave(e) if e[0].id == mid)));
+    let out = n.recv(1, Message::Graft { id: Some(mid) });
+    assert!(n.topic().eager().contains(&1));
+    assert!(matches!(&sends(&out)[..], [(1, Message::Gossip(g))] if g.id == mid && &g.payload[..] == b"payload"));
+}
+
+#[test]
+fn missing_announced_message_is_grafted_after_the_timeout() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2]);
+    n.recv(1, Message::Prune);
+    let out = n.recv(1, Message::IHave(vec![IHaveEntry { id: id(5), hops: 2 }]));
+    assert_eq!(timers(&out), vec![TimerKind::Graft]);
+    let out = n.timer(TimerKind::Graft);
+    assert!(sends(&out).contains(&(1, Message::Graft { id: Some(id(5)) })));
+    assert!(timers(&out).contains(&TimerKind::Graft), "the next announcer gets its own timeout");
+    assert_eq!(n.topic().counters().grafts_sent, 1);
+    // Arrives: the graft timer becomes a no-op.
+    n.recv(1, gossip(id(5), 2, b"z"));
+    assert!(sends(&n.timer(TimerKind::Graft)).is_empty());
+}
+
+#[test]
+fn new_neighbor_is_told_about_recent_messages() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1]);
+    n.recv(1, gossip(id(3), 1, b"recent"));
+    n.recv(4, Message::Neighbor { priority: Priority::High, data: None });
+    let out = n.timer(TimerKind::IHaveFlush);
+    assert!(sends(&out)
+        .iter()
+        .any(|(p, m)| *p == 4 && matches!(m, Message::IHave(e) if e.iter().any(|e| e.id == id(3)))));
+}
+
+#[test]
+fn oversized_publish_is_refused_counting_the_framing() {
+    let mut config = cfg();
+    config.plumtree.max_message_size = 1024;
+    let mut n = Node::new(config, &[]);
+    let fits = (0..1024).rev().find(|&p| wire::gossip_frame_len(p) <= 1024).unwrap();
+    assert!(n.broadcast(&vec![0; fits]).is_ok());
+    match n.broadcast(&vec![0; fits + 1]) {
+        Err(ProtoError::MessageTooLarge { size, max }) => {
+            assert_eq!(max, 1024);
+            assert!(size > 1024);
+        }
+        other => panic!("expected MessageTooLarge, got {other:?}"),
+    }
+}
+
+#[test]
+fn hop_limit_stops_relaying_and_old_messages_are_dropped() {
+    let mut config = cfg();
+    config.plumtree.max_hops = 3;
+    let mut n = Node::new(config, &[]).with_neighbors(&[1, 2]);
+    let out = n.recv(1, gossip(id(1), 3, b"x"));
+    assert_eq!(events(&out).len(), 1, "delivered at the limit");
+    assert!(!sends(&out).iter().any(|(_, m)| matches!(m, Message::Gossip(_))), "but not relayed");
+    let out = n.recv(1, gossip(id(2), 4, b"x"));
+    assert!(events(&out).is_empty(), "beyond the limit: dropped");
+    let old = Message::Gossip(Gossip { id: id(3), hops: 1, age_ms: 61_000, payload: bytes::Bytes::new() });
+    assert!(events(&n.recv(1, old)).is_empty(), "older than max_message_age: dropped");
+    assert_eq!(n.topic().counters().dropped_invalid, 2);
+}
+
+#[test]
+fn forgotten_ids_move_the_horizon_so_nothing_is_delivered_twice() {
+    let mut config = cfg();
+    config.plumtree.seen_capacity = 4;
+    let mut n = Node::new(config, &[]).with_neighbors(&[1]);
+    n.recv(1, gossip(id(0), 1, b"first"));
+    n.advance(Duration::from_millis(10));
+    for i in 1..=4 {
+        n.recv(1, gossip(id(i), 1, b"later"));
+    }
+    assert_eq!(n.topic().cache_sizes().0, 4, "the seen-cache stays within its bound");
+    // id(0) was forgotten; a late copy of it (same age as before) must not be delivered again.
+    let late = Message::Gossip(Gossip { id: id(0), hops: 2, age_ms: 10, payload: bytes::Bytes::new() });
+    assert!(events(&n.recv(1, late)).is_empty());
+    assert_eq!(n.topic().counters().dropped_too_old, 1);
+    // So is anything published within max_link_delay after the forgotten id
+    // (a copy of it may have spent that long on links)...
+    assert!(events(&n.recv(1, gossip(id(8), 1, b"close"))).is_empty());
+    // ...but a message published later is delivered.
+    n.advance(Duration::from_secs(6));
+    assert_eq!(events(&n.recv(1, gossip(id(9), 1, b"new"))).len(), 1);
+}
+
+#[test]
+fn outsiders_are_refused_cleanly_and_never_delivered() {
+    let mut config = cfg();
+    config.allowed_peers = Some(BTreeSet::from([1, 2, 3]));
+    let mut n = Node::new(config, &[]).with_neighbors(&[1]);
+    assert_eq!(sends(&n.recv(9, Message::Join { data: None })), vec![(9, Message::Disconnect { alive: false })]);
+    assert_eq!(
+        sends(&n.recv(9, Message::Neighbor { priority: Priority::High, data: None })),
+        vec![(9, Message::Disconnect { alive: false })]
+    );
+    assert!(events(&n.recv(9, gossip(id(1), 1, b"spam"))).is_empty());
+    n.recv(1, Message::ShuffleReply { peers: vec![PeerInfo::new(2), PeerInfo::new(9)] });
+    n.recv(1, Message::ForwardJoin { peer: PeerInfo::new(9), ttl: 0 });
+    assert!(!n.active().contains(&9) && !n.passive().contains(&9));
+    assert!(!n.topic().known().any(|p| *p == 9));
+    assert!(n.passive().contains(&2));
+    assert_eq!(n.topic().counters().dropped_outsider, 3);
+}
+
+#[test]
+fn requests_for_topics_not_joined_are_refused() {
+    let mut n = Node::new(cfg(), &[]);
+    n.take();
+    let other = TopicId::from_name("other");
+    n.state.on_message(4, other, Message::Join { data: None }, n.now, &mut n.rng, &mut n.out);
+    let out = n.take();
+    assert!(
+        matches!(&out[..], [Output::Send { to: 4, topic, message: Message::Disconnect { alive: false } }] if *topic == other)
+    );
+}
+
+#[test]
+fn leaving_tells_neighbors_and_drops_the_topic() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2]);
+    n.state.leave(n.topic, n.now, &mut n.rng, &mut n.out).unwrap();
+    let out = n.take();
+    let told: BTreeSet<u32> =
+        sends(&out).iter().filter(|(_, m)| *m == Message::Disconnect { alive: false }).map(|(p, _)| *p).collect();
+    assert_eq!(told, BTreeSet::from([1, 2]));
+    assert!(n.state.topic(&n.topic).is_none());
+    assert_eq!(
+        n.state.broadcast(n.topic, bytes::Bytes::new(), n.now, &mut n.rng, &mut n.out),
+        Err(ProtoError::NotJoined(n.topic))
+    );
+}
+
+#[test]
+fn invalid_config_is_refused_with_the_field_named() {
+    let mut config = cfg();
+    config.hyparview.active_view_capacity = 0;
+    let mut n = Node::new(cfg(), &[]);
+    let err = n.state.join(TopicId::from_name("bad"), config, vec![], n.now, &mut n.rng, &mut n.out).unwrap_err();
+    assert!(err.to_string().contains("hyparview.active_view_capacity"), "{err}");
+    let mut config = cfg();
+    config.plumtree.seen_ttl = config.plumtree.max_message_age;
+    assert!(config.validate().unwrap_err().to_string().contains("plumtree.seen_ttl"));
+    assert_eq!(
+        n.state.join(n.topic, cfg(), vec![], n.now, &mut n.rng, &mut n.out),
+        Err(ProtoError::AlreadyJoined(n.topic))
+    );
+}
+
+#[test]
+fn topic_id_is_sha256_of_the_prefixed_name() {
+    use sha2::Digest;
+    let expect: [u8; 32] = sha2::Sha256::digest(b"hypar/topic/v1/chat").into();
+    assert_eq!(TopicId::from_name("chat").0, expect);
+    assert_ne!(TopicId::from_name("chat"), TopicId::from_name("Chat"));
+}
+
+#[test]
+fn a_graft_that_raced_a_slow_tree_path_is_undone_keeping_the_tree_link() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2]);
+    n.recv(1, gossip(id(1), 1, b"a")); // 1 carries the tree
+    n.recv(2, Message::Prune); // 2 is lazy
+    n.recv(2, Message::IHave(vec![IHaveEntry { id: id(7), hops: 2 }]));
+    let out = n.timer(TimerKind::Graft);
+    assert!(sends(&out).contains(&(2, Message::Graft { id: Some(id(7)) })));
+    assert_eq!(events(&n.recv(2, gossip(id(7), 2, b"g"))).len(), 1);
+    // The slow tree copy arrives: drop the grafted link, not the tree link.
+    let out = n.recv(1, gossip(id(7), 5, b"g"));
+    assert_eq!(sends(&out), vec![(2, Message::Prune)]);
+    assert!(n.topic().eager().contains(&1) && n.topic().lazy().contains(&2));
+}
+
+#[test]
+fn graft_wait_grows_to_the_observed_lag_of_eager_copies() {
+    let after = |out: &[Output<u32>]| {
+        out.iter().find_map(|o| match o {
+            Output::Timer { after, timer } if matches!(timer.kind, TimerKind::Graft) => Some(*after),
+            _ => None,
+        })
+    };
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2]);
+    n.recv(2, Message::Prune);
+    let out = n.recv(2, Message::IHave(vec![IHaveEntry { id: id(1), hops: 2 }]));
+    let in_range = |d: Option<Duration>, base: u64| {
+        d.is_some_and(|d| d >= Duration::from_millis(base) && d < Duration::from_millis(base * 3 / 2))
+    };
+    assert!(in_range(after(&out), 150), "starts at graft_timeout_1, plus up to 50% jitter: {:?}", after(&out));
+    n.advance(Duration::from_millis(400));
+    n.recv(1, gossip(id(1), 6, b"late")); // eager copy 400 ms behind the announcement
+    assert!(sends(&n.timer(TimerKind::Graft)).is_empty(), "nothing left to graft");
+    let out = n.recv(2, Message::IHave(vec![IHaveEntry { id: id(2), hops: 2 }]));
+    assert!(in_range(after(&out), 500), "1.25 x the longest recent lag, plus jitter: {:?}", after(&out));
+}
+
+#[test]
+fn a_node_stuck_below_the_minimum_rejoins_through_a_known_peer() {
+    // Our only neighbour is 1; the one other peer we know (2) is full and
+    // refuses low-priority requests. We must not stay stuck.
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1]);
+    n.recv(1, Message::ShuffleReply { peers: vec![PeerInfo::new(2)] });
+    let out = n.timer(TimerKind::Maintenance);
+    assert!(sends(&out).contains(&(2, Message::Neighbor { priority: Priority::Low, data: None })));
+    n.recv(2, Message::NeighborReply { accepted: false });
+    let out = n.timer(TimerKind::Maintenance);
+    assert!(timers(&out).contains(&TimerKind::JoinRetry), "below the minimum with nothing pending: rejoin");
+    let out = n.timer(TimerKind::JoinRetry);
+    assert!(sends(&out).contains(&(2, Message::Join { data: None })), "JOIN through a known peer: {out:?}");
+}
+
+#[test]
+fn a_node_that_knows_too_few_peers_escapes_through_a_join() {
+    // A triangle island: two neighbours (at the minimum), one full outsider known.
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2]);
+    n.recv(1, Message::ShuffleReply { peers: vec![PeerInfo::new(3)] });
+    let out = n.timer(TimerKind::Shuffle);
+    assert!(sends(&out).contains(&(3, Message::Join { data: None })), "{out:?}");
+    // Backs off: the next shuffle round does not join again.
+    let out = n.timer(TimerKind::Shuffle);
+    assert!(!sends(&out).iter().any(|(_, m)| matches!(m, Message::Join { .. })));
+}
+
+#[test]
+fn a_peer_refusing_our_high_priority_neighbor_leaves_the_active_view() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1]);
+    n.recv(1, Message::ForwardJoin { peer: PeerInfo::new(9), ttl: 0 }); // adds 9, sends NEIGHBOR{High}
+    assert!(n.active().contains(&9));
+    let out = n.recv(9, Message::NeighborReply { accepted: false });
+    assert!(!n.active().contains(&9), "views must stay symmetric");
+    assert!(events(&out).contains(&Event::NeighborDown(9)));
+}
+
+#[test]
+fn an_unsolicited_acceptance_is_answered_with_disconnect() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1]);
+    let out = n.recv(7, Message::NeighborReply { accepted: true });
+    assert!(!n.active().contains(&7));
+    assert_eq!(sends(&out), vec![(7, Message::Disconnect { alive: true })]);
+}
+
+#[test]
+fn timers_of_an_earlier_join_are_ignored_after_rejoining() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1]);
+    let old = Timer { topic: n.topic, generation: n.topic().generation(), kind: TimerKind::Shuffle };
+    n.state.leave(n.topic, n.now, &mut n.rng, &mut n.out).unwrap();
+    n.state.join(n.topic, cfg(), vec![], n.now, &mut n.rng, &mut n.out).unwrap();
+    n.take();
+    n.state.on_timer(old, n.now, &mut n.rng, &mut n.out);
+    assert!(n.take().is_empty(), "a stale periodic timer must not start a second chain");
+}
+
+#[test]
+fn rejoining_a_topic_does_not_deliver_old_messages_again() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1]);
+    assert_eq!(events(&n.recv(1, gossip(id(1), 1, b"once"))).len(), 1);
+    n.state.leave(n.topic, n.now, &mut n.rng, &mut n.out).unwrap();
+    n.state.join(n.topic, cfg(), vec![], n.now, &mut n.rng, &mut n.out).unwrap();
+    let mut n = n.with_neighbors(&[2]);
+    assert!(events(&n.recv(2, gossip(id(1), 2, b"once"))).is_empty());
+}
+
+#[test]
+fn an_announcer_already_grafted_is_not_grafted_again() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1]);
+    n.recv(1, Message::Prune);
+    n.recv(1, Message::IHave(vec![IHaveEntry { id: id(4), hops: 2 }]));
+    assert!(sends(&n.timer(TimerKind::Graft)).contains(&(1, Message::Graft { id: Some(id(4)) })));
+    // It announces again but never sends: no endless grafting.
+    n.recv(1, Message::IHave(vec![IHaveEntry { id: id(4), hops: 2 }]));
+    assert!(sends(&n.timer(TimerKind::Graft)).is_empty());
+}
+
+#[test]
+fn a_third_party_cannot_redirect_a_known_peers_data() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1]);
+    let real = bytes::Bytes::from_static(b"real-addr");
+    n.recv(5, Message::Neighbor { priority: Priority::Low, data: Some(real) });
+    let evil = PeerInfo { id: 5, data: Some(bytes::Bytes::from_static(b"evil")) };
+    let out = n.recv(1, Message::ShuffleReply { peers: vec![evil] });
+    assert!(!out.iter().any(|o| matches!(o, Output::PeerData { peer: 5, .. })), "{out:?}");
+}
+
+#[test]
+fn a_bootstrap_peer_identified_later_is_joined_through() {
+    let mut n = Node::new(cfg(), &[]);
+    n.take();
+    n.state.add_bootstrap(n.topic, PeerInfo::new(4), n.now, &mut n.rng, &mut n.out).unwrap();
+    assert!(sends(&n.take()).contains(&(4, Message::Join { data: None })));
+    let out = n.dial_failed(4);
+    assert_eq!(events(&out), vec![Event::BootstrapFailed]);
+}
+
+#[test]
+fn a_joiner_is_given_backups_at_once() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2]);
+    n.recv(1, Message::ShuffleReply { peers: vec![PeerInfo::new(7)] });
+    let out = n.recv(9, Message::Join { data: None });
+    let sample = sends(&out).into_iter().find_map(|(to, m)| match m {
+        Message::ShuffleReply { peers } if to == 9 => Some(peers),
+        _ => None,
+    });
+    let ids: BTreeSet<u32> = sample.expect("a sample for the joiner").iter().map(|p| p.id).collect();
+    assert!(!ids.contains(&9) && ids.is_subset(&BTreeSet::from([1, 2, 7])) && !ids.is_empty(), "{ids:?}");
+}
+
+#[test]
+fn probes_insist_only_on_peers_that_failed_repeatedly() {
+    let probe_to_7 = |out: &[Output<u32>]| {
+        sends(out).into_iter().find_map(|(to, m)| match m {
+            Message::Neighbor { priority, .. } if to == 7 => Some(priority),
+            _ => None,
+        })
+    };
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2]);
+    n.recv(1, Message::ShuffleReply { peers: vec![PeerInfo::new(7)] });
+    n.dial_failed(7); // once: maybe just a timeout under load
+    n.advance(Duration::from_secs(6));
+    assert_eq!(probe_to_7(&n.timer(TimerKind::Maintenance)), Some(Priority::Low));
+    n.dial_failed(7); // again: cut off
+    n.advance(Duration::from_secs(11));
+    assert_eq!(probe_to_7(&n.timer(TimerKind::Maintenance)), Some(Priority::High));
+}

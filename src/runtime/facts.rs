@@ -1,0 +1,83 @@
+//! What the network thread reports back to the API: messages delivered,
+//! membership facts, and counter snapshots. The API turns these into its
+//! own types (`Received`, `Event`, `Stats`); the runtime never builds those.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hypar_proto::TopicCounters;
+use libp2p::PeerId;
+use tokio::sync::mpsc;
+
+/// A message delivered in a topic, as the subscriber queues carry it.
+#[derive(Debug, Clone)]
+pub(crate) struct Inbound {
+    pub payload: Bytes,
+    /// Overlay hops it travelled (1: straight from its publisher).
+    pub hops: u16,
+}
+
+/// A membership fact of one topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Membership {
+    Joined,
+    NeighborUp(PeerId),
+    NeighborDown(PeerId),
+    BootstrapFailed,
+}
+
+/// A membership fact, with the name of the topic it happened in.
+#[derive(Debug, Clone)]
+pub(crate) struct Fact {
+    pub topic: Arc<str>,
+    pub what: Membership,
+}
+
+/// Counters of one topic at one instant.
+#[derive(Debug, Clone)]
+pub(crate) struct TopicSnapshot {
+    pub name: Arc<str>,
+    pub active_view: usize,
+    pub passive_view: usize,
+    pub tree_links: usize,
+    pub counters: TopicCounters,
+    /// Messages a full subscriber queue refused.
+    pub subscriber_drops: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+/// Counters of the whole network at one instant.
+#[derive(Debug, Clone)]
+pub(crate) struct NetworkSnapshot {
+    pub topics: Vec<TopicSnapshot>,
+    pub connected_peers: usize,
+    pub frames_dropped: u64,
+}
+
+/// The queues of everyone who asked for membership facts. Each is bounded:
+/// a fact a full queue cannot take is dropped for that subscriber only.
+#[derive(Default)]
+pub(crate) struct FactSubscribers(parking_lot::Mutex<Vec<mpsc::Sender<Fact>>>);
+
+impl FactSubscribers {
+    /// Add a subscriber (forgetting those that went away).
+    pub(crate) fn add(&self, tx: mpsc::Sender<Fact>) {
+        let mut subscribers = self.0.lock();
+        subscribers.retain(|tx| !tx.is_closed());
+        subscribers.push(tx);
+    }
+
+    /// Hand `fact` to every subscriber without waiting.
+    pub(crate) fn publish(&self, fact: Fact) {
+        self.0.lock().retain(|tx| match tx.try_send(fact.clone()) {
+            Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => true,
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        });
+    }
+
+    /// End every subscriber's stream.
+    pub(crate) fn close(&self) {
+        self.0.lock().clear();
+    }
+}

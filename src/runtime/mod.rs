@@ -1,0 +1,211 @@
+//! The network thread: an OS thread owning a single-threaded tokio runtime,
+//! the libp2p swarm and the protocol state. The API's handles talk to it
+//! through a command channel; it hands payloads and membership facts back
+//! through bounded per-subscriber queues, so it never waits on the
+//! application.
+//!
+//! One file per job: [`thread`] starts the thread and waits for listeners,
+//! [`swarm`] builds the libp2p stack, [`dispatch`] turns commands and swarm
+//! events into protocol calls and carries out the protocol's outputs,
+//! [`timers`] keeps the deadlines, [`bootstrap`] dials bootstrap addresses,
+//! [`facts`] is what the thread reports back.
+
+mod bootstrap;
+mod dispatch;
+mod facts;
+mod swarm;
+mod thread;
+mod timers;
+mod topic_channels;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use hypar_proto::{Output, PeerInfo, ProtocolConfig, State, Timer, TopicId};
+use libp2p::{Multiaddr, PeerId, Swarm};
+use parking_lot::RwLock;
+use rand::rngs::StdRng;
+use tokio::sync::{mpsc, oneshot};
+
+pub(crate) use facts::{Fact, FactSubscribers, Inbound, Membership, NetworkSnapshot, TopicSnapshot};
+pub(crate) use thread::start;
+pub(crate) use topic_channels::TopicChannels;
+
+use crate::{Error, NetworkConfig};
+
+/// Requests from the API's handles to the network thread.
+pub(crate) enum Command {
+    Join {
+        channels: Arc<TopicChannels>,
+        config: Box<ProtocolConfig<PeerId>>,
+        peers: Vec<PeerInfo<PeerId>>,
+        addrs: Vec<Multiaddr>,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    Leave {
+        topic: TopicId,
+    },
+    Gossip {
+        topic: TopicId,
+        payload: Bytes,
+    },
+    Snapshot {
+        reply: oneshot::Sender<NetworkSnapshot>,
+    },
+    Shutdown,
+    /// Stop at once, without telling anyone (a crash, for tests).
+    Crash,
+}
+
+/// The process a handle was created in. A `fork`ed child is another
+/// process, where the network thread does not exist.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BornIn(u32);
+
+impl BornIn {
+    pub(crate) fn here() -> Self {
+        BornIn(std::process::id())
+    }
+
+    /// Whether the calling process is a `fork` of the one this was made in.
+    pub(crate) fn is_forked(self) -> bool {
+        self.0 != std::process::id()
+    }
+}
+
+/// What the API's handles and the network thread share.
+pub(crate) struct RuntimeHandle {
+    pub config: NetworkConfig,
+    pub peer_id: PeerId,
+    commands: mpsc::UnboundedSender<Command>,
+    pub listen_addrs: RwLock<Vec<Multiaddr>>,
+    pub facts: FactSubscribers,
+    pub closed: AtomicBool,
+    pub frames_dropped: AtomicU64,
+    pub born: BornIn,
+}
+
+impl RuntimeHandle {
+    /// Counters of every topic, from the network thread.
+    pub(crate) async fn snapshot(&self) -> Result<NetworkSnapshot, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Snapshot { reply })?;
+        rx.await.map_err(|_| Error::ShutDown)
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn send(&self, cmd: Command) -> Result<(), Error> {
+        if self.born.is_forked() {
+            return Err(Error::Forked);
+        }
+        if self.is_closed() {
+            return Err(Error::ShutDown);
+        }
+        self.commands.send(cmd).map_err(|_| Error::ShutDown)
+    }
+}
+
+/// What the thread's timers are for.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Due {
+    /// A protocol timer.
+    Proto(Timer),
+    /// Dial a bootstrap address (without peer id) again, after `attempt` failures.
+    Redial { topic: TopicId, addr: Multiaddr, attempt: u32 },
+}
+
+struct TopicEntry {
+    channels: Arc<TopicChannels>,
+    /// Backoff for redialing bootstrap addresses: the topic's join retry.
+    retry_initial: Duration,
+    retry_max: Duration,
+    /// Frame bytes received and sent for the topic.
+    bytes_in: u64,
+    bytes_out: u64,
+}
+
+struct Runtime {
+    handle: Arc<RuntimeHandle>,
+    swarm: Swarm<swarm::Composed>,
+    state: State<PeerId>,
+    rng: StdRng,
+    out: Vec<Output<PeerId>>,
+    timers: timers::TimerTable<Due>,
+    topics: HashMap<TopicId, TopicEntry>,
+    address_dials: bootstrap::AddressDials,
+}
+
+impl Runtime {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        loop {
+            let next = self.timers.next_deadline();
+            let sleep = async {
+                match next {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => futures::future::pending().await,
+                }
+            };
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    None | Some(Command::Shutdown) => break,
+                    Some(Command::Crash) => return, // Drop marks everything closed
+                    Some(cmd) => self.on_command(cmd),
+                },
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                _ = sleep => self.on_timers(),
+            }
+            self.flush();
+        }
+        self.shutdown().await;
+    }
+
+    /// Leave every topic, then give the goodbyes a moment to go out.
+    async fn shutdown(&mut self) {
+        self.handle.closed.store(true, Ordering::Release);
+        let topics: Vec<TopicId> = self.topics.keys().copied().collect();
+        for t in topics {
+            self.leave(t);
+        }
+        self.flush();
+        let grace = tokio::time::sleep(Duration::from_millis(200));
+        tokio::pin!(grace);
+        loop {
+            tokio::select! {
+                _ = &mut grace => break,
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+            }
+        }
+        self.handle.facts.close();
+    }
+
+    fn on_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(due) = self.timers.pop_due(now) {
+            match due {
+                Due::Proto(timer) => self.state.on_timer(timer, now, &mut self.rng, &mut self.out),
+                Due::Redial { topic, addr, attempt } => self.redial(topic, addr, attempt),
+            }
+        }
+    }
+
+    fn schedule(&mut self, after: Duration, due: Due) {
+        self.timers.arm(due, Instant::now() + after);
+    }
+}
+
+/// However the network thread ends (shutdown, crash, or a bug that panics),
+/// every handle learns it: calls fail with `ShutDown`, streams end.
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.handle.closed.store(true, Ordering::Release);
+        self.handle.facts.close();
+        self.topics.values().for_each(|t| t.channels.close());
+    }
+}

@@ -1,0 +1,44 @@
+//! The libp2p swarm the network thread drives: TCP and QUIC, Noise, Yamux,
+//! DNS, and the behaviours composed into it.
+
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{connection_limits, identify, noise, ping, tcp, yamux, Swarm};
+
+use crate::net::Behaviour as HyparBehaviour;
+use crate::{Error, Keypair, NetworkConfig};
+
+#[derive(NetworkBehaviour)]
+#[behaviour(prelude = "libp2p::swarm::derive_prelude")]
+pub(crate) struct Composed {
+    pub hypar: HyparBehaviour,
+    pub identify: identify::Behaviour,
+    pub ping: ping::Behaviour,
+    pub limits: connection_limits::Behaviour,
+}
+
+/// Build the swarm for `keypair` with the limits of `config`.
+pub(crate) fn build(keypair: &Keypair, config: &NetworkConfig) -> Result<Swarm<Composed>, Error> {
+    let runtime_err = |e: &dyn std::fmt::Display| Error::Runtime(e.to_string());
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair.0.clone())
+        .with_tokio()
+        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .map_err(|e| runtime_err(&e))?
+        .with_quic()
+        .with_dns()
+        .map_err(|e| runtime_err(&e))?
+        .with_behaviour(|key| {
+            let limits = connection_limits::ConnectionLimits::default()
+                .with_max_established(Some(config.max_connections))
+                .with_max_established_per_peer(Some(2));
+            Composed {
+                hypar: HyparBehaviour::new(config.max_message_size, config.peer_queue),
+                identify: identify::Behaviour::new(identify::Config::new("/hypar/id/1.0.0".into(), key.public())),
+                ping: ping::Behaviour::new(ping::Config::new()),
+                limits: connection_limits::Behaviour::new(limits),
+            }
+        })
+        .map_err(|e| runtime_err(&e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_connection_timeout))
+        .build();
+    Ok(swarm)
+}

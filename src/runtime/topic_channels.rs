@@ -1,0 +1,89 @@
+//! What a joined topic's handles and the network thread share: the
+//! subscriber queues, the count of publishes in flight, and whether the topic
+//! is closed.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use hypar_proto::TopicId;
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+
+use super::Inbound;
+
+pub(crate) struct TopicChannels {
+    pub id: TopicId,
+    pub name: Arc<str>,
+    subscribers: Mutex<Vec<(u64, mpsc::Sender<Inbound>)>>,
+    next_subscriber: AtomicU64,
+    /// Handles (`Topic`, `Publisher`) alive; the last one to go leaves.
+    handles: AtomicUsize,
+    /// Publishes sent to the network thread and not yet processed.
+    pub in_flight: AtomicUsize,
+    /// Messages a full subscriber queue refused.
+    pub subscriber_drops: AtomicU64,
+    /// Set when the topic is left or the network stops: streams end at once,
+    /// even with messages still queued, so no callback starts afterwards.
+    closed: AtomicBool,
+}
+
+impl TopicChannels {
+    pub(crate) fn new(id: TopicId, name: &str) -> Self {
+        TopicChannels {
+            id,
+            name: name.into(),
+            subscribers: Mutex::new(Vec::new()),
+            next_subscriber: AtomicU64::new(0),
+            handles: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            subscriber_drops: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Hand a delivered message to every subscriber without waiting.
+    pub(crate) fn deliver(&self, message: &Inbound) {
+        for (_, tx) in self.subscribers.lock().iter() {
+            if tx.try_send(message.clone()).is_err() {
+                self.subscriber_drops.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// A new subscriber queue of `capacity` messages. Once the topic is
+    /// closed the queue is born closed, so its stream ends at once.
+    pub(crate) fn subscribe(&self, capacity: usize) -> (u64, mpsc::Receiver<Inbound>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        let id = self.next_subscriber.fetch_add(1, Ordering::Relaxed);
+        let mut subscribers = self.subscribers.lock();
+        if !self.is_closed() {
+            subscribers.push((id, tx));
+        }
+        (id, rx)
+    }
+
+    pub(crate) fn unsubscribe(&self, subscriber: u64) {
+        self.subscribers.lock().retain(|(id, _)| *id != subscriber);
+    }
+
+    /// End every subscriber's stream (the topic was left or the network stopped).
+    pub(crate) fn close(&self) {
+        let mut subscribers = self.subscribers.lock();
+        self.closed.store(true, Ordering::Release);
+        subscribers.clear();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// One more handle.
+    pub(crate) fn acquire(&self) {
+        self.handles.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// One handle fewer; true if it was the last.
+    pub(crate) fn release(&self) -> bool {
+        self.handles.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+}
