@@ -18,16 +18,20 @@ cargo test --release --workspace
 step "build the release library and the hypar command (reused by every suite below)"
 cargo build --release --workspace
 
+step "Rust packages: cargo package for every publishable crate; a new project that depends on hypar alone"
+cargo package --workspace --exclude libhypar --exclude uniffi-bindgen --no-verify --allow-dirty --quiet
+bash tests/rust-consumer/run.sh
+
 step "C tests: shared, static, ASan+UBSan, valgrind (the header check ran with the Rust tests)"
 bash tests/c/run.sh
 
-step "C examples: Makefile, CMake, pkg-config install; chat and bridge over loopback"
+step "C examples: Makefile, pkg-config, CMake find_package(hypar) from an install; chat and bridge over loopback"
 bash tests/c/examples.sh
 
 step "uniffi bindings: the checked-in Kotlin and Swift files are what uniffi-bindgen generates"
 bash bindings/check-generated.sh
 
-step "Kotlin bindings: JUnit 5 with real nodes over loopback (Maven downloads Kotlin, JNA, JUnit)"
+step "Kotlin bindings: JUnit 5 with real nodes over loopback, then the jar (libhypar.so inside) from a consumer project"
 bash bindings/kotlin/run-tests.sh
 
 # Last: maturin rebuilds target/release/libhypar.so for the wheel.
