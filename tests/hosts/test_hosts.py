@@ -1,0 +1,85 @@
+"""The host bed's scenarios at CI size, with what each must guarantee:
+every live host gets every message published by a live host, exactly once.
+
+Needs root (network namespaces); without it every test fails and says why.
+Latency figures are printed (run pytest with -s), not asserted: they come
+from `python3 tests/hosts/scenarios.py`, which prints a table.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import scenarios  # noqa: E402
+from bed import Bed  # noqa: E402
+
+#: How long a silent neighbour may stay in a view: the liveness timeout the
+#: library is configured with by default, plus repair and margin.
+DEAD_NEIGHBOUR_BOUND_S = 15
+
+
+@pytest.fixture
+def bed(tmp_path: Path) -> Iterator[tuple[Bed, Path]]:
+    with Bed() as b:
+        yield b, tmp_path
+
+
+def report(fig: scenarios.Figures) -> None:
+    print(f"\n{fig.scenario}: {fig.row()}")
+
+
+def assert_exact(fig: scenarios.Figures) -> None:
+    assert fig.expected > 0
+    assert fig.delivered == fig.expected, f"{fig.expected - fig.delivered} of {fig.expected} lost: {fig.row()}"
+    assert fig.duplicates == 0, fig.row()
+
+
+def test_steady(bed: tuple[Bed, Path]) -> None:
+    fig = scenarios.steady(*bed, n=12, per_host=50)
+    report(fig)
+    assert_exact(fig)
+
+
+def test_crash(bed: tuple[Bed, Path]) -> None:
+    fig = scenarios.crash(*bed, n=12, settle_s=10)
+    report(fig)
+    assert_exact(fig)
+    assert fig.extra["views_clean"], fig.row()
+
+
+def test_power_off(bed: tuple[Bed, Path]) -> None:
+    fig = scenarios.power_off(*bed, n=12, settle_s=10)
+    report(fig)
+    assert_exact(fig)
+    assert fig.extra["views_clean"], f"dead neighbours stayed in views: {fig.row()}"
+    assert fig.extra["dead_gone_s"] <= DEAD_NEIGHBOUR_BOUND_S, fig.row()
+
+
+def test_partition(bed: tuple[Bed, Path]) -> None:
+    fig = scenarios.partition(*bed, n=10, split_s=20)
+    report(fig)
+    assert fig.extra["merged_s"] is not None, f"the halves did not re-merge: {fig.row()}"
+    assert_exact(fig)
+
+
+def test_restart(bed: tuple[Bed, Path]) -> None:
+    fig = scenarios.restart(*bed, n=8)
+    report(fig)
+    assert_exact(fig)
+
+
+def test_late_bootstrap(bed: tuple[Bed, Path]) -> None:
+    fig = scenarios.late_bootstrap(*bed)
+    report(fig)
+    assert_exact(fig)
+
+
+def test_slow_link(bed: tuple[Bed, Path]) -> None:
+    fig = scenarios.slow_link(*bed, n=8)
+    report(fig)
+    assert_exact(fig)
