@@ -23,12 +23,28 @@ pub struct NetworkConfig {
     /// Messages queued per subscriber (each `Topic` handle); beyond it new
     /// messages are dropped for that subscriber and counted.
     pub subscriber_queue: usize,
-    /// Publishes per topic waiting for the network thread; beyond it
-    /// `gossip` returns [`Error::QueueFull`](crate::Error::QueueFull).
+    /// Publishes per topic accepted but not sent yet: waiting for the network
+    /// thread, for a first neighbour, or for a congested link to drain.
+    /// Beyond it `gossip` returns [`Error::QueueFull`](crate::Error::QueueFull)
+    /// (and `gossip_async` waits).
     pub publish_queue: usize,
-    /// Frames queued per peer connection; beyond it frames are dropped and
-    /// counted (Plumtree's lazy repair recovers them).
+    /// Payload bytes per topic accepted but not sent yet; the same rule.
+    pub publish_buffer_bytes: usize,
+    /// Frames queued per peer connection before its link counts as
+    /// congested: a payload for a congested peer is announced to it instead
+    /// (it fetches the payload once the link drains), and a publish waits
+    /// while every neighbour of its topic is congested. Control frames may
+    /// queue to four times this bound.
     pub peer_queue: usize,
+    /// Frame bytes queued per peer connection before its link counts as
+    /// congested; as `peer_queue`.
+    pub peer_queue_bytes: usize,
+    /// Every connection is pinged this often.
+    pub liveness_interval: Duration,
+    /// A connection whose ping goes unanswered this long is closed, so a
+    /// neighbour that vanished silently (power lost, cable cut, partition)
+    /// is replaced within about `liveness_interval + liveness_timeout`.
+    pub liveness_timeout: Duration,
     /// Events queued per event subscriber.
     pub event_queue: usize,
     /// How long [`Network::new`](crate::Network::new) waits for listeners.
@@ -47,7 +63,11 @@ impl Default for NetworkConfig {
             idle_connection_timeout: Duration::from_secs(30),
             subscriber_queue: 1024,
             publish_queue: 4096,
+            publish_buffer_bytes: 16 * 1024 * 1024,
             peer_queue: 1024,
+            peer_queue_bytes: 256 * 1024,
+            liveness_interval: Duration::from_secs(1),
+            liveness_timeout: Duration::from_secs(5),
             event_queue: 256,
             startup_timeout: Duration::from_secs(10),
         }
@@ -79,6 +99,20 @@ impl NetworkConfig {
         ] {
             ConfigError::check((1..=1 << 20).contains(&n), field, n, "must be between 1 and 1048576")?;
         }
+        ConfigError::check(
+            self.publish_buffer_bytes >= self.max_message_size,
+            "network.publish_buffer_bytes",
+            self.publish_buffer_bytes,
+            "must hold at least one message of max_message_size",
+        )?;
+        ConfigError::check(
+            self.peer_queue_bytes >= self.max_message_size,
+            "network.peer_queue_bytes",
+            self.peer_queue_bytes,
+            "must hold at least one message of max_message_size",
+        )?;
+        ConfigError::check_duration("network.liveness_interval", self.liveness_interval)?;
+        ConfigError::check_duration("network.liveness_timeout", self.liveness_timeout)?;
         ConfigError::check_duration("network.idle_connection_timeout", self.idle_connection_timeout)?;
         ConfigError::check_duration("network.startup_timeout", self.startup_timeout)
     }

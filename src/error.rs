@@ -43,13 +43,17 @@ pub enum Error {
     /// The topic is already joined on this network.
     #[error("topic {0:?} is already joined")]
     AlreadyJoined(String),
-    /// Too many publishes of this topic are waiting for the network thread.
-    #[error("publish queue of topic {topic:?} is full ({limit} messages waiting)")]
+    /// Too many publishes of this topic are waiting to be sent (for the
+    /// network thread, a first neighbour, or a congested link). Retry later,
+    /// or use `gossip_async`, which waits for room.
+    #[error("the publish buffer of topic {topic:?} is full: {waiting} messages ({bytes} bytes) wait to be sent")]
     QueueFull {
         /// The topic's name.
         topic: String,
-        /// The bound that was reached.
-        limit: usize,
+        /// Messages waiting.
+        waiting: usize,
+        /// Their payload bytes.
+        bytes: usize,
     },
     /// The network thread could not start.
     #[error("network runtime failed: {0}")]

@@ -1,7 +1,7 @@
 //! Joined topics: publishing, and receiving as a `Stream` of payloads.
 
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
+
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -70,24 +70,44 @@ impl Publisher {
     }
 
     /// Publish `payload` to every other member. Returns at once; the message
-    /// is sent by the network thread. Fails if the payload's frame exceeds
-    /// the size limit, if too many publishes wait, or after shutdown.
+    /// is sent by the network thread.
     ///
-    /// A node with no neighbour yet (just joined, or cut off) keeps what it
-    /// publishes in its cache and announces the most recent
-    /// `announce_on_neighbor_up` (256) messages to its next neighbours; older
-    /// ones are lost. Before publishing a burst, wait for a neighbour
-    /// ([`EventKind::NeighborUp`](crate::EventKind) or `active_view > 0`).
+    /// A publish waits in a buffer until it can be sent: while the topic has
+    /// no neighbour yet (just joined, or cut off, until the overlay repairs
+    /// itself) and while every neighbour's link is congested. The buffer is
+    /// bounded (`publish_queue` messages, `publish_buffer_bytes` bytes);
+    /// when it is full this returns [`Error::QueueFull`] and the message is
+    /// not taken: nothing is dropped silently. [`Publisher::gossip_async`]
+    /// waits for room instead. Also fails if the payload's frame exceeds the
+    /// size limit, or after shutdown.
     pub fn gossip(&self, payload: impl Into<Bytes>) -> Result<(), Error> {
-        let payload = payload.into();
-        self.check_size(payload.len())?;
-        let limit = self.net.config.publish_queue;
-        if self.channels.in_flight.fetch_add(1, Ordering::AcqRel) >= limit {
-            self.channels.in_flight.fetch_sub(1, Ordering::AcqRel);
-            return Err(Error::QueueFull { topic: self.channels.name.to_string(), limit });
+        self.try_gossip(payload.into()).map_err(|(e, _)| e)
+    }
+
+    /// [`Publisher::gossip`] that waits while the publish buffer is full.
+    pub async fn gossip_async(&self, payload: impl Into<Bytes>) -> Result<(), Error> {
+        let mut payload = payload.into();
+        loop {
+            match self.try_gossip(payload) {
+                Err((Error::QueueFull { .. }, Some(p))) => payload = p,
+                other => return other.map_err(|(e, _)| e),
+            }
+            self.channels.room().await;
         }
-        self.net.send(Command::Gossip { topic: self.channels.id, payload }).inspect_err(|_| {
-            self.channels.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Publish, or give back the payload with the error when the buffer is full.
+    fn try_gossip(&self, payload: Bytes) -> Result<(), (Error, Option<Bytes>)> {
+        let len = payload.len();
+        self.check_size(len).map_err(|e| (e, None))?;
+        let config = &self.net.config;
+        if let Err((waiting, bytes)) = self.channels.reserve(len, config.publish_queue, config.publish_buffer_bytes) {
+            let topic = self.channels.name.to_string();
+            return Err((Error::QueueFull { topic, waiting, bytes }, Some(payload)));
+        }
+        self.net.send(Command::Gossip { topic: self.channels.id, payload }).map_err(|e| {
+            self.channels.release(len);
+            (e, None)
         })
     }
 }
@@ -111,7 +131,8 @@ impl Publisher {
     /// counted; else the [`Error::MessageTooLarge`] that `gossip` would
     /// return. Lets a caller refuse a payload before building or copying it.
     pub fn check_size(&self, len: usize) -> Result<(), Error> {
-        check_gossip_size(len, self.net.config.max_message_size).map_err(|e| Error::from_proto(e, &self.channels.name))
+        check_gossip_size(len, self.net.origin_len, self.net.config.max_message_size)
+            .map_err(|e| Error::from_proto(e, &self.channels.name))
     }
 }
 
@@ -123,7 +144,7 @@ impl Clone for Publisher {
 
 impl Drop for Publisher {
     fn drop(&mut self) {
-        if self.channels.release() {
+        if self.channels.release_handle() {
             let _ = self.net.send(Command::Leave { topic: self.channels.id });
         }
     }
@@ -166,11 +187,15 @@ impl Topic {
         self.publisher.clone()
     }
 
-    /// Publish `payload` to every other member. Returns at once; the message
-    /// is sent by the network thread. Fails if the payload's frame exceeds
-    /// the size limit, if too many publishes wait, or after shutdown.
+    /// Publish `payload` to every other member; see [`Publisher::gossip`].
     pub fn gossip(&self, payload: impl Into<Bytes>) -> Result<(), Error> {
         self.publisher.gossip(payload)
+    }
+
+    /// Publish, waiting while the publish buffer is full; see
+    /// [`Publisher::gossip_async`].
+    pub async fn gossip_async(&self, payload: impl Into<Bytes>) -> Result<(), Error> {
+        self.publisher.gossip_async(payload).await
     }
 
     /// This topic's counters; see [`Publisher::stats`].

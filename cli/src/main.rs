@@ -8,6 +8,7 @@ mod measure;
 mod plot;
 mod progress;
 mod sim;
+mod soak;
 mod throughput;
 
 use clap::{Parser, Subcommand};
@@ -34,6 +35,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Messages per second between two nodes, through the Rust API and the C ABI.
     Throughput(throughput::ThroughputArgs),
+    /// Stream between a few nodes for a long time; print memory and counts.
+    Soak(soak::SoakArgs),
 }
 
 fn main() {
@@ -45,6 +48,7 @@ fn main() {
         Command::Sim(args) => sim::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Throughput(args) => throughput::run(args),
+        Command::Soak(args) => soak::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

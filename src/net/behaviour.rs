@@ -1,12 +1,14 @@
 //! The `NetworkBehaviour` that carries hypar frames: it dials peers when the
 //! protocol sends to them, keeps connections open while some topic needs
-//! them, remembers peers' addresses (bounded), and reports frames, dial
-//! failures and disconnections to the runtime.
+//! them, refuses payloads for congested connections, remembers peers'
+//! addresses (bounded), and reports frames, dial failures, lost frames,
+//! drained queues and disconnections to the runtime.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
+use hypar_proto::{Message, TopicId};
 use libp2p::core::transport::PortUse;
 use libp2p::core::Endpoint;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
@@ -16,8 +18,12 @@ use libp2p::swarm::{
 };
 use libp2p::{Multiaddr, PeerId};
 
-use super::handler::{Handler, In, Out};
+use super::handler::{Gauge, Handler, In, Limits, Out, OutFrame};
 use hypar_proto::wire::Frame;
+
+/// Control frames (anything but a payload) may queue to this many times the
+/// congestion limits before they are dropped.
+const CONTROL_FACTOR: usize = 4;
 
 /// Peers whose addresses are remembered at most.
 const ADDRESS_BOOK_CAPACITY: usize = 8192;
@@ -36,17 +42,22 @@ pub(crate) enum Event {
     AddressDialed { addr: Multiaddr, result: Result<PeerId, String> },
     /// `peer` sent bytes that are not a valid frame; the connection was closed.
     Malformed { peer: PeerId, error: String },
-    /// Frames to `peer` dropped because its queue was full or its stream failed.
-    Dropped { peer: PeerId, count: usize },
+    /// Frames to `peer` lost: `count` in all (dropped, or with a failed
+    /// stream), and the payload messages among them, to repair.
+    Lost { peer: PeerId, count: usize, payloads: Vec<(TopicId, Message<PeerId>)> },
+    /// The connection to `peer` was congested and has drained.
+    Drained { peer: PeerId },
     /// The stream to `peer` kept failing; the connection was closed.
     Broken { peer: PeerId },
 }
 
 pub(crate) struct Behaviour {
     max_frame: usize,
-    queue_limit: usize,
+    limits: Limits,
     connections: HashMap<PeerId, Vec<ConnectionId>>,
-    waiting: HashMap<PeerId, VecDeque<Bytes>>,
+    /// What each connection has queued (connections whose handler exists).
+    gauges: HashMap<ConnectionId, Arc<Gauge>>,
+    waiting: HashMap<PeerId, VecDeque<OutFrame>>,
     addresses: HashMap<PeerId, Vec<Multiaddr>>,
     address_order: VecDeque<PeerId>,
     keep: HashSet<PeerId>,
@@ -55,11 +66,12 @@ pub(crate) struct Behaviour {
 }
 
 impl Behaviour {
-    pub(crate) fn new(max_frame: usize, queue_limit: usize) -> Self {
+    pub(crate) fn new(max_frame: usize, limits: Limits) -> Self {
         Behaviour {
             max_frame,
-            queue_limit,
+            limits,
             connections: HashMap::new(),
+            gauges: HashMap::new(),
             waiting: HashMap::new(),
             addresses: HashMap::new(),
             address_order: VecDeque::new(),
@@ -69,31 +81,69 @@ impl Behaviour {
         }
     }
 
-    /// Send an encoded frame to `peer`, dialing it if needed.
-    pub(crate) fn send(&mut self, peer: PeerId, frame: Bytes) {
-        if let Some(conns) = self.connections.get(&peer) {
+    /// Send a frame to `peer`, dialing it if needed. A payload frame for a
+    /// congested connection is refused and handed back; a control frame is
+    /// queued up to [`CONTROL_FACTOR`] times the limits, then dropped.
+    pub(crate) fn send(&mut self, peer: PeerId, frame: OutFrame) -> Result<(), OutFrame> {
+        if let Some(&conn) = self.connections.get(&peer).and_then(|c| c.first()) {
+            if let Some(gauge) = self.gauges.get(&conn) {
+                if frame.payload.is_some() && gauge.is_over(self.limits, 1) {
+                    gauge.mark_congested();
+                    return Err(frame);
+                }
+                if gauge.is_over(self.limits, CONTROL_FACTOR) {
+                    self.lost(peer, frame);
+                    return Ok(());
+                }
+                gauge.add(frame.bytes.len());
+            }
             self.events.push_back(ToSwarm::NotifyHandler {
                 peer_id: peer,
-                handler: NotifyHandler::One(conns[0]),
+                handler: NotifyHandler::One(conn),
                 event: In::Send(frame),
             });
-            return;
+            return Ok(());
         }
         if let Some(queue) = self.waiting.get_mut(&peer) {
-            if queue.len() < self.queue_limit {
+            if queue.len() < self.limits.frames {
                 queue.push_back(frame);
+            } else if frame.payload.is_some() {
+                return Err(frame);
             } else {
-                self.events.push_back(ToSwarm::GenerateEvent(Event::Dropped { peer, count: 1 }));
+                self.lost(peer, frame);
             }
-            return;
+            return Ok(());
         }
         if !self.addresses.contains_key(&peer) || self.waiting.len() >= MAX_WAITING_PEERS {
             self.events.push_back(ToSwarm::GenerateEvent(Event::DialFailed { peer }));
-            return;
+            return Ok(());
         }
         self.waiting.insert(peer, VecDeque::from([frame]));
         let opts = DialOpts::peer_id(peer).condition(PeerCondition::DisconnectedAndNotDialing).build();
         self.events.push_back(ToSwarm::Dial { opts });
+        Ok(())
+    }
+
+    /// Whether the connection to `peer` is congested: payloads for it would
+    /// be refused. A peer not connected is not congested.
+    pub(crate) fn is_congested(&self, peer: &PeerId) -> bool {
+        let conn = self.connections.get(peer).and_then(|c| c.first());
+        conn.and_then(|c| self.gauges.get(c)).is_some_and(|g| g.is_over(self.limits, 1))
+    }
+
+    /// Have the connection to `peer` report when its queue drains
+    /// ([`Event::Drained`]).
+    pub(crate) fn notify_when_drained(&self, peer: &PeerId) {
+        let conn = self.connections.get(peer).and_then(|c| c.first());
+        if let Some(gauge) = conn.and_then(|c| self.gauges.get(c)) {
+            gauge.mark_congested();
+        }
+    }
+
+    /// Report one frame to `peer` as lost.
+    fn lost(&mut self, peer: PeerId, frame: OutFrame) {
+        let payloads = frame.payload.into_iter().map(|p| *p).collect();
+        self.events.push_back(ToSwarm::GenerateEvent(Event::Lost { peer, count: 1, payloads }));
     }
 
     /// Dial an address whose peer id is unknown (a bootstrap address such as
@@ -148,8 +198,10 @@ impl Behaviour {
         known.truncate(super::peer_data::MAX_ADDRS);
     }
 
-    fn handler_for(&self, peer: &PeerId) -> Handler {
-        Handler::new(self.max_frame, self.queue_limit, self.keep.contains(peer))
+    fn handler_for(&mut self, connection: ConnectionId, peer: &PeerId) -> Handler {
+        let gauge = Arc::new(Gauge::default());
+        self.gauges.insert(connection, gauge.clone());
+        Handler::new(self.max_frame, self.limits, gauge, self.keep.contains(peer))
     }
 }
 
@@ -159,12 +211,12 @@ impl NetworkBehaviour for Behaviour {
 
     fn handle_established_inbound_connection(
         &mut self,
-        _: ConnectionId,
+        connection: ConnectionId,
         peer: PeerId,
         _: &Multiaddr,
         _: &Multiaddr,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        Ok(self.handler_for(&peer))
+        Ok(self.handler_for(connection, &peer))
     }
 
     fn handle_pending_outbound_connection(
@@ -179,13 +231,13 @@ impl NetworkBehaviour for Behaviour {
 
     fn handle_established_outbound_connection(
         &mut self,
-        _: ConnectionId,
+        connection: ConnectionId,
         peer: PeerId,
         _: &Multiaddr,
         _: Endpoint,
         _: PortUse,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        Ok(self.handler_for(&peer))
+        Ok(self.handler_for(connection, &peer))
     }
 
     fn on_swarm_event(&mut self, event: FromSwarm) {
@@ -197,7 +249,11 @@ impl NetworkBehaviour for Behaviour {
                     let result = Ok(e.peer_id);
                     self.events.push_back(ToSwarm::GenerateEvent(Event::AddressDialed { addr, result }));
                 }
+                let gauge = self.gauges.get(&e.connection_id).cloned();
                 for frame in self.waiting.remove(&e.peer_id).into_iter().flatten() {
+                    if let Some(g) = &gauge {
+                        g.add(frame.bytes.len());
+                    }
                     self.events.push_back(ToSwarm::NotifyHandler {
                         peer_id: e.peer_id,
                         handler: NotifyHandler::One(e.connection_id),
@@ -206,6 +262,7 @@ impl NetworkBehaviour for Behaviour {
                 }
             }
             FromSwarm::ConnectionClosed(e) => {
+                self.gauges.remove(&e.connection_id);
                 if let Some(conns) = self.connections.get_mut(&e.peer_id) {
                     conns.retain(|c| *c != e.connection_id);
                     if conns.is_empty() {
@@ -214,7 +271,11 @@ impl NetworkBehaviour for Behaviour {
                     }
                 }
             }
+            FromSwarm::ListenFailure(e) => {
+                self.gauges.remove(&e.connection_id);
+            }
             FromSwarm::DialFailure(e) => {
+                self.gauges.remove(&e.connection_id);
                 if let Some(addr) = self.address_dials.remove(&e.connection_id) {
                     let result = Err(e.error.to_string());
                     self.events.push_back(ToSwarm::GenerateEvent(Event::AddressDialed { addr, result }));
@@ -232,7 +293,8 @@ impl NetworkBehaviour for Behaviour {
     fn on_connection_handler_event(&mut self, peer: PeerId, connection: ConnectionId, event: THandlerOutEvent<Self>) {
         let event = match event {
             Out::Frame(frame, size) => Event::Frame { peer, frame, size },
-            Out::Dropped(count) => Event::Dropped { peer, count },
+            Out::Lost { count, payloads } => Event::Lost { peer, count, payloads },
+            Out::Drained => Event::Drained { peer },
             Out::Malformed(error) => {
                 self.events.push_back(ToSwarm::CloseConnection {
                     peer_id: peer,
@@ -240,7 +302,7 @@ impl NetworkBehaviour for Behaviour {
                 });
                 Event::Malformed { peer, error }
             }
-            Out::Unsupported => Event::Malformed { peer, error: "peer does not speak /hypar/1.0.0".into() },
+            Out::Unsupported => Event::Malformed { peer, error: "peer does not speak /hypar/2.0.0".into() },
             Out::Broken => {
                 self.events.push_back(ToSwarm::CloseConnection {
                     peer_id: peer,

@@ -1,13 +1,23 @@
-//! One connection's side of the `/hypar/1.0.0` protocol: a single outbound
-//! stream fed from a bounded queue of encoded frames, and inbound streams
-//! whose frames are decoded here and handed to the behaviour.
+//! One connection's side of the `/hypar/2.0.0` protocol: a single outbound
+//! stream fed from a queue of encoded frames, and inbound streams whose
+//! frames are decoded here and handed to the behaviour.
+//!
+//! The queue's size is shared with the behaviour through a [`Gauge`]: the
+//! behaviour refuses payloads for a congested connection, and the handler
+//! reports when the connection drains. Payload frames lost with a failed
+//! stream are reported back with their messages, so the protocol can
+//! repair them.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use asynchronous_codec::Framed;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
+use hypar_proto::wire::Frame;
+use hypar_proto::{Message, TopicId};
 use libp2p::core::upgrade::ReadyUpgrade;
 use libp2p::swarm::handler::{ConnectionEvent, FullyNegotiatedInbound, FullyNegotiatedOutbound};
 use libp2p::swarm::{
@@ -17,7 +27,6 @@ use libp2p::PeerId;
 
 use super::codec::FrameCodec;
 use super::PROTOCOL;
-use hypar_proto::wire::Frame;
 
 /// Inbound streams accepted per connection; a peer opens one.
 const MAX_INBOUND_STREAMS: usize = 2;
@@ -26,10 +35,64 @@ const MAX_INBOUND_STREAMS: usize = 2;
 /// frame) before the connection is given up as broken.
 const MAX_STREAM_FAILURES: u8 = 3;
 
+/// A frame on its way out. A frame that carries a payload keeps the message
+/// too, so that if it is refused or lost the protocol can announce the
+/// payload instead.
+#[derive(Debug, Clone)]
+pub(crate) struct OutFrame {
+    pub(crate) bytes: Bytes,
+    pub(crate) payload: Option<Box<(TopicId, Message<PeerId>)>>,
+}
+
+/// How much a connection may queue before it counts as congested.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) frames: usize,
+    pub(crate) bytes: usize,
+}
+
+/// What one connection has queued, shared by the behaviour and the handler.
+#[derive(Debug, Default)]
+pub(crate) struct Gauge {
+    frames: AtomicUsize,
+    bytes: AtomicUsize,
+    /// Set when a payload was refused; cleared (and reported) once the queue
+    /// is down to half the limits.
+    congested: AtomicBool,
+}
+
+impl Gauge {
+    pub(crate) fn add(&self, bytes: usize) {
+        self.frames.fetch_add(1, Ordering::AcqRel);
+        self.bytes.fetch_add(bytes, Ordering::AcqRel);
+    }
+
+    fn sub(&self, bytes: usize) {
+        self.frames.fetch_sub(1, Ordering::AcqRel);
+        self.bytes.fetch_sub(bytes, Ordering::AcqRel);
+    }
+
+    /// Whether the queue holds `factor` times the limits or more.
+    pub(crate) fn is_over(&self, limits: Limits, factor: usize) -> bool {
+        self.frames.load(Ordering::Acquire) >= limits.frames * factor
+            || self.bytes.load(Ordering::Acquire) >= limits.bytes * factor
+    }
+
+    pub(crate) fn mark_congested(&self) {
+        self.congested.store(true, Ordering::Release);
+    }
+
+    /// True once, when a congested queue is down to half its limits.
+    fn drained(&self, limits: Limits) -> bool {
+        let half = Limits { frames: limits.frames.div_ceil(2), bytes: limits.bytes.div_ceil(2) };
+        self.congested.load(Ordering::Acquire) && !self.is_over(half, 1) && self.congested.swap(false, Ordering::AcqRel)
+    }
+}
+
 #[derive(Debug)]
 pub(crate) enum In {
-    /// Send one encoded frame.
-    Send(Bytes),
+    /// Send one frame (the behaviour already counted it in the gauge).
+    Send(OutFrame),
     /// Whether some topic needs this connection kept open.
     KeepAlive(bool),
 }
@@ -40,8 +103,10 @@ pub(crate) enum Out {
     Frame(Frame<PeerId>, usize),
     /// The peer sent bytes that are not a valid frame; its stream was closed.
     Malformed(String),
-    /// Frames dropped because the outbound queue was full.
-    Dropped(usize),
+    /// Frames lost: `count` in all, and the payload messages among them.
+    Lost { count: usize, payloads: Vec<(TopicId, Message<PeerId>)> },
+    /// A congested queue drained: payloads may flow again.
+    Drained,
     /// The peer does not speak the protocol.
     Unsupported,
     /// The outbound stream failed `MAX_STREAM_FAILURES` times in a row: the
@@ -58,49 +123,103 @@ enum Outbound {
 
 pub(crate) struct Handler {
     max_frame: usize,
-    queue_limit: usize,
-    queue: VecDeque<Bytes>,
+    limits: Limits,
+    gauge: Arc<Gauge>,
+    queue: VecDeque<OutFrame>,
     keep_alive: bool,
     outbound: Outbound,
     inbound: Vec<Framed<Stream, FrameCodec>>,
     events: VecDeque<Out>,
-    dropped: usize,
-    /// Frames handed to the outbound stream since it last flushed: lost if
-    /// it fails before the next flush.
+    /// Frames handed to the outbound stream since it last flushed (lost if it
+    /// fails before the next flush), and the payloads among them.
     unflushed: usize,
+    unflushed_payloads: Vec<(TopicId, Message<PeerId>)>,
     /// Outbound streams that failed in a row.
     stream_failures: u8,
 }
 
 impl Handler {
-    pub(crate) fn new(max_frame: usize, queue_limit: usize, keep_alive: bool) -> Self {
+    pub(crate) fn new(max_frame: usize, limits: Limits, gauge: Arc<Gauge>, keep_alive: bool) -> Self {
         Handler {
             max_frame,
-            queue_limit,
+            limits,
+            gauge,
             queue: VecDeque::new(),
             keep_alive,
             outbound: Outbound::None,
             inbound: Vec::new(),
             events: VecDeque::new(),
-            dropped: 0,
             unflushed: 0,
+            unflushed_payloads: Vec::new(),
             stream_failures: 0,
         }
     }
 
+    /// Report frames lost, with their payloads.
+    fn lost(&mut self, count: usize, payloads: Vec<(TopicId, Message<PeerId>)>) {
+        if count > 0 {
+            self.events.push_back(Out::Lost { count, payloads });
+        }
+    }
+
+    /// Every queued frame is lost (the stream cannot be used).
+    fn lose_queue(&mut self) {
+        let frames: Vec<OutFrame> = self.queue.drain(..).collect();
+        let count = frames.len();
+        let payloads = frames
+            .into_iter()
+            .filter_map(|f| {
+                self.gauge.sub(f.bytes.len());
+                f.payload.map(|p| *p)
+            })
+            .collect();
+        self.lost(count, payloads);
+    }
+
     /// The outbound stream failed: what it had not flushed is lost and
-    /// counted; it is reopened for the next frame, unless it failed too
+    /// reported; it is reopened for the next frame, unless it failed too
     /// often, and then the connection is reported broken.
     fn stream_failed(&mut self) {
-        self.dropped += std::mem::take(&mut self.unflushed);
+        let payloads = std::mem::take(&mut self.unflushed_payloads);
+        let count = std::mem::take(&mut self.unflushed);
+        self.lost(count, payloads);
         self.stream_failures = self.stream_failures.saturating_add(1);
         if self.stream_failures >= MAX_STREAM_FAILURES {
             self.outbound = Outbound::Failed;
-            self.dropped += self.queue.len();
-            self.queue.clear();
+            self.lose_queue();
             self.events.push_back(Out::Broken);
         } else {
             self.outbound = Outbound::None;
+        }
+    }
+
+    /// Write queued frames to the outbound stream; true if it failed.
+    fn write(&mut self, cx: &mut Context<'_>) -> bool {
+        let Outbound::Ready(framed) = &mut self.outbound else { return false };
+        while !self.queue.is_empty() {
+            match framed.poll_ready_unpin(cx) {
+                Poll::Ready(Ok(())) => {
+                    let Some(frame) = self.queue.pop_front() else { break };
+                    self.gauge.sub(frame.bytes.len());
+                    self.unflushed += 1;
+                    self.unflushed_payloads.extend(frame.payload.map(|p| *p));
+                    if framed.start_send_unpin(frame.bytes).is_err() {
+                        return true;
+                    }
+                }
+                Poll::Ready(Err(_)) => return true,
+                Poll::Pending => break,
+            }
+        }
+        match framed.poll_flush_unpin(cx) {
+            Poll::Ready(Ok(())) => {
+                self.unflushed = 0;
+                self.unflushed_payloads.clear();
+                self.stream_failures = 0;
+                false
+            }
+            Poll::Ready(Err(_)) => true,
+            Poll::Pending => false,
         }
     }
 }
@@ -120,14 +239,9 @@ impl ConnectionHandler for Handler {
     fn on_behaviour_event(&mut self, event: In) {
         match event {
             In::Send(frame) => {
+                self.queue.push_back(frame);
                 if matches!(self.outbound, Outbound::Failed) {
-                    self.dropped += 1;
-                } else if self.queue.len() >= self.queue_limit {
-                    // A peer that cannot keep up loses frames rather than
-                    // stalling everyone; Plumtree's lazy repair recovers.
-                    self.dropped += 1;
-                } else {
-                    self.queue.push_back(frame);
+                    self.lose_queue();
                 }
             }
             In::KeepAlive(k) => self.keep_alive = k,
@@ -139,75 +253,43 @@ impl ConnectionHandler for Handler {
     }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ConnectionHandlerEvent<Self::OutboundProtocol, (), Out>> {
-        if self.dropped > 0 {
-            let n = std::mem::take(&mut self.dropped);
-            return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(Out::Dropped(n)));
-        }
-        if let Some(e) = self.events.pop_front() {
-            return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(e));
-        }
-        // Read: one frame per poll round from each inbound stream.
-        let mut i = 0;
-        while i < self.inbound.len() {
-            match self.inbound[i].poll_next_unpin(cx) {
-                Poll::Ready(Some(Ok((frame, size)))) => {
-                    return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(Out::Frame(frame, size)));
-                }
-                Poll::Ready(Some(Err(e))) => {
-                    self.inbound.swap_remove(i);
-                    return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(Out::Malformed(e.to_string())));
-                }
-                Poll::Ready(None) => {
-                    self.inbound.swap_remove(i);
-                }
-                Poll::Pending => i += 1,
+        loop {
+            if let Some(e) = self.events.pop_front() {
+                return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(e));
             }
-        }
-        // Write.
-        match &mut self.outbound {
-            Outbound::None if !self.queue.is_empty() => {
+            // Read: one frame per poll round from each inbound stream.
+            let mut i = 0;
+            while i < self.inbound.len() {
+                match self.inbound[i].poll_next_unpin(cx) {
+                    Poll::Ready(Some(Ok((frame, size)))) => {
+                        return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(Out::Frame(frame, size)));
+                    }
+                    Poll::Ready(Some(Err(e))) => {
+                        self.inbound.swap_remove(i);
+                        return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(Out::Malformed(e.to_string())));
+                    }
+                    Poll::Ready(None) => {
+                        self.inbound.swap_remove(i);
+                    }
+                    Poll::Pending => i += 1,
+                }
+            }
+            // Write.
+            if matches!(self.outbound, Outbound::None) && !self.queue.is_empty() {
                 self.outbound = Outbound::Opening;
                 return Poll::Ready(ConnectionHandlerEvent::OutboundSubstreamRequest {
                     protocol: SubstreamProtocol::new(ReadyUpgrade::new(PROTOCOL), ()),
                 });
             }
-            Outbound::Ready(framed) => {
-                let mut failed = false;
-                while !self.queue.is_empty() {
-                    match framed.poll_ready_unpin(cx) {
-                        Poll::Ready(Ok(())) => {
-                            let Some(frame) = self.queue.pop_front() else { break };
-                            self.unflushed += 1;
-                            if framed.start_send_unpin(frame).is_err() {
-                                failed = true;
-                                break;
-                            }
-                        }
-                        Poll::Ready(Err(_)) => {
-                            failed = true;
-                            break;
-                        }
-                        Poll::Pending => break,
-                    }
-                }
-                if !failed {
-                    match framed.poll_flush_unpin(cx) {
-                        Poll::Ready(Ok(())) => {
-                            self.unflushed = 0;
-                            self.stream_failures = 0;
-                        }
-                        Poll::Ready(Err(_)) => failed = true,
-                        Poll::Pending => {}
-                    }
-                }
-                if failed {
-                    self.stream_failed();
-                    return self.poll(cx);
-                }
+            if self.write(cx) {
+                self.stream_failed();
+                continue;
             }
-            _ => {}
+            if self.gauge.drained(self.limits) {
+                return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(Out::Drained));
+            }
+            return Poll::Pending;
         }
-        Poll::Pending
     }
 
     fn on_connection_event(&mut self, event: ConnectionEvent<Self::InboundProtocol, Self::OutboundProtocol>) {
@@ -226,8 +308,7 @@ impl ConnectionHandler for Handler {
             ConnectionEvent::DialUpgradeError(e) => {
                 if matches!(e.error, StreamUpgradeError::NegotiationFailed) {
                     self.outbound = Outbound::Failed;
-                    self.dropped += self.queue.len();
-                    self.queue.clear();
+                    self.lose_queue();
                     self.events.push_back(Out::Unsupported);
                 } else {
                     // Timeout or I/O error: try again with the next frame.
@@ -235,6 +316,15 @@ impl ConnectionHandler for Handler {
                 }
             }
             _ => {}
+        }
+    }
+}
+
+impl Drop for Handler {
+    /// The connection closed: its queued frames leave the gauge with it.
+    fn drop(&mut self) {
+        for f in self.queue.drain(..) {
+            self.gauge.sub(f.bytes.len());
         }
     }
 }

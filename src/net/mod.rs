@@ -1,4 +1,4 @@
-//! libp2p glue: the `/hypar/1.0.0` stream protocol that carries the protocol
+//! libp2p glue: the `/hypar/2.0.0` stream protocol that carries the protocol
 //! core's frames between connected peers, and the encoding of a peer's
 //! addresses as [`hypar_proto::PeerData`].
 
@@ -8,13 +8,14 @@ mod handler;
 pub(crate) mod peer_data;
 
 pub(crate) use behaviour::{Behaviour, Event as BehaviourEvent};
+pub(crate) use handler::{Limits, OutFrame};
 
 /// The stream protocol hypar speaks.
-pub(crate) const PROTOCOL: libp2p::StreamProtocol = libp2p::StreamProtocol::new("/hypar/1.0.0");
+pub(crate) const PROTOCOL: libp2p::StreamProtocol = libp2p::StreamProtocol::new("/hypar/2.0.0");
 
 #[cfg(test)]
 mod tests {
-    //! A real libp2p peer (TCP + Noise + Yamux) that speaks `/hypar/1.0.0`
+    //! A real libp2p peer (TCP + Noise + Yamux) that speaks `/hypar/2.0.0`
     //! but writes invalid bytes, against a real network.
 
     use std::time::Duration;
@@ -32,7 +33,7 @@ mod tests {
             .with_tokio()
             .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
             .unwrap()
-            .with_behaviour(|_| Behaviour::new(64 * 1024, 16))
+            .with_behaviour(|_| Behaviour::new(64 * 1024, super::Limits { frames: 16, bytes: 1 << 20 }))
             .unwrap()
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
             .build();
@@ -40,7 +41,8 @@ mod tests {
         swarm.behaviour_mut().set_keep_alive(victim.peer_id(), true);
         let addr = crate::net::peer_data::without_peer_id(&victim.listen_addrs()[0]);
         swarm.behaviour_mut().add_addresses(victim.peer_id(), vec![addr]);
-        swarm.behaviour_mut().send(victim.peer_id(), Bytes::from_static(garbage));
+        let frame = super::OutFrame { bytes: Bytes::from_static(garbage), payload: None };
+        swarm.behaviour_mut().send(victim.peer_id(), frame).unwrap();
         let closed = tokio::time::timeout(Duration::from_secs(10), async {
             loop {
                 if let SwarmEvent::ConnectionClosed { peer_id, .. } = swarm.select_next_some().await {

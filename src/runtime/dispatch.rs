@@ -1,18 +1,19 @@
 //! Turning commands and swarm events into protocol calls, and carrying out
 //! what the protocol asks for (frames to send, timers, facts to report).
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::Bytes;
-use hypar_proto::{wire, Event, Output, TopicId};
-use libp2p::identify;
+use hypar_proto::{wire, Event, Message, Output, TopicId};
 use libp2p::swarm::SwarmEvent;
+use libp2p::{identify, ping};
 use libp2p::{Multiaddr, PeerId};
 
 use super::swarm::ComposedEvent;
 use super::{Command, Due, Fact, Inbound, Membership, NetworkSnapshot, Runtime, TopicEntry, TopicSnapshot};
-use crate::net::{peer_data, BehaviourEvent};
+use crate::net::{peer_data, BehaviourEvent, OutFrame};
 use crate::Error;
 
 impl Runtime {
@@ -27,7 +28,9 @@ impl Runtime {
                     let _ = reply.send(Err(Error::from_proto(e, &channels.name)));
                     return;
                 }
-                self.topics.insert(id, TopicEntry { channels, retry_initial, retry_max, bytes_in: 0, bytes_out: 0 });
+                let held = VecDeque::new();
+                self.topics
+                    .insert(id, TopicEntry { channels, held, retry_initial, retry_max, bytes_in: 0, bytes_out: 0 });
                 for addr in addrs {
                     self.dial_bootstrap(id, addr, 0);
                 }
@@ -35,11 +38,9 @@ impl Runtime {
             }
             Command::Leave { topic } => self.leave(topic),
             Command::Gossip { topic, payload } => {
-                if let Some(t) = self.topics.get(&topic) {
-                    t.channels.in_flight.fetch_sub(1, Ordering::AcqRel);
-                    if let Err(e) = self.state.broadcast(topic, payload, now, &mut self.rng, &mut self.out) {
-                        tracing::warn!(%topic, "publish refused: {e}");
-                    }
+                if let Some(t) = self.topics.get_mut(&topic) {
+                    t.held.push_back(payload);
+                    self.release_held(topic);
                 }
             }
             Command::Snapshot { reply } => {
@@ -49,12 +50,47 @@ impl Runtime {
         }
     }
 
+    /// Send what `topic` holds, oldest first, while it has a neighbour whose
+    /// link is not congested. Each publish is carried out before the next,
+    /// so the links' queues (and so their congestion) are up to date.
+    fn release_held(&mut self, topic: TopicId) {
+        let now = Instant::now();
+        loop {
+            let Some(entry) = self.topics.get_mut(&topic) else { return };
+            let Some(t) = self.state.topic(&topic) else { return };
+            let hypar = &self.swarm.behaviour().hypar;
+            if entry.held.is_empty() {
+                return;
+            }
+            if !t.active().any(|p| !hypar.is_congested(p)) {
+                // Every link is congested: be told when one drains.
+                let active: Vec<PeerId> = t.active().copied().collect();
+                for p in active {
+                    self.swarm.behaviour_mut().hypar.notify_when_drained(&p);
+                }
+                return;
+            }
+            let Some(payload) = entry.held.pop_front() else { return };
+            entry.channels.release(payload.len());
+            if let Err(e) = self.state.broadcast(topic, payload, now, &mut self.rng, &mut self.out) {
+                tracing::warn!(%topic, "publish refused: {e}");
+            }
+            for o in std::mem::take(&mut self.out) {
+                self.carry_out(o);
+            }
+        }
+    }
+
     pub(super) fn leave(&mut self, topic: TopicId) {
         if let Some(entry) = self.topics.remove(&topic) {
+            for payload in &entry.held {
+                entry.channels.release(payload.len());
+            }
             entry.channels.close();
             self.timers.cancel_where(|due| match due {
                 Due::Proto(timer) => timer.topic == topic,
                 Due::Redial { topic: t, .. } => *t == topic,
+                Due::Liveness => false,
             });
             let _ = self.state.leave(topic, Instant::now(), &mut self.rng, &mut self.out);
         }
@@ -83,11 +119,30 @@ impl Runtime {
                 BehaviourEvent::Broken { peer } => {
                     tracing::warn!(%peer, "closed a connection whose outbound stream kept failing");
                 }
-                BehaviourEvent::Dropped { peer, count } => {
-                    tracing::debug!(%peer, count, "frames dropped");
+                BehaviourEvent::Lost { peer, count, payloads } => {
+                    tracing::debug!(%peer, count, repaired = payloads.len(), "frames lost");
                     self.handle.frames_dropped.fetch_add(count as u64, Ordering::Relaxed);
+                    for (topic, message) in payloads {
+                        self.state.on_send_refused(peer, topic, &message, now, &mut self.rng, &mut self.out);
+                    }
+                }
+                BehaviourEvent::Drained { peer } => {
+                    tracing::trace!(%peer, "link drained");
+                    self.to_release.extend(self.topics.keys().copied());
                 }
             },
+            SwarmEvent::Behaviour(ComposedEvent::Ping(ping::Event { peer, connection, result })) => match result {
+                Ok(_) => self.alive(peer, connection),
+                // A peer without ping (not a hypar node) is not watched.
+                Err(ping::Failure::Unsupported) => self.connection_closed(connection),
+                Err(e) => {
+                    // Failing pings: the peer is gone, or cut off.
+                    tracing::debug!(%peer, "closing a connection whose pings fail: {e}");
+                    self.swarm.close_connection(connection);
+                }
+            },
+            SwarmEvent::ConnectionEstablished { peer_id, connection_id, .. } => self.alive(peer_id, connection_id),
+            SwarmEvent::ConnectionClosed { connection_id, .. } => self.connection_closed(connection_id),
             SwarmEvent::Behaviour(ComposedEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
                 let addrs: Vec<Multiaddr> =
                     info.listen_addrs.iter().take(peer_data::MAX_ADDRS).map(peer_data::without_peer_id).collect();
@@ -106,30 +161,55 @@ impl Runtime {
         }
     }
 
-    /// Carry out what the protocol asked for.
+    /// Carry out what the protocol asked for, and send held publishes that
+    /// can go now.
     pub(super) fn flush(&mut self) {
-        let out = std::mem::take(&mut self.out);
-        for o in out {
-            match o {
-                Output::Send { to, topic, message } => {
-                    let mut frame = Vec::new();
-                    let max = self.handle.config.max_message_size;
-                    if let Err(e) = wire::encode(&topic, &message, max, &mut frame) {
-                        tracing::warn!(%topic, kind = message.kind(), "cannot encode: {e}");
-                        continue;
-                    }
-                    if let Some(t) = self.topics.get_mut(&topic) {
-                        t.bytes_out += frame.len() as u64;
-                    }
-                    self.swarm.behaviour_mut().hypar.send(to, Bytes::from(frame));
-                }
-                Output::Timer { after, timer } => self.schedule(after, Due::Proto(timer)),
-                Output::Event { topic, event } => self.on_proto_event(topic, event),
-                Output::PeerData { peer, data } => {
-                    self.swarm.behaviour_mut().hypar.add_addresses(peer, peer_data::decode(&data));
-                }
-                Output::Disconnect { peer } => self.swarm.behaviour_mut().hypar.set_keep_alive(peer, false),
+        loop {
+            for topic in std::mem::take(&mut self.to_release) {
+                self.release_held(topic);
             }
+            if self.out.is_empty() {
+                return;
+            }
+            let out = std::mem::take(&mut self.out);
+            for o in out {
+                self.carry_out(o);
+            }
+        }
+    }
+
+    fn carry_out(&mut self, o: Output<PeerId>) {
+        match o {
+            Output::Send { to, topic, message } => {
+                let mut bytes = Vec::new();
+                let max = self.handle.config.max_message_size;
+                if let Err(e) = wire::encode(&topic, &message, max, &mut bytes) {
+                    tracing::warn!(%topic, kind = message.kind(), "cannot encode: {e}");
+                    return;
+                }
+                let size = bytes.len() as u64;
+                let payload = matches!(message, Message::Gossip(_)).then(|| Box::new((topic, message)));
+                let frame = OutFrame { bytes: Bytes::from(bytes), payload };
+                match self.swarm.behaviour_mut().hypar.send(to, frame) {
+                    Ok(()) => {
+                        if let Some(t) = self.topics.get_mut(&topic) {
+                            t.bytes_out += size;
+                        }
+                    }
+                    Err(refused) => {
+                        if let Some((topic, message)) = refused.payload.map(|p| *p) {
+                            let now = Instant::now();
+                            self.state.on_send_refused(to, topic, &message, now, &mut self.rng, &mut self.out);
+                        }
+                    }
+                }
+            }
+            Output::Timer { after, timer } => self.schedule(after, Due::Proto(timer)),
+            Output::Event { topic, event } => self.on_proto_event(topic, event),
+            Output::PeerData { peer, data } => {
+                self.swarm.behaviour_mut().hypar.add_addresses(peer, peer_data::decode(&data));
+            }
+            Output::Disconnect { peer } => self.swarm.behaviour_mut().hypar.set_keep_alive(peer, false),
         }
     }
 
@@ -144,6 +224,7 @@ impl Runtime {
             Event::Joined => Membership::Joined,
             Event::NeighborUp(p) => {
                 self.swarm.behaviour_mut().hypar.set_keep_alive(p, true);
+                self.to_release.push(topic);
                 Membership::NeighborUp(p)
             }
             Event::NeighborDown(p) => Membership::NeighborDown(p),

@@ -13,12 +13,13 @@
 mod bootstrap;
 mod dispatch;
 mod facts;
+mod liveness;
 mod swarm;
 mod thread;
 mod timers;
 mod topic_channels;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -81,6 +82,9 @@ impl BornIn {
 pub(crate) struct RuntimeHandle {
     pub config: NetworkConfig,
     pub peer_id: PeerId,
+    /// How many bytes this node's peer id takes on the wire (it heads every
+    /// GOSSIP this node publishes).
+    pub origin_len: usize,
     commands: mpsc::UnboundedSender<Command>,
     pub listen_addrs: RwLock<Vec<Multiaddr>>,
     pub facts: FactSubscribers,
@@ -119,10 +123,16 @@ enum Due {
     Proto(Timer),
     /// Dial a bootstrap address (without peer id) again, after `attempt` failures.
     Redial { topic: TopicId, addr: Multiaddr, attempt: u32 },
+    /// Close connections that stopped answering pings.
+    Liveness,
 }
 
 struct TopicEntry {
     channels: Arc<TopicChannels>,
+    /// Publishes accepted but not sent yet: the topic has no neighbour, or
+    /// every neighbour's link is congested. Bounded by the publish buffer
+    /// (counted in `channels`).
+    held: VecDeque<Bytes>,
     /// Backoff for redialing bootstrap addresses: the topic's join retry.
     retry_initial: Duration,
     retry_max: Duration,
@@ -140,6 +150,10 @@ struct Runtime {
     timers: timers::TimerTable<Due>,
     topics: HashMap<TopicId, TopicEntry>,
     address_dials: bootstrap::AddressDials,
+    liveness: liveness::Liveness,
+    /// Topics whose held publishes may be sendable now (a neighbour came
+    /// up, a link drained).
+    to_release: Vec<TopicId>,
 }
 
 impl Runtime {
@@ -187,10 +201,12 @@ impl Runtime {
 
     fn on_timers(&mut self) {
         let now = Instant::now();
+        self.to_release.extend(self.topics.keys().copied());
         while let Some(due) = self.timers.pop_due(now) {
             match due {
                 Due::Proto(timer) => self.state.on_timer(timer, now, &mut self.rng, &mut self.out),
                 Due::Redial { topic, addr, attempt } => self.redial(topic, addr, attempt),
+                Due::Liveness => self.check_liveness(),
             }
         }
     }

@@ -4,7 +4,7 @@
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{connection_limits, identify, noise, ping, tcp, yamux, Swarm};
 
-use crate::net::Behaviour as HyparBehaviour;
+use crate::net::{Behaviour as HyparBehaviour, Limits};
 use crate::{Error, Keypair, NetworkConfig};
 
 #[derive(NetworkBehaviour)]
@@ -31,9 +31,16 @@ pub(crate) fn build(keypair: &Keypair, config: &NetworkConfig) -> Result<Swarm<C
                 .with_max_established(Some(config.max_connections))
                 .with_max_established_per_peer(Some(2));
             Composed {
-                hypar: HyparBehaviour::new(config.max_message_size, config.peer_queue),
+                hypar: HyparBehaviour::new(
+                    config.max_message_size,
+                    Limits { frames: config.peer_queue, bytes: config.peer_queue_bytes },
+                ),
                 identify: identify::Behaviour::new(identify::Config::new("/hypar/id/1.0.0".into(), key.public())),
-                ping: ping::Behaviour::new(ping::Config::new()),
+                // Liveness: a connection whose pings go unanswered is closed
+                // (see the runtime), so a silent peer is replaced in seconds.
+                ping: ping::Behaviour::new(
+                    ping::Config::new().with_interval(config.liveness_interval).with_timeout(config.liveness_timeout),
+                ),
                 limits: connection_limits::Behaviour::new(limits),
             }
         })

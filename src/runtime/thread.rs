@@ -15,7 +15,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{bootstrap, swarm, timers, BornIn, Command, FactSubscribers, Runtime, RuntimeHandle};
+use super::{bootstrap, liveness, swarm, timers, BornIn, Command, Due, FactSubscribers, Runtime, RuntimeHandle};
 use crate::net::peer_data;
 use crate::{Error, Keypair, NetworkConfig};
 
@@ -32,6 +32,7 @@ pub(crate) fn start(config: NetworkConfig, keypair: Keypair) -> Result<Started, 
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let handle = Arc::new(RuntimeHandle {
         peer_id: keypair.peer_id(),
+        origin_len: hypar_proto::wire::encoded_len(&keypair.peer_id()),
         config: config.clone(),
         commands: cmd_tx,
         listen_addrs: RwLock::new(Vec::new()),
@@ -123,15 +124,19 @@ impl Runtime {
         }
         *handle.listen_addrs.write() = bound.clone();
         let state = State::new(handle.peer_id, Some(peer_data::encode(&bound)));
+        let mut timers = timers::TimerTable::new();
+        timers.arm(Due::Liveness, std::time::Instant::now() + config.liveness_interval);
         Ok(Runtime {
             handle,
             swarm,
             state,
             rng: StdRng::from_entropy(),
             out: Vec::new(),
-            timers: timers::TimerTable::new(),
+            timers,
             topics: HashMap::new(),
             address_dials: bootstrap::AddressDials::default(),
+            liveness: liveness::Liveness::default(),
+            to_release: Vec::new(),
         })
     }
 }

@@ -1,13 +1,13 @@
 //! What a joined topic's handles and the network thread share: the
-//! subscriber queues, the count of publishes in flight, and whether the topic
-//! is closed.
+//! subscriber queues, the publishes accepted and not sent yet (bounded in
+//! count and bytes), and whether the topic is closed.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use hypar_proto::TopicId;
 use parking_lot::Mutex;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 use super::Inbound;
 
@@ -18,8 +18,10 @@ pub(crate) struct TopicChannels {
     next_subscriber: AtomicU64,
     /// Handles (`Topic`, `Publisher`) alive; the last one to go leaves.
     handles: AtomicUsize,
-    /// Publishes sent to the network thread and not yet processed.
-    pub in_flight: AtomicUsize,
+    /// Publishes accepted and not sent yet, and their payload bytes.
+    pending: Mutex<(usize, usize)>,
+    /// Woken when pending publishes are sent (room for `gossip_async`).
+    room: Notify,
     /// Messages a full subscriber queue refused.
     pub subscriber_drops: AtomicU64,
     /// Set when the topic is left or the network stops: streams end at once,
@@ -35,10 +37,43 @@ impl TopicChannels {
             subscribers: Mutex::new(Vec::new()),
             next_subscriber: AtomicU64::new(0),
             handles: AtomicUsize::new(0),
-            in_flight: AtomicUsize::new(0),
+            pending: Mutex::new((0, 0)),
+            room: Notify::new(),
             subscriber_drops: AtomicU64::new(0),
             closed: AtomicBool::new(false),
         }
+    }
+
+    /// Count a publish of `len` bytes as pending, unless that would pass
+    /// `max_count` publishes or `max_bytes` bytes: then `Err` with what waits.
+    pub(crate) fn reserve(&self, len: usize, max_count: usize, max_bytes: usize) -> Result<(), (usize, usize)> {
+        let mut pending = self.pending.lock();
+        let (count, bytes) = *pending;
+        if count >= max_count || bytes.saturating_add(len) > max_bytes {
+            return Err((count, bytes));
+        }
+        *pending = (count + 1, bytes + len);
+        Ok(())
+    }
+
+    /// A pending publish of `len` bytes was sent (or dropped with the topic).
+    pub(crate) fn release(&self, len: usize) {
+        let mut pending = self.pending.lock();
+        pending.0 = pending.0.saturating_sub(1);
+        pending.1 = pending.1.saturating_sub(len);
+        drop(pending);
+        self.room.notify_waiters();
+    }
+
+    /// Wait until some pending publish was sent (or the topic closed).
+    pub(crate) async fn room(&self) {
+        let notified = self.room.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.is_closed() {
+            return;
+        }
+        notified.await;
     }
 
     /// Hand a delivered message to every subscriber without waiting.
@@ -71,6 +106,8 @@ impl TopicChannels {
         let mut subscribers = self.subscribers.lock();
         self.closed.store(true, Ordering::Release);
         subscribers.clear();
+        drop(subscribers);
+        self.room.notify_waiters();
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -83,7 +120,7 @@ impl TopicChannels {
     }
 
     /// One handle fewer; true if it was the last.
-    pub(crate) fn release(&self) -> bool {
+    pub(crate) fn release_handle(&self) -> bool {
         self.handles.fetch_sub(1, Ordering::AcqRel) == 1
     }
 }

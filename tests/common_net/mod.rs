@@ -37,13 +37,19 @@ pub(crate) async fn wait_neighbor(events: &mut Events) {
     wait_for(events, 20, |e| matches!(e.kind, EventKind::NeighborUp(_))).await;
 }
 
-/// `n` nodes joining `name`, each through a random earlier node.
+/// `n` nodes joining `name`, each through node 0 (the well-known bootstrap
+/// node) and a random earlier node.
 pub(crate) fn swarm(n: usize, listen: &str, name: &str) -> (Vec<Network>, Vec<Topic>) {
     let mut nets: Vec<Network> = Vec::new();
     let mut topics = Vec::new();
     for i in 0..n {
         let net = node(listen);
-        let boot = if i == 0 { vec![] } else { nets[rand::thread_rng().gen_range(0..i)].listen_addrs() };
+        let mut boot = Vec::new();
+        if i > 0 {
+            boot.extend(nets[0].listen_addrs());
+            boot.extend(nets[rand::thread_rng().gen_range(0..i)].listen_addrs());
+            boot.dedup();
+        }
         topics.push(net.join(topic::Config::new(name, boot)).unwrap());
         nets.push(net);
     }

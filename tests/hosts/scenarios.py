@@ -242,6 +242,7 @@ def _crash(bed: Bed, workdir: Path, n: int, settle_s: float, power_off: bool) ->
     survivors = [h for h in s.hosts if h not in victims]
     dead_ids = {s.peer_ids[v.name] for v in victims}
     crash_at = time.monotonic()
+    crash_ms = now_ms()
     for v in victims:
         if power_off:
             s.switch.cut(v.name)
@@ -259,6 +260,10 @@ def _crash(bed: Bed, workdir: Path, n: int, settle_s: float, power_off: bool) ->
     except TimeoutError:
         views_clean = None
         fig.extra["dead_gone_s"] = None
+    # When the last dead neighbour left a survivor's view (by its own clock).
+    downs = [r["t"] for h in survivors for r in s.procs[h.name].snapshot()
+             if r["type"] == "neighbor_down" and r["peer"] in dead_ids]
+    fig.extra["last_dead_down_s"] = round((max(downs) - crash_ms) / 1e3, 1) if downs else None
     time.sleep(max(0.0, settle_s - (time.monotonic() - crash_at)))
     after = s.publish(survivors, 5)
     s.wait_delivered(after, survivors, timeout=60)

@@ -112,22 +112,37 @@ pub struct PlumtreeConfig {
     pub message_cache_capacity: usize,
     /// Maximum payload bytes kept to answer GRAFTs.
     pub message_cache_max_bytes: usize,
-    /// How long a message id is remembered for deduplication. Must exceed
+    /// How long the deduplication record of a session (an origin's
+    /// numbering since it joined) is kept after its last message, and how
+    /// long message ids are remembered to answer announcements. Must exceed
     /// `max_message_age` by at least `max_link_delay`.
     pub seen_ttl: Duration,
     /// The most time a message is assumed to spend on links along its path
-    /// (which its age does not count). Deduplication is guaranteed while
-    /// link delays stay below it; after the seen-cache forgets an id, messages
-    /// published up to this long after it are refused.
+    /// (which its age does not count). A gap in a session's numbers is closed
+    /// once a later message is `max_message_age + max_link_delay` old.
     pub max_link_delay: Duration,
-    /// Maximum number of message ids remembered. When full, the oldest are
-    /// forgotten and any message older than them (plus `max_link_delay`) is
-    /// refused, so nothing is ever delivered twice. This bounds a topic's
-    /// sustained rate to `seen_capacity / max_link_delay` messages per second
-    /// (about 105,000/s by default; beyond it messages are refused and
-    /// counted as dropped) and the cache's memory to about 52 bytes per id
-    /// (27 MB at the default, reached only under such a rate).
-    pub seen_capacity: usize,
+    /// Sessions (origin, session) whose delivered numbers are tracked. Each
+    /// costs about 100 bytes plus 24 per gap. When full, the least recently
+    /// active is evicted, and messages of unknown sessions published before
+    /// that eviction (plus `max_link_delay`) are refused, so nothing is
+    /// delivered twice: only more concurrent publishers than this bound ever
+    /// see a message refused.
+    pub max_sessions: usize,
+    /// Gaps (numbers not delivered while later ones were) kept per session;
+    /// beyond it the oldest gap is closed and counted (its message, should it
+    /// come, is refused).
+    pub max_gaps_per_session: usize,
+    /// Message ids remembered (for `seen_ttl`) to tell whether an announced
+    /// message is already here; forgetting one costs a needless GRAFT, never
+    /// a second delivery.
+    pub recent_ids_capacity: usize,
+    /// How far before this node joined a message may have been published and
+    /// still be fetched from announcements. Zero (the default): only
+    /// messages published after the join (give or take a second of link
+    /// delay) are delivered; a node that joins or restarts does not replay
+    /// its neighbours' history. Messages pushed to it eagerly are delivered
+    /// whatever their age.
+    pub catch_up: Duration,
     /// Maximum number of announced-but-missing messages tracked.
     pub missing_capacity: usize,
     /// Announcers remembered per missing message.
@@ -154,7 +169,10 @@ impl Default for PlumtreeConfig {
             message_cache_max_bytes: 32 * 1024 * 1024,
             seen_ttl: Duration::from_secs(120),
             max_link_delay: Duration::from_secs(5),
-            seen_capacity: 1 << 19,
+            max_sessions: 4096,
+            max_gaps_per_session: 256,
+            recent_ids_capacity: 1 << 16,
+            catch_up: Duration::ZERO,
             missing_capacity: 4096,
             announcers_per_message: 4,
             announce_on_neighbor_up: 256,
@@ -305,6 +323,12 @@ impl PlumtreeConfig {
             ConfigError::check_duration(field, d)?;
         }
         ConfigError::check(
+            self.catch_up <= self.max_message_age,
+            "plumtree.catch_up",
+            ms(self.catch_up),
+            "must not exceed max_message_age",
+        )?;
+        ConfigError::check(
             self.graft_timeout_max >= self.graft_timeout_1,
             "plumtree.graft_timeout_max",
             ms(self.graft_timeout_max),
@@ -324,7 +348,9 @@ impl PlumtreeConfig {
         )?;
         for (field, n) in [
             ("plumtree.message_cache_capacity", self.message_cache_capacity),
-            ("plumtree.seen_capacity", self.seen_capacity),
+            ("plumtree.max_sessions", self.max_sessions),
+            ("plumtree.max_gaps_per_session", self.max_gaps_per_session),
+            ("plumtree.recent_ids_capacity", self.recent_ids_capacity),
             ("plumtree.missing_capacity", self.missing_capacity),
             ("plumtree.announcers_per_message", self.announcers_per_message),
         ] {

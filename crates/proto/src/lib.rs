@@ -14,6 +14,7 @@
 
 mod cache;
 mod config;
+mod dedup;
 mod error;
 mod hyparview;
 mod io;
@@ -28,17 +29,19 @@ pub use error::{ConfigError, ProtoError};
 pub use message::{Gossip, IHaveEntry, Message, MessageId, PeerInfo, Priority, TopicId};
 pub use plumtree::check_gossip_size;
 pub use state::State;
-pub use topic::{Topic, TopicCounters};
+pub use topic::{CacheSizes, Topic, TopicCounters};
 
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::time::Duration;
 
 use bytes::Bytes;
+use serde::Serialize;
 
-/// What a peer identifier must be: cheap to copy, comparable and hashable.
-pub trait PeerIdentity: Copy + Eq + Ord + Hash + Debug + Send + Sync + 'static {}
-impl<T: Copy + Eq + Ord + Hash + Debug + Send + Sync + 'static> PeerIdentity for T {}
+/// What a peer identifier must be: cheap to copy, comparable, hashable, and
+/// encodable (message ids derive from their origin's encoding).
+pub trait PeerIdentity: Copy + Eq + Ord + Hash + Debug + Send + Sync + Serialize + 'static {}
+impl<T: Copy + Eq + Ord + Hash + Debug + Send + Sync + Serialize + 'static> PeerIdentity for T {}
 
 /// Opaque bytes attached to a peer, carried unchanged through the overlay.
 /// The libp2p runtime stores the peer's dialable addresses here.

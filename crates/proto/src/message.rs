@@ -47,9 +47,36 @@ impl fmt::Debug for TopicId {
     }
 }
 
-/// A broadcast message's identifier: 16 random bytes chosen by its origin.
-#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// A broadcast message's identifier: the first 16 bytes of SHA-256 over
+/// [`MessageId::PREFIX`], the origin's encoded peer id, its session (8 bytes,
+/// little-endian) and the sequence number (8 bytes, little-endian). It is
+/// derived by whoever receives the message, never taken from the wire, so a
+/// relay cannot pass one message off under another's id.
+#[derive(Copy, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct MessageId(pub [u8; 16]);
+
+impl MessageId {
+    /// The domain-separation prefix hashed before a message's origin.
+    pub const PREFIX: &'static [u8] = b"hypar/msg/v2/";
+
+    /// The id of message `seq` of `origin`'s `session`.
+    pub fn derive<PI: Serialize>(origin: &PI, session: u64, seq: u64) -> MessageId {
+        let mut hasher = Sha256::new();
+        hasher.update(Self::PREFIX);
+        let mut buf = [0u8; 128];
+        match postcard::to_slice(origin, &mut buf) {
+            Ok(encoded) => hasher.update(encoded),
+            // A peer id that encodes to more than 128 bytes.
+            Err(_) => hasher.update(postcard::to_allocvec(origin).unwrap_or_default()),
+        }
+        hasher.update(session.to_le_bytes());
+        hasher.update(seq.to_le_bytes());
+        let digest = hasher.finalize();
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&digest[..16]);
+        MessageId(id)
+    }
+}
 
 impl fmt::Display for MessageId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -95,10 +122,24 @@ pub enum Priority {
 }
 
 /// One Plumtree payload message.
+///
+/// Its origin numbers the messages of each session 1, 2, 3, …; a session
+/// is a random number the origin picks each time it joins the topic. The
+/// triple (origin, session, seq) names the message for deduplication, and
+/// its id derives from it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Gossip {
-    /// The message's id.
+pub struct Gossip<PI> {
+    /// The message's id, derived from the three fields that follow (not
+    /// on the wire).
+    #[serde(skip)]
     pub id: MessageId,
+    /// The peer that published it.
+    pub origin: PI,
+    /// The origin's session (8 bytes on the wire).
+    #[serde(with = "postcard::fixint::le")]
+    pub session: u64,
+    /// The message's number in the session, from 1.
+    pub seq: u64,
     /// Overlay hops travelled when this copy arrives (1 = sent by the origin).
     pub hops: u16,
     /// Milliseconds the message has spent inside nodes since it was published
@@ -109,14 +150,25 @@ pub struct Gossip {
     pub payload: Bytes,
 }
 
+impl<PI: Serialize> Gossip<PI> {
+    /// Message `seq` of `origin`'s `session`, with its id derived.
+    pub fn new(origin: PI, session: u64, seq: u64, hops: u16, age_ms: u32, payload: Bytes) -> Self {
+        let id = MessageId::derive(&origin, session, seq);
+        Gossip { id, origin, session, seq, hops, age_ms, payload }
+    }
+}
+
 /// One lazy announcement: "I have message `id`; grafting it from me would
-/// deliver it at `hops`".
+/// deliver it at `hops`, `age_ms` old".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IHaveEntry {
     /// The message announced.
     pub id: MessageId,
     /// Hops at which a graft from the announcer would deliver it.
     pub hops: u16,
+    /// The message's age when announced, as in [`Gossip::age_ms`]: lets a
+    /// node that joined after it was published leave it alone.
+    pub age_ms: u32,
 }
 
 /// A protocol message, scoped to one topic.
@@ -169,7 +221,7 @@ pub enum Message<PI> {
     },
     // ---- Plumtree (broadcast) ----
     /// A payload, pushed eagerly or in answer to a GRAFT.
-    Gossip(Gossip),
+    Gossip(Gossip<PI>),
     /// Lazy announcements of messages the sender holds.
     IHave(Vec<IHaveEntry>),
     /// "Make our link eager", and, with an id, "send me that message".

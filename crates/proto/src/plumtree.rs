@@ -7,9 +7,14 @@
 //! - a neighbour that comes up is sent IHAVE for the most recent cached
 //!   messages, so a broadcast in flight while neighbours die still reaches
 //!   every survivor once the overlay repairs itself;
+//! - messages are named (origin, session, seq) and deduplicated per
+//!   session by ranges of numbers ([`super::dedup`]): exact, in bounded
+//!   memory, at any rate;
 //! - every message carries its age; messages older than `max_message_age`
-//!   are dropped, and the bounded seen-cache refuses anything older than what
-//!   it has forgotten, so a message is never delivered twice;
+//!   are dropped, and announcements of messages published before this node
+//!   joined (beyond `catch_up`) are not fetched;
+//! - an eager push that a congested link refused becomes an announcement
+//!   to the same peer, which fetches it once the link drains;
 //! - tree optimisation also triggers when the IHAVE arrives after the
 //!   payload.
 
@@ -19,7 +24,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rand::Rng;
 
-use super::cache::{CachedMessage, MessageCache, SeenCache};
+use super::cache::{CachedMessage, MessageCache};
+use super::dedup::{RecentIds, SeenWindows, Verdict};
 use super::io::Io;
 use super::{
     wire, DeliveredMessage, Event, Gossip, IHaveEntry, Message, MessageId, PeerIdentity, PlumtreeConfig, ProtoError,
@@ -70,10 +76,17 @@ struct LinkRecord<PI> {
 pub(crate) struct Plumtree<PI> {
     config: PlumtreeConfig,
     counters: PlumtreeCounters,
+    /// This node, its session in the topic and the number of its next message.
+    me: PI,
+    session: u64,
+    next_seq: u64,
+    /// When this node joined: announcements of older messages are not fetched.
+    joined_at: Instant,
     eager: Vec<PI>,
     lazy: Vec<PI>,
     links: Vec<LinkRecord<PI>>,
-    seen: SeenCache,
+    windows: SeenWindows<PI>,
+    recent: RecentIds,
     cache: MessageCache<PI>,
     missing: HashMap<MessageId, Missing<PI>>,
     /// When each missing message is due to be grafted, earliest first. One
@@ -92,9 +105,10 @@ pub(crate) struct Plumtree<PI> {
 }
 
 /// Refuse a payload whose GOSSIP frame, framing included, would exceed
-/// `max_message_size`.
-pub fn check_gossip_size(payload_len: usize, max_message_size: usize) -> Result<(), ProtoError> {
-    let size = wire::gossip_frame_len(payload_len);
+/// `max_message_size`, when published by an origin whose peer id encodes to
+/// `origin_len` bytes.
+pub fn check_gossip_size(payload_len: usize, origin_len: usize, max_message_size: usize) -> Result<(), ProtoError> {
+    let size = wire::gossip_frame_len(payload_len, origin_len);
     if size > max_message_size {
         return Err(ProtoError::MessageTooLarge { size, max: max_message_size });
     }
@@ -104,16 +118,41 @@ pub fn check_gossip_size(payload_len: usize, max_message_size: usize) -> Result<
 /// How many announcement-to-eager-copy delays the graft wait is learned from.
 const LAG_SAMPLES: usize = 64;
 
+/// Announcements of messages published up to this long before the join are
+/// still fetched: a message's age does not count the link delays along its
+/// path, so a message published just after the join may look a little older.
+const JOIN_SLACK: Duration = Duration::from_secs(1);
+
 fn age_ms(now: Instant, origin: Instant) -> u32 {
     now.saturating_duration_since(origin).as_millis().min(u32::MAX as u128) as u32
 }
 
 impl<PI: PeerIdentity> Plumtree<PI> {
-    /// `seen`: the seen-cache kept from an earlier join of the same topic, so
+    /// A node `me` that joined at `now` with `session`. `windows`: the
+    /// deduplication record kept from an earlier join of the same topic, so
     /// nothing delivered then is delivered again.
-    pub(crate) fn new(config: PlumtreeConfig, seen: Option<SeenCache>) -> Self {
+    pub(crate) fn new(
+        me: PI,
+        session: u64,
+        now: Instant,
+        config: PlumtreeConfig,
+        windows: Option<SeenWindows<PI>>,
+    ) -> Self {
         Plumtree {
-            seen: seen.unwrap_or_else(|| SeenCache::new(config.seen_ttl, config.seen_capacity, config.max_link_delay)),
+            windows: windows.unwrap_or_else(|| {
+                SeenWindows::new(
+                    config.max_sessions,
+                    config.max_gaps_per_session,
+                    config.max_message_age,
+                    config.max_link_delay,
+                    config.seen_ttl,
+                )
+            }),
+            recent: RecentIds::new(config.seen_ttl, config.recent_ids_capacity),
+            me,
+            session,
+            next_seq: 1,
+            joined_at: now,
             cache: MessageCache::new(
                 config.message_cache_ttl,
                 config.message_cache_capacity,
@@ -151,16 +190,9 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         &self.lazy
     }
 
-    pub(crate) fn seen_len(&self) -> usize {
-        self.seen.len()
-    }
-
-    pub(crate) fn cache_len(&self) -> usize {
-        self.cache.len()
-    }
-
-    pub(crate) fn missing_len(&self) -> usize {
-        self.missing.len()
+    /// How full the bounded structures are.
+    pub(crate) fn sizes(&self) -> (usize, usize, usize, usize, usize) {
+        (self.windows.len(), self.windows.ranges(), self.recent.len(), self.cache.len(), self.missing.len())
     }
 
     fn is_neighbor(&self, p: &PI) -> bool {
@@ -229,21 +261,44 @@ impl<PI: PeerIdentity> Plumtree<PI> {
 
     /// Refuse a broadcast whose frame would exceed `max_message_size`.
     pub(crate) fn check_size(&self, payload_len: usize) -> Result<(), ProtoError> {
-        check_gossip_size(payload_len, self.config.max_message_size)
+        check_gossip_size(payload_len, wire::encoded_len(&self.me), self.config.max_message_size)
     }
 
     /// Publish a new message from this node.
     pub(crate) fn broadcast(&mut self, payload: Bytes, io: &mut Io<'_, PI>) -> Result<MessageId, ProtoError> {
         self.check_size(payload.len())?;
-        let mut id = [0u8; 16];
-        io.rng.fill_bytes(&mut id);
-        let id = MessageId(id);
-        self.seen.insert(id, io.now, io.now);
-        let cached = CachedMessage { payload, hops: 0, origin: io.now, parent: None, grafted_after: None };
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let id = MessageId::derive(&self.me, self.session, seq);
+        self.windows.insert(self.me, self.session, seq, io.now, io.rng);
+        self.recent.insert(id, io.now);
+        let cached = CachedMessage {
+            origin: self.me,
+            session: self.session,
+            seq,
+            payload,
+            hops: 0,
+            published: io.now,
+            parent: None,
+            grafted_after: None,
+        };
         self.push(id, &cached, None, io);
         self.cache.insert(id, cached, io.now);
         self.counters.published += 1;
         Ok(id)
+    }
+
+    /// The copy of cached message `id` to send one hop further.
+    fn copy_of(id: MessageId, m: &CachedMessage<PI>, now: Instant) -> Gossip<PI> {
+        Gossip {
+            id,
+            origin: m.origin,
+            session: m.session,
+            seq: m.seq,
+            hops: m.hops + 1,
+            age_ms: age_ms(now, m.published),
+            payload: m.payload.clone(),
+        }
     }
 
     /// Relay a message received (or published) here: eager push to the tree,
@@ -253,11 +308,10 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             return;
         }
         let hops = m.hops + 1;
-        let age = age_ms(io.now, m.origin);
+        let age = age_ms(io.now, m.published);
         for &p in &self.eager {
             if Some(p) != skip {
-                let g = Gossip { id, hops, age_ms: age, payload: m.payload.clone() };
-                io.send(p, Message::Gossip(g));
+                io.send(p, Message::Gossip(Self::copy_of(id, m, io.now)));
                 self.counters.relayed += 1;
                 if let Some(l) = self.links.iter_mut().find(|l| l.peer == p) {
                     l.pushes = l.pushes.saturating_add(1);
@@ -267,7 +321,19 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         }
         let lazy: Vec<PI> = self.lazy.iter().copied().filter(|p| Some(*p) != skip).collect();
         for p in lazy {
-            self.queue_ihave(p, IHaveEntry { id, hops }, io);
+            self.queue_ihave(p, IHaveEntry { id, hops, age_ms: age }, io);
+        }
+    }
+
+    /// A payload copy for `peer` could not be sent (its link is congested,
+    /// or the stream carrying it failed): announce the message to it
+    /// instead, so it fetches the payload once the link drains.
+    pub(crate) fn on_push_refused(&mut self, peer: PI, g: &Gossip<PI>, io: &mut Io<'_, PI>) {
+        if self.counters.relayed > 0 {
+            self.counters.relayed -= 1;
+        }
+        if self.is_neighbor(&peer) {
+            self.queue_ihave(peer, IHaveEntry { id: g.id, hops: g.hops, age_ms: g.age_ms }, io);
         }
     }
 
@@ -294,16 +360,20 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         }
     }
 
-    pub(crate) fn on_gossip(&mut self, from: PI, g: Gossip, io: &mut Io<'_, PI>) {
+    pub(crate) fn on_gossip(&mut self, from: PI, g: Gossip<PI>, io: &mut Io<'_, PI>) {
         let now = io.now;
         let age = Duration::from_millis(g.age_ms as u64);
-        if age > self.config.max_message_age || g.hops == 0 || g.hops > self.config.max_hops {
+        if age > self.config.max_message_age || g.hops == 0 || g.hops > self.config.max_hops || g.seq == 0 {
             self.counters.dropped_invalid += 1;
             self.forget_missing(&g.id);
             return;
         }
-        let origin = now.checked_sub(age).unwrap_or(now);
-        if self.seen.contains(&g.id) {
+        let published = now.checked_sub(age).unwrap_or(now);
+        let verdict = match self.recent.contains(&g.id) {
+            true => Verdict::Duplicate,
+            false => self.windows.check(g.origin, g.session, g.seq, published),
+        };
+        if verdict == Verdict::Duplicate {
             self.counters.duplicates += 1;
             // A copy down the tree after our graft was answered: the graft
             // only raced a slow tree path. Learn the lag, keep the tree link,
@@ -325,12 +395,13 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             }
             return;
         }
-        if self.seen.is_before_horizon(origin) {
+        if verdict == Verdict::TooOld {
             self.counters.dropped_too_old += 1;
             self.forget_missing(&g.id);
             return;
         }
-        self.seen.insert(g.id, origin, now);
+        self.windows.insert(g.origin, g.session, g.seq, now, io.rng);
+        self.recent.insert(g.id, now);
         let missing = self.forget_missing(&g.id);
         let mut grafted_after = None;
         if let Some(m) = &missing {
@@ -345,7 +416,16 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             l.carried = true;
             l.duplicate_streak = 0;
         }
-        let cached = CachedMessage { payload: g.payload, hops: g.hops, origin, parent: Some(from), grafted_after };
+        let cached = CachedMessage {
+            origin: g.origin,
+            session: g.session,
+            seq: g.seq,
+            payload: g.payload,
+            hops: g.hops,
+            published,
+            parent: Some(from),
+            grafted_after,
+        };
         io.event(Event::Delivered(DeliveredMessage { id: g.id, payload: cached.payload.clone(), hops: g.hops, from }));
         self.counters.delivered += 1;
         self.push(g.id, &cached, Some(from), io);
@@ -387,15 +467,22 @@ impl<PI: PeerIdentity> Plumtree<PI> {
     pub(crate) fn on_ihave(&mut self, from: PI, entries: Vec<IHaveEntry>, io: &mut Io<'_, PI>) {
         let now = io.now;
         let wait = self.graft_wait();
+        let catch_up = self.config.catch_up.max(JOIN_SLACK);
         for e in entries {
-            if self.seen.contains(&e.id) {
+            if self.recent.contains(&e.id) || self.cache.get(&e.id).is_some() {
                 let parent = self.cache.get(&e.id).and_then(|m| m.parent.map(|p| (p, m.hops)));
                 if let Some((parent, hops)) = parent {
                     self.optimize(e.id, from, e.hops, hops, parent, io);
                 }
                 continue;
             }
-            if e.hops > self.config.max_hops {
+            let age = Duration::from_millis(e.age_ms.into());
+            if e.hops > self.config.max_hops || age > self.config.max_message_age {
+                continue;
+            }
+            // Published before this node joined (beyond the catch-up window):
+            // history the application did not ask for.
+            if now.checked_sub(age).is_none_or(|published| published + catch_up < self.joined_at) {
                 continue;
             }
             let capacity = self.config.missing_capacity;
@@ -411,7 +498,10 @@ impl<PI: PeerIdentity> Plumtree<PI> {
                 }),
                 None => continue,
             };
-            let known = entry.announcers.iter().any(|(p, _)| *p == from) || entry.grafted.contains(&from);
+            // A peer we grafted from that announces again could not send its
+            // answer (its link was congested): it may be grafted once more.
+            entry.grafted.retain(|p| *p != from);
+            let known = entry.announcers.iter().any(|(p, _)| *p == from);
             if entry.announcers.len() < per_message && !known {
                 entry.announcers.push((from, e.hops));
             }
@@ -471,7 +561,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
     /// An announced message is still missing: graft it from the next
     /// announcer, or give up if none is left.
     fn graft_next(&mut self, id: MessageId, io: &mut Io<'_, PI>) {
-        if self.seen.contains(&id) {
+        if self.recent.contains(&id) {
             self.forget_missing(&id);
             return;
         }
@@ -514,11 +604,11 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         }
         let Some(id) = id else { return };
         let Some(m) = self.cache.get(&id) else { return };
-        if m.hops >= self.config.max_hops || io.now.saturating_duration_since(m.origin) > self.config.max_message_age {
+        if m.hops >= self.config.max_hops || io.now.saturating_duration_since(m.published) > self.config.max_message_age
+        {
             return;
         }
-        let g = Gossip { id, hops: m.hops + 1, age_ms: age_ms(io.now, m.origin), payload: m.payload.clone() };
-        io.send(from, Message::Gossip(g));
+        io.send(from, Message::Gossip(Self::copy_of(id, m, io.now)));
         self.counters.relayed += 1;
     }
 
@@ -540,8 +630,8 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         let recent: Vec<IHaveEntry> = self
             .cache
             .recent(self.config.announce_on_neighbor_up)
-            .filter(|(_, m)| m.hops < self.config.max_hops && now.saturating_duration_since(m.origin) < max_age)
-            .map(|(id, m)| IHaveEntry { id, hops: m.hops + 1 })
+            .filter(|(_, m)| m.hops < self.config.max_hops && now.saturating_duration_since(m.published) < max_age)
+            .map(|(id, m)| IHaveEntry { id, hops: m.hops + 1, age_ms: age_ms(now, m.published) })
             .collect();
         for e in recent {
             self.queue_ihave(peer, e, io);
@@ -558,14 +648,15 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         }
     }
 
-    /// Give up the seen-cache when leaving, to be kept for a rejoin.
-    pub(crate) fn into_seen(self) -> SeenCache {
-        self.seen
+    /// Give up the deduplication record when leaving, to be kept for a rejoin.
+    pub(crate) fn into_windows(self) -> SeenWindows<PI> {
+        self.windows
     }
 
     /// Drop expired cache entries (called periodically).
     pub(crate) fn expire(&mut self, now: Instant) {
-        self.seen.expire(now);
+        self.windows.expire(now);
+        self.recent.expire(now);
         self.cache.expire(now);
     }
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use rand::RngCore;
 
-use super::cache::SeenCache;
+use super::dedup::SeenWindows;
 use super::io::Io;
 use super::topic::Topic;
 use super::{
@@ -23,10 +23,10 @@ pub struct State<PI> {
     topics: BTreeMap<TopicId, Topic<PI>>,
     /// Joins so far: each topic join gets its own timer generation.
     joins: u64,
-    /// Seen-caches of topics left recently, with when they were left, so a
-    /// rejoin does not deliver old messages again. At most
+    /// Deduplication records of topics left recently, with when they were
+    /// left, so a rejoin does not deliver old messages again. At most
     /// [`RETIRED_SEEN_CAPACITY`], each kept for its `seen_ttl`.
-    retired: Vec<(TopicId, Instant, SeenCache)>,
+    retired: Vec<(TopicId, Instant, SeenWindows<PI>)>,
 }
 
 /// Left topics whose seen-caches are kept at most.
@@ -108,7 +108,10 @@ impl<PI: PeerIdentity> State<PI> {
         let ttl = config.plumtree.seen_ttl;
         self.retired.retain(|(_, left, _)| now.saturating_duration_since(*left) < ttl);
         let seen = self.retired.iter().position(|(t, _, _)| *t == topic).map(|i| self.retired.remove(i).2);
-        self.topics.insert(topic, Topic::new(topic, self.joins, self.me, self.my_data.clone(), config, seen));
+        let session = rng.next_u64();
+        let me = PeerInfo { id: self.me, data: self.my_data.clone() };
+        let t = Topic::new(topic, self.joins, me, config, seen, session, now);
+        self.topics.insert(topic, t);
         self.with_topic(topic, now, rng, out, |t, io| t.join(bootstrap, io));
         Ok(())
     }
@@ -185,6 +188,23 @@ impl<PI: PeerIdentity> State<PI> {
             return;
         }
         self.with_topic(topic, now, rng, out, |t, io| t.on_message(from, message, io));
+    }
+
+    /// A message given to the driver in an [`Output::Send`] could not be
+    /// sent: the link to `to` is congested, or the stream carrying it failed.
+    /// A payload becomes an announcement to the same peer, which fetches it
+    /// once the link drains; other kinds are repaired by the protocol's own
+    /// timeouts and need not be reported.
+    pub fn on_send_refused(
+        &mut self,
+        to: PI,
+        topic: TopicId,
+        message: &Message<PI>,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        out: &mut Vec<Output<PI>>,
+    ) {
+        self.with_topic(topic, now, rng, out, |t, io| t.on_send_refused(to, message, io));
     }
 
     /// A timer armed through [`Output::Timer`] fired.

@@ -5,11 +5,11 @@ use std::collections::BTreeSet;
 
 use bytes::Bytes;
 
-use super::cache::SeenCache;
+use super::dedup::SeenWindows;
 use super::hyparview::{HyParView, NeighborChange};
 use super::io::Io;
 use super::plumtree::Plumtree;
-use super::{Message, MessageId, PeerData, PeerIdentity, PeerInfo, ProtoError, ProtocolConfig, TimerKind, TopicId};
+use super::{Message, MessageId, PeerIdentity, PeerInfo, ProtoError, ProtocolConfig, TimerKind, TopicId};
 
 /// Counters of one topic since it was joined.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -33,6 +33,23 @@ pub struct TopicCounters {
     pub grafts_sent: u64,
 }
 
+/// How full a topic's bounded structures are (see [`Topic::cache_sizes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheSizes {
+    /// Sessions (origin, session) whose delivered numbers are tracked.
+    pub sessions: usize,
+    /// Ranges of delivered numbers over every session.
+    pub ranges: usize,
+    /// Recent message ids remembered.
+    pub recent_ids: usize,
+    /// Messages kept to answer GRAFTs.
+    pub cached_messages: usize,
+    /// Announced messages not received yet.
+    pub missing: usize,
+    /// Peers in the known-peers cache.
+    pub known_peers: usize,
+}
+
 /// One joined topic.
 #[derive(Debug)]
 pub struct Topic<PI> {
@@ -46,19 +63,22 @@ pub struct Topic<PI> {
 }
 
 impl<PI: PeerIdentity> Topic<PI> {
+    /// Join `id` as `me` (with its data) at `now`, publishing under
+    /// `session`; `windows` is the deduplication record of an earlier join.
     pub(crate) fn new(
         id: TopicId,
         generation: u64,
-        me: PI,
-        my_data: Option<PeerData>,
+        me: PeerInfo<PI>,
         config: ProtocolConfig<PI>,
-        seen: Option<SeenCache>,
+        windows: Option<SeenWindows<PI>>,
+        session: u64,
+        now: std::time::Instant,
     ) -> Self {
         Topic {
             id,
             generation,
-            hyparview: HyParView::new(me, my_data, config.hyparview),
-            plumtree: Plumtree::new(config.plumtree, seen),
+            hyparview: HyParView::new(me.id, me.data, config.hyparview),
+            plumtree: Plumtree::new(me.id, session, now, config.plumtree, windows),
             allowed: config.allowed_peers,
             dropped_outsider: 0,
         }
@@ -119,9 +139,10 @@ impl<PI: PeerIdentity> Topic<PI> {
         }
     }
 
-    /// Sizes of the bounded caches: (seen ids, cached messages, missing messages, known peers).
-    pub fn cache_sizes(&self) -> (usize, usize, usize, usize) {
-        (self.plumtree.seen_len(), self.plumtree.cache_len(), self.plumtree.missing_len(), self.hyparview.known_len())
+    /// How full the topic's bounded structures are.
+    pub fn cache_sizes(&self) -> CacheSizes {
+        let (sessions, ranges, recent_ids, cached_messages, missing) = self.plumtree.sizes();
+        CacheSizes { sessions, ranges, recent_ids, cached_messages, missing, known_peers: self.hyparview.known_len() }
     }
 
     /// The configured largest frame, framing included.
@@ -160,10 +181,17 @@ impl<PI: PeerIdentity> Topic<PI> {
         }
     }
 
-    /// Tell the neighbours we leave; returns the seen-cache to keep.
-    pub(crate) fn leave(mut self, io: &mut Io<'_, PI>) -> SeenCache {
+    /// Tell the neighbours we leave; returns the deduplication record to keep.
+    pub(crate) fn leave(mut self, io: &mut Io<'_, PI>) -> SeenWindows<PI> {
         self.hyparview.leave(io);
-        self.plumtree.into_seen()
+        self.plumtree.into_windows()
+    }
+
+    /// A message for `peer` could not be sent.
+    pub(crate) fn on_send_refused(&mut self, peer: PI, message: &Message<PI>, io: &mut Io<'_, PI>) {
+        if let Message::Gossip(g) = message {
+            self.plumtree.on_push_refused(peer, g, io);
+        }
     }
 
     pub(crate) fn broadcast(&mut self, payload: Bytes, io: &mut Io<'_, PI>) -> Result<MessageId, ProtoError> {

@@ -20,10 +20,10 @@ use std::mem::size_of;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{IHaveEntry, Message, MessageId, PeerInfo, TopicId};
+use super::{Gossip, IHaveEntry, Message, MessageId, PeerInfo, TopicId};
 
 /// The protocol version, the first byte of every frame body.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 
 /// Longest length prefix accepted: 4 LEB128 bytes, i.e. bodies below 2^28 bytes.
 const MAX_PREFIX_LEN: usize = 4;
@@ -37,11 +37,13 @@ const BODY_HEADER_LEN: usize = 1 + 32 + 1;
 /// Largest varint encodings of the integer types used in messages.
 const MAX_VARINT_U16: usize = 3;
 const MAX_VARINT_U32: usize = 5;
+const MAX_VARINT_U64: usize = 10;
 
-/// Largest encoding of one [`IHaveEntry`]: 16-byte id + varint u16 hops.
-const IHAVE_ENTRY_MAX_LEN: usize = 16 + MAX_VARINT_U16;
+/// Largest encoding of one [`IHaveEntry`]: 16-byte id + varint u16 hops +
+/// varint u32 age.
+const IHAVE_ENTRY_MAX_LEN: usize = 16 + MAX_VARINT_U16 + MAX_VARINT_U32;
 /// Smallest encoding of one [`IHaveEntry`].
-const IHAVE_ENTRY_MIN_LEN: usize = 16 + 1;
+const IHAVE_ENTRY_MIN_LEN: usize = 16 + 1 + 1;
 /// Smallest encoding of one [`PeerInfo`]: the id may in principle encode to
 /// nothing, the `Option` tag of its data is always there.
 const PEER_INFO_MIN_LEN: usize = 1;
@@ -130,7 +132,10 @@ pub fn encode<PI: Serialize>(
 /// length is checked against `max_frame` as soon as the length prefix is
 /// complete, before the body is waited for, and an unknown version byte is
 /// rejected as soon as it arrives.
-pub fn decode<PI: DeserializeOwned>(buf: &[u8], max_frame: usize) -> Result<Option<(Frame<PI>, usize)>, WireError> {
+pub fn decode<PI: DeserializeOwned + Serialize>(
+    buf: &[u8],
+    max_frame: usize,
+) -> Result<Option<(Frame<PI>, usize)>, WireError> {
     let Some((body_len, prefix_len)) = read_length_prefix(buf)? else {
         return Ok(None);
     };
@@ -154,7 +159,7 @@ pub fn decode<PI: DeserializeOwned>(buf: &[u8], max_frame: usize) -> Result<Opti
 /// Decodes one frame body (version byte and message, no length prefix), for
 /// transports that delimit messages themselves. The whole of `body` must be
 /// consumed: trailing bytes are an error.
-pub fn decode_body<PI: DeserializeOwned>(body: &[u8]) -> Result<Frame<PI>, WireError> {
+pub fn decode_body<PI: DeserializeOwned + Serialize>(body: &[u8]) -> Result<Frame<PI>, WireError> {
     let Some((&version, rest)) = body.split_first() else {
         return Err(WireError::Malformed("empty body".into()));
     };
@@ -175,16 +180,24 @@ pub fn decode_body<PI: DeserializeOwned>(body: &[u8]) -> Result<Frame<PI>, WireE
 }
 
 /// An upper bound of the frame size of a [`Message::Gossip`] carrying
-/// `payload_len` payload bytes, whatever its id, hops and age. At most 7 bytes
-/// above the real size, and exact when hops ≥ 2^14 and age ≥ 2^28 ms.
-pub fn gossip_frame_len(payload_len: usize) -> usize {
-    let fixed = BODY_HEADER_LEN + 16 + MAX_VARINT_U16 + MAX_VARINT_U32 + varint_len(payload_len);
+/// `payload_len` payload bytes from an origin whose peer id encodes to
+/// `origin_len` bytes ([`encoded_len`]), whatever its sequence number, hops
+/// and age. At most 16 bytes above the real size, and exact when seq ≥ 2^63,
+/// hops ≥ 2^14 and age ≥ 2^28 ms.
+pub fn gossip_frame_len(payload_len: usize, origin_len: usize) -> usize {
+    let numbers = 8 + MAX_VARINT_U64 + MAX_VARINT_U16 + MAX_VARINT_U32;
+    let fixed = BODY_HEADER_LEN + origin_len + numbers + varint_len(payload_len);
     let body = fixed.saturating_add(payload_len);
     varint_len(body).saturating_add(body)
 }
 
+/// How many bytes `value` (a peer id, say) takes on the wire.
+pub fn encoded_len<T: Serialize>(value: &T) -> usize {
+    postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default()).unwrap_or(0)
+}
+
 /// How many [`IHaveEntry`] fit in one [`Message::IHave`] frame of at most
-/// `max_frame` bytes, whatever their hops; at least 1.
+/// `max_frame` bytes, whatever their hops and ages; at least 1.
 pub fn max_ihave_entries(max_frame: usize) -> usize {
     // The answer is at most this, and within a few entries of it.
     let mut n = max_frame / IHAVE_ENTRY_MAX_LEN;
@@ -298,7 +311,7 @@ impl Reader<'_> {
         Ok(items)
     }
 
-    fn message<PI: DeserializeOwned>(&mut self) -> Result<Message<PI>, WireError> {
+    fn message<PI: DeserializeOwned + Serialize>(&mut self) -> Result<Message<PI>, WireError> {
         let variant = self.take::<u32>("message variant index")?;
         Ok(match variant {
             0 => Message::Join { data: self.take("Join.data")? },
@@ -312,7 +325,11 @@ impl Reader<'_> {
                 peers: self.seq::<PeerInfo<PI>>("Shuffle.peers", PEER_INFO_MIN_LEN)?,
             },
             6 => Message::ShuffleReply { peers: self.seq::<PeerInfo<PI>>("ShuffleReply.peers", PEER_INFO_MIN_LEN)? },
-            7 => Message::Gossip(self.take("Gossip")?),
+            7 => {
+                let mut g: Gossip<PI> = self.take("Gossip")?;
+                g.id = MessageId::derive(&g.origin, g.session, g.seq);
+                Message::Gossip(g)
+            }
             8 => Message::IHave(self.seq::<IHaveEntry>("IHave entries", IHAVE_ENTRY_MIN_LEN)?),
             9 => Message::Graft { id: self.take::<Option<MessageId>>("Graft.id")? },
             10 => Message::Prune,
@@ -423,7 +440,7 @@ mod tests {
         }
     }
 
-    fn every_variant<PI: Copy>(a: PI, b: PI) -> Vec<Message<PI>> {
+    fn every_variant<PI: Copy + Serialize>(a: PI, b: PI) -> Vec<Message<PI>> {
         let data = Some(Bytes::from_static(b"/ip4/10.0.0.1/udp/4001/quic-v1"));
         vec![
             Message::Join { data: None },
@@ -443,17 +460,12 @@ mod tests {
             Message::Shuffle { origin: PeerInfo::new(b), ttl: 0, peers: vec![] },
             Message::ShuffleReply { peers: vec![PeerInfo { id: b, data }] },
             Message::ShuffleReply { peers: vec![] },
-            Message::Gossip(Gossip {
-                id: MessageId([7; 16]),
-                hops: u16::MAX,
-                age_ms: u32::MAX,
-                payload: Bytes::from(vec![0xab; 1000]),
-            }),
-            Message::Gossip(Gossip { id: MessageId([0; 16]), hops: 0, age_ms: 0, payload: Bytes::new() }),
+            Message::Gossip(Gossip::new(a, u64::MAX, u64::MAX, u16::MAX, u32::MAX, Bytes::from(vec![0xab; 1000]))),
+            Message::Gossip(Gossip::new(b, 0, 1, 0, 0, Bytes::new())),
             Message::IHave(vec![]),
             Message::IHave(vec![
-                IHaveEntry { id: MessageId([1; 16]), hops: 1 },
-                IHaveEntry { id: MessageId([2; 16]), hops: 65535 },
+                IHaveEntry { id: MessageId([1; 16]), hops: 1, age_ms: 0 },
+                IHaveEntry { id: MessageId([2; 16]), hops: 65535, age_ms: u32::MAX },
             ]),
             Message::Graft { id: None },
             Message::Graft { id: Some(MessageId([9; 16])) },
@@ -517,38 +529,40 @@ mod tests {
     fn vectors() -> Vec<(&'static str, &'static str, Message<BytesId>)> {
         vec![
             ("prune",
-                "2201b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410a", Message::Prune),
+                "2202b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410a", Message::Prune),
             (
                 "gossip",
-                "3b01b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc1774107000102030405060708090a0b0c0d0e0f01ac020568656c6c6f",
-                Message::Gossip(Gossip {
-                    id: MessageId(std::array::from_fn(|i| i as u8)),
-                    hops: 1,
-                    age_ms: 300,
-                    payload: Bytes::from_static(b"hello"),
-                }),
+                "3902b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410704aabbccdd08070605040302010101ac020568656c6c6f",
+                Message::Gossip(Gossip::new(
+                    BytesId::new(&[0xaa, 0xbb, 0xcc, 0xdd]),
+                    0x0102_0304_0506_0708,
+                    1,
+                    1,
+                    300,
+                    Bytes::from_static(b"hello"),
+                )),
             ),
             (
                 "ihave",
-                "4601b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410802111111111111111111111111111111110222222222222222222222222222222222ac02",
+                "4902b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc17741080211111111111111111111111111111111020022222222222222222222222222222222ac02dc0b",
                 Message::IHave(vec![
-                    IHaveEntry { id: MessageId([0x11; 16]), hops: 2 },
-                    IHaveEntry { id: MessageId([0x22; 16]), hops: 300 },
+                    IHaveEntry { id: MessageId([0x11; 16]), hops: 2, age_ms: 0 },
+                    IHaveEntry { id: MessageId([0x22; 16]), hops: 300, age_ms: 1500 },
                 ]),
             ),
             (
                 "forward_join",
-                "2c01b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410104aabbccdd0102010206",
+                "2c02b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410104aabbccdd0102010206",
                 Message::ForwardJoin {
                     peer: PeerInfo { id: BytesId::new(&[0xaa, 0xbb, 0xcc, 0xdd]), data: Some(Bytes::from_static(&[1, 2])) },
                     ttl: 6,
                 },
             ),
             ("neighbor",
-                "2401b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc17741020000", Message::Neighbor { priority: Priority::High, data: None }),
+                "2402b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc17741020000", Message::Neighbor { priority: Priority::High, data: None }),
             (
                 "shuffle_reply",
-                "2c01b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410602010100020203010178",
+                "2c02b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410602010100020203010178",
                 Message::ShuffleReply {
                     peers: vec![
                         PeerInfo { id: BytesId::new(&[0x01]), data: None },
@@ -557,7 +571,7 @@ mod tests {
                 },
             ),
             ("graft",
-                "3301b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410901ffffffffffffffffffffffffffffffff", Message::Graft { id: Some(MessageId([0xff; 16])) }),
+                "3302b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410901ffffffffffffffffffffffffffffffff", Message::Graft { id: Some(MessageId([0xff; 16])) }),
         ]
     }
 
@@ -575,18 +589,30 @@ mod tests {
         }
     }
 
+    /// The id of the `gossip` vector's message, derived as the specification
+    /// says; also printed in it.
+    const GOSSIP_VECTOR_ID: &str = "d51329d398d7db99c59b9e74b6124f3c";
+
+    #[test]
+    fn message_id_vector_matches_code_and_doc() {
+        let id = MessageId::derive(&BytesId::new(&[0xaa, 0xbb, 0xcc, 0xdd]), 0x0102_0304_0506_0708, 1);
+        assert_eq!(hex(&id.0), GOSSIP_VECTOR_ID);
+        assert!(DOC.contains(GOSSIP_VECTOR_ID), "PROTOCOL.md lacks the message id vector");
+        // By hand: SHA-256 over the prefix, the encoded origin (length 4 and
+        // its bytes), the session and the sequence number, little-endian.
+        use sha2::Digest;
+        let mut input = MessageId::PREFIX.to_vec();
+        input.extend([4, 0xaa, 0xbb, 0xcc, 0xdd]);
+        input.extend(0x0102_0304_0506_0708u64.to_le_bytes());
+        input.extend(1u64.to_le_bytes());
+        assert_eq!(&sha2::Sha256::digest(&input)[..16], &id.0[..]);
+    }
+
     // ---- limits and malformed input ----
 
     #[test]
     fn oversize_encode_is_rejected_and_leaves_out_untouched() {
-        let gossip = |len: usize| {
-            Message::<u64>::Gossip(Gossip {
-                id: MessageId([3; 16]),
-                hops: 2,
-                age_ms: 10,
-                payload: Bytes::from(vec![0x55; len]),
-            })
-        };
+        let gossip = |len: usize| Message::<u64>::Gossip(Gossip::new(3, 4, 5, 2, 10, Bytes::from(vec![0x55; len])));
         // Find the payload that makes the frame exactly `limit` bytes.
         for limit in [PlumtreeConfig::MIN_MESSAGE_SIZE, 300, 16_384, 16_385, 16_386, MAX] {
             let mut len = limit - 100;
@@ -640,12 +666,7 @@ mod tests {
             }
         }
         // A frame long enough to need a 3-byte prefix.
-        let big = Message::<u64>::Gossip(Gossip {
-            id: MessageId([0; 16]),
-            hops: 1,
-            age_ms: 1,
-            payload: Bytes::from(vec![1; 20_000]),
-        });
+        let big = Message::<u64>::Gossip(Gossip::new(0, 1, 1, 1, 1, Bytes::from(vec![1; 20_000])));
         let bytes = frame(&topic(), &big);
         assert_eq!(read_length_prefix(&bytes).unwrap().unwrap().1, 3);
         for end in [0, 1, 2, 3, 4, 100, bytes.len() - 1] {
@@ -674,11 +695,12 @@ mod tests {
     #[test]
     fn version_is_checked_first() {
         let mut bytes = frame(&topic(), &Message::<u64>::Prune);
-        bytes[1] = 2;
-        assert_eq!(decode::<u64>(&bytes, MAX), Err(WireError::UnsupportedVersion(2)));
+        // Version 1 (the previous wire format) is refused like any other.
+        bytes[1] = 1;
+        assert_eq!(decode::<u64>(&bytes, MAX), Err(WireError::UnsupportedVersion(1)));
         // ...even before the rest of the body has arrived.
-        assert_eq!(decode::<u64>(&bytes[..2], MAX), Err(WireError::UnsupportedVersion(2)));
-        assert_eq!(decode_body::<u64>(&bytes[1..]), Err(WireError::UnsupportedVersion(2)));
+        assert_eq!(decode::<u64>(&bytes[..2], MAX), Err(WireError::UnsupportedVersion(1)));
+        assert_eq!(decode_body::<u64>(&bytes[1..]), Err(WireError::UnsupportedVersion(1)));
         assert_eq!(decode_body::<u64>(&[0]), Err(WireError::UnsupportedVersion(0)));
         assert!(matches!(decode_body::<u64>(&[]), Err(WireError::Malformed(_))));
         assert!(matches!(decode_body::<u64>(&[VERSION]), Err(WireError::Malformed(_))));
@@ -718,7 +740,7 @@ mod tests {
         );
         assert_eq!(
             WireError::UnsupportedVersion(7).to_string(),
-            "unsupported wire version 7 (this implementation speaks version 1)"
+            "unsupported wire version 7 (this implementation speaks version 2)"
         );
         let body = [&[VERSION][..], &[0; 32], &[8, 0x80, 0x80, 0x80, 0x80, 0x10]].concat();
         assert_eq!(
@@ -729,8 +751,11 @@ mod tests {
 
     // ---- size helpers ----
 
-    fn gossip_with(payload_len: usize, hops: u16, age_ms: u32) -> Message<u64> {
-        Message::Gossip(Gossip { id: MessageId([0xee; 16]), hops, age_ms, payload: Bytes::from(vec![0; payload_len]) })
+    /// The origin of the size tests' messages, and its encoded length.
+    const ORIGIN: u64 = 0xeeee;
+
+    fn gossip_with(payload_len: usize, seq: u64, hops: u16, age_ms: u32) -> Message<u64> {
+        Message::Gossip(Gossip::new(ORIGIN, 9, seq, hops, age_ms, Bytes::from(vec![0; payload_len])))
     }
 
     #[test]
@@ -740,18 +765,19 @@ mod tests {
             lens.extend(boundary - 80..boundary + 80);
         }
         for len in lens {
-            let bound = gossip_frame_len(len);
-            let worst = frame(&topic(), &gossip_with(len, u16::MAX, u32::MAX)).len();
+            let bound = gossip_frame_len(len, encoded_len(&ORIGIN));
+            let worst = frame(&topic(), &gossip_with(len, u64::MAX, u16::MAX, u32::MAX)).len();
             assert_eq!(bound, worst, "payload {len}");
-            let best = frame(&topic(), &gossip_with(len, 0, 0)).len();
-            assert!(best <= bound && bound - best <= 7, "payload {len}: {best} vs {bound}");
+            let best = frame(&topic(), &gossip_with(len, 1, 0, 0)).len();
+            assert!(best <= bound && bound - best <= 16, "payload {len}: {best} vs {bound}");
         }
-        assert_eq!(gossip_frame_len(usize::MAX), usize::MAX);
+        assert_eq!(gossip_frame_len(usize::MAX, 1), usize::MAX);
     }
 
     #[test]
     fn max_ihave_entries_fill_but_never_overflow_a_frame() {
-        let ihave = |n: usize| Message::<u64>::IHave(vec![IHaveEntry { id: MessageId([0xcc; 16]), hops: u16::MAX }; n]);
+        let entry = IHaveEntry { id: MessageId([0xcc; 16]), hops: u16::MAX, age_ms: u32::MAX };
+        let ihave = |n: usize| Message::<u64>::IHave(vec![entry; n]);
         let mut limits: Vec<usize> =
             (PlumtreeConfig::MIN_MESSAGE_SIZE..PlumtreeConfig::MIN_MESSAGE_SIZE + 600).collect();
         limits.extend(16_300..16_500);
@@ -781,11 +807,13 @@ mod tests {
     fn default_limit_sizes_in_the_doc() {
         let limit = PlumtreeConfig::default().max_message_size;
         assert_eq!(limit, 65_536);
-        let largest_payload = (0..limit).rev().find(|&p| gossip_frame_len(p) <= limit).unwrap();
-        assert_eq!(largest_payload, 65_472);
-        assert_eq!(max_ihave_entries(limit), 3447);
-        assert!(DOC.contains("the largest payload is **65472** bytes"));
-        assert!(DOC.contains("it carries at most **3447** entries"));
+        // An Ed25519 peer id, as libp2p encodes it: 38 bytes and a length.
+        let origin_len = 39;
+        let largest_payload = (0..limit).rev().find(|&p| gossip_frame_len(p, origin_len) <= limit).unwrap();
+        assert_eq!(largest_payload, 65_431);
+        assert_eq!(max_ihave_entries(limit), 2729);
+        assert!(DOC.contains("the largest payload is **65431** bytes"));
+        assert!(DOC.contains("it carries at most **2729** entries"));
     }
 
     // ---- streaming ----
@@ -937,7 +965,9 @@ mod tests {
         prop::collection::vec(any::<u8>(), 0..=38).prop_map(|v| BytesId::new(&v)).boxed()
     }
 
-    fn arb_message<PI: fmt::Debug + Clone + 'static>(pi: BoxedStrategy<PI>) -> impl Strategy<Value = Message<PI>> {
+    fn arb_message<PI: fmt::Debug + Clone + Serialize + 'static>(
+        pi: BoxedStrategy<PI>,
+    ) -> impl Strategy<Value = Message<PI>> {
         let data = || prop::option::of(arb_bytes(64));
         let info = {
             let pi = pi.clone();
@@ -953,10 +983,16 @@ mod tests {
             (info(), any::<u8>(), prop::collection::vec(info(), 0..12))
                 .prop_map(|(origin, ttl, peers)| Message::Shuffle { origin, ttl, peers }),
             prop::collection::vec(info(), 0..12).prop_map(|peers| Message::ShuffleReply { peers }),
-            (arb_id(), any::<u16>(), any::<u32>(), arb_bytes(600))
-                .prop_map(|(id, hops, age_ms, payload)| Message::Gossip(Gossip { id, hops, age_ms, payload })),
-            prop::collection::vec((arb_id(), any::<u16>()).prop_map(|(id, hops)| IHaveEntry { id, hops }), 0..40)
-                .prop_map(Message::IHave),
+            (pi, any::<u64>(), any::<u64>(), any::<u16>(), any::<u32>(), arb_bytes(600)).prop_map(
+                |(origin, session, seq, hops, age_ms, payload)| {
+                    Message::Gossip(Gossip::new(origin, session, seq, hops, age_ms, payload))
+                }
+            ),
+            prop::collection::vec(
+                (arb_id(), any::<u16>(), any::<u32>()).prop_map(|(id, hops, age_ms)| IHaveEntry { id, hops, age_ms }),
+                0..40
+            )
+            .prop_map(Message::IHave),
             prop::option::of(arb_id()).prop_map(|id| Message::Graft { id }),
             Just(Message::Prune),
         ]
@@ -968,13 +1004,19 @@ mod tests {
 
     /// postcard's derived decoder, the reference the hand-written walk must
     /// agree with.
-    fn reference<PI: DeserializeOwned>(body: &[u8]) -> Option<Frame<PI>> {
+    fn reference<PI: DeserializeOwned + Serialize>(body: &[u8]) -> Option<Frame<PI>> {
         let (&version, rest) = body.split_first()?;
         if version != VERSION {
             return None;
         }
         match postcard::take_from_bytes::<(TopicId, Message<PI>)>(rest) {
-            Ok(((topic, message), [])) => Some(Frame { topic, message }),
+            Ok(((topic, mut message), [])) => {
+                // The id of a GOSSIP is not on the wire: the decoder derives it.
+                if let Message::Gossip(g) = &mut message {
+                    g.id = MessageId::derive(&g.origin, g.session, g.seq);
+                }
+                Some(Frame { topic, message })
+            }
             _ => None,
         }
     }
@@ -1115,16 +1157,19 @@ mod tests {
 
         #[test]
         fn gossip_frame_len_bounds_every_gossip(
-            id in arb_id(),
+            origin in arb_bytes_id(),
+            session in any::<u64>(),
+            seq in any::<u64>(),
             hops in any::<u16>(),
             age_ms in any::<u32>(),
             payload_len in prop_oneof![0..300usize, 0..70_000usize],
         ) {
-            let message = Message::<u64>::Gossip(Gossip { id, hops, age_ms, payload: Bytes::from(vec![7; payload_len]) });
+            let payload = Bytes::from(vec![7; payload_len]);
+            let message = Message::Gossip(Gossip::new(origin, session, seq, hops, age_ms, payload));
             let real = frame(&topic(), &message).len();
-            let bound = gossip_frame_len(payload_len);
+            let bound = gossip_frame_len(payload_len, encoded_len(&origin));
             prop_assert!(real <= bound);
-            prop_assert!(bound - real <= 7);
+            prop_assert!(bound - real <= 16);
             // A frame limit of exactly the bound always admits the message.
             prop_assert!(encode(&topic(), &message, bound, &mut Vec::new()).is_ok());
         }

@@ -238,7 +238,7 @@ fn prune_makes_the_link_lazy_and_graft_makes_it_eager_and_answers() {
 fn missing_announced_message_is_grafted_after_the_timeout() {
     let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2]);
     n.recv(1, Message::Prune);
-    let out = n.recv(1, Message::IHave(vec![IHaveEntry { id: id(5), hops: 2 }]));
+    let out = n.recv(1, Message::IHave(vec![IHaveEntry { id: id(5), hops: 2, age_ms: 0 }]));
     assert_eq!(timers(&out), vec![TimerKind::Graft]);
     let out = n.timer(TimerKind::Graft);
     assert!(sends(&out).contains(&(1, Message::Graft { id: Some(id(5)) })));
@@ -265,7 +265,8 @@ fn oversized_publish_is_refused_counting_the_framing() {
     let mut config = cfg();
     config.plumtree.max_message_size = 1024;
     let mut n = Node::new(config, &[]);
-    let fits = (0..1024).rev().find(|&p| wire::gossip_frame_len(p) <= 1024).unwrap();
+    let origin_len = wire::encoded_len(&ME);
+    let fits = (0..1024).rev().find(|&p| wire::gossip_frame_len(p, origin_len) <= 1024).unwrap();
     assert!(n.broadcast(&vec![0; fits]).is_ok());
     match n.broadcast(&vec![0; fits + 1]) {
         Err(ProtoError::MessageTooLarge { size, max }) => {
@@ -286,32 +287,82 @@ fn hop_limit_stops_relaying_and_old_messages_are_dropped() {
     assert!(!sends(&out).iter().any(|(_, m)| matches!(m, Message::Gossip(_))), "but not relayed");
     let out = n.recv(1, gossip(id(2), 4, b"x"));
     assert!(events(&out).is_empty(), "beyond the limit: dropped");
-    let old = Message::Gossip(Gossip { id: id(3), hops: 1, age_ms: 61_000, payload: bytes::Bytes::new() });
+    let old = gossip_aged(id(3), 1, 61_000, b"");
     assert!(events(&n.recv(1, old)).is_empty(), "older than max_message_age: dropped");
     assert_eq!(n.topic().counters().dropped_invalid, 2);
 }
 
 #[test]
-fn forgotten_ids_move_the_horizon_so_nothing_is_delivered_twice() {
+fn a_session_evicted_for_room_refuses_copies_published_before_the_eviction() {
     let mut config = cfg();
-    config.plumtree.seen_capacity = 4;
+    config.plumtree.max_sessions = 2;
+    config.plumtree.recent_ids_capacity = 1;
     let mut n = Node::new(config, &[]).with_neighbors(&[1]);
-    n.recv(1, gossip(id(0), 1, b"first"));
+    n.recv(1, gossip(id(1), 1, b"first"));
     n.advance(Duration::from_millis(10));
-    for i in 1..=4 {
-        n.recv(1, gossip(id(i), 1, b"later"));
+    // Two other sessions take the room: session 1 of ORIGIN is evicted.
+    for origin in [50u32, 51] {
+        n.recv(1, Message::Gossip(Gossip::new(origin, 7, 1, 1, 0, bytes::Bytes::new())));
     }
-    assert_eq!(n.topic().cache_sizes().0, 4, "the seen-cache stays within its bound");
-    // id(0) was forgotten; a late copy of it (same age as before) must not be delivered again.
-    let late = Message::Gossip(Gossip { id: id(0), hops: 2, age_ms: 10, payload: bytes::Bytes::new() });
-    assert!(events(&n.recv(1, late)).is_empty());
+    assert_eq!(n.topic().cache_sizes().sessions, 2, "the sessions stay within their bound");
+    // A late copy of message 1 (published before the eviction) may be a
+    // duplicate: refused, not delivered again.
+    assert!(events(&n.recv(1, gossip_aged(id(1), 2, 10, b"first"))).is_empty());
     assert_eq!(n.topic().counters().dropped_too_old, 1);
-    // So is anything published within max_link_delay after the forgotten id
-    // (a copy of it may have spent that long on links)...
-    assert!(events(&n.recv(1, gossip(id(8), 1, b"close"))).is_empty());
-    // ...but a message published later is delivered.
+    // A message published well after the eviction is delivered.
     n.advance(Duration::from_secs(6));
-    assert_eq!(events(&n.recv(1, gossip(id(9), 1, b"new"))).len(), 1);
+    assert_eq!(events(&n.recv(1, gossip(id(2), 1, b"later"))).len(), 1);
+}
+
+#[test]
+fn a_burst_of_any_length_from_one_origin_is_delivered_in_full_in_one_range() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1]);
+    let mut delivered = 0;
+    for seq in 1..=200_000u64 {
+        let g = Gossip::new(ORIGIN, 3, seq, 1, 0, bytes::Bytes::new());
+        delivered += events(&n.recv(1, Message::Gossip(g))).len();
+        n.advance(Duration::from_micros(5));
+    }
+    assert_eq!(delivered, 200_000, "every message of the burst delivered");
+    let sizes = n.topic().cache_sizes();
+    assert_eq!((sizes.sessions, sizes.ranges), (1, 1), "{sizes:?}");
+    assert!(sizes.recent_ids <= cfg().plumtree.recent_ids_capacity);
+    // Every copy that comes again is a duplicate, however old its id.
+    let again = Gossip::new(ORIGIN, 3, 17, 2, 0, bytes::Bytes::new());
+    assert!(events(&n.recv(1, Message::Gossip(again))).is_empty());
+    assert_eq!(n.topic().counters().duplicates, 1);
+}
+
+#[test]
+fn announcements_of_history_are_not_fetched_unless_a_catch_up_window_asks() {
+    let announce = |n: &mut Node, m: u8, age_ms: u32| {
+        n.recv(1, Message::IHave(vec![IHaveEntry { id: id(m), hops: 2, age_ms }]));
+        sends(&n.timer(TimerKind::Graft)).iter().any(|(_, msg)| *msg == Message::Graft { id: Some(id(m)) })
+    };
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1]);
+    n.recv(1, Message::Prune);
+    assert!(!announce(&mut n, 1, 30_000), "published 30 s before the join: history");
+    assert!(announce(&mut n, 2, 0), "published after the join: fetched");
+    let mut config = cfg();
+    config.plumtree.catch_up = Duration::from_secs(40);
+    let mut n = Node::new(config, &[]).with_neighbors(&[1]);
+    n.recv(1, Message::Prune);
+    assert!(announce(&mut n, 3, 30_000), "within the catch-up window: fetched");
+    assert!(!announce(&mut n, 4, 50_000), "beyond it: not");
+}
+
+#[test]
+fn a_push_refused_by_a_congested_link_becomes_an_announcement_to_that_peer() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2]);
+    let (mid, out) = n.broadcast(b"payload").unwrap();
+    let to_1 = sends(&out).into_iter().find(|(p, _)| *p == 1).expect("pushed to 1").1;
+    n.state.on_send_refused(1, n.topic, &to_1, n.now, &mut n.rng, &mut n.out);
+    n.take();
+    let out = n.timer(TimerKind::IHaveFlush);
+    assert!(sends(&out).iter().any(|(p, m)| *p == 1 && matches!(m, Message::IHave(e) if e[0].id == mid)), "{out:?}");
+    // The peer grafts it once its link drains, and gets the payload.
+    let out = n.recv(1, Message::Graft { id: Some(mid) });
+    assert!(matches!(&sends(&out)[..], [(1, Message::Gossip(g))] if g.id == mid));
 }
 
 #[test]
@@ -389,7 +440,7 @@ fn a_graft_that_raced_a_slow_tree_path_is_undone_keeping_the_tree_link() {
     let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2]);
     n.recv(1, gossip(id(1), 1, b"a")); // 1 carries the tree
     n.recv(2, Message::Prune); // 2 is lazy
-    n.recv(2, Message::IHave(vec![IHaveEntry { id: id(7), hops: 2 }]));
+    n.recv(2, Message::IHave(vec![IHaveEntry { id: id(7), hops: 2, age_ms: 0 }]));
     let out = n.timer(TimerKind::Graft);
     assert!(sends(&out).contains(&(2, Message::Graft { id: Some(id(7)) })));
     assert_eq!(events(&n.recv(2, gossip(id(7), 2, b"g"))).len(), 1);
@@ -409,7 +460,7 @@ fn graft_wait_grows_to_the_observed_lag_of_eager_copies() {
     };
     let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2]);
     n.recv(2, Message::Prune);
-    let out = n.recv(2, Message::IHave(vec![IHaveEntry { id: id(1), hops: 2 }]));
+    let out = n.recv(2, Message::IHave(vec![IHaveEntry { id: id(1), hops: 2, age_ms: 0 }]));
     let in_range = |d: Option<Duration>, base: u64| {
         d.is_some_and(|d| d >= Duration::from_millis(base) && d < Duration::from_millis(base * 3 / 2))
     };
@@ -417,7 +468,7 @@ fn graft_wait_grows_to_the_observed_lag_of_eager_copies() {
     n.advance(Duration::from_millis(400));
     n.recv(1, gossip(id(1), 6, b"late")); // eager copy 400 ms behind the announcement
     assert!(sends(&n.timer(TimerKind::Graft)).is_empty(), "nothing left to graft");
-    let out = n.recv(2, Message::IHave(vec![IHaveEntry { id: id(2), hops: 2 }]));
+    let out = n.recv(2, Message::IHave(vec![IHaveEntry { id: id(2), hops: 2, age_ms: 0 }]));
     assert!(in_range(after(&out), 500), "1.25 x the longest recent lag, plus jitter: {:?}", after(&out));
 }
 
@@ -488,13 +539,19 @@ fn rejoining_a_topic_does_not_deliver_old_messages_again() {
 }
 
 #[test]
-fn an_announcer_already_grafted_is_not_grafted_again() {
+fn an_announcer_already_grafted_is_grafted_again_only_if_it_announces_again() {
     let mut n = Node::new(cfg(), &[]).with_neighbors(&[1]);
     n.recv(1, Message::Prune);
-    n.recv(1, Message::IHave(vec![IHaveEntry { id: id(4), hops: 2 }]));
-    assert!(sends(&n.timer(TimerKind::Graft)).contains(&(1, Message::Graft { id: Some(id(4)) })));
-    // It announces again but never sends: no endless grafting.
-    n.recv(1, Message::IHave(vec![IHaveEntry { id: id(4), hops: 2 }]));
+    let announce = Message::IHave(vec![IHaveEntry { id: id(4), hops: 2, age_ms: 0 }]);
+    n.recv(1, announce.clone());
+    let graft = (1, Message::Graft { id: Some(id(4)) });
+    assert!(sends(&n.timer(TimerKind::Graft)).contains(&graft));
+    // It announces again: its answer could not be sent (its link was
+    // congested), so the graft is repeated...
+    n.recv(1, announce);
+    assert!(sends(&n.timer(TimerKind::Graft)).contains(&graft));
+    // ...but without a new announcement there is no endless grafting.
+    assert!(sends(&n.timer(TimerKind::Graft)).is_empty());
     assert!(sends(&n.timer(TimerKind::Graft)).is_empty());
 }
 

@@ -36,8 +36,14 @@ fn info() -> impl Strategy<Value = PeerInfo<u32>> {
         .prop_map(|(id, d)| PeerInfo { id, data: d.map(Bytes::from) })
 }
 
+/// Test message `k` (0..12): from one of three origins, numbered within
+/// session 1 of its origin.
+fn msg(k: u8, hops: u16, age_ms: u32, payload: Bytes) -> Gossip<u32> {
+    Gossip::new(90 + u32::from(k % 3), 1, u64::from(k / 3) + 1, hops, age_ms, payload)
+}
+
 fn msg_id() -> impl Strategy<Value = MessageId> {
-    (0u8..12).prop_map(|n| MessageId([n; 16]))
+    (0u8..12).prop_map(|k| msg(k, 1, 0, Bytes::new()).id)
 }
 
 fn message() -> impl Strategy<Value = Message<u32>> {
@@ -54,14 +60,17 @@ fn message() -> impl Strategy<Value = Message<u32>> {
             peers
         }),
         proptest::collection::vec(info(), 0..10).prop_map(|peers| Message::ShuffleReply { peers }),
-        (msg_id(), 0u16..80, 0u32..100_000, 0usize..64).prop_map(|(id, hops, age_ms, n)| Message::Gossip(Gossip {
-            id,
+        (0u8..12, 0u16..80, 0u32..100_000, 0usize..64).prop_map(|(k, hops, age_ms, n)| Message::Gossip(msg(
+            k,
             hops,
             age_ms,
-            payload: Bytes::from(vec![7; n])
-        })),
-        proptest::collection::vec((msg_id(), 0u16..80).prop_map(|(id, hops)| IHaveEntry { id, hops }), 0..6)
-            .prop_map(Message::IHave),
+            Bytes::from(vec![7; n])
+        ))),
+        proptest::collection::vec(
+            (msg_id(), 0u16..80, 0u32..100_000).prop_map(|(id, hops, age_ms)| IHaveEntry { id, hops, age_ms }),
+            0..6
+        )
+        .prop_map(Message::IHave),
         proptest::option::of(msg_id()).prop_map(|id| Message::Graft { id }),
         Just(Message::Prune),
     ]
@@ -94,7 +103,9 @@ fn small_config(allow: bool) -> ProtocolConfig<u32> {
     c.hyparview.shuffle_active_count = 2;
     c.hyparview.shuffle_passive_count = 3;
     c.hyparview.known_peers_capacity = 8;
-    c.plumtree.seen_capacity = 6;
+    c.plumtree.max_sessions = 2;
+    c.plumtree.max_gaps_per_session = 2;
+    c.plumtree.recent_ids_capacity = 6;
     c.plumtree.message_cache_capacity = 4;
     c.plumtree.message_cache_max_bytes = 64 * 1024;
     c.plumtree.missing_capacity = 3;
@@ -126,11 +137,13 @@ fn check_invariants(n: &Node, c: &ProtocolConfig<u32>) -> Result<(), TestCaseErr
     let lazy: BTreeSet<u32> = t.lazy().iter().copied().collect();
     prop_assert!(eager.is_disjoint(&lazy));
     prop_assert_eq!(&eager | &lazy, active, "eager + lazy must equal the active view");
-    let (seen, cached, missing, known) = t.cache_sizes();
-    prop_assert!(seen <= c.plumtree.seen_capacity);
-    prop_assert!(cached <= c.plumtree.message_cache_capacity);
-    prop_assert!(missing <= c.plumtree.missing_capacity);
-    prop_assert!(known <= c.hyparview.known_peers_capacity);
+    let sizes = t.cache_sizes();
+    prop_assert!(sizes.sessions <= c.plumtree.max_sessions);
+    prop_assert!(sizes.ranges <= c.plumtree.max_sessions * (c.plumtree.max_gaps_per_session + 1));
+    prop_assert!(sizes.recent_ids <= c.plumtree.recent_ids_capacity);
+    prop_assert!(sizes.cached_messages <= c.plumtree.message_cache_capacity);
+    prop_assert!(sizes.missing <= c.plumtree.missing_capacity);
+    prop_assert!(sizes.known_peers <= c.hyparview.known_peers_capacity);
     Ok(())
 }
 
@@ -155,7 +168,7 @@ fn run(inputs: Vec<Input>, allow: bool) -> Result<(), TestCaseError> {
                 // Message k was published k seconds before the test started.
                 let origin = start - Duration::from_secs(k as u64);
                 let age_ms = (n.now.duration_since(origin).as_millis() as u32).saturating_sub(link_ms as u32);
-                let g = Gossip { id: MessageId([k; 16]), hops, age_ms, payload: Bytes::from_static(b"h") };
+                let g = msg(k, hops, age_ms, Bytes::from_static(b"h"));
                 n.recv(from, Message::Gossip(g))
             }
             Input::Timer(k) => n.timer(k),

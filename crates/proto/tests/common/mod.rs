@@ -142,10 +142,22 @@ pub(crate) fn timers(out: &[Output<u32>]) -> Vec<TimerKind> {
         .collect()
 }
 
-pub(crate) fn gossip(id: MessageId, hops: u16, payload: &[u8]) -> Message<u32> {
-    Message::Gossip(Gossip { id, hops, age_ms: 0, payload: Bytes::copy_from_slice(payload) })
+/// The peer that publishes the test messages: message `n` is number `n` of
+/// its session 1.
+pub(crate) const ORIGIN: u32 = 99;
+
+/// The id of test message `n`.
+pub(crate) fn id(n: u8) -> MessageId {
+    MessageId::derive(&ORIGIN, 1, u64::from(n))
 }
 
-pub(crate) fn id(n: u8) -> MessageId {
-    MessageId([n; 16])
+/// A copy of the test message whose id is `id`, `age_ms` old.
+pub(crate) fn gossip_aged(id: MessageId, hops: u16, age_ms: u32, payload: &[u8]) -> Message<u32> {
+    let n = (0..=u8::MAX).find(|n| self::id(*n) == id).expect("an id from id()");
+    Message::Gossip(Gossip::new(ORIGIN, 1, u64::from(n), hops, age_ms, Bytes::copy_from_slice(payload)))
+}
+
+/// A fresh copy of the test message whose id is `id`.
+pub(crate) fn gossip(id: MessageId, hops: u16, payload: &[u8]) -> Message<u32> {
+    gossip_aged(id, hops, 0, payload)
 }
