@@ -37,3 +37,6 @@ bash bindings/kotlin/run-tests.sh
 # Last: maturin rebuilds target/release/libhypar.so for the wheel.
 step "Python package: pip install from source (maturin + uniffi) into a venv, then pytest"
 bash bindings/python/run-tests.sh
+
+step "Hosts in network namespaces: hypar chat through crashes, power-offs, a partition, restarts, a late bootstrap, a slow link"
+bash tests/hosts/run.sh

@@ -132,6 +132,12 @@ typedef enum {
    * No bootstrap peer could be reached; the node retries with backoff.
    */
   HYPAR_EVENT_BOOTSTRAP_FAILED = 3,
+  /**
+   * The topic's callback was slower than messages arrived: some did not
+   * fit its queue and were dropped (counted in `hypar_topic_stats`'
+   * `dropped`). Reported at most once a second.
+   */
+  HYPAR_EVENT_LAGGED = 4,
 } hypar_event_kind;
 
 /**

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use futures::Stream;
 use tokio::sync::mpsc;
 
-use crate::runtime::{Fact, Membership, NetworkSnapshot, TopicSnapshot};
+use crate::runtime::{Fact, Happened, NetworkSnapshot, TopicSnapshot};
 use crate::PeerId;
 
 /// Something that happened in one topic.
@@ -30,15 +30,24 @@ pub enum EventKind {
     NeighborDown(PeerId),
     /// No bootstrap peer could be reached; retrying with backoff.
     BootstrapFailed,
+    /// A subscriber of the topic read slower than messages arrived: `missed`
+    /// messages found its queue (`subscriber_queue`) full and were not handed
+    /// to it (they are also counted in [`TopicStats::dropped`]). Reported at
+    /// most once a second, with the count since the last report.
+    Lagged {
+        /// Messages missed since the last report, over all subscribers.
+        missed: u64,
+    },
 }
 
 impl From<Fact> for Event {
     fn from(fact: Fact) -> Self {
         let kind = match fact.what {
-            Membership::Joined => EventKind::Joined,
-            Membership::NeighborUp(p) => EventKind::NeighborUp(p),
-            Membership::NeighborDown(p) => EventKind::NeighborDown(p),
-            Membership::BootstrapFailed => EventKind::BootstrapFailed,
+            Happened::Joined => EventKind::Joined,
+            Happened::NeighborUp(p) => EventKind::NeighborUp(p),
+            Happened::NeighborDown(p) => EventKind::NeighborDown(p),
+            Happened::BootstrapFailed => EventKind::BootstrapFailed,
+            Happened::Lagged { missed } => EventKind::Lagged { missed },
         };
         Event { topic: fact.topic.to_string(), kind }
     }

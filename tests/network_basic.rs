@@ -76,11 +76,12 @@ fn keypair_round_trips_and_bad_bytes_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_lagging_subscriber_loses_messages_without_stalling_others() {
+async fn a_lagging_subscriber_loses_messages_without_stalling_others_and_is_told() {
     let small = NetworkConfig { subscriber_queue: 64, ..config(TCP) };
     let a = Network::new(config(TCP), Keypair::generate()).unwrap();
     let b = Network::new(small, Keypair::generate()).unwrap();
     let mut a_events = a.events();
+    let mut b_events = b.events();
     let ta = a.join(topic::Config::new("lag", vec![])).unwrap();
     let mut reader = b.join(topic::Config::new("lag", a.listen_addrs())).unwrap();
     let _sleeper = reader.clone(); // never reads
@@ -95,6 +96,18 @@ async fn a_lagging_subscriber_loses_messages_without_stalling_others() {
     let stats = b.stats_async().await.unwrap();
     assert_eq!(stats.topics[0].delivered, 200);
     assert_eq!(stats.topics[0].dropped, 200 - 64, "the sleeper's drops are counted: {stats:?}");
+    // ...and reported: the first miss at once, the rest at most a second later.
+    let mut missed = 0;
+    timeout(Duration::from_secs(20), async {
+        while missed < 200 - 64 {
+            if let EventKind::Lagged { missed: m } = b_events.recv().await.expect("events ended").kind {
+                missed += m;
+            }
+        }
+    })
+    .await
+    .expect("the lag was not reported");
+    assert_eq!(missed, 200 - 64);
 }
 
 #[tokio::test(flavor = "multi_thread")]

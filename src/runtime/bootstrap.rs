@@ -8,7 +8,7 @@ use std::time::Instant;
 use hypar_proto::{PeerInfo, TopicId};
 use libp2p::{Multiaddr, PeerId};
 
-use super::{Due, Membership, Runtime};
+use super::{Due, Happened, Runtime};
 
 /// Addresses being dialed, with the topics waiting on each.
 #[derive(Default)]
@@ -55,7 +55,7 @@ impl Runtime {
                     let Some(t) = self.topics.get(&topic) else { continue };
                     let isolated = self.state.topic(&topic).is_some_and(|t| t.active().next().is_none());
                     if dial.attempt == 0 && isolated {
-                        self.report(topic, Membership::BootstrapFailed);
+                        self.report(topic, Happened::BootstrapFailed);
                     }
                     let delay = t.retry_initial.saturating_mul(1 << dial.attempt.min(16)).min(t.retry_max);
                     self.schedule(delay, Due::Redial { topic, addr: addr.clone(), attempt: dial.attempt + 1 });

@@ -12,7 +12,7 @@ use libp2p::{identify, ping};
 use libp2p::{Multiaddr, PeerId};
 
 use super::swarm::ComposedEvent;
-use super::{Command, Due, Fact, Inbound, Membership, NetworkSnapshot, Runtime, TopicEntry, TopicSnapshot};
+use super::{Command, Due, Fact, Inbound, Happened, NetworkSnapshot, Runtime, TopicEntry, TopicSnapshot};
 use crate::net::{peer_data, BehaviourEvent, OutFrame};
 use crate::Error;
 
@@ -28,9 +28,17 @@ impl Runtime {
                     let _ = reply.send(Err(Error::from_proto(e, &channels.name)));
                     return;
                 }
-                let held = VecDeque::new();
-                self.topics
-                    .insert(id, TopicEntry { channels, held, retry_initial, retry_max, bytes_in: 0, bytes_out: 0 });
+                let entry = TopicEntry {
+                    channels,
+                    held: VecDeque::new(),
+                    retry_initial,
+                    retry_max,
+                    bytes_in: 0,
+                    bytes_out: 0,
+                    missed: 0,
+                    lag_reported: None,
+                };
+                self.topics.insert(id, entry);
                 for addr in addrs {
                     self.dial_bootstrap(id, addr, 0);
                 }
@@ -216,25 +224,42 @@ impl Runtime {
     fn on_proto_event(&mut self, topic: TopicId, event: Event<PeerId>) {
         let what = match event {
             Event::Delivered(d) => {
-                if let Some(t) = self.topics.get(&topic) {
-                    t.channels.deliver(&Inbound { payload: d.payload, hops: d.hops });
+                if let Some(t) = self.topics.get_mut(&topic) {
+                    t.missed += t.channels.deliver(&Inbound { payload: d.payload, hops: d.hops });
+                    if t.missed > 0 {
+                        self.report_lag(topic);
+                    }
                 }
                 return;
             }
-            Event::Joined => Membership::Joined,
+            Event::Joined => Happened::Joined,
             Event::NeighborUp(p) => {
                 self.swarm.behaviour_mut().hypar.set_keep_alive(p, true);
                 self.to_release.push(topic);
-                Membership::NeighborUp(p)
+                Happened::NeighborUp(p)
             }
-            Event::NeighborDown(p) => Membership::NeighborDown(p),
-            Event::BootstrapFailed => Membership::BootstrapFailed,
+            Event::NeighborDown(p) => Happened::NeighborDown(p),
+            Event::BootstrapFailed => Happened::BootstrapFailed,
         };
         self.report(topic, what);
     }
 
+    /// Tell the application that subscribers of `topic` missed messages,
+    /// unless it was told less than [`super::LAG_REPORT_EVERY`] ago (the
+    /// count then waits for the next report).
+    pub(super) fn report_lag(&mut self, topic: TopicId) {
+        let now = Instant::now();
+        let Some(t) = self.topics.get_mut(&topic) else { return };
+        if t.missed == 0 || t.lag_reported.is_some_and(|at| now.duration_since(at) < super::LAG_REPORT_EVERY) {
+            return;
+        }
+        let missed = std::mem::take(&mut t.missed);
+        t.lag_reported = Some(now);
+        self.report(topic, Happened::Lagged { missed });
+    }
+
     /// Tell every fact subscriber what happened in `topic`.
-    pub(super) fn report(&self, topic: TopicId, what: Membership) {
+    pub(super) fn report(&self, topic: TopicId, what: Happened) {
         if let Some(t) = self.topics.get(&topic) {
             self.handle.facts.publish(Fact { topic: t.channels.name.clone(), what });
         }

@@ -17,20 +17,22 @@ pub(crate) struct Inbound {
     pub hops: u16,
 }
 
-/// A membership fact of one topic.
+/// What happened in one topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Membership {
+pub(crate) enum Happened {
     Joined,
     NeighborUp(PeerId),
     NeighborDown(PeerId),
     BootstrapFailed,
+    /// Subscribers fell behind: `missed` messages did not fit their queues.
+    Lagged { missed: u64 },
 }
 
-/// A membership fact, with the name of the topic it happened in.
+/// What happened, with the name of the topic it happened in.
 #[derive(Debug, Clone)]
 pub(crate) struct Fact {
     pub topic: Arc<str>,
-    pub what: Membership,
+    pub what: Happened,
 }
 
 /// Counters of one topic at one instant.

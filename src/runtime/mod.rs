@@ -32,7 +32,7 @@ use parking_lot::RwLock;
 use rand::rngs::StdRng;
 use tokio::sync::{mpsc, oneshot};
 
-pub(crate) use facts::{Fact, FactSubscribers, Inbound, Membership, NetworkSnapshot, TopicSnapshot};
+pub(crate) use facts::{Fact, FactSubscribers, Inbound, Happened, NetworkSnapshot, TopicSnapshot};
 pub(crate) use thread::start;
 pub(crate) use topic_channels::TopicChannels;
 
@@ -139,7 +139,14 @@ struct TopicEntry {
     /// Frame bytes received and sent for the topic.
     bytes_in: u64,
     bytes_out: u64,
+    /// Messages subscribers missed since the last `Lagged` report, and when
+    /// that was: subscribers are told at most once per [`LAG_REPORT_EVERY`].
+    missed: u64,
+    lag_reported: Option<Instant>,
 }
+
+/// How often a topic whose subscribers keep falling behind reports it.
+const LAG_REPORT_EVERY: Duration = Duration::from_secs(1);
 
 struct Runtime {
     handle: Arc<RuntimeHandle>,
@@ -202,6 +209,10 @@ impl Runtime {
     fn on_timers(&mut self) {
         let now = Instant::now();
         self.to_release.extend(self.topics.keys().copied());
+        let lagging: Vec<TopicId> = self.topics.iter().filter(|(_, t)| t.missed > 0).map(|(id, _)| *id).collect();
+        for topic in lagging {
+            self.report_lag(topic);
+        }
         while let Some(due) = self.timers.pop_due(now) {
             match due {
                 Due::Proto(timer) => self.state.on_timer(timer, now, &mut self.rng, &mut self.out),

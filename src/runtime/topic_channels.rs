@@ -76,13 +76,17 @@ impl TopicChannels {
         notified.await;
     }
 
-    /// Hand a delivered message to every subscriber without waiting.
-    pub(crate) fn deliver(&self, message: &Inbound) {
+    /// Hand a delivered message to every subscriber without waiting;
+    /// returns how many subscribers' queues were full (and missed it).
+    pub(crate) fn deliver(&self, message: &Inbound) -> u64 {
+        let mut missed = 0;
         for (_, tx) in self.subscribers.lock().iter() {
             if tx.try_send(message.clone()).is_err() {
-                self.subscriber_drops.fetch_add(1, Ordering::Relaxed);
+                missed += 1;
             }
         }
+        self.subscriber_drops.fetch_add(missed, Ordering::Relaxed);
+        missed
     }
 
     /// A new subscriber queue of `capacity` messages. Once the topic is

@@ -202,6 +202,31 @@ def test_events_and_stats(network_factory):
     assert ta.stats().active_view == 1 and tb.stats().active_view == 1
 
 
+def test_a_callback_that_falls_behind_is_told_it_missed_messages(network_factory):
+    release = threading.Event()
+    calls = Inbox()
+
+    def stuck(data: bytes) -> None:
+        calls(data)
+        release.wait(30)  # blocks until the test has seen the lag
+
+    events: list[hypar.NetworkEvent] = []
+    a = network_factory()
+    b = network_factory(message_queue=8)
+    b.on_event(events.append)
+    ta = a.join("lag")
+    tb = b.join("lag", bootstrap=a.listen_addrs(), on_message=stuck)
+    wait_neighbours(ta)
+    wait_neighbours(tb)
+    ta.gossip_many([b"m%d" % i for i in range(100)])
+    lagged = lambda: [e for e in events if e.kind == hypar.NetworkEventKind.LAGGED]  # noqa: E731
+    wait_until(lambda: sum(e.missed for e in lagged()) > 0, what="a LAGGED event")
+    assert all(e.topic == "lag" for e in lagged())
+    release.set()
+    # The rest of the count comes with the next report, a second later at most.
+    wait_until(lambda: tb.stats().dropped == sum(e.missed for e in lagged()), what="every missed message reported")
+
+
 def test_a_topic_keeps_its_network_running():
     topic = hypar.Network(listen=LOOPBACK).join("kept")
     topic.gossip(b"the network object is gone, the topic still works")

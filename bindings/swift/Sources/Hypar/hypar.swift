@@ -1857,6 +1857,10 @@ public struct NetworkEvent: Equatable, Hashable {
      * The peer concerned, for neighbour events.
      */
     public var peerId: String?
+    /**
+     * Messages missed since the last report, for `Lagged`; 0 otherwise.
+     */
+    public var missed: UInt64
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -1869,10 +1873,14 @@ public struct NetworkEvent: Equatable, Hashable {
          */kind: NetworkEventKind, 
         /**
          * The peer concerned, for neighbour events.
-         */peerId: String?) {
+         */peerId: String?, 
+        /**
+         * Messages missed since the last report, for `Lagged`; 0 otherwise.
+         */missed: UInt64) {
         self.topic = topic
         self.kind = kind
         self.peerId = peerId
+        self.missed = missed
     }
 
     
@@ -1893,7 +1901,8 @@ public struct FfiConverterTypeNetworkEvent: FfiConverterRustBuffer {
             try NetworkEvent(
                 topic: FfiConverterString.read(from: &buf), 
                 kind: FfiConverterTypeNetworkEventKind.read(from: &buf), 
-                peerId: FfiConverterOptionString.read(from: &buf)
+                peerId: FfiConverterOptionString.read(from: &buf), 
+                missed: FfiConverterUInt64.read(from: &buf)
         )
     }
 
@@ -1901,6 +1910,7 @@ public struct FfiConverterTypeNetworkEvent: FfiConverterRustBuffer {
         FfiConverterString.write(value.topic, into: &buf)
         FfiConverterTypeNetworkEventKind.write(value.kind, into: &buf)
         FfiConverterOptionString.write(value.peerId, into: &buf)
+        FfiConverterUInt64.write(value.missed, into: &buf)
     }
 }
 
@@ -2361,6 +2371,11 @@ public enum NetworkEventKind: Equatable, Hashable {
      * No bootstrap peer could be reached; retrying with backoff.
      */
     case bootstrapFailed
+    /**
+     * A subscriber (handler) read slower than messages arrived: `missed`
+     * messages did not fit its queue. Reported at most once a second.
+     */
+    case lagged
 
 
 
@@ -2390,6 +2405,8 @@ public struct FfiConverterTypeNetworkEventKind: FfiConverterRustBuffer {
         
         case 4: return .bootstrapFailed
         
+        case 5: return .lagged
+        
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -2412,6 +2429,10 @@ public struct FfiConverterTypeNetworkEventKind: FfiConverterRustBuffer {
         
         case .bootstrapFailed:
             writeInt(&buf, Int32(4))
+        
+        
+        case .lagged:
+            writeInt(&buf, Int32(5))
         
         }
     }

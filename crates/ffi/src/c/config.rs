@@ -40,6 +40,10 @@ pub enum hypar_event_kind {
     HYPAR_EVENT_NEIGHBOR_DOWN = 2,
     /// No bootstrap peer could be reached; the node retries with backoff.
     HYPAR_EVENT_BOOTSTRAP_FAILED = 3,
+    /// The topic's callback was slower than messages arrived: some did not
+    /// fit its queue and were dropped (counted in `hypar_topic_stats`'
+    /// `dropped`). Reported at most once a second.
+    HYPAR_EVENT_LAGGED = 4,
 }
 
 pub(crate) type EventCallback = extern "C" fn(*mut c_void, hypar_event_kind, *const c_char, *const c_char);

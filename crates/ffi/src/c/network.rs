@@ -78,6 +78,7 @@ fn call_event_callback(callback: EventCallback, userdata: UserData, event: Netwo
         NetworkEventKind::NeighborUp => hypar_event_kind::HYPAR_EVENT_NEIGHBOR_UP,
         NetworkEventKind::NeighborDown => hypar_event_kind::HYPAR_EVENT_NEIGHBOR_DOWN,
         NetworkEventKind::BootstrapFailed => hypar_event_kind::HYPAR_EVENT_BOOTSTRAP_FAILED,
+        NetworkEventKind::Lagged => hypar_event_kind::HYPAR_EVENT_LAGGED,
     };
     let topic = CString::new(event.topic).unwrap_or_default();
     let peer = event.peer_id.map(|p| CString::new(p).unwrap_or_default());

@@ -60,6 +60,9 @@ pub enum NetworkEventKind {
     NeighborDown,
     /// No bootstrap peer could be reached; retrying with backoff.
     BootstrapFailed,
+    /// A subscriber (handler) read slower than messages arrived: `missed`
+    /// messages did not fit its queue. Reported at most once a second.
+    Lagged,
 }
 
 /// Something that happened in one topic.
@@ -71,20 +74,23 @@ pub struct NetworkEvent {
     pub kind: NetworkEventKind,
     /// The peer concerned, for neighbour events.
     pub peer_id: Option<String>,
+    /// Messages missed since the last report, for `Lagged`; 0 otherwise.
+    pub missed: u64,
 }
 
 impl NetworkEvent {
     /// The foreign form of `e`; `None` for a kind the foreign faces do not
     /// name yet (the core's `EventKind` is non-exhaustive).
     pub fn from_event(e: hypar::Event) -> Option<Self> {
-        let (kind, peer) = match e.kind {
-            EventKind::Joined => (NetworkEventKind::Joined, None),
-            EventKind::NeighborUp(p) => (NetworkEventKind::NeighborUp, Some(p)),
-            EventKind::NeighborDown(p) => (NetworkEventKind::NeighborDown, Some(p)),
-            EventKind::BootstrapFailed => (NetworkEventKind::BootstrapFailed, None),
+        let (kind, peer, missed) = match e.kind {
+            EventKind::Joined => (NetworkEventKind::Joined, None, 0),
+            EventKind::NeighborUp(p) => (NetworkEventKind::NeighborUp, Some(p), 0),
+            EventKind::NeighborDown(p) => (NetworkEventKind::NeighborDown, Some(p), 0),
+            EventKind::BootstrapFailed => (NetworkEventKind::BootstrapFailed, None, 0),
+            EventKind::Lagged { missed } => (NetworkEventKind::Lagged, None, missed),
             _ => return None,
         };
-        Some(NetworkEvent { topic: e.topic, kind, peer_id: peer.map(|p| p.to_string()) })
+        Some(NetworkEvent { topic: e.topic, kind, peer_id: peer.map(|p| p.to_string()), missed })
     }
 }
 

@@ -3351,6 +3351,11 @@ data class NetworkEvent (
      * The peer concerned, for neighbour events.
      */
     var `peerId`: kotlin.String?
+    , 
+    /**
+     * Messages missed since the last report, for `Lagged`; 0 otherwise.
+     */
+    var `missed`: kotlin.ULong
     
 ){
     
@@ -3370,19 +3375,22 @@ public object FfiConverterTypeNetworkEvent: FfiConverterRustBuffer<NetworkEvent>
             FfiConverterString.read(buf),
             FfiConverterTypeNetworkEventKind.read(buf),
             FfiConverterOptionalString.read(buf),
+            FfiConverterULong.read(buf),
         )
     }
 
     override fun allocationSize(value: NetworkEvent) = (
             FfiConverterString.allocationSize(value.`topic`) +
             FfiConverterTypeNetworkEventKind.allocationSize(value.`kind`) +
-            FfiConverterOptionalString.allocationSize(value.`peerId`)
+            FfiConverterOptionalString.allocationSize(value.`peerId`) +
+            FfiConverterULong.allocationSize(value.`missed`)
     )
 
     override fun write(value: NetworkEvent, buf: ByteBuffer) {
             FfiConverterString.write(value.`topic`, buf)
             FfiConverterTypeNetworkEventKind.write(value.`kind`, buf)
             FfiConverterOptionalString.write(value.`peerId`, buf)
+            FfiConverterULong.write(value.`missed`, buf)
     }
 }
 
@@ -3721,7 +3729,12 @@ enum class NetworkEventKind {
     /**
      * No bootstrap peer could be reached; retrying with backoff.
      */
-    BOOTSTRAP_FAILED;
+    BOOTSTRAP_FAILED,
+    /**
+     * A subscriber (handler) read slower than messages arrived: `missed`
+     * messages did not fit its queue. Reported at most once a second.
+     */
+    LAGGED;
 
     
 

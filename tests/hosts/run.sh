@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The host bed's scenarios at CI size: hypar chat processes on hosts in
+# network namespaces (steady, crash, power-off, partition, restart, late
+# bootstrap, slow link). Needs root; without it the tests fail and say why.
+# Uses the release `hypar` binary ($HYPAR_BIN overrides) and the Python venv
+# the Python suite made ($HYPAR_VENV, default .venv), for pytest.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+venv=${HYPAR_VENV:-$root/.venv}
+if [[ $(id -u) == 0 ]] && ! command -v tc >/dev/null; then
+    echo "installing iproute2 (ip, tc) for the host bed"
+    apt-get install -y -qq iproute2 >/dev/null
+fi
+[ -x "$venv/bin/python" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q -r "$root/bindings/python/requirements-dev.txt"; }
+cd "$root/tests/hosts"
+"$venv/bin/python" -m pytest -q -s -p no:cacheprovider test_hosts.py
