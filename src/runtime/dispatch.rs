@@ -12,7 +12,7 @@ use libp2p::{identify, ping};
 use libp2p::{Multiaddr, PeerId};
 
 use super::swarm::ComposedEvent;
-use super::{Command, Due, Fact, Inbound, Happened, NetworkSnapshot, Runtime, TopicEntry, TopicSnapshot};
+use super::{Command, Due, Fact, Happened, Inbound, NetworkSnapshot, Runtime, TopicEntry, TopicSnapshot};
 use crate::net::{peer_data, BehaviourEvent, OutFrame};
 use crate::Error;
 

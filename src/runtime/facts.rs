@@ -25,7 +25,9 @@ pub(crate) enum Happened {
     NeighborDown(PeerId),
     BootstrapFailed,
     /// Subscribers fell behind: `missed` messages did not fit their queues.
-    Lagged { missed: u64 },
+    Lagged {
+        missed: u64,
+    },
 }
 
 /// What happened, with the name of the topic it happened in.

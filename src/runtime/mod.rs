@@ -32,7 +32,7 @@ use parking_lot::RwLock;
 use rand::rngs::StdRng;
 use tokio::sync::{mpsc, oneshot};
 
-pub(crate) use facts::{Fact, FactSubscribers, Inbound, Happened, NetworkSnapshot, TopicSnapshot};
+pub(crate) use facts::{Fact, FactSubscribers, Happened, Inbound, NetworkSnapshot, TopicSnapshot};
 pub(crate) use thread::start;
 pub(crate) use topic_channels::TopicChannels;
 
