@@ -3,7 +3,6 @@
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use clap::Args;
 use hypar::{topic, EventKind, Keypair, Multiaddr, Network, NetworkConfig};
@@ -168,14 +167,11 @@ pub(crate) fn run(a: ChatArgs) -> Result<(), String> {
             out.message(&m);
         }
     });
-    let joined = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = joined.clone();
     let out = output.clone();
     std::thread::spawn(move || {
         while let Some(e) = events.recv_blocking() {
             match e.kind {
                 EventKind::NeighborUp(p) => {
-                    flag.store(true, std::sync::atomic::Ordering::Release);
                     let peer = p.to_string();
                     out.note(format!("* {p} joined"), "neighbor_up", serde_json::json!({"peer": peer}));
                 }
@@ -192,13 +188,8 @@ pub(crate) fn run(a: ChatArgs) -> Result<(), String> {
             }
         }
     });
-    // With bootstrap peers, wait (briefly) for a neighbour so that the first
-    // lines are not sent into the void.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !a.bootstrap.is_empty() && !joined.load(std::sync::atomic::Ordering::Acquire) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-
+    // Lines typed before the first neighbour is there wait in the topic's
+    // publish buffer and go out once it is.
     for line in std::io::stdin().lock().lines() {
         let line = line.map_err(|e| format!("reading stdin: {e}"))?;
         if a.json && line == "/stats" {

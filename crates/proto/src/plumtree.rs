@@ -375,19 +375,28 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         };
         if verdict == Verdict::Duplicate {
             self.counters.duplicates += 1;
-            // A copy down the tree after our graft was answered: the graft
-            // only raced a slow tree path. Learn the lag, keep the tree link,
-            // and drop the grafted one, so spurious grafts neither leave
+            // A copy down the tree after our graft was answered. Usually the
+            // graft only raced a slow tree path: learn the lag, keep the tree
+            // link, and drop the grafted one, so spurious grafts neither leave
             // cycles nor rewire the tree. (The old parent tolerates the one
-            // duplicate we relayed it, by the duplicate-streak rule.)
+            // duplicate we relayed it, by the duplicate-streak rule.) But a
+            // tree copy later than the longest graft wait comes from a parent
+            // too slow to keep (a congested or throttled link): keep the
+            // grafted link instead, and prune the slow one, so a slow node
+            // does not hold its subtree back.
             let after_graft = self.cache.get_mut(&g.id).and_then(|m| m.grafted_after.take().map(|at| (at, m.parent)));
             if let Some((at, grafted)) = after_graft {
-                self.learn_lag(now.saturating_duration_since(at));
+                let lag = now.saturating_duration_since(at);
                 if let Some(grafted) = grafted.filter(|p| *p != from && self.eager.contains(&from)) {
-                    self.make_lazy(grafted);
-                    io.send(grafted, Message::Prune);
+                    let slow = if lag > self.config.graft_timeout_max { from } else { grafted };
+                    if slow == grafted {
+                        self.learn_lag(lag);
+                    }
+                    self.make_lazy(slow);
+                    io.send(slow, Message::Prune);
                     return;
                 }
+                self.learn_lag(lag);
             }
             if self.should_prune(from) {
                 self.make_lazy(from);

@@ -451,6 +451,21 @@ fn a_graft_that_raced_a_slow_tree_path_is_undone_keeping_the_tree_link() {
 }
 
 #[test]
+fn a_tree_parent_slower_than_the_longest_graft_wait_is_dropped_for_the_grafted_link() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2]);
+    n.recv(1, gossip(id(1), 1, b"a")); // 1 carries the tree
+    n.recv(2, Message::Prune); // 2 is lazy
+    n.recv(2, Message::IHave(vec![IHaveEntry { id: id(7), hops: 2, age_ms: 0 }]));
+    assert!(sends(&n.timer(TimerKind::Graft)).contains(&(2, Message::Graft { id: Some(id(7)) })));
+    assert_eq!(events(&n.recv(2, gossip(id(7), 2, b"g"))).len(), 1);
+    // The tree copy comes 2 s after the announcement: 1 is too slow a parent.
+    n.advance(Duration::from_secs(2));
+    let out = n.recv(1, gossip(id(7), 5, b"g"));
+    assert_eq!(sends(&out), vec![(1, Message::Prune)]);
+    assert!(n.topic().eager().contains(&2) && n.topic().lazy().contains(&1));
+}
+
+#[test]
 fn graft_wait_grows_to_the_observed_lag_of_eager_copies() {
     let after = |out: &[Output<u32>]| {
         out.iter().find_map(|o| match o {
