@@ -106,7 +106,10 @@ pub struct PlumtreeConfig {
     /// Messages older than this (summed holding time along their path) are
     /// neither delivered nor relayed.
     pub max_message_age: Duration,
-    /// How long a received message is kept to answer GRAFTs.
+    /// How long a received message is kept to answer GRAFTs and to be
+    /// announced to new neighbours (as long as `max_message_age` by default,
+    /// so that messages published during a partition of up to that long
+    /// reach the other side once it heals).
     pub message_cache_ttl: Duration,
     /// Maximum number of messages kept to answer GRAFTs.
     pub message_cache_capacity: usize,
@@ -164,7 +167,7 @@ impl Default for PlumtreeConfig {
             duplicates_before_prune: 2,
             optimization_threshold: 0,
             max_message_age: Duration::from_secs(60),
-            message_cache_ttl: Duration::from_secs(30),
+            message_cache_ttl: Duration::from_secs(60),
             message_cache_capacity: 4096,
             message_cache_max_bytes: 32 * 1024 * 1024,
             seen_ttl: Duration::from_secs(120),
