@@ -13,6 +13,7 @@ mod event;
 mod keypair;
 mod net;
 mod network;
+mod process;
 mod runtime;
 pub mod topic;
 
@@ -24,4 +25,5 @@ pub use event::{Event, EventKind, Events, Stats, TopicStats};
 pub use keypair::Keypair;
 pub use libp2p::{Multiaddr, PeerId};
 pub use network::Network;
+pub use process::BornIn;
 pub use topic::{Publisher, Received, Topic};

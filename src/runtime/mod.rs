@@ -36,7 +36,7 @@ pub(crate) use facts::{Fact, FactSubscribers, Happened, Inbound, NetworkSnapshot
 pub(crate) use thread::start;
 pub(crate) use topic_channels::TopicChannels;
 
-use crate::{Error, NetworkConfig};
+use crate::{BornIn, Error, NetworkConfig};
 
 /// Requests from the API's handles to the network thread.
 pub(crate) enum Command {
@@ -60,22 +60,6 @@ pub(crate) enum Command {
     Shutdown,
     /// Stop at once, without telling anyone (a crash, for tests).
     Crash,
-}
-
-/// The process a handle was created in. A `fork`ed child is another
-/// process, where the network thread does not exist.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct BornIn(u32);
-
-impl BornIn {
-    pub(crate) fn here() -> Self {
-        BornIn(std::process::id())
-    }
-
-    /// Whether the calling process is a `fork` of the one this was made in.
-    pub(crate) fn is_forked(self) -> bool {
-        self.0 != std::process::id()
-    }
 }
 
 /// What the API's handles and the network thread share.

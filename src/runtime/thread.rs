@@ -15,9 +15,9 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{bootstrap, liveness, swarm, timers, BornIn, Command, Due, FactSubscribers, Runtime, RuntimeHandle};
+use super::{bootstrap, liveness, swarm, timers, Command, Due, FactSubscribers, Runtime, RuntimeHandle};
 use crate::net::peer_data;
-use crate::{Error, Keypair, NetworkConfig};
+use crate::{BornIn, Error, Keypair, NetworkConfig};
 
 /// Handle to the running thread, given to `Network`.
 pub(crate) struct Started {

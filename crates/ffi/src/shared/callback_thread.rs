@@ -12,7 +12,7 @@ use std::thread::{JoinHandle, ThreadId};
 use futures::channel::oneshot;
 use futures::{FutureExt, Stream, StreamExt};
 
-use super::BornIn;
+use hypar::BornIn;
 
 /// A running callback thread. Stopping it (or dropping it) guarantees the
 /// callback is not called again once `stop` returns, except when `stop` is

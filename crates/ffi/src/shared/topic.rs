@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use hypar::{Publisher, Topic};
+use hypar::{BornIn, Publisher, Topic};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use super::{BornIn, CallbackSlot, CallbackThread, ForeignError, TopicStats};
+use super::{CallbackSlot, CallbackThread, ForeignError, TopicStats};
 
 /// Messages handed to the foreign side in one batch at most, when it pulls
 /// them or asks for batches.
@@ -101,7 +101,10 @@ impl ForeignTopic {
 
     /// `Err(Forked)` in a `fork`ed child of the process that joined.
     pub fn check_process(&self) -> Result<(), ForeignError> {
-        self.born.check()
+        if self.born.is_forked() {
+            return Err(hypar::Error::Forked.into());
+        }
+        Ok(())
     }
 
     /// Where the messages go, for the network to stop at shutdown.
