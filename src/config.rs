@@ -39,11 +39,14 @@ pub struct NetworkConfig {
     /// Frame bytes queued per peer connection before its link counts as
     /// congested; as `peer_queue`.
     pub peer_queue_bytes: usize,
-    /// Every connection is pinged this often.
+    /// A neighbour link on which nothing was sent for this long carries a
+    /// one-byte keep-alive. Busy links and connections no topic needs carry
+    /// none.
     pub liveness_interval: Duration,
-    /// A connection whose ping goes unanswered this long is closed, so a
-    /// neighbour that vanished silently (power lost, cable cut, partition)
-    /// is replaced within about `liveness_interval + liveness_timeout`.
+    /// A neighbour link on which nothing arrived for this long is closed, so
+    /// a neighbour that vanished silently (power lost, cable cut, partition)
+    /// is replaced within about `liveness_timeout + liveness_interval`. At
+    /// least twice `liveness_interval`.
     pub liveness_timeout: Duration,
     /// Events queued per event subscriber.
     pub event_queue: usize,
@@ -113,7 +116,39 @@ impl NetworkConfig {
         )?;
         ConfigError::check_duration("network.liveness_interval", self.liveness_interval)?;
         ConfigError::check_duration("network.liveness_timeout", self.liveness_timeout)?;
+        ConfigError::check(
+            self.liveness_timeout >= 2 * self.liveness_interval,
+            "network.liveness_timeout",
+            format!("{}ms", self.liveness_timeout.as_millis()),
+            "must be at least twice liveness_interval",
+        )?;
         ConfigError::check_duration("network.idle_connection_timeout", self.idle_connection_timeout)?;
         ConfigError::check_duration("network.startup_timeout", self.startup_timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::NetworkConfig;
+
+    #[test]
+    fn liveness_settings_are_validated() {
+        assert_eq!(NetworkConfig::default().validate(), Ok(()));
+        let config = |interval_ms, timeout_ms| NetworkConfig {
+            liveness_interval: Duration::from_millis(interval_ms),
+            liveness_timeout: Duration::from_millis(timeout_ms),
+            ..NetworkConfig::default()
+        };
+        assert_eq!(config(1000, 2000).validate(), Ok(()));
+        for (interval, timeout, field, reason) in [
+            (0, 5000, "network.liveness_interval", "must be at least 1ms"),
+            (1000, 0, "network.liveness_timeout", "must be at least 1ms"),
+            (1000, 1999, "network.liveness_timeout", "must be at least twice liveness_interval"),
+        ] {
+            let err = config(interval, timeout).validate().unwrap_err();
+            assert_eq!((err.field, err.reason), (field, reason), "{interval} ms / {timeout} ms");
+        }
     }
 }

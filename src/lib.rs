@@ -27,3 +27,7 @@ pub use libp2p::{Multiaddr, PeerId};
 pub use network::Network;
 pub use process::BornIn;
 pub use topic::{Publisher, Received, Topic};
+
+/// Hash maps on the per-frame and per-message paths: a fast hasher, seeded
+/// per process.
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;

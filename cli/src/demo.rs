@@ -205,11 +205,22 @@ pub(crate) fn run(a: DemoArgs) -> Result<(), String> {
         (ms(percentile(&latencies, 0.5)), ms(percentile(&latencies, 0.99)), ms(*latencies.last().unwrap_or(&0)));
     let redundancy = wire as f64 / (deliveries as f64 * a.size as f64).max(1.0);
     let mut views = std::collections::BTreeMap::<usize, usize>::new();
+    let (mut received, mut copies, mut grafts, mut connections) = (0u64, 0u64, 0u64, 0usize);
     for &i in &survivors {
         if let Ok(s) = swarm.nets[i].stats() {
             *views.entry(s.topics.first().map_or(0, |t| t.active_view)).or_default() += 1;
+            connections += s.connected_peers;
+            for t in &s.topics {
+                received += t.delivered;
+                copies += t.delivered + t.duplicates;
+                grafts += t.grafts;
+            }
         }
     }
+    // Payload copies that crossed a link per message delivered, minus one:
+    // the runtime's relative message redundancy.
+    let rmr = copies as f64 / received.max(1) as f64 - 1.0;
+    let connections = connections as f64 / survivors.len().max(1) as f64;
     let before = delivered_fraction(&log, 0..half, &all);
     let after = a.kill.map(|_| delivered_fraction(&log, half..a.messages, &survivors));
 
@@ -227,6 +238,7 @@ pub(crate) fn run(a: DemoArgs) -> Result<(), String> {
             "delivered": delivered, "duplicates": duplicates,
             "latency_ms_p50": p50, "latency_ms_p99": p99, "latency_ms_max": max,
             "redundancy": redundancy, "wire_bytes": wire, "wall_seconds": wall,
+            "rmr": rmr, "grafts": grafts, "connections_per_node": connections,
             "active_view_sizes": views.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "hops": hops, "plot": plot,
         });
@@ -258,6 +270,8 @@ pub(crate) fn run(a: DemoArgs) -> Result<(), String> {
         }
         println!("  latency p50 / p99 / max   {p50:>7.1} / {p99:.1} / {max:.1} ms");
         println!("  redundancy                {redundancy:>7.2} wire bytes per payload byte delivered");
+        println!("  duplicate copies          {rmr:>7.3} per delivery (RMR), {grafts} grafts");
+        println!("  connections               {connections:>7.1} per node");
         println!("  hops                      {}", histogram_line(hops.iter().copied().enumerate().skip(1)));
         println!("  active view sizes         {}", histogram_line(views.iter().map(|(k, v)| (*k, *v))));
         println!("  wall time                 {wall:>7.1} s");

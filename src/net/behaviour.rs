@@ -1,8 +1,9 @@
 //! The `NetworkBehaviour` that carries hypar frames: it dials peers when the
 //! protocol sends to them, keeps connections open while some topic needs
 //! them, refuses payloads for congested connections, remembers peers'
-//! addresses (bounded), and reports frames, dial failures, lost frames,
-//! drained queues and disconnections to the runtime.
+//! addresses (bounded), closes connections whose peer fell silent, and
+//! reports frames, dial failures, lost frames, drained queues and
+//! disconnections to the runtime.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -18,7 +19,9 @@ use libp2p::swarm::{
 };
 use libp2p::{Multiaddr, PeerId};
 
-use super::handler::{Gauge, Handler, In, Limits, Out, OutFrame};
+use crate::FastMap;
+
+use super::handler::{Gauge, Handler, In, Limits, Liveness, Out, OutFrame};
 use hypar_proto::wire::Frame;
 
 /// Control frames (anything but a payload) may queue to this many times the
@@ -49,14 +52,18 @@ pub(crate) enum Event {
     Drained { peer: PeerId },
     /// The stream to `peer` kept failing; the connection was closed.
     Broken { peer: PeerId },
+    /// `peer`, a neighbour, sent nothing for the liveness timeout; the
+    /// connection was closed.
+    Silent { peer: PeerId },
 }
 
 pub(crate) struct Behaviour {
     max_frame: usize,
     limits: Limits,
-    connections: HashMap<PeerId, Vec<ConnectionId>>,
+    liveness: Liveness,
+    connections: FastMap<PeerId, Vec<ConnectionId>>,
     /// What each connection has queued (connections whose handler exists).
-    gauges: HashMap<ConnectionId, Arc<Gauge>>,
+    gauges: FastMap<ConnectionId, Arc<Gauge>>,
     waiting: HashMap<PeerId, VecDeque<OutFrame>>,
     addresses: HashMap<PeerId, Vec<Multiaddr>>,
     address_order: VecDeque<PeerId>,
@@ -66,12 +73,13 @@ pub(crate) struct Behaviour {
 }
 
 impl Behaviour {
-    pub(crate) fn new(max_frame: usize, limits: Limits) -> Self {
+    pub(crate) fn new(max_frame: usize, limits: Limits, liveness: Liveness) -> Self {
         Behaviour {
             max_frame,
             limits,
-            connections: HashMap::new(),
-            gauges: HashMap::new(),
+            liveness,
+            connections: FastMap::default(),
+            gauges: FastMap::default(),
             waiting: HashMap::new(),
             addresses: HashMap::new(),
             address_order: VecDeque::new(),
@@ -198,10 +206,14 @@ impl Behaviour {
         known.truncate(super::peer_data::MAX_ADDRS);
     }
 
+    fn close(&mut self, peer: PeerId, connection: ConnectionId) {
+        self.events.push_back(ToSwarm::CloseConnection { peer_id: peer, connection: CloseConnection::One(connection) });
+    }
+
     fn handler_for(&mut self, connection: ConnectionId, peer: &PeerId) -> Handler {
         let gauge = Arc::new(Gauge::default());
         self.gauges.insert(connection, gauge.clone());
-        Handler::new(self.max_frame, self.limits, gauge, self.keep.contains(peer))
+        Handler::new(self.max_frame, self.limits, self.liveness, gauge, self.keep.contains(peer))
     }
 }
 
@@ -296,19 +308,17 @@ impl NetworkBehaviour for Behaviour {
             Out::Lost { count, payloads } => Event::Lost { peer, count, payloads },
             Out::Drained => Event::Drained { peer },
             Out::Malformed(error) => {
-                self.events.push_back(ToSwarm::CloseConnection {
-                    peer_id: peer,
-                    connection: CloseConnection::One(connection),
-                });
+                self.close(peer, connection);
                 Event::Malformed { peer, error }
             }
             Out::Unsupported => Event::Malformed { peer, error: "peer does not speak /hypar/2.0.0".into() },
             Out::Broken => {
-                self.events.push_back(ToSwarm::CloseConnection {
-                    peer_id: peer,
-                    connection: CloseConnection::One(connection),
-                });
+                self.close(peer, connection);
                 Event::Broken { peer }
+            }
+            Out::Silent => {
+                self.close(peer, connection);
+                Event::Silent { peer }
             }
         };
         self.events.push_back(ToSwarm::GenerateEvent(event));

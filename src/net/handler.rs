@@ -7,16 +7,26 @@
 //! reports when the connection drains. Payload frames lost with a failed
 //! stream are reported back with their messages, so the protocol can
 //! repair them.
+//!
+//! A connection that carries a neighbour link (kept alive) is watched: when
+//! nothing was written to it for [`Liveness::interval`] the handler writes a
+//! keep-alive, and when nothing arrived from it for [`Liveness::timeout`] it
+//! reports the peer silent, so a peer that vanished without a word (power
+//! lost, cable cut, a partition) is replaced within seconds. A busy link
+//! carries no keep-alives, and a connection no topic needs carries none.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use asynchronous_codec::Framed;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
-use hypar_proto::wire::Frame;
+use hypar_proto::wire::{self, Frame};
 use hypar_proto::{Message, TopicId};
 use libp2p::core::upgrade::ReadyUpgrade;
 use libp2p::swarm::handler::{ConnectionEvent, FullyNegotiatedInbound, FullyNegotiatedOutbound};
@@ -25,7 +35,7 @@ use libp2p::swarm::{
 };
 use libp2p::PeerId;
 
-use super::codec::FrameCodec;
+use super::codec::{FrameCodec, Inbound};
 use super::PROTOCOL;
 
 /// Inbound streams accepted per connection; a peer opens one.
@@ -49,6 +59,15 @@ pub(crate) struct OutFrame {
 pub(crate) struct Limits {
     pub(crate) frames: usize,
     pub(crate) bytes: usize,
+}
+
+/// How a kept-alive connection is watched.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Liveness {
+    /// Write a keep-alive when nothing was written for this long.
+    pub(crate) interval: Duration,
+    /// Report the peer silent when nothing arrived for this long.
+    pub(crate) timeout: Duration,
 }
 
 /// What one connection has queued, shared by the behaviour and the handler.
@@ -112,6 +131,9 @@ pub(crate) enum Out {
     /// The outbound stream failed `MAX_STREAM_FAILURES` times in a row: the
     /// connection should be closed.
     Broken,
+    /// Nothing arrived for the liveness timeout on a kept-alive connection:
+    /// it should be closed.
+    Silent,
 }
 
 enum Outbound {
@@ -136,10 +158,27 @@ pub(crate) struct Handler {
     unflushed_payloads: Vec<(TopicId, Message<PeerId>)>,
     /// Outbound streams that failed in a row.
     stream_failures: u8,
+    liveness: Liveness,
+    /// Fires every `liveness.interval`.
+    tick: Pin<Box<tokio::time::Sleep>>,
+    /// Something arrived from the peer, and something was written to it,
+    /// since the last tick (flags, not clock readings, on the frame paths).
+    heard: bool,
+    said: bool,
+    /// How long nothing has arrived, counted in ticks.
+    quiet: Duration,
+    /// `Silent` was reported.
+    silent: bool,
 }
 
 impl Handler {
-    pub(crate) fn new(max_frame: usize, limits: Limits, gauge: Arc<Gauge>, keep_alive: bool) -> Self {
+    pub(crate) fn new(
+        max_frame: usize,
+        limits: Limits,
+        liveness: Liveness,
+        gauge: Arc<Gauge>,
+        keep_alive: bool,
+    ) -> Self {
         Handler {
             max_frame,
             limits,
@@ -152,6 +191,32 @@ impl Handler {
             unflushed: 0,
             unflushed_payloads: Vec::new(),
             stream_failures: 0,
+            liveness,
+            tick: Box::pin(tokio::time::sleep(liveness.interval)),
+            heard: false,
+            said: false,
+            quiet: Duration::ZERO,
+            silent: false,
+        }
+    }
+
+    /// Once per liveness interval: on a kept-alive connection, report the
+    /// peer silent once nothing arrived for the timeout, or queue a
+    /// keep-alive if nothing was written since the last tick.
+    fn on_tick(&mut self) {
+        let (heard, said) = (std::mem::take(&mut self.heard), std::mem::take(&mut self.said));
+        if !self.keep_alive || self.silent {
+            self.quiet = Duration::ZERO;
+            return;
+        }
+        self.quiet = if heard { Duration::ZERO } else { self.quiet + self.liveness.interval };
+        if self.quiet >= self.liveness.timeout {
+            self.silent = true;
+            self.events.push_back(Out::Silent);
+        } else if !said && self.queue.is_empty() {
+            let frame = OutFrame { bytes: Bytes::from_static(&[wire::KEEP_ALIVE]), payload: None };
+            self.gauge.add(frame.bytes.len());
+            self.queue.push_back(frame);
         }
     }
 
@@ -203,6 +268,7 @@ impl Handler {
                     self.gauge.sub(frame.bytes.len());
                     self.unflushed += 1;
                     self.unflushed_payloads.extend(frame.payload.map(|p| *p));
+                    self.said = true;
                     if framed.start_send_unpin(frame.bytes).is_err() {
                         return true;
                     }
@@ -244,7 +310,14 @@ impl ConnectionHandler for Handler {
                     self.lose_queue();
                 }
             }
-            In::KeepAlive(k) => self.keep_alive = k,
+            In::KeepAlive(k) => {
+                if k && !self.keep_alive {
+                    // Watched from now on: the silence before does not count.
+                    self.quiet = Duration::ZERO;
+                    self.silent = false;
+                }
+                self.keep_alive = k;
+            }
         }
     }
 
@@ -253,6 +326,11 @@ impl ConnectionHandler for Handler {
     }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ConnectionHandlerEvent<Self::OutboundProtocol, (), Out>> {
+        while self.tick.as_mut().poll(cx).is_ready() {
+            self.on_tick();
+            let next = tokio::time::Instant::now() + self.liveness.interval;
+            self.tick.as_mut().reset(next);
+        }
         loop {
             if let Some(e) = self.events.pop_front() {
                 return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(e));
@@ -261,8 +339,19 @@ impl ConnectionHandler for Handler {
             let mut i = 0;
             while i < self.inbound.len() {
                 match self.inbound[i].poll_next_unpin(cx) {
-                    Poll::Ready(Some(Ok((frame, size)))) => {
-                        return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(Out::Frame(frame, size)));
+                    Poll::Ready(Some(Ok(inbound))) => {
+                        self.heard = true;
+                        match inbound {
+                            Inbound::Frame(frame, size) => {
+                                return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(Out::Frame(frame, size)));
+                            }
+                            // One item per stream per round, as for frames:
+                            // poll again soon rather than loop over a flood.
+                            Inbound::KeepAlive => {
+                                cx.waker().wake_by_ref();
+                                i += 1;
+                            }
+                        }
                     }
                     Poll::Ready(Some(Err(e))) => {
                         self.inbound.swap_remove(i);
@@ -296,6 +385,7 @@ impl ConnectionHandler for Handler {
         match event {
             ConnectionEvent::FullyNegotiatedInbound(FullyNegotiatedInbound { protocol: mut stream, .. }) => {
                 stream.ignore_for_keep_alive();
+                self.heard = true;
                 if self.inbound.len() < MAX_INBOUND_STREAMS {
                     self.inbound.push(Framed::new(stream, FrameCodec { max_frame: self.max_frame }));
                 }

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use hypar_proto::{wire, Event, Message, Output, TopicId};
+use libp2p::identify;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{identify, ping};
 use libp2p::{Multiaddr, PeerId};
 
 use super::swarm::ComposedEvent;
@@ -98,7 +98,6 @@ impl Runtime {
             self.timers.cancel_where(|due| match due {
                 Due::Proto(timer) => timer.topic == topic,
                 Due::Redial { topic: t, .. } => *t == topic,
-                Due::Liveness => false,
             });
             let _ = self.state.leave(topic, Instant::now(), &mut self.rng, &mut self.out);
         }
@@ -127,6 +126,9 @@ impl Runtime {
                 BehaviourEvent::Broken { peer } => {
                     tracing::warn!(%peer, "closed a connection whose outbound stream kept failing");
                 }
+                BehaviourEvent::Silent { peer } => {
+                    tracing::debug!(%peer, "closed the connection to a neighbour silent for too long");
+                }
                 BehaviourEvent::Lost { peer, count, payloads } => {
                     tracing::debug!(%peer, count, repaired = payloads.len(), "frames lost");
                     self.handle.frames_dropped.fetch_add(count as u64, Ordering::Relaxed);
@@ -139,18 +141,6 @@ impl Runtime {
                     self.to_release.extend(self.topics.keys().copied());
                 }
             },
-            SwarmEvent::Behaviour(ComposedEvent::Ping(ping::Event { peer, connection, result })) => match result {
-                Ok(_) => self.alive(peer, connection),
-                // A peer without ping (not a hypar node) is not watched.
-                Err(ping::Failure::Unsupported) => self.connection_closed(connection),
-                Err(e) => {
-                    // Failing pings: the peer is gone, or cut off.
-                    tracing::debug!(%peer, "closing a connection whose pings fail: {e}");
-                    self.swarm.close_connection(connection);
-                }
-            },
-            SwarmEvent::ConnectionEstablished { peer_id, connection_id, .. } => self.alive(peer_id, connection_id),
-            SwarmEvent::ConnectionClosed { connection_id, .. } => self.connection_closed(connection_id),
             SwarmEvent::Behaviour(ComposedEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
                 let addrs: Vec<Multiaddr> =
                     info.listen_addrs.iter().take(peer_data::MAX_ADDRS).map(peer_data::without_peer_id).collect();

@@ -13,13 +13,12 @@
 mod bootstrap;
 mod dispatch;
 mod facts;
-mod liveness;
 mod swarm;
 mod thread;
 mod timers;
 mod topic_channels;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,7 +35,7 @@ pub(crate) use facts::{Fact, FactSubscribers, Happened, Inbound, NetworkSnapshot
 pub(crate) use thread::start;
 pub(crate) use topic_channels::TopicChannels;
 
-use crate::{BornIn, Error, NetworkConfig};
+use crate::{BornIn, Error, FastMap, NetworkConfig};
 
 /// Requests from the API's handles to the network thread.
 pub(crate) enum Command {
@@ -107,8 +106,6 @@ enum Due {
     Proto(Timer),
     /// Dial a bootstrap address (without peer id) again, after `attempt` failures.
     Redial { topic: TopicId, addr: Multiaddr, attempt: u32 },
-    /// Close connections that stopped answering pings.
-    Liveness,
 }
 
 struct TopicEntry {
@@ -139,9 +136,8 @@ struct Runtime {
     rng: StdRng,
     out: Vec<Output<PeerId>>,
     timers: timers::TimerTable<Due>,
-    topics: HashMap<TopicId, TopicEntry>,
+    topics: FastMap<TopicId, TopicEntry>,
     address_dials: bootstrap::AddressDials,
-    liveness: liveness::Liveness,
     /// Topics whose held publishes may be sendable now (a neighbour came
     /// up, a link drained).
     to_release: Vec<TopicId>,
@@ -201,7 +197,6 @@ impl Runtime {
             match due {
                 Due::Proto(timer) => self.state.on_timer(timer, now, &mut self.rng, &mut self.out),
                 Due::Redial { topic, addr, attempt } => self.redial(topic, addr, attempt),
-                Due::Liveness => self.check_liveness(),
             }
         }
     }

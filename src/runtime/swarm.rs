@@ -2,9 +2,9 @@
 //! DNS, and the behaviours composed into it.
 
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{connection_limits, identify, noise, ping, tcp, yamux, Swarm};
+use libp2p::{connection_limits, identify, noise, tcp, yamux, Swarm};
 
-use crate::net::{Behaviour as HyparBehaviour, Limits};
+use crate::net::{Behaviour as HyparBehaviour, Limits, Liveness};
 use crate::{Error, Keypair, NetworkConfig};
 
 #[derive(NetworkBehaviour)]
@@ -12,7 +12,6 @@ use crate::{Error, Keypair, NetworkConfig};
 pub(crate) struct Composed {
     pub hypar: HyparBehaviour,
     pub identify: identify::Behaviour,
-    pub ping: ping::Behaviour,
     pub limits: connection_limits::Behaviour,
 }
 
@@ -31,16 +30,14 @@ pub(crate) fn build(keypair: &Keypair, config: &NetworkConfig) -> Result<Swarm<C
                 .with_max_established(Some(config.max_connections))
                 .with_max_established_per_peer(Some(2));
             Composed {
+                // Neighbour links carry keep-alives when quiet; a silent
+                // neighbour's connection is closed, so it is replaced in seconds.
                 hypar: HyparBehaviour::new(
                     config.max_message_size,
                     Limits { frames: config.peer_queue, bytes: config.peer_queue_bytes },
+                    Liveness { interval: config.liveness_interval, timeout: config.liveness_timeout },
                 ),
                 identify: identify::Behaviour::new(identify::Config::new("/hypar/id/1.0.0".into(), key.public())),
-                // Liveness: a connection whose pings go unanswered is closed
-                // (see the runtime), so a silent peer is replaced in seconds.
-                ping: ping::Behaviour::new(
-                    ping::Config::new().with_interval(config.liveness_interval).with_timeout(config.liveness_timeout),
-                ),
                 limits: connection_limits::Behaviour::new(limits),
             }
         })

@@ -1,7 +1,6 @@
 //! Starting the network thread: the OS thread, its tokio runtime, the swarm,
 //! and the wait until every listener is bound.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,9 +14,9 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{bootstrap, liveness, swarm, timers, Command, Due, FactSubscribers, Runtime, RuntimeHandle};
+use super::{bootstrap, swarm, timers, Command, FactSubscribers, Runtime, RuntimeHandle};
 use crate::net::peer_data;
-use crate::{BornIn, Error, Keypair, NetworkConfig};
+use crate::{BornIn, Error, FastMap, Keypair, NetworkConfig};
 
 /// Handle to the running thread, given to `Network`.
 pub(crate) struct Started {
@@ -124,8 +123,7 @@ impl Runtime {
         }
         *handle.listen_addrs.write() = bound.clone();
         let state = State::new(handle.peer_id, Some(peer_data::encode(&bound)));
-        let mut timers = timers::TimerTable::new();
-        timers.arm(Due::Liveness, std::time::Instant::now() + config.liveness_interval);
+        let timers = timers::TimerTable::new();
         Ok(Runtime {
             handle,
             swarm,
@@ -133,9 +131,8 @@ impl Runtime {
             rng: StdRng::from_entropy(),
             out: Vec::new(),
             timers,
-            topics: HashMap::new(),
+            topics: FastMap::default(),
             address_dials: bootstrap::AddressDials::default(),
-            liveness: liveness::Liveness::default(),
             to_release: Vec::new(),
         })
     }

@@ -2,19 +2,21 @@
 //! Arming a key again moves its deadline, so the table never holds more
 //! entries than there are distinct keys (a handful per topic).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::hash::Hash;
 use std::time::Instant;
 
+use crate::FastMap;
+
 /// Deadlines by key, earliest first.
 pub(crate) struct TimerTable<K> {
-    by_key: HashMap<K, Instant>,
+    by_key: FastMap<K, Instant>,
     by_deadline: BTreeSet<(Instant, K)>,
 }
 
 impl<K: Ord + Hash + Clone> TimerTable<K> {
     pub(crate) fn new() -> Self {
-        TimerTable { by_key: HashMap::new(), by_deadline: BTreeSet::new() }
+        TimerTable { by_key: FastMap::default(), by_deadline: BTreeSet::new() }
     }
 
     /// Fire `key` at `at`, replacing any deadline it had.

@@ -25,6 +25,6 @@ fn the_checked_in_header_is_fresh() {
     let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         checked_in == fresh,
-        "include/hypar.h is stale: run `HYPAR_BLESS=1 cargo test --release --test c_header` and commit it"
+        "include/hypar.h is stale: run `HYPAR_BLESS=1 cargo test --release -p hypar-ffi --test c_header` and commit it"
     );
 }

@@ -3,13 +3,13 @@
 //! bound, so memory stays flat under an endless stream. (Deduplication is
 //! in `dedup`.)
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rand::{Rng, RngCore};
 
-use super::{MessageId, PeerIdentity, PeerInfo};
+use super::{FastMap, MessageId, PeerIdentity, PeerInfo};
 
 /// A message kept to answer GRAFTs and to announce to new neighbours.
 #[derive(Debug, Clone)]
@@ -35,7 +35,7 @@ pub(crate) struct CachedMessage<PI> {
 /// Recently received messages, bounded by age, count and payload bytes.
 #[derive(Debug)]
 pub(crate) struct MessageCache<PI> {
-    entries: HashMap<MessageId, CachedMessage<PI>>,
+    entries: FastMap<MessageId, CachedMessage<PI>>,
     order: VecDeque<(MessageId, Instant)>,
     bytes: usize,
     ttl: Duration,
@@ -45,7 +45,7 @@ pub(crate) struct MessageCache<PI> {
 
 impl<PI: PeerIdentity> MessageCache<PI> {
     pub(crate) fn new(ttl: Duration, capacity: usize, max_bytes: usize) -> Self {
-        MessageCache { entries: HashMap::new(), order: VecDeque::new(), bytes: 0, ttl, capacity, max_bytes }
+        MessageCache { entries: FastMap::default(), order: VecDeque::new(), bytes: 0, ttl, capacity, max_bytes }
     }
 
     pub(crate) fn insert(&mut self, id: MessageId, message: CachedMessage<PI>, now: Instant) {
@@ -108,41 +108,6 @@ pub(crate) struct KnownPeer<PI> {
     pub retry_at: Option<Instant>,
 }
 
-/// A fast unkeyed hasher (multiply-rotate, as in rustc's FxHash) for the
-/// known-peers index. Unkeyed hashing invites collision flooding, but the
-/// index holds at most `known_peers_capacity` entries, so the worst case is
-/// the linear scan it replaces.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct FxHasher(u64);
-
-impl std::hash::Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(b));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(n as u64);
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
-
 /// Peers met through the overlay, kept after they leave the views. Larger
 /// than the passive view; the source for rejoining after mass failure and for
 /// re-merging partitions.
@@ -150,7 +115,7 @@ type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
 pub(crate) struct KnownPeers<PI> {
     entries: Vec<KnownPeer<PI>>,
     /// Position of each peer in `entries`.
-    index: HashMap<PI, usize, FxBuild>,
+    index: FastMap<PI, usize>,
     capacity: usize,
 }
 
@@ -159,7 +124,7 @@ const EVICTION_SAMPLE: usize = 8;
 
 impl<PI: PeerIdentity> KnownPeers<PI> {
     pub(crate) fn new(capacity: usize) -> Self {
-        KnownPeers { entries: Vec::new(), index: HashMap::default(), capacity }
+        KnownPeers { entries: Vec::new(), index: FastMap::default(), capacity }
     }
 
     pub(crate) fn get(&self, id: &PI) -> Option<&KnownPeer<PI>> {

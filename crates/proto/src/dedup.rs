@@ -11,12 +11,12 @@
 //! have it?" for announcements; it is only an optimisation (a forgotten id
 //! costs a needless GRAFT, never a second delivery).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use rand::{Rng, RngCore};
 
-use super::{MessageId, PeerIdentity};
+use super::{FastMap, FastSet, MessageId, PeerIdentity};
 
 /// What to do with a message, as far as deduplication goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,7 +139,7 @@ impl<PI> Window<PI> {
 pub(crate) struct SeenWindows<PI> {
     windows: Vec<Window<PI>>,
     /// Position of each session's window in `windows`.
-    index: HashMap<(PI, u64), usize>,
+    index: FastMap<(PI, u64), usize>,
     max_sessions: usize,
     max_gaps: usize,
     /// Gaps are closed once a later message is this old (the maximum message
@@ -171,7 +171,7 @@ impl<PI: PeerIdentity> SeenWindows<PI> {
     ) -> Self {
         SeenWindows {
             windows: Vec::new(),
-            index: HashMap::new(),
+            index: FastMap::default(),
             max_sessions,
             max_gaps,
             settle_after: max_age + link_delay,
@@ -277,7 +277,7 @@ impl<PI: PeerIdentity> SeenWindows<PI> {
 /// to "do I already have the message this IHAVE announces?".
 #[derive(Debug)]
 pub(crate) struct RecentIds {
-    ids: HashSet<MessageId>,
+    ids: FastSet<MessageId>,
     order: VecDeque<(MessageId, Instant)>,
     ttl: Duration,
     capacity: usize,
@@ -285,7 +285,7 @@ pub(crate) struct RecentIds {
 
 impl RecentIds {
     pub(crate) fn new(ttl: Duration, capacity: usize) -> Self {
-        RecentIds { ids: HashSet::new(), order: VecDeque::new(), ttl, capacity }
+        RecentIds { ids: FastSet::default(), order: VecDeque::new(), ttl, capacity }
     }
 
     pub(crate) fn contains(&self, id: &MessageId) -> bool {

@@ -43,6 +43,12 @@ use serde::Serialize;
 pub trait PeerIdentity: Copy + Eq + Ord + Hash + Debug + Send + Sync + Serialize + 'static {}
 impl<T: Copy + Eq + Ord + Hash + Debug + Send + Sync + Serialize + 'static> PeerIdentity for T {}
 
+/// Hash maps and sets on the per-message paths (ids, sessions, peers): a
+/// fast hasher, seeded per process, so keys a peer chooses cannot be aimed
+/// at one bucket.
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+pub(crate) type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
+
 /// Opaque bytes attached to a peer, carried unchanged through the overlay.
 /// The libp2p runtime stores the peer's dialable addresses here.
 pub type PeerData = Bytes;

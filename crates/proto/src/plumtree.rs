@@ -18,7 +18,7 @@
 //! - tree optimisation also triggers when the IHAVE arrives after the
 //!   payload.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -27,6 +27,7 @@ use rand::Rng;
 use super::cache::{CachedMessage, MessageCache};
 use super::dedup::{RecentIds, SeenWindows, Verdict};
 use super::io::Io;
+use super::FastMap;
 use super::{
     wire, DeliveredMessage, Event, Gossip, IHaveEntry, Message, MessageId, PeerIdentity, PlumtreeConfig, ProtoError,
     TimerKind,
@@ -88,7 +89,7 @@ pub(crate) struct Plumtree<PI> {
     windows: SeenWindows<PI>,
     recent: RecentIds,
     cache: MessageCache<PI>,
-    missing: HashMap<MessageId, Missing<PI>>,
+    missing: FastMap<MessageId, Missing<PI>>,
     /// When each missing message is due to be grafted, earliest first. One
     /// `Graft` timer per topic fires at the earliest; this set says for what.
     graft_deadlines: BTreeSet<(Instant, MessageId)>,
@@ -164,7 +165,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             eager: Vec::new(),
             lazy: Vec::new(),
             links: Vec::new(),
-            missing: HashMap::new(),
+            missing: FastMap::default(),
             graft_deadlines: BTreeSet::new(),
             graft_timer_at: None,
             ihave_queue: Vec::new(),

@@ -25,6 +25,13 @@ use super::{Gossip, IHaveEntry, Message, MessageId, PeerInfo, TopicId};
 /// The protocol version, the first byte of every frame body.
 pub const VERSION: u8 = 2;
 
+/// A keep-alive: where a frame's length prefix would start, the single byte
+/// `0x00` (a length of zero) stands alone. It carries nothing and belongs to
+/// no topic; a peer sends it on a neighbour link that has been quiet, so the
+/// other side can tell a quiet link from a dead one. [`decode`] reads frames
+/// only: a reader checks for this byte first.
+pub const KEEP_ALIVE: u8 = 0x00;
+
 /// Longest length prefix accepted: 4 LEB128 bytes, i.e. bodies below 2^28 bytes.
 const MAX_PREFIX_LEN: usize = 4;
 
