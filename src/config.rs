@@ -46,7 +46,8 @@ pub struct NetworkConfig {
     /// A neighbour link on which nothing arrived for this long is closed, so
     /// a neighbour that vanished silently (power lost, cable cut, partition)
     /// is replaced within about `liveness_timeout + liveness_interval`. At
-    /// least twice `liveness_interval`.
+    /// least three times `liveness_interval`: a quiet link carries a
+    /// keep-alive about every second interval.
     pub liveness_timeout: Duration,
     /// Events queued per event subscriber.
     pub event_queue: usize,
@@ -117,10 +118,10 @@ impl NetworkConfig {
         ConfigError::check_duration("network.liveness_interval", self.liveness_interval)?;
         ConfigError::check_duration("network.liveness_timeout", self.liveness_timeout)?;
         ConfigError::check(
-            self.liveness_timeout >= 2 * self.liveness_interval,
+            self.liveness_timeout >= 3 * self.liveness_interval,
             "network.liveness_timeout",
             format!("{}ms", self.liveness_timeout.as_millis()),
-            "must be at least twice liveness_interval",
+            "must be at least three times liveness_interval",
         )?;
         ConfigError::check_duration("network.idle_connection_timeout", self.idle_connection_timeout)?;
         ConfigError::check_duration("network.startup_timeout", self.startup_timeout)
@@ -141,11 +142,11 @@ mod tests {
             liveness_timeout: Duration::from_millis(timeout_ms),
             ..NetworkConfig::default()
         };
-        assert_eq!(config(1000, 2000).validate(), Ok(()));
+        assert_eq!(config(1000, 3000).validate(), Ok(()));
         for (interval, timeout, field, reason) in [
             (0, 5000, "network.liveness_interval", "must be at least 1ms"),
             (1000, 0, "network.liveness_timeout", "must be at least 1ms"),
-            (1000, 1999, "network.liveness_timeout", "must be at least twice liveness_interval"),
+            (1000, 2999, "network.liveness_timeout", "must be at least three times liveness_interval"),
         ] {
             let err = config(interval, timeout).validate().unwrap_err();
             assert_eq!((err.field, err.reason), (field, reason), "{interval} ms / {timeout} ms");

@@ -13,7 +13,24 @@ use libp2p::PeerId;
 use hypar_proto::wire::{self, Frame};
 
 pub(crate) struct FrameCodec {
-    pub max_frame: usize,
+    max_frame: usize,
+    /// Bytes left in the read buffer after the last decode.
+    buffered: usize,
+    /// Bytes arrived since [`FrameCodec::take_arrived`] was last called,
+    /// even if they are only part of a frame.
+    arrived: bool,
+}
+
+impl FrameCodec {
+    pub(crate) fn new(max_frame: usize) -> Self {
+        FrameCodec { max_frame, buffered: 0, arrived: false }
+    }
+
+    /// Whether any byte arrived since the last call: a peer in the middle of
+    /// a large frame on a slow link is not silent.
+    pub(crate) fn take_arrived(&mut self) -> bool {
+        std::mem::take(&mut self.arrived)
+    }
 }
 
 /// What arrived on a stream.
@@ -30,18 +47,30 @@ impl Decoder for FrameCodec {
     type Error = io::Error;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, io::Error> {
-        if src.first() == Some(&wire::KEEP_ALIVE) {
-            src.advance(1);
-            return Ok(Some(Inbound::KeepAlive));
+        if src.len() > self.buffered {
+            self.arrived = true;
         }
-        match wire::decode::<PeerId>(src, self.max_frame) {
-            Ok(Some((frame, used))) => {
-                src.advance(used);
-                Ok(Some(Inbound::Frame(frame, used)))
-            }
-            Ok(None) => Ok(None),
-            Err(e) => Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+        let item = decode_item(src, self.max_frame);
+        self.buffered = src.len();
+        item
+    }
+}
+
+/// The next item at the front of `src`. A run of keep-alives is one item,
+/// so a peer streaming them costs one wake-up per read, not per byte.
+fn decode_item(src: &mut BytesMut, max_frame: usize) -> Result<Option<Inbound>, io::Error> {
+    let keep_alives = src.iter().take_while(|b| **b == wire::KEEP_ALIVE).count();
+    if keep_alives > 0 {
+        src.advance(keep_alives);
+        return Ok(Some(Inbound::KeepAlive));
+    }
+    match wire::decode::<PeerId>(src, max_frame) {
+        Ok(Some((frame, used))) => {
+            src.advance(used);
+            Ok(Some(Inbound::Frame(frame, used)))
         }
+        Ok(None) => Ok(None),
+        Err(e) => Err(io::Error::new(io::ErrorKind::InvalidData, e)),
     }
 }
 
@@ -74,7 +103,7 @@ mod tests {
         buf.extend_from_slice(&frame);
         buf.extend_from_slice(&[wire::KEEP_ALIVE, wire::KEEP_ALIVE]);
         buf.extend_from_slice(&frame[..3]);
-        let mut codec = FrameCodec { max_frame: 1024 };
+        let mut codec = FrameCodec::new(1024);
         let mut got = Vec::new();
         while let Some(item) = codec.decode(&mut buf).unwrap() {
             got.push(match item {
@@ -82,7 +111,26 @@ mod tests {
                 Inbound::Frame(f, size) => format!("{} of {size} bytes", f.message.kind()),
             });
         }
-        assert_eq!(got, ["keep-alive", &format!("prune of {} bytes", frame.len()), "keep-alive", "keep-alive"]);
+        // The two keep-alives in a row are one item.
+        assert_eq!(got, ["keep-alive", &format!("prune of {} bytes", frame.len()), "keep-alive"]);
         assert_eq!(&buf[..], &frame[..3], "the start of the next frame waits for the rest");
+    }
+
+    #[test]
+    fn part_of_a_frame_counts_as_heard() {
+        let mut frame = Vec::new();
+        wire::encode(&TopicId::from_name("chat"), &Message::<PeerId>::Prune, 1024, &mut frame).unwrap();
+        let mut codec = FrameCodec::new(1024);
+        let mut buf = BytesMut::new();
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+        assert!(!codec.take_arrived(), "nothing arrived yet");
+        buf.extend_from_slice(&frame[..2]);
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+        assert!(codec.take_arrived(), "the first bytes of a frame are news from the peer");
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+        assert!(!codec.take_arrived(), "decoding the same bytes again is not");
+        buf.extend_from_slice(&frame[2..]);
+        assert!(matches!(codec.decode(&mut buf).unwrap(), Some(Inbound::Frame(..))));
+        assert!(codec.take_arrived());
     }
 }

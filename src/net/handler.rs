@@ -54,6 +54,19 @@ pub(crate) struct OutFrame {
     pub(crate) payload: Option<Box<(TopicId, Message<PeerId>)>>,
 }
 
+impl OutFrame {
+    fn keep_alive() -> Self {
+        OutFrame { bytes: Bytes::from_static(&[wire::KEEP_ALIVE]), payload: None }
+    }
+
+    /// A keep-alive, not a frame: the handler's own, never counted as a
+    /// frame written or lost. (An encoded frame starts with a non-zero
+    /// length.)
+    fn is_keep_alive(&self) -> bool {
+        self.bytes[..] == [wire::KEEP_ALIVE]
+    }
+}
+
 /// How much a connection may queue before it counts as congested.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
@@ -214,7 +227,7 @@ impl Handler {
             self.silent = true;
             self.events.push_back(Out::Silent);
         } else if !said && self.queue.is_empty() {
-            let frame = OutFrame { bytes: Bytes::from_static(&[wire::KEEP_ALIVE]), payload: None };
+            let frame = OutFrame::keep_alive();
             self.gauge.add(frame.bytes.len());
             self.queue.push_back(frame);
         }
@@ -230,7 +243,7 @@ impl Handler {
     /// Every queued frame is lost (the stream cannot be used).
     fn lose_queue(&mut self) {
         let frames: Vec<OutFrame> = self.queue.drain(..).collect();
-        let count = frames.len();
+        let count = frames.iter().filter(|f| !f.is_keep_alive()).count();
         let payloads = frames
             .into_iter()
             .filter_map(|f| {
@@ -266,7 +279,7 @@ impl Handler {
                 Poll::Ready(Ok(())) => {
                     let Some(frame) = self.queue.pop_front() else { break };
                     self.gauge.sub(frame.bytes.len());
-                    self.unflushed += 1;
+                    self.unflushed += usize::from(!frame.is_keep_alive());
                     self.unflushed_payloads.extend(frame.payload.map(|p| *p));
                     self.said = true;
                     if framed.start_send_unpin(frame.bytes).is_err() {
@@ -360,7 +373,10 @@ impl ConnectionHandler for Handler {
                     Poll::Ready(None) => {
                         self.inbound.swap_remove(i);
                     }
-                    Poll::Pending => i += 1,
+                    Poll::Pending => {
+                        self.heard |= self.inbound[i].codec_mut().take_arrived();
+                        i += 1;
+                    }
                 }
             }
             // Write.
@@ -387,13 +403,12 @@ impl ConnectionHandler for Handler {
                 stream.ignore_for_keep_alive();
                 self.heard = true;
                 if self.inbound.len() < MAX_INBOUND_STREAMS {
-                    self.inbound.push(Framed::new(stream, FrameCodec { max_frame: self.max_frame }));
+                    self.inbound.push(Framed::new(stream, FrameCodec::new(self.max_frame)));
                 }
             }
             ConnectionEvent::FullyNegotiatedOutbound(FullyNegotiatedOutbound { protocol: mut stream, .. }) => {
                 stream.ignore_for_keep_alive();
-                self.outbound =
-                    Outbound::Ready(Box::new(Framed::new(stream, FrameCodec { max_frame: self.max_frame })));
+                self.outbound = Outbound::Ready(Box::new(Framed::new(stream, FrameCodec::new(self.max_frame))));
             }
             ConnectionEvent::DialUpgradeError(e) => {
                 if matches!(e.error, StreamUpgradeError::NegotiationFailed) {
