@@ -241,7 +241,7 @@ class Bed:
 
     def switch(self, name: str, subnet: str) -> Switch:
         """A switch for addresses of `subnet` (a private range)."""
-        net = ipaddress.ip_network(subnet)
+        net = ipaddress.IPv4Network(subnet)
         if not net.is_private:
             raise ValueError(f"{subnet} is not a private range")
         ns = self._namespace(f"sw-{name}")

@@ -13,4 +13,6 @@ if [[ $(id -u) == 0 ]] && ! command -v tc >/dev/null; then
 fi
 [ -x "$venv/bin/python" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q -r "$root/bindings/python/requirements-dev.txt"; }
 cd "$root/tests/hosts"
+echo "mypy --strict: the host bed"
+"$venv/bin/python" -m mypy --strict --cache-dir=/dev/null bed.py scenarios.py test_hosts.py
 "$venv/bin/python" -m pytest -q -s -p no:cacheprovider test_hosts.py

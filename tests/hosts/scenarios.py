@@ -354,19 +354,29 @@ def late_bootstrap(bed: Bed, workdir: Path) -> Figures:
 
 
 def slow_link(bed: Bed, workdir: Path, n: int = 8, count: int = 200, size: int = 1024) -> Figures:
-    """Two hosts behind 1 Mbit/s links; a third publishes `count` messages of `size` bytes."""
+    """Two hosts behind 1 Mbit/s links; a third publishes `count` messages of
+    `size` bytes at once. The same burst is sent first with every link at
+    full speed: the control for the other hosts' latency. Both bursts must
+    reach every host exactly once; the latencies are the throttled burst's."""
     s = _swarm(bed, n, workdir)
     slow = s.hosts[-2:]
+    fast = [h for h in s.hosts if h not in slow]
+    sender = s.hosts[1]
+    control = s.publish([sender], count, interval_s=0, size=size)
+    s.wait_delivered(control, s.hosts, timeout=60)
     for h in slow:
         s.switch.throttle(h.name, "1mbit")
-    sender = s.hosts[1]
     msgs = s.publish([sender], count, interval_s=0, size=size)
     s.wait_delivered(msgs, s.hosts, timeout=120)
     fig = s.measure(Figures("slow_link", n), msgs, s.hosts)
-    fast = [h for h in s.hosts if h not in slow]
+    control_fig = s.measure(Figures("control", n), control, s.hosts)
+    fig.expected += control_fig.expected
+    fig.delivered += control_fig.delivered
+    fig.duplicates += control_fig.duplicates
     fast_fig = s.measure(Figures("fast", n), msgs, fast)
     slow_fig = s.measure(Figures("slow", n), msgs, slow)
     fig.extra["fast_p99_ms"] = round(fast_fig.percentile(99) or 0, 1)
+    fig.extra["control_fast_p99_ms"] = round(s.measure(Figures("control", n), control, fast).percentile(99) or 0, 1)
     fig.extra["slow_delivered"] = f"{slow_fig.delivered}/{slow_fig.expected}"
     fig.extra["slow_p99_ms"] = round(slow_fig.percentile(99) or 0, 1)
     return fig
