@@ -8,9 +8,12 @@ other. Links can be cut, restored and throttled (``tc tbf``; this kernel has
 no netem), and a switch can be split in two and healed. Processes run
 inside hosts and can be killed with SIGKILL by pid.
 
-Everything the bed creates carries a per-run prefix and is removed by
-:meth:`Bed.close`, which also runs at interpreter exit and on SIGTERM. Only
-private addresses are used, inside the bed's own namespaces.
+Everything the bed creates carries a per-run prefix, ``hb<pid>-``, and is
+removed by :meth:`Bed.close`, which also runs at interpreter exit and on
+SIGTERM and SIGHUP. What a run killed outright (SIGKILL) left behind is
+removed by the next bed: namespaces of a pid that no longer runs, and the
+processes inside them. Only private addresses are used, inside the bed's
+own namespaces.
 
 Needs root, ``ip`` (iproute2), ``tc``, and for NAT ``nft`` (nftables).
 """
@@ -213,22 +216,50 @@ class Process:
         self.popen.wait(timeout=10)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale() -> None:
+    """Remove namespaces left by beds whose process no longer runs (it was
+    killed outright, so it could not clean up), killing what runs in them."""
+    for line in _sh("ip", "netns", "list", check=False).stdout.splitlines():
+        ns = line.split(" ", 1)[0]
+        pid = ns[2:].split("-", 1)[0]
+        if not (ns.startswith("hb") and "-" in ns and pid.isdigit()) or _pid_alive(int(pid)):
+            continue
+        for p in _sh("ip", "netns", "pids", ns, check=False).stdout.split():
+            try:
+                os.kill(int(p), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        _sh("ip", "netns", "del", ns, check=False)
+
+
 class Bed:
     """Namespaces, switches, hosts, routers and processes, removed on close."""
 
     def __init__(self, prefix: Optional[str] = None) -> None:
         check_available()
-        self.prefix = prefix or f"hb{os.getpid() % 100000}"
+        sweep_stale()
+        self.prefix = prefix or f"hb{os.getpid()}"
         self.namespaces: list[str] = []
         self.processes: list[Process] = []
         self.members: dict[str, tuple[str, str]] = {}  # member name -> (namespace, interface)
         self._closed = False
         atexit.register(self.close)
-        self._old_term = signal.getsignal(signal.SIGTERM)
+        self._old_handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, self._on_term)
+            for sig in self._old_handlers:
+                signal.signal(sig, self._on_signal)
 
-    def _on_term(self, signum: int, frame: Any) -> None:
+    def _on_signal(self, signum: int, frame: Any) -> None:
         self.close()
         raise SystemExit(128 + signum)
 
@@ -305,7 +336,8 @@ class Bed:
             _sh("ip", "netns", "del", ns, check=False)
         self.namespaces.clear()
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, self._old_term)
+            for sig, handler in self._old_handlers.items():
+                signal.signal(sig, handler)
 
     def __enter__(self) -> "Bed":
         return self

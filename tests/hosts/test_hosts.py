@@ -8,6 +8,7 @@ from `python3 tests/hosts/scenarios.py`, which prints a table.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,24 @@ DEAD_NEIGHBOUR_BOUND_S = 15
 def bed(tmp_path: Path) -> Iterator[tuple[Bed, Path]]:
     with Bed() as b:
         yield b, tmp_path
+
+
+def test_a_bed_killed_without_warning_is_swept_by_the_next() -> None:
+    # A run killed with SIGKILL (or whose session ended) cannot clean up: its
+    # namespaces and processes outlive it. The next bed removes them.
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = f"hb{dead.pid}-h0"
+    subprocess.run(["ip", "netns", "add", stale], check=True)
+    orphan = subprocess.Popen(["ip", "netns", "exec", stale, "sleep", "600"])
+    try:
+        with Bed():
+            assert stale not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                                               check=True).stdout
+            assert orphan.wait(timeout=10) != 0, "the orphan process was killed"
+    finally:
+        orphan.kill()
+        subprocess.run(["ip", "netns", "del", stale], capture_output=True)
 
 
 def report(fig: scenarios.Figures) -> None:
