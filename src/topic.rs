@@ -1,7 +1,6 @@
 //! Joined topics: publishing, and receiving as a `Stream` of payloads.
 
 use std::pin::Pin;
-
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -88,11 +87,12 @@ impl Publisher {
     pub async fn gossip_async(&self, payload: impl Into<Bytes>) -> Result<(), Error> {
         let mut payload = payload.into();
         loop {
+            let room = self.channels.room();
             match self.try_gossip(payload) {
                 Err((Error::QueueFull { .. }, Some(p))) => payload = p,
                 other => return other.map_err(|(e, _)| e),
             }
-            self.channels.room().await;
+            room.await;
         }
     }
 

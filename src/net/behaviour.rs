@@ -135,17 +135,20 @@ impl Behaviour {
     /// Whether the connection to `peer` is congested: payloads for it would
     /// be refused. A peer not connected is not congested.
     pub(crate) fn is_congested(&self, peer: &PeerId) -> bool {
-        let conn = self.connections.get(peer).and_then(|c| c.first());
-        conn.and_then(|c| self.gauges.get(c)).is_some_and(|g| g.is_over(self.limits, 1))
+        self.gauge_of(peer).is_some_and(|g| g.is_over(self.limits, 1))
     }
 
     /// Have the connection to `peer` report when its queue drains
     /// ([`Event::Drained`]).
     pub(crate) fn notify_when_drained(&self, peer: &PeerId) {
-        let conn = self.connections.get(peer).and_then(|c| c.first());
-        if let Some(gauge) = conn.and_then(|c| self.gauges.get(c)) {
+        if let Some(gauge) = self.gauge_of(peer) {
             gauge.mark_congested();
         }
+    }
+
+    /// The gauge of the connection frames to `peer` go through.
+    fn gauge_of(&self, peer: &PeerId) -> Option<&Arc<Gauge>> {
+        self.connections.get(peer).and_then(|c| c.first()).and_then(|c| self.gauges.get(c))
     }
 
     /// Report one frame to `peer` as lost.
@@ -311,7 +314,7 @@ impl NetworkBehaviour for Behaviour {
                 self.close(peer, connection);
                 Event::Malformed { peer, error }
             }
-            Out::Unsupported => Event::Malformed { peer, error: "peer does not speak /hypar/2.0.0".into() },
+            Out::Unsupported => Event::Malformed { peer, error: format!("peer does not speak {}", super::PROTOCOL) },
             Out::Broken => {
                 self.close(peer, connection);
                 Event::Broken { peer }

@@ -65,15 +65,18 @@ impl TopicChannels {
         self.room.notify_waiters();
     }
 
-    /// Wait until some pending publish was sent (or the topic closed).
-    pub(crate) async fn room(&self) {
-        let notified = self.room.notified();
-        tokio::pin!(notified);
+    /// A wait until some pending publish is sent (or the topic closes),
+    /// armed now: a release after this call, even before the wait is
+    /// polled, ends it. Arm it before trying to publish, so the room made
+    /// between a refused try and the wait is not missed.
+    pub(crate) fn room(&self) -> impl std::future::Future<Output = ()> + '_ {
+        let mut notified = Box::pin(self.room.notified());
         notified.as_mut().enable();
-        if self.is_closed() {
-            return;
+        async move {
+            if !self.is_closed() {
+                notified.await;
+            }
         }
-        notified.await;
     }
 
     /// Hand a delivered message to every subscriber without waiting;
