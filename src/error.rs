@@ -71,6 +71,7 @@ impl Error {
             ProtoError::AlreadyJoined(_) => Error::AlreadyJoined(topic.to_string()),
             ProtoError::NotJoined(_) => Error::ShutDown,
             ProtoError::Config(c) => Error::InvalidConfig(c),
+            ProtoError::NoSigner(_) => Error::Runtime(format!("topic {topic} is signed and the node cannot sign")),
         }
     }
 }

@@ -111,6 +111,15 @@ pub struct TopicStats {
     /// Messages dropped: refused as invalid, too old or from outsiders, or
     /// not taken by a full subscriber queue.
     pub dropped: u64,
+    /// Messages the validator rejected.
+    pub rejected: u64,
+    /// Messages the validator ignored, or did not judge in time.
+    pub ignored: u64,
+    /// Messages refused for a missing or wrong signature.
+    pub forged: u64,
+    /// Broadcast frames (payloads, announcements, grafts) refused because
+    /// their sender was not a neighbour in this topic.
+    pub not_neighbor: u64,
     /// Frame bytes received for this topic.
     pub bytes_in: u64,
     /// Frame bytes sent for this topic.
@@ -131,6 +140,10 @@ impl From<TopicSnapshot> for TopicStats {
             relayed: c.relayed,
             duplicates: c.duplicates,
             dropped: c.dropped_invalid + c.dropped_too_old + c.dropped_outsider + s.subscriber_drops,
+            rejected: c.rejected,
+            ignored: c.ignored,
+            forged: c.forged,
+            not_neighbor: c.dropped_not_neighbor,
             bytes_in: s.bytes_in,
             bytes_out: s.bytes_out,
         }

@@ -26,7 +26,7 @@ pub use keypair::Keypair;
 pub use libp2p::{Multiaddr, PeerId};
 pub use network::Network;
 pub use process::BornIn;
-pub use topic::{Publisher, Received, Topic};
+pub use topic::{Publisher, Received, Topic, Validator, Verdict};
 
 /// Hash maps on the per-frame and per-message paths: a fast hasher, seeded
 /// per process.

@@ -76,6 +76,7 @@ impl Network {
     ) -> Result<(Command, Arc<TopicChannels>, oneshot::Receiver<Result<(), Error>>), Error> {
         let mut protocol = config.protocol;
         protocol.plumtree.max_message_size = self.runtime.config.max_message_size;
+        protocol.validation = config.validator.is_some();
         protocol.validate()?;
         let mut peers = Vec::new();
         let mut addrs = Vec::new();
@@ -92,9 +93,11 @@ impl Network {
             }
         }
         let id = TopicId::from_name(&config.name);
-        let channels = Arc::new(TopicChannels::new(id, &config.name));
+        let channels = Arc::new(TopicChannels::new(id, &config.name, protocol.signed));
         let (reply, rx) = oneshot::channel();
-        let cmd = Command::Join { channels: channels.clone(), config: Box::new(protocol), peers, addrs, reply };
+        let validator = config.validator.map(|v| v.0);
+        let cmd =
+            Command::Join { channels: channels.clone(), config: Box::new(protocol), peers, addrs, validator, reply };
         Ok((cmd, channels, rx))
     }
 

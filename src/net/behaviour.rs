@@ -180,6 +180,17 @@ impl Behaviour {
         }
     }
 
+    /// Stop or resume reading frames from `peer` (see [`In::Pause`]).
+    pub(crate) fn pause_reading(&mut self, peer: PeerId, paused: bool) {
+        for &c in self.connections.get(&peer).into_iter().flatten() {
+            self.events.push_back(ToSwarm::NotifyHandler {
+                peer_id: peer,
+                handler: NotifyHandler::One(c),
+                event: In::Pause(paused),
+            });
+        }
+    }
+
     /// Remember addresses at which `peer` can be dialed.
     pub(crate) fn add_addresses(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
         if addrs.is_empty() {
@@ -307,7 +318,7 @@ impl NetworkBehaviour for Behaviour {
 
     fn on_connection_handler_event(&mut self, peer: PeerId, connection: ConnectionId, event: THandlerOutEvent<Self>) {
         let event = match event {
-            Out::Frame(frame, size) => Event::Frame { peer, frame, size },
+            Out::Frame(frame, size) => Event::Frame { peer, frame: *frame, size },
             Out::Lost { count, payloads } => Event::Lost { peer, count, payloads },
             Out::Drained => Event::Drained { peer },
             Out::Malformed(error) => {

@@ -37,7 +37,7 @@ impl FrameCodec {
 #[derive(Debug)]
 pub(crate) enum Inbound {
     /// A frame, with its size on the wire.
-    Frame(Frame<PeerId>, usize),
+    Frame(Box<Frame<PeerId>>, usize),
     /// A keep-alive.
     KeepAlive,
 }
@@ -67,7 +67,7 @@ fn decode_item(src: &mut BytesMut, max_frame: usize) -> Result<Option<Inbound>, 
     match wire::decode::<PeerId>(src, max_frame) {
         Ok(Some((frame, used))) => {
             src.advance(used);
-            Ok(Some(Inbound::Frame(frame, used)))
+            Ok(Some(Inbound::Frame(Box::new(frame), used)))
         }
         Ok(None) => Ok(None),
         Err(e) => Err(io::Error::new(io::ErrorKind::InvalidData, e)),

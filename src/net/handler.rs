@@ -1,4 +1,4 @@
-//! One connection's side of the `/hypar/2.0.0` protocol: a single outbound
+//! One connection's side of the `/hypar/3.0.0` protocol: a single outbound
 //! stream fed from a queue of encoded frames, and inbound streams whose
 //! frames are decoded here and handed to the behaviour.
 //!
@@ -127,12 +127,18 @@ pub(crate) enum In {
     Send(OutFrame),
     /// Whether some topic needs this connection kept open.
     KeepAlive(bool),
+    /// Stop (true) or resume (false) reading frames from the peer: the
+    /// runtime has too many of its messages waiting for a verdict. Unread
+    /// frames stay in the transport, whose flow control makes the peer's
+    /// own queue to us fill, so its publishers see backpressure; nothing is
+    /// dropped.
+    Pause(bool),
 }
 
 #[derive(Debug)]
 pub(crate) enum Out {
     /// A frame arrived, with its size on the wire.
-    Frame(Frame<PeerId>, usize),
+    Frame(Box<Frame<PeerId>>, usize),
     /// The peer sent bytes that are not a valid frame; its stream was closed.
     Malformed(String),
     /// Frames lost: `count` in all, and the payload messages among them.
@@ -182,6 +188,8 @@ pub(crate) struct Handler {
     quiet: Duration,
     /// `Silent` was reported.
     silent: bool,
+    /// Inbound streams are not read (see [`In::Pause`]).
+    paused: bool,
 }
 
 impl Handler {
@@ -210,6 +218,7 @@ impl Handler {
             said: false,
             quiet: Duration::ZERO,
             silent: false,
+            paused: false,
         }
     }
 
@@ -323,6 +332,7 @@ impl ConnectionHandler for Handler {
                     self.lose_queue();
                 }
             }
+            In::Pause(paused) => self.paused = paused,
             In::KeepAlive(k) => {
                 if k && !self.keep_alive {
                     // Watched from now on: the silence before does not count.
@@ -348,9 +358,11 @@ impl ConnectionHandler for Handler {
             if let Some(e) = self.events.pop_front() {
                 return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(e));
             }
-            // Read: one frame per poll round from each inbound stream.
+            // Read: one frame per poll round from each inbound stream. A
+            // paused connection counts as heard: the silence is ours.
+            self.heard |= self.paused;
             let mut i = 0;
-            while i < self.inbound.len() {
+            while i < self.inbound.len() && !self.paused {
                 match self.inbound[i].poll_next_unpin(cx) {
                     Poll::Ready(Some(Ok(inbound))) => {
                         self.heard = true;

@@ -1,7 +1,9 @@
-//! libp2p glue: the `/hypar/2.0.0` stream protocol that carries the protocol
+//! libp2p glue: the `/hypar/3.0.0` stream protocol that carries the protocol
 //! core's frames between connected peers, and the encoding of a peer's
 //! addresses as [`hypar_proto::PeerData`].
 
+#[cfg(test)]
+mod attack_tests;
 mod behaviour;
 mod codec;
 mod handler;
@@ -11,11 +13,11 @@ pub(crate) use behaviour::{Behaviour, Event as BehaviourEvent};
 pub(crate) use handler::{Limits, Liveness, OutFrame};
 
 /// The stream protocol hypar speaks.
-pub(crate) const PROTOCOL: libp2p::StreamProtocol = libp2p::StreamProtocol::new("/hypar/2.0.0");
+pub(crate) const PROTOCOL: libp2p::StreamProtocol = libp2p::StreamProtocol::new("/hypar/3.0.0");
 
 #[cfg(test)]
 mod tests {
-    //! Real libp2p peers (TCP + Noise + Yamux) that speak `/hypar/2.0.0`
+    //! Real libp2p peers (TCP + Noise + Yamux) that speak `/hypar/3.0.0`
     //! through this module's behaviour alone: one writes invalid bytes to a
     //! real network, two others watch a quiet link.
 

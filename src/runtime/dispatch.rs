@@ -12,7 +12,7 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId};
 
 use super::swarm::ComposedEvent;
-use super::{Command, Due, Fact, Happened, Inbound, NetworkSnapshot, Runtime, TopicEntry, TopicSnapshot};
+use super::{validation, Command, Due, Fact, Happened, Inbound, NetworkSnapshot, Runtime, TopicEntry, TopicSnapshot};
 use crate::net::{peer_data, BehaviourEvent, OutFrame};
 use crate::Error;
 
@@ -20,9 +20,10 @@ impl Runtime {
     pub(super) fn on_command(&mut self, cmd: Command) {
         let now = Instant::now();
         match cmd {
-            Command::Join { channels, config, peers, addrs, reply } => {
+            Command::Join { channels, config, peers, addrs, validator, reply } => {
                 let id = channels.id;
                 let (retry_initial, retry_max) = (config.hyparview.join_retry_initial, config.hyparview.join_retry_max);
+                let (signed, validation_timeout) = (config.signed, config.plumtree.validation_timeout);
                 let result = self.state.join(id, *config, peers, now, &mut self.rng, &mut self.out);
                 if let Err(e) = result {
                     let _ = reply.send(Err(Error::from_proto(e, &channels.name)));
@@ -37,6 +38,9 @@ impl Runtime {
                     bytes_out: 0,
                     missed: 0,
                     lag_reported: None,
+                    signed,
+                    validator,
+                    validation_timeout,
                 };
                 self.topics.insert(id, entry);
                 for addr in addrs {
@@ -53,6 +57,18 @@ impl Runtime {
             }
             Command::Snapshot { reply } => {
                 let _ = reply.send(self.snapshot());
+            }
+            Command::Validated { topic, id, from, verdict } => {
+                if let Some(n) = self.validating.get_mut(&from) {
+                    *n -= 1;
+                    if *n == super::PAUSE_READING_AT / 2 {
+                        self.swarm.behaviour_mut().hypar.pause_reading(from, false);
+                    }
+                    if *n == 0 {
+                        self.validating.remove(&from);
+                    }
+                }
+                self.state.on_validated(topic, id, verdict, now, &mut self.rng, &mut self.out);
             }
             Command::Shutdown | Command::Crash => {}
         }
@@ -208,6 +224,27 @@ impl Runtime {
                 self.swarm.behaviour_mut().hypar.add_addresses(peer, peer_data::decode(&data));
             }
             Output::Disconnect { peer } => self.swarm.behaviour_mut().hypar.set_keep_alive(peer, false),
+            Output::Validate { topic, from, message } => {
+                let Some(t) = self.topics.get(&topic) else { return };
+                let n = self.validating.entry(from).or_default();
+                *n += 1;
+                if *n == super::PAUSE_READING_AT {
+                    self.swarm.behaviour_mut().hypar.pause_reading(from, true);
+                }
+                let job = validation::Job {
+                    topic,
+                    from,
+                    message,
+                    signed: t.signed,
+                    validator: t.validator.clone(),
+                    timeout: t.validation_timeout,
+                };
+                // The validation thread outlives the network thread's loop.
+                let _ = self.validation.send(job);
+            }
+            Output::Offence { peer, topic, offence } => {
+                tracing::debug!(%peer, %topic, offence = offence.name(), "protocol offence");
+            }
         }
     }
 
@@ -215,7 +252,7 @@ impl Runtime {
         let what = match event {
             Event::Delivered(d) => {
                 if let Some(t) = self.topics.get_mut(&topic) {
-                    t.missed += t.channels.deliver(&Inbound { payload: d.payload, hops: d.hops });
+                    t.missed += t.channels.deliver(&Inbound { payload: d.payload, hops: d.hops, origin: d.origin });
                     if t.missed > 0 {
                         self.report_lag(topic);
                     }

@@ -15,6 +15,8 @@ pub(crate) struct Inbound {
     pub payload: Bytes,
     /// Overlay hops it travelled (1: straight from its publisher).
     pub hops: u16,
+    /// Its publisher, in a signed topic (verified).
+    pub origin: Option<PeerId>,
 }
 
 /// What happened in one topic.

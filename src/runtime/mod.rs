@@ -17,6 +17,7 @@ mod swarm;
 mod thread;
 mod timers;
 mod topic_channels;
+mod validation;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use hypar_proto::{Output, PeerInfo, ProtocolConfig, State, Timer, TopicId};
+use hypar_proto::{MessageId, Output, PeerInfo, ProtocolConfig, State, Timer, TopicId, Validation};
 use libp2p::{Multiaddr, PeerId, Swarm};
 use parking_lot::RwLock;
 use rand::rngs::StdRng;
@@ -34,6 +35,7 @@ use tokio::sync::{mpsc, oneshot};
 pub(crate) use facts::{Fact, FactSubscribers, Happened, Inbound, NetworkSnapshot, TopicSnapshot};
 pub(crate) use thread::start;
 pub(crate) use topic_channels::TopicChannels;
+pub(crate) use validation::ValidatorFn;
 
 use crate::{BornIn, Error, FastMap, NetworkConfig};
 
@@ -44,6 +46,7 @@ pub(crate) enum Command {
         config: Box<ProtocolConfig<PeerId>>,
         peers: Vec<PeerInfo<PeerId>>,
         addrs: Vec<Multiaddr>,
+        validator: Option<ValidatorFn>,
         reply: oneshot::Sender<Result<(), Error>>,
     },
     Leave {
@@ -55,6 +58,13 @@ pub(crate) enum Command {
     },
     Snapshot {
         reply: oneshot::Sender<NetworkSnapshot>,
+    },
+    /// The validation thread's verdict on a held message.
+    Validated {
+        topic: TopicId,
+        id: MessageId,
+        from: PeerId,
+        verdict: Validation,
     },
     Shutdown,
     /// Stop at once, without telling anyone (a crash, for tests).
@@ -124,6 +134,11 @@ struct TopicEntry {
     /// that was: subscribers are told at most once per [`LAG_REPORT_EVERY`].
     missed: u64,
     lag_reported: Option<Instant>,
+    /// Messages are signed; the application's validator, if any; how long
+    /// a verdict may take.
+    signed: bool,
+    validator: Option<ValidatorFn>,
+    validation_timeout: Duration,
 }
 
 /// How often a topic whose subscribers keep falling behind reports it.
@@ -141,7 +156,17 @@ struct Runtime {
     /// Topics whose held publishes may be sendable now (a neighbour came
     /// up, a link drained).
     to_release: Vec<TopicId>,
+    /// Held messages go to the validation thread through this.
+    validation: mpsc::UnboundedSender<validation::Job>,
+    /// Messages from each peer waiting for a verdict; reading from a peer
+    /// pauses at [`PAUSE_READING_AT`] (bounded by the peers with some).
+    validating: FastMap<PeerId, usize>,
 }
+
+/// A peer with this many messages waiting for a verdict is not read from
+/// until half of them have one: backpressure instead of loss, and no peer
+/// can take more than its share of a topic's `max_pending`.
+const PAUSE_READING_AT: usize = 128;
 
 impl Runtime {
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
@@ -193,6 +218,7 @@ impl Runtime {
         for topic in lagging {
             self.report_lag(topic);
         }
+        self.state.set_wall_clock(now, unix_ms());
         while let Some(due) = self.timers.pop_due(now) {
             match due {
                 Due::Proto(timer) => self.state.on_timer(timer, now, &mut self.rng, &mut self.out),
@@ -204,6 +230,11 @@ impl Runtime {
     fn schedule(&mut self, after: Duration, due: Due) {
         self.timers.arm(due, Instant::now() + after);
     }
+}
+
+/// The wall clock, in milliseconds since the Unix epoch.
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// However the network thread ends (shutdown, crash, or a bug that panics),

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::StreamExt;
 use hypar_proto::State;
 use libp2p::swarm::SwarmEvent;
@@ -14,7 +15,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{bootstrap, swarm, timers, Command, FactSubscribers, Runtime, RuntimeHandle};
+use super::{bootstrap, swarm, timers, validation, Command, FactSubscribers, Runtime, RuntimeHandle};
 use crate::net::peer_data;
 use crate::{BornIn, Error, FastMap, Keypair, NetworkConfig};
 
@@ -122,7 +123,11 @@ impl Runtime {
             }
         }
         *handle.listen_addrs.write() = bound.clone();
-        let state = State::new(handle.peer_id, Some(peer_data::encode(&bound)));
+        let mut state = State::new(handle.peer_id, Some(peer_data::encode(&bound)));
+        let signing_key = keypair.0.clone();
+        state.set_signer(Arc::new(move |bytes: &[u8]| Bytes::from(signing_key.sign(bytes).unwrap_or_default())));
+        state.set_wall_clock(std::time::Instant::now(), super::unix_ms());
+        let validation = validation::start(&format!("hypar-{}", short(&handle.peer_id)), handle.commands.clone())?;
         let timers = timers::TimerTable::new();
         Ok(Runtime {
             handle,
@@ -134,6 +139,8 @@ impl Runtime {
             topics: FastMap::default(),
             address_dials: bootstrap::AddressDials::default(),
             to_release: Vec::new(),
+            validation,
+            validating: FastMap::default(),
         })
     }
 }

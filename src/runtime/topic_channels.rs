@@ -14,6 +14,8 @@ use super::Inbound;
 pub(crate) struct TopicChannels {
     pub id: TopicId,
     pub name: Arc<str>,
+    /// Messages are signed (their frames are larger).
+    pub signed: bool,
     subscribers: Mutex<Vec<(u64, mpsc::Sender<Inbound>)>>,
     next_subscriber: AtomicU64,
     /// Handles (`Topic`, `Publisher`) alive; the last one to go leaves.
@@ -30,10 +32,11 @@ pub(crate) struct TopicChannels {
 }
 
 impl TopicChannels {
-    pub(crate) fn new(id: TopicId, name: &str) -> Self {
+    pub(crate) fn new(id: TopicId, name: &str, signed: bool) -> Self {
         TopicChannels {
             id,
             name: name.into(),
+            signed,
             subscribers: Mutex::new(Vec::new()),
             next_subscriber: AtomicU64::new(0),
             handles: AtomicUsize::new(0),

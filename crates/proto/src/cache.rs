@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rand::{Rng, RngCore};
 
-use super::{FastMap, MessageId, PeerIdentity, PeerInfo};
+use super::{Auth, FastMap, MessageId, PeerIdentity, PeerInfo};
 
 /// A message kept to answer GRAFTs and to announce to new neighbours.
 #[derive(Debug, Clone)]
@@ -19,6 +19,8 @@ pub(crate) struct CachedMessage<PI> {
     pub session: u64,
     pub seq: u64,
     pub payload: Bytes,
+    /// The origin's signature, relayed with every copy.
+    pub auth: Option<Auth>,
     /// Hops the message had travelled when it reached this node (0 at its origin).
     pub hops: u16,
     /// Estimated publication time (now minus the message's age on arrival).

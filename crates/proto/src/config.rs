@@ -153,6 +153,19 @@ pub struct PlumtreeConfig {
     /// When a neighbour comes up, announce this many of the most recent cached
     /// messages to it, so a broadcast in flight survives neighbour failures.
     pub announce_on_neighbor_up: usize,
+    /// New messages held while the driver verifies and validates them
+    /// ([`crate::Output::Validate`]). When full, a new message is not taken
+    /// (nor recorded as seen): it can still arrive again, by announcement
+    /// from another neighbour.
+    pub max_pending: usize,
+    /// A message whose verdict has not come back this long is given up (as if
+    /// ignored). The runtime's validators are cut off at this time.
+    pub validation_timeout: Duration,
+    /// In signed topics, how far an origin's clock may be from this node's.
+    /// A signed message's time bounds its age: one timed more than this in
+    /// the future is refused, and its age counts as at least this node's
+    /// time minus its time minus this skew, whatever age it claims.
+    pub max_clock_skew: Duration,
 }
 
 impl Default for PlumtreeConfig {
@@ -179,6 +192,9 @@ impl Default for PlumtreeConfig {
             missing_capacity: 4096,
             announcers_per_message: 4,
             announce_on_neighbor_up: 256,
+            max_pending: 1024,
+            validation_timeout: Duration::from_secs(2),
+            max_clock_skew: Duration::from_secs(25),
         }
     }
 }
@@ -193,6 +209,24 @@ pub struct ProtocolConfig<PI> {
     /// When set, only these peers may enter the views; messages from anyone
     /// else are dropped and their JOIN/NEIGHBOR requests refused.
     pub allowed_peers: Option<BTreeSet<PI>>,
+    /// Every message carries its origin's signature ([`crate::Auth`]): this
+    /// node signs what it publishes (with the signer given to
+    /// [`crate::State::set_signer`]), and holds every new message for the
+    /// driver to verify ([`crate::Output::Validate`]). Unsigned messages are
+    /// refused. Off by default here (the simulator's peers have no keys); the
+    /// libp2p runtime turns it on for new topics.
+    pub signed: bool,
+    /// Hold every new message for the driver's verdict
+    /// ([`crate::Output::Validate`]) before delivering or relaying it: an
+    /// application validator. Signed topics are always held.
+    pub validation: bool,
+}
+
+impl<PI> ProtocolConfig<PI> {
+    /// Whether new messages wait for the driver's verdict.
+    pub fn holds_messages(&self) -> bool {
+        self.signed || self.validation
+    }
 }
 
 impl<PI> Default for ProtocolConfig<PI> {
@@ -201,6 +235,8 @@ impl<PI> Default for ProtocolConfig<PI> {
             hyparview: HyParViewConfig::default(),
             plumtree: PlumtreeConfig::default(),
             allowed_peers: None,
+            signed: false,
+            validation: false,
         }
     }
 }
@@ -322,6 +358,7 @@ impl PlumtreeConfig {
             ("plumtree.max_message_age", self.max_message_age),
             ("plumtree.seen_ttl", self.seen_ttl),
             ("plumtree.max_link_delay", self.max_link_delay),
+            ("plumtree.validation_timeout", self.validation_timeout),
         ] {
             ConfigError::check_duration(field, d)?;
         }
@@ -356,6 +393,7 @@ impl PlumtreeConfig {
             ("plumtree.recent_ids_capacity", self.recent_ids_capacity),
             ("plumtree.missing_capacity", self.missing_capacity),
             ("plumtree.announcers_per_message", self.announcers_per_message),
+            ("plumtree.max_pending", self.max_pending),
         ] {
             ConfigError::check((1..=1 << 24).contains(&n), field, n, "must be between 1 and 16777216")?;
         }
@@ -372,6 +410,13 @@ impl<PI> ProtocolConfig<PI> {
     /// `Ok` if every value is in range; else the first that is not.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.hyparview.validate()?;
-        self.plumtree.validate()
+        self.plumtree.validate()?;
+        let p = &self.plumtree;
+        ConfigError::check(
+            !self.signed || p.seen_ttl >= p.max_message_age + p.max_link_delay + p.max_clock_skew,
+            "plumtree.seen_ttl",
+            ms(p.seen_ttl),
+            "must exceed max_message_age by at least max_link_delay plus max_clock_skew in a signed topic",
+        )
     }
 }

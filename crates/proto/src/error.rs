@@ -58,4 +58,7 @@ pub enum ProtoError {
     /// The topic configuration was rejected.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The topic is signed and no signer was given (`State::set_signer`).
+    #[error("topic {0} is signed, and this node has no signer")]
+    NoSigner(TopicId),
 }

@@ -26,7 +26,8 @@ pub mod wire;
 
 pub use config::{HyParViewConfig, PlumtreeConfig, ProtocolConfig};
 pub use error::{ConfigError, ProtoError};
-pub use message::{Gossip, IHaveEntry, Message, MessageId, PeerInfo, Priority, TopicId};
+pub use io::Signer;
+pub use message::{Auth, Gossip, IHaveEntry, Message, MessageId, PeerInfo, Priority, TopicId};
 pub use plumtree::check_gossip_size;
 pub use state::State;
 pub use topic::{CacheSizes, Topic, TopicCounters};
@@ -98,6 +99,72 @@ pub enum Output<PI> {
         /// The peer.
         peer: PI,
     },
+    /// A new message is held, neither delivered nor relayed, until the
+    /// driver calls [`State::on_validated`] with its verdict: in a signed
+    /// topic, after verifying `message.auth` against `message.origin`
+    /// (over [`wire::signed_bytes`]); with [`ProtocolConfig::validation`],
+    /// after asking the application. At most
+    /// [`PlumtreeConfig::max_pending`] messages per topic wait at once.
+    Validate {
+        /// The topic.
+        topic: TopicId,
+        /// The neighbour it came from (to be penalised if it is rejected).
+        from: PI,
+        /// The message, as received.
+        message: Gossip<PI>,
+    },
+    /// `peer` broke the protocol in `topic`: the driver keeps its score.
+    Offence {
+        /// The peer.
+        peer: PI,
+        /// The topic.
+        topic: TopicId,
+        /// What it did.
+        offence: Offence,
+    },
+}
+
+/// The driver's verdict on a held message ([`Output::Validate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Validation {
+    /// Deliver and relay it.
+    Accept,
+    /// Neither deliver nor relay it; remember it as seen; nobody is to blame.
+    Ignore,
+    /// Neither deliver nor relay it; remember it as seen; the neighbour that
+    /// sent it is penalised ([`Offence::Rejected`]).
+    Reject,
+    /// Its signature is missing or does not verify: neither deliver nor relay
+    /// it, penalise the sender ([`Offence::BadSignature`]), and do not
+    /// remember it (its id names a message its origin may yet send for real).
+    Forged,
+}
+
+/// A breach of the protocol by a peer, reported through [`Output::Offence`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Offence {
+    /// A message whose signature is missing or wrong.
+    BadSignature,
+    /// A message the application rejected.
+    Rejected,
+    /// GOSSIP, IHAVE, GRAFT or PRUNE from a peer outside the topic's active
+    /// view. (Honest peers do this rarely, for frames in flight while a link
+    /// goes down.)
+    NotNeighbor,
+    /// A GRAFT for a message this node never had.
+    UnknownGraft,
+}
+
+impl Offence {
+    /// A short name for logs and statistics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Offence::BadSignature => "bad_signature",
+            Offence::Rejected => "rejected",
+            Offence::NotNeighbor => "not_neighbor",
+            Offence::UnknownGraft => "unknown_graft",
+        }
+    }
 }
 
 /// An event for the application, per topic.
@@ -128,6 +195,9 @@ pub struct DeliveredMessage<PI> {
     pub hops: u16,
     /// The neighbour it arrived from.
     pub from: PI,
+    /// Its origin, in a signed topic (whose driver verified the signature);
+    /// `None` in an unsigned topic, where the origin field is only a claim.
+    pub origin: Option<PI>,
 }
 
 /// A timer armed through [`Output::Timer`].

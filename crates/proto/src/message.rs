@@ -148,14 +148,39 @@ pub struct Gossip<PI> {
     pub age_ms: u32,
     /// What the origin published.
     pub payload: Bytes,
+    /// The origin's signature, in topics that require one; relayed unchanged.
+    pub auth: Option<Auth>,
 }
 
 impl<PI: Serialize> Gossip<PI> {
-    /// Message `seq` of `origin`'s `session`, with its id derived.
+    /// Message `seq` of `origin`'s `session`, with its id derived, unsigned.
     pub fn new(origin: PI, session: u64, seq: u64, hops: u16, age_ms: u32, payload: Bytes) -> Self {
         let id = MessageId::derive(&origin, session, seq);
-        Gossip { id, origin, session, seq, hops, age_ms, payload }
+        Gossip { id, origin, session, seq, hops, age_ms, payload, auth: None }
     }
+
+    /// The same message carrying `auth`.
+    pub fn with_auth(mut self, auth: Auth) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+}
+
+/// An origin's proof that it published a message: when, by its own clock,
+/// and its signature over [`crate::wire::signed_bytes`] (the topic, origin,
+/// session, number, time and payload).
+///
+/// A signed message's time, unlike its age, cannot be changed by a relay, so
+/// a receiver bounds how old the message can be by its own clock (within
+/// the configured clock skew): an old message replayed with a fresh age is
+/// refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Auth {
+    /// Milliseconds since the Unix epoch when the origin published it.
+    pub time_ms: u64,
+    /// The origin's Ed25519 signature (64 bytes; any other length is a bad
+    /// signature, refused by verification, not by the decoder).
+    pub signature: Bytes,
 }
 
 /// One lazy announcement: "I have message `id`; grafting it from me would

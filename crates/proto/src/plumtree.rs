@@ -29,8 +29,8 @@ use super::dedup::{RecentIds, SeenWindows, Verdict};
 use super::io::Io;
 use super::FastMap;
 use super::{
-    wire, DeliveredMessage, Event, Gossip, IHaveEntry, Message, MessageId, PeerIdentity, PlumtreeConfig, ProtoError,
-    TimerKind,
+    wire, Auth, DeliveredMessage, Event, Gossip, IHaveEntry, Message, MessageId, Offence, Output, PeerIdentity,
+    PlumtreeConfig, ProtoError, TimerKind, Validation,
 };
 
 /// What one topic's Plumtree instance counted since the topic was joined.
@@ -43,6 +43,21 @@ pub(crate) struct PlumtreeCounters {
     pub dropped_invalid: u64,
     pub dropped_too_old: u64,
     pub grafts_sent: u64,
+    pub rejected: u64,
+    pub ignored: u64,
+    pub forged: u64,
+    pub pending_full: u64,
+}
+
+/// A new message waiting for the driver's verdict.
+#[derive(Debug)]
+struct Pending<PI> {
+    gossip: Gossip<PI>,
+    from: PI,
+    since: Instant,
+    published: Instant,
+    /// Its announcements, if it was announced before it arrived.
+    missing: Option<Missing<PI>>,
 }
 
 /// Announcements of a message not received yet.
@@ -103,13 +118,23 @@ pub(crate) struct Plumtree<PI> {
     /// the last `LAG_SAMPLES`), and the next slot to overwrite.
     eager_lags: Vec<Duration>,
     next_lag: usize,
+    /// Messages are signed ([`crate::ProtocolConfig::signed`]), and held for
+    /// the driver's verdict ([`crate::ProtocolConfig::holds_messages`]).
+    signed: bool,
+    holds: bool,
+    pending: FastMap<MessageId, Pending<PI>>,
 }
 
 /// Refuse a payload whose GOSSIP frame, framing included, would exceed
-/// `max_message_size`, when published by an origin whose peer id encodes to
-/// `origin_len` bytes.
-pub fn check_gossip_size(payload_len: usize, origin_len: usize, max_message_size: usize) -> Result<(), ProtoError> {
-    let size = wire::gossip_frame_len(payload_len, origin_len);
+/// `max_message_size`, when published (signed or not) by an origin whose
+/// peer id encodes to `origin_len` bytes.
+pub fn check_gossip_size(
+    payload_len: usize,
+    origin_len: usize,
+    signed: bool,
+    max_message_size: usize,
+) -> Result<(), ProtoError> {
+    let size = wire::gossip_frame_len(payload_len, origin_len, signed);
     if size > max_message_size {
         return Err(ProtoError::MessageTooLarge { size, max: max_message_size });
     }
@@ -137,18 +162,25 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         session: u64,
         now: Instant,
         config: PlumtreeConfig,
+        (signed, holds): (bool, bool),
         windows: Option<SeenWindows<PI>>,
     ) -> Self {
+        // A signed message's age is known up to the clock skew, which thus
+        // counts as link delay.
+        let link_delay = config.max_link_delay + if signed { config.max_clock_skew } else { Duration::ZERO };
         Plumtree {
             windows: windows.unwrap_or_else(|| {
                 SeenWindows::new(
                     config.max_sessions,
                     config.max_gaps_per_session,
                     config.max_message_age,
-                    config.max_link_delay,
+                    link_delay,
                     config.seen_ttl,
                 )
             }),
+            signed,
+            holds,
+            pending: FastMap::default(),
             recent: RecentIds::new(config.seen_ttl, config.recent_ids_capacity),
             me,
             session,
@@ -262,13 +294,22 @@ impl<PI: PeerIdentity> Plumtree<PI> {
 
     /// Refuse a broadcast whose frame would exceed `max_message_size`.
     pub(crate) fn check_size(&self, payload_len: usize) -> Result<(), ProtoError> {
-        check_gossip_size(payload_len, wire::encoded_len(&self.me), self.config.max_message_size)
+        check_gossip_size(payload_len, wire::encoded_len(&self.me), self.signed, self.config.max_message_size)
     }
 
     /// Publish a new message from this node.
     pub(crate) fn broadcast(&mut self, payload: Bytes, io: &mut Io<'_, PI>) -> Result<MessageId, ProtoError> {
         self.check_size(payload.len())?;
         let seq = self.next_seq;
+        let auth = match (self.signed, io.signer) {
+            (false, _) => None,
+            (true, None) => return Err(ProtoError::NoSigner(io.topic)),
+            (true, Some(sign)) => {
+                let time_ms = io.wall_ms;
+                let bytes = wire::signed_bytes(&io.topic, &self.me, self.session, seq, time_ms, &payload);
+                Some(Auth { time_ms, signature: sign(&bytes) })
+            }
+        };
         self.next_seq += 1;
         let id = MessageId::derive(&self.me, self.session, seq);
         self.windows.insert(self.me, self.session, seq, io.now, io.rng);
@@ -278,6 +319,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             session: self.session,
             seq,
             payload,
+            auth,
             hops: 0,
             published: io.now,
             parent: None,
@@ -299,6 +341,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             hops: m.hops + 1,
             age_ms: age_ms(now, m.published),
             payload: m.payload.clone(),
+            auth: m.auth.clone(),
         }
     }
 
@@ -361,12 +404,42 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         }
     }
 
-    pub(crate) fn on_gossip(&mut self, from: PI, g: Gossip<PI>, io: &mut Io<'_, PI>) {
-        let now = io.now;
-        let age = Duration::from_millis(g.age_ms as u64);
+    /// How old `g` is, or `None` if it must be refused outright (an age past
+    /// the maximum, a bad hop count, a signature missing where required, or
+    /// a time in the future). In a signed topic the signed time bounds the
+    /// age from below, so a relay cannot make an old message look fresh.
+    fn age_of(&mut self, from: PI, g: &Gossip<PI>, io: &mut Io<'_, PI>) -> Option<Duration> {
+        let mut age = Duration::from_millis(g.age_ms as u64);
+        if self.signed {
+            let Some(auth) = &g.auth else {
+                self.counters.forged += 1;
+                io.offence(from, Offence::BadSignature);
+                return None;
+            };
+            let skew = self.config.max_clock_skew.as_millis() as u64;
+            if auth.time_ms > io.wall_ms.saturating_add(skew) {
+                self.counters.dropped_invalid += 1;
+                return None;
+            }
+            let since = io.wall_ms.saturating_sub(auth.time_ms).saturating_sub(skew);
+            age = age.max(Duration::from_millis(since));
+        }
         if age > self.config.max_message_age || g.hops == 0 || g.hops > self.config.max_hops || g.seq == 0 {
             self.counters.dropped_invalid += 1;
+            return None;
+        }
+        Some(age)
+    }
+
+    pub(crate) fn on_gossip(&mut self, from: PI, g: Gossip<PI>, io: &mut Io<'_, PI>) {
+        let now = io.now;
+        let Some(age) = self.age_of(from, &g, io) else {
             self.forget_missing(&g.id);
+            return;
+        };
+        if self.pending.contains_key(&g.id) {
+            // Another copy of a message being validated.
+            self.counters.duplicates += 1;
             return;
         }
         let published = now.checked_sub(age).unwrap_or(now);
@@ -410,9 +483,65 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             self.forget_missing(&g.id);
             return;
         }
+        if self.holds {
+            if self.pending.len() >= self.config.max_pending {
+                // Not taken, not remembered: another neighbour's announcement
+                // can still bring it once the backlog clears.
+                self.counters.pending_full += 1;
+                return;
+            }
+            let missing = self.forget_missing(&g.id);
+            io.out.push(Output::Validate { topic: io.topic, from, message: g.clone() });
+            self.pending.insert(g.id, Pending { gossip: g, from, since: now, published, missing });
+            return;
+        }
+        let missing = self.forget_missing(&g.id);
+        self.accept(from, g, published, missing, io);
+    }
+
+    /// The driver's verdict on a held message.
+    pub(crate) fn on_validated(&mut self, id: MessageId, verdict: Validation, io: &mut Io<'_, PI>) {
+        let Some(p) = self.pending.remove(&id) else { return };
+        let g = &p.gossip;
+        match verdict {
+            Validation::Accept => {
+                // Nothing else could deliver it meanwhile (copies of a held
+                // message are duplicates), but the record may have moved on.
+                match self.windows.check(g.origin, g.session, g.seq, p.published) {
+                    Verdict::New => self.accept(p.from, p.gossip, p.published, p.missing, io),
+                    Verdict::Duplicate => self.counters.duplicates += 1,
+                    Verdict::TooOld => self.counters.dropped_too_old += 1,
+                }
+            }
+            Validation::Ignore | Validation::Reject => {
+                self.windows.insert(g.origin, g.session, g.seq, io.now, io.rng);
+                self.recent.insert(id, io.now);
+                if verdict == Validation::Reject {
+                    self.counters.rejected += 1;
+                    io.offence(p.from, Offence::Rejected);
+                } else {
+                    self.counters.ignored += 1;
+                }
+            }
+            Validation::Forged => {
+                self.counters.forged += 1;
+                io.offence(p.from, Offence::BadSignature);
+            }
+        }
+    }
+
+    /// Deliver and relay a new message that arrived from `from`.
+    fn accept(
+        &mut self,
+        from: PI,
+        g: Gossip<PI>,
+        published: Instant,
+        missing: Option<Missing<PI>>,
+        io: &mut Io<'_, PI>,
+    ) {
+        let now = io.now;
         self.windows.insert(g.origin, g.session, g.seq, now, io.rng);
         self.recent.insert(g.id, now);
-        let missing = self.forget_missing(&g.id);
         let mut grafted_after = None;
         if let Some(m) = &missing {
             if m.grafted.contains(&from) {
@@ -431,12 +560,20 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             session: g.session,
             seq: g.seq,
             payload: g.payload,
+            auth: g.auth,
             hops: g.hops,
             published,
             parent: Some(from),
             grafted_after,
         };
-        io.event(Event::Delivered(DeliveredMessage { id: g.id, payload: cached.payload.clone(), hops: g.hops, from }));
+        let origin = self.signed.then_some(g.origin);
+        io.event(Event::Delivered(DeliveredMessage {
+            id: g.id,
+            payload: cached.payload.clone(),
+            hops: g.hops,
+            from,
+            origin,
+        }));
         self.counters.delivered += 1;
         self.push(g.id, &cached, Some(from), io);
         self.cache.insert(g.id, cached, now);
@@ -479,6 +616,9 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         let wait = self.graft_wait();
         let catch_up = self.config.catch_up.max(JOIN_SLACK);
         for e in entries {
+            if self.pending.contains_key(&e.id) {
+                continue;
+            }
             if self.recent.contains(&e.id) || self.cache.get(&e.id).is_some() {
                 let parent = self.cache.get(&e.id).and_then(|m| m.parent.map(|p| (p, m.hops)));
                 if let Some((parent, hops)) = parent {
@@ -571,7 +711,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
     /// An announced message is still missing: graft it from the next
     /// announcer, or give up if none is left.
     fn graft_next(&mut self, id: MessageId, io: &mut Io<'_, PI>) {
-        if self.recent.contains(&id) {
+        if self.recent.contains(&id) || self.pending.contains_key(&id) {
             self.forget_missing(&id);
             return;
         }
@@ -613,7 +753,12 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             l.duplicate_streak = 0;
         }
         let Some(id) = id else { return };
-        let Some(m) = self.cache.get(&id) else { return };
+        let Some(m) = self.cache.get(&id) else {
+            if !self.recent.contains(&id) && !self.pending.contains_key(&id) {
+                io.offence(from, Offence::UnknownGraft);
+            }
+            return;
+        };
         if m.hops >= self.config.max_hops || io.now.saturating_duration_since(m.published) > self.config.max_message_age
         {
             return;
@@ -664,7 +809,23 @@ impl<PI: PeerIdentity> Plumtree<PI> {
     }
 
     /// Drop expired cache entries (called periodically).
-    pub(crate) fn expire(&mut self, now: Instant) {
+    pub(crate) fn expire(&mut self, io: &mut Io<'_, PI>) {
+        let now = io.now;
+        // Verdicts never given count as Ignore (the driver lost them).
+        let limit = self.config.validation_timeout * 2;
+        let stale: Vec<MessageId> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| now.saturating_duration_since(p.since) > limit)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in stale {
+            if let Some(p) = self.pending.remove(&id) {
+                self.windows.insert(p.gossip.origin, p.gossip.session, p.gossip.seq, now, io.rng);
+                self.recent.insert(id, now);
+                self.counters.ignored += 1;
+            }
+        }
         self.windows.expire(now);
         self.recent.expire(now);
         self.cache.expire(now);

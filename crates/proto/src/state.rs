@@ -2,16 +2,18 @@
 //! sans-IO entry point the runtime and the simulator drive.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 use rand::RngCore;
 
 use super::dedup::SeenWindows;
-use super::io::Io;
+use super::io::{Io, Signer};
 use super::topic::Topic;
 use super::{
     Event, Message, MessageId, Output, PeerData, PeerIdentity, PeerInfo, ProtoError, ProtocolConfig, Timer, TopicId,
+    Validation,
 };
 
 /// Every topic a node is in. Each method takes the current time and a random
@@ -27,6 +29,20 @@ pub struct State<PI> {
     /// left, so a rejoin does not deliver old messages again. At most
     /// [`RETIRED_SEEN_CAPACITY`], each kept for its `seen_ttl`.
     retired: Vec<(TopicId, Instant, SeenWindows<PI>)>,
+    /// Signs what this node publishes in signed topics.
+    signer: SignerSlot,
+    /// An instant and the wall clock then (ms since the Unix epoch): the
+    /// wall clock at any other instant is extrapolated from it.
+    wall_anchor: (Instant, u64),
+}
+
+/// The signer, if any (a closure, shown by presence only).
+struct SignerSlot(Option<Arc<Signer>>);
+
+impl std::fmt::Debug for SignerSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Some(signer)" } else { "None" })
+    }
 }
 
 /// Left topics whose seen-caches are kept at most.
@@ -36,7 +52,54 @@ impl<PI: PeerIdentity> State<PI> {
     /// A node called `me`, whose data (addresses) travel with it through the
     /// overlay.
     pub fn new(me: PI, my_data: Option<PeerData>) -> Self {
-        State { me, my_data, topics: BTreeMap::new(), joins: 0, retired: Vec::new() }
+        State {
+            me,
+            my_data,
+            topics: BTreeMap::new(),
+            joins: 0,
+            retired: Vec::new(),
+            signer: SignerSlot(None),
+            wall_anchor: (Instant::now(), 0),
+        }
+    }
+
+    /// How this node signs what it publishes in signed topics: a function
+    /// from [`crate::wire::signed_bytes`] to the signature (64 bytes,
+    /// Ed25519, in the libp2p runtime). Without one, publishing in a signed
+    /// topic fails with [`ProtoError::NoSigner`].
+    pub fn set_signer(&mut self, signer: Arc<Signer>) {
+        self.signer = SignerSlot(Some(signer));
+    }
+
+    /// The wall clock (milliseconds since the Unix epoch) at `now`; other
+    /// instants are extrapolated from the latest call. Signed topics use it
+    /// to time what this node publishes and to bound the age of what it
+    /// receives. Call it again from time to time to follow clock changes.
+    pub fn set_wall_clock(&mut self, now: Instant, unix_ms: u64) {
+        self.wall_anchor = (now, unix_ms);
+    }
+
+    fn wall_ms(&self, now: Instant) -> u64 {
+        let (at, ms) = self.wall_anchor;
+        match now.checked_duration_since(at) {
+            Some(d) => ms.saturating_add(d.as_millis() as u64),
+            None => ms.saturating_sub(at.duration_since(now).as_millis() as u64),
+        }
+    }
+
+    /// The verdict on a message held by [`Output::Validate`]: deliver and
+    /// relay it, or not. A verdict for a message no longer held (given up
+    /// after `validation_timeout`, or a topic left since) is ignored.
+    pub fn on_validated(
+        &mut self,
+        topic: TopicId,
+        id: MessageId,
+        verdict: Validation,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        out: &mut Vec<Output<PI>>,
+    ) {
+        self.with_topic(topic, now, rng, out, |t, io| t.on_validated(id, verdict, io));
     }
 
     /// This node's identity.
@@ -70,8 +133,10 @@ impl<PI: PeerIdentity> State<PI> {
         f: impl FnOnce(&mut Topic<PI>, &mut Io<'_, PI>) -> T,
     ) -> Option<T> {
         let start = out.len();
+        let wall_ms = self.wall_ms(now);
         let t = self.topics.get_mut(&topic)?;
-        let mut io = Io { now, rng, out, topic, generation: t.generation() };
+        let signer = self.signer.0.as_deref();
+        let mut io = Io { now, wall_ms, signer, rng, out, topic, generation: t.generation() };
         let result = f(t, &mut io);
         self.emit_disconnects(start, out);
         Some(result)
@@ -140,7 +205,8 @@ impl<PI: PeerIdentity> State<PI> {
         let start = out.len();
         let t = self.topics.remove(&topic).ok_or(ProtoError::NotJoined(topic))?;
         let generation = t.generation();
-        let seen = t.leave(&mut Io { now, rng, out, topic, generation });
+        let wall_ms = self.wall_ms(now);
+        let seen = t.leave(&mut Io { now, wall_ms, signer: None, rng, out, topic, generation });
         if self.retired.len() >= RETIRED_SEEN_CAPACITY {
             self.retired.remove(0);
         }

@@ -9,7 +9,9 @@ use super::dedup::SeenWindows;
 use super::hyparview::{HyParView, NeighborChange};
 use super::io::Io;
 use super::plumtree::Plumtree;
-use super::{Message, MessageId, PeerIdentity, PeerInfo, ProtoError, ProtocolConfig, TimerKind, TopicId};
+use super::{
+    Message, MessageId, Offence, PeerIdentity, PeerInfo, ProtoError, ProtocolConfig, TimerKind, TopicId, Validation,
+};
 
 /// Counters of one topic since it was joined.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -31,6 +33,18 @@ pub struct TopicCounters {
     pub dropped_outsider: u64,
     /// GRAFT requests sent to recover announced messages.
     pub grafts_sent: u64,
+    /// GOSSIP, IHAVE, GRAFT and PRUNE frames from peers outside the active
+    /// view, refused.
+    pub dropped_not_neighbor: u64,
+    /// Messages the validator rejected.
+    pub rejected: u64,
+    /// Messages the validator ignored (or did not judge in time).
+    pub ignored: u64,
+    /// Messages whose signature was missing or wrong.
+    pub forged: u64,
+    /// New messages not taken because `max_pending` were already waiting
+    /// for their verdict.
+    pub pending_full: u64,
 }
 
 /// How full a topic's bounded structures are (see [`Topic::cache_sizes`]).
@@ -60,6 +74,8 @@ pub struct Topic<PI> {
     allowed: Option<BTreeSet<PI>>,
     /// Messages from peers outside the allow list.
     dropped_outsider: u64,
+    /// Broadcast messages from peers outside the active view.
+    dropped_not_neighbor: u64,
 }
 
 impl<PI: PeerIdentity> Topic<PI> {
@@ -74,13 +90,15 @@ impl<PI: PeerIdentity> Topic<PI> {
         session: u64,
         now: std::time::Instant,
     ) -> Self {
+        let modes = (config.signed, config.holds_messages());
         Topic {
             id,
             generation,
             hyparview: HyParView::new(me.id, me.data, config.hyparview),
-            plumtree: Plumtree::new(me.id, session, now, config.plumtree, windows),
+            plumtree: Plumtree::new(me.id, session, now, config.plumtree, modes, windows),
             allowed: config.allowed_peers,
             dropped_outsider: 0,
+            dropped_not_neighbor: 0,
         }
     }
 
@@ -136,6 +154,11 @@ impl<PI: PeerIdentity> Topic<PI> {
             dropped_too_old: p.dropped_too_old,
             dropped_outsider: self.dropped_outsider,
             grafts_sent: p.grafts_sent,
+            dropped_not_neighbor: self.dropped_not_neighbor,
+            rejected: p.rejected,
+            ignored: p.ignored,
+            forged: p.forged,
+            pending_full: p.pending_full,
         }
     }
 
@@ -198,6 +221,10 @@ impl<PI: PeerIdentity> Topic<PI> {
         self.plumtree.broadcast(payload, io)
     }
 
+    pub(crate) fn on_validated(&mut self, id: MessageId, verdict: Validation, io: &mut Io<'_, PI>) {
+        self.plumtree.on_validated(id, verdict, io);
+    }
+
     pub(crate) fn check_size(&self, payload_len: usize) -> Result<(), ProtoError> {
         self.plumtree.check_size(payload_len)
     }
@@ -209,6 +236,14 @@ impl<PI: PeerIdentity> Topic<PI> {
             if matches!(message, Message::Join { .. } | Message::Neighbor { .. }) {
                 io.send(from, Message::Disconnect { alive: false });
             }
+            return;
+        }
+        let broadcast =
+            matches!(message, Message::Gossip(_) | Message::IHave(_) | Message::Graft { .. } | Message::Prune);
+        if broadcast && !self.hyparview.is_active(&from) {
+            // Only neighbours take part in the broadcast.
+            self.dropped_not_neighbor += 1;
+            io.offence(from, Offence::NotNeighbor);
             return;
         }
         match message {
@@ -240,7 +275,7 @@ impl<PI: PeerIdentity> Topic<PI> {
         match kind {
             TimerKind::Shuffle => self.hyparview.on_shuffle_timer(io),
             TimerKind::Maintenance => {
-                self.plumtree.expire(io.now);
+                self.plumtree.expire(io);
                 self.hyparview.on_maintenance_timer(io);
             }
             TimerKind::JoinRetry => self.hyparview.on_join_retry(io),

@@ -22,8 +22,14 @@ use serde::Serialize;
 
 use super::{Gossip, IHaveEntry, Message, MessageId, PeerInfo, TopicId};
 
+/// The domain-separation prefix of the bytes a GOSSIP's origin signs.
+pub const SIGNATURE_PREFIX: &[u8] = b"hypar/sig/v3/";
+
+/// Length of an Ed25519 signature.
+pub const SIGNATURE_LEN: usize = 64;
+
 /// The protocol version, the first byte of every frame body.
-pub const VERSION: u8 = 2;
+pub const VERSION: u8 = 3;
 
 /// A keep-alive: where a frame's length prefix would start, the single byte
 /// `0x00` (a length of zero) stands alone. It carries nothing and belongs to
@@ -188,14 +194,41 @@ pub fn decode_body<PI: DeserializeOwned + Serialize>(body: &[u8]) -> Result<Fram
 
 /// An upper bound of the frame size of a [`Message::Gossip`] carrying
 /// `payload_len` payload bytes from an origin whose peer id encodes to
-/// `origin_len` bytes ([`encoded_len`]), whatever its sequence number, hops
-/// and age. At most 16 bytes above the real size, and exact when seq ≥ 2^63,
-/// hops ≥ 2^14 and age ≥ 2^28 ms.
-pub fn gossip_frame_len(payload_len: usize, origin_len: usize) -> usize {
+/// `origin_len` bytes ([`encoded_len`]), signed or not, whatever its
+/// sequence number, hops, age and (if signed) time. At most 26 bytes above
+/// the real size, and exact when seq ≥ 2^63, hops ≥ 2^14, age ≥ 2^28 ms and
+/// time ≥ 2^63 ms.
+pub fn gossip_frame_len(payload_len: usize, origin_len: usize, signed: bool) -> usize {
     let numbers = 8 + MAX_VARINT_U64 + MAX_VARINT_U16 + MAX_VARINT_U32;
-    let fixed = BODY_HEADER_LEN + origin_len + numbers + varint_len(payload_len);
+    // The auth option's tag, then the time and the length-prefixed signature.
+    let auth = 1 + if signed { MAX_VARINT_U64 + 1 + SIGNATURE_LEN } else { 0 };
+    let fixed = BODY_HEADER_LEN + origin_len + numbers + varint_len(payload_len) + auth;
     let body = fixed.saturating_add(payload_len);
     varint_len(body).saturating_add(body)
+}
+
+/// The bytes a GOSSIP's origin signs, and every receiver verifies:
+/// [`SIGNATURE_PREFIX`], the topic id (32 bytes), the origin's peer id as
+/// encoded on the wire, the session, the sequence number and the time
+/// (8 bytes each, little-endian), then the payload.
+pub fn signed_bytes<PI: Serialize>(
+    topic: &TopicId,
+    origin: &PI,
+    session: u64,
+    seq: u64,
+    time_ms: u64,
+    payload: &[u8],
+) -> Vec<u8> {
+    let origin = postcard::to_allocvec(origin).unwrap_or_default();
+    let mut out = Vec::with_capacity(SIGNATURE_PREFIX.len() + 32 + origin.len() + 24 + payload.len());
+    out.extend_from_slice(SIGNATURE_PREFIX);
+    out.extend_from_slice(topic.as_bytes());
+    out.extend_from_slice(&origin);
+    out.extend_from_slice(&session.to_le_bytes());
+    out.extend_from_slice(&seq.to_le_bytes());
+    out.extend_from_slice(&time_ms.to_le_bytes());
+    out.extend_from_slice(payload);
+    out
 }
 
 /// How many bytes `value` (a peer id, say) takes on the wire.
@@ -354,7 +387,7 @@ mod tests {
     use serde::{Deserialize, Deserializer, Serializer};
 
     use super::*;
-    use crate::{Gossip, PlumtreeConfig, Priority};
+    use crate::{Auth, Gossip, PlumtreeConfig, Priority};
 
     /// The default frame limit.
     const MAX: usize = 64 * 1024;
@@ -536,10 +569,10 @@ mod tests {
     fn vectors() -> Vec<(&'static str, &'static str, Message<BytesId>)> {
         vec![
             ("prune",
-                "2202b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410a", Message::Prune),
+                "2203b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410a", Message::Prune),
             (
                 "gossip",
-                "3902b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410704aabbccdd08070605040302010101ac020568656c6c6f",
+                "3a03b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410704aabbccdd08070605040302010101ac020568656c6c6f00",
                 Message::Gossip(Gossip::new(
                     BytesId::new(&[0xaa, 0xbb, 0xcc, 0xdd]),
                     0x0102_0304_0506_0708,
@@ -551,7 +584,7 @@ mod tests {
             ),
             (
                 "ihave",
-                "4902b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc17741080211111111111111111111111111111111020022222222222222222222222222222222ac02dc0b",
+                "4903b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc17741080211111111111111111111111111111111020022222222222222222222222222222222ac02dc0b",
                 Message::IHave(vec![
                     IHaveEntry { id: MessageId([0x11; 16]), hops: 2, age_ms: 0 },
                     IHaveEntry { id: MessageId([0x22; 16]), hops: 300, age_ms: 1500 },
@@ -559,17 +592,17 @@ mod tests {
             ),
             (
                 "forward_join",
-                "2c02b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410104aabbccdd0102010206",
+                "2c03b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410104aabbccdd0102010206",
                 Message::ForwardJoin {
                     peer: PeerInfo { id: BytesId::new(&[0xaa, 0xbb, 0xcc, 0xdd]), data: Some(Bytes::from_static(&[1, 2])) },
                     ttl: 6,
                 },
             ),
             ("neighbor",
-                "2402b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc17741020000", Message::Neighbor { priority: Priority::High, data: None }),
+                "2403b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc17741020000", Message::Neighbor { priority: Priority::High, data: None }),
             (
                 "shuffle_reply",
-                "2c02b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410602010100020203010178",
+                "2c03b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410602010100020203010178",
                 Message::ShuffleReply {
                     peers: vec![
                         PeerInfo { id: BytesId::new(&[0x01]), data: None },
@@ -578,7 +611,7 @@ mod tests {
                 },
             ),
             ("graft",
-                "3302b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410901ffffffffffffffffffffffffffffffff", Message::Graft { id: Some(MessageId([0xff; 16])) }),
+                "3303b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410901ffffffffffffffffffffffffffffffff", Message::Graft { id: Some(MessageId([0xff; 16])) }),
         ]
     }
 
@@ -747,7 +780,7 @@ mod tests {
         );
         assert_eq!(
             WireError::UnsupportedVersion(7).to_string(),
-            "unsupported wire version 7 (this implementation speaks version 2)"
+            "unsupported wire version 7 (this implementation speaks version 3)"
         );
         let body = [&[VERSION][..], &[0; 32], &[8, 0x80, 0x80, 0x80, 0x80, 0x10]].concat();
         assert_eq!(
@@ -772,13 +805,22 @@ mod tests {
             lens.extend(boundary - 80..boundary + 80);
         }
         for len in lens {
-            let bound = gossip_frame_len(len, encoded_len(&ORIGIN));
+            let bound = gossip_frame_len(len, encoded_len(&ORIGIN), false);
             let worst = frame(&topic(), &gossip_with(len, u64::MAX, u16::MAX, u32::MAX)).len();
             assert_eq!(bound, worst, "payload {len}");
             let best = frame(&topic(), &gossip_with(len, 1, 0, 0)).len();
             assert!(best <= bound && bound - best <= 16, "payload {len}: {best} vs {bound}");
+            let signed = |m: Message<u64>, time_ms| match m {
+                Message::Gossip(g) => {
+                    Message::Gossip(g.with_auth(Auth { time_ms, signature: Bytes::from(vec![1; SIGNATURE_LEN]) }))
+                }
+                other => other,
+            };
+            let bound = gossip_frame_len(len, encoded_len(&ORIGIN), true);
+            let worst = frame(&topic(), &signed(gossip_with(len, u64::MAX, u16::MAX, u32::MAX), u64::MAX)).len();
+            assert_eq!(bound, worst, "signed payload {len}");
         }
-        assert_eq!(gossip_frame_len(usize::MAX, 1), usize::MAX);
+        assert_eq!(gossip_frame_len(usize::MAX, 1, false), usize::MAX);
     }
 
     #[test]
@@ -816,8 +858,10 @@ mod tests {
         assert_eq!(limit, 65_536);
         // An Ed25519 peer id, as libp2p encodes it: 38 bytes and a length.
         let origin_len = 39;
-        let largest_payload = (0..limit).rev().find(|&p| gossip_frame_len(p, origin_len) <= limit).unwrap();
-        assert_eq!(largest_payload, 65_431);
+        let largest = |signed| (0..limit).rev().find(|&p| gossip_frame_len(p, origin_len, signed) <= limit).unwrap();
+        eprintln!("largest {} {}", largest(false), largest(true));
+        assert_eq!(largest(false), 65_430);
+        assert_eq!(largest(true), 65_355);
         assert_eq!(max_ihave_entries(limit), 2729);
         assert!(DOC.contains("the largest payload is **65431** bytes"));
         assert!(DOC.contains("it carries at most **2729** entries"));
@@ -990,11 +1034,19 @@ mod tests {
             (info(), any::<u8>(), prop::collection::vec(info(), 0..12))
                 .prop_map(|(origin, ttl, peers)| Message::Shuffle { origin, ttl, peers }),
             prop::collection::vec(info(), 0..12).prop_map(|peers| Message::ShuffleReply { peers }),
-            (pi, any::<u64>(), any::<u64>(), any::<u16>(), any::<u32>(), arb_bytes(600)).prop_map(
-                |(origin, session, seq, hops, age_ms, payload)| {
-                    Message::Gossip(Gossip::new(origin, session, seq, hops, age_ms, payload))
-                }
-            ),
+            (
+                pi,
+                (any::<u64>(), any::<u64>(), any::<u16>(), any::<u32>()),
+                arb_bytes(600),
+                prop::option::of((any::<u64>(), arb_bytes(80)))
+            )
+                .prop_map(|(origin, (session, seq, hops, age_ms), payload, auth)| {
+                    let g = Gossip::new(origin, session, seq, hops, age_ms, payload);
+                    Message::Gossip(match auth {
+                        Some((time_ms, signature)) => g.with_auth(Auth { time_ms, signature }),
+                        None => g,
+                    })
+                }),
             prop::collection::vec(
                 (arb_id(), any::<u16>(), any::<u32>()).prop_map(|(id, hops, age_ms)| IHaveEntry { id, hops, age_ms }),
                 0..40
@@ -1170,13 +1222,18 @@ mod tests {
             hops in any::<u16>(),
             age_ms in any::<u32>(),
             payload_len in prop_oneof![0..300usize, 0..70_000usize],
+            time_ms in proptest::option::of(any::<u64>()),
         ) {
             let payload = Bytes::from(vec![7; payload_len]);
-            let message = Message::Gossip(Gossip::new(origin, session, seq, hops, age_ms, payload));
+            let mut gossip = Gossip::new(origin, session, seq, hops, age_ms, payload);
+            if let Some(time_ms) = time_ms {
+                gossip = gossip.with_auth(Auth { time_ms, signature: Bytes::from(vec![9; SIGNATURE_LEN]) });
+            }
+            let message = Message::Gossip(gossip);
             let real = frame(&topic(), &message).len();
-            let bound = gossip_frame_len(payload_len, encoded_len(&origin));
+            let bound = gossip_frame_len(payload_len, encoded_len(&origin), time_ms.is_some());
             prop_assert!(real <= bound);
-            prop_assert!(bound - real <= 16);
+            prop_assert!(bound - real <= 26);
             // A frame limit of exactly the bound always admits the message.
             prop_assert!(encode(&topic(), &message, bound, &mut Vec::new()).is_ok());
         }

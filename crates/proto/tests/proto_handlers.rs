@@ -266,7 +266,7 @@ fn oversized_publish_is_refused_counting_the_framing() {
     config.plumtree.max_message_size = 1024;
     let mut n = Node::new(config, &[]);
     let origin_len = wire::encoded_len(&ME);
-    let fits = (0..1024).rev().find(|&p| wire::gossip_frame_len(p, origin_len) <= 1024).unwrap();
+    let fits = (0..1024).rev().find(|&p| wire::gossip_frame_len(p, origin_len, false) <= 1024).unwrap();
     assert!(n.broadcast(&vec![0; fits]).is_ok());
     match n.broadcast(&vec![0; fits + 1]) {
         Err(ProtoError::MessageTooLarge { size, max }) => {

@@ -438,6 +438,9 @@ impl Sim {
                     }
                 }
                 Output::Event { event: Event::NeighborDown(_), .. } => self.neighbor_downs += 1,
+                // The simulated topics are neither signed nor validated, and
+                // every simulated peer is honest.
+                Output::Validate { .. } | Output::Offence { .. } => {}
                 Output::Event { .. } | Output::PeerData { .. } | Output::Disconnect { .. } => {}
             }
         }
