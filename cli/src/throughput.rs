@@ -36,6 +36,9 @@ pub(crate) struct ThroughputArgs {
     /// nothing is dropped.
     #[arg(long, default_value_t = 512)]
     window: u64,
+    /// Publish unsigned messages (topics are signed by default).
+    #[arg(long)]
+    unsigned: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -94,9 +97,10 @@ fn round_rust(a: &ThroughputArgs) -> Result<Round, String> {
     let sender = Network::new(config(), Keypair::generate()).map_err(|e| e.to_string())?;
     let receiver = Network::new(config(), Keypair::generate()).map_err(|e| e.to_string())?;
     let mut events = receiver.events();
-    let out = sender.join(topic::Config::new("throughput", vec![])).map_err(|e| e.to_string())?;
-    let mut inbox =
-        receiver.join(topic::Config::new("throughput", sender.listen_addrs())).map_err(|e| e.to_string())?;
+    let signed = !a.unsigned;
+    let out = sender.join(topic::Config::new("throughput", vec![]).signed(signed)).map_err(|e| e.to_string())?;
+    let inbox = topic::Config::new("throughput", sender.listen_addrs()).signed(signed);
+    let mut inbox = receiver.join(inbox).map_err(|e| e.to_string())?;
     wait_neighbour(&mut events)?;
     let delivered = Arc::new(AtomicU64::new(0));
     let counter = delivered.clone();
