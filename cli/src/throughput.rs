@@ -117,10 +117,10 @@ fn round_rust(a: &ThroughputArgs) -> Result<Round, String> {
     Ok(round)
 }
 
-extern "C" fn ignore(_: *mut c_void, _: *const u8, _: usize) {}
+extern "C" fn ignore(_: *mut c_void, _: *const hypar_message) {}
 
-extern "C" fn count(userdata: *mut c_void, data: *const u8, len: usize) {
-    std::hint::black_box((data, len));
+extern "C" fn count(userdata: *mut c_void, message: *const hypar_message) {
+    std::hint::black_box(message);
     // SAFETY: userdata is the AtomicU64 that outlives the topic (see round_c).
     unsafe { &*(userdata as *const AtomicU64) }.fetch_add(1, Ordering::Release);
 }
@@ -153,13 +153,16 @@ fn round_c(a: &ThroughputArgs) -> Result<Round, String> {
         hypar_network_config_free(cfg);
         let delivered = Arc::new(AtomicU64::new(0));
         let name = c"throughput";
+        let options = hypar_topic_options_new();
+        check(hypar_topic_options_set_signed(options, !a.unsigned), "options")?;
         let (mut out, mut inbox) = (std::ptr::null_mut(), std::ptr::null_mut());
         check(
-            hypar_network_join(
+            hypar_network_join_with(
                 sender,
                 name.as_ptr(),
                 std::ptr::null(),
                 0,
+                options,
                 Some(ignore),
                 std::ptr::null_mut(),
                 &mut out,
@@ -174,9 +177,19 @@ fn round_c(a: &ThroughputArgs) -> Result<Round, String> {
         let boot = [addrs.as_ptr().cast::<std::ffi::c_char>()];
         let userdata = Arc::as_ptr(&delivered) as *mut c_void;
         check(
-            hypar_network_join(receiver, name.as_ptr(), boot.as_ptr(), 1, Some(count), userdata, &mut inbox),
+            hypar_network_join_with(
+                receiver,
+                name.as_ptr(),
+                boot.as_ptr(),
+                1,
+                options,
+                Some(count),
+                userdata,
+                &mut inbox,
+            ),
             "join",
         )?;
+        hypar_topic_options_free(options);
         let mut stats = hypar_topic_stats::default();
         let deadline = Instant::now() + Duration::from_secs(20);
         while stats.active_view == 0 && Instant::now() < deadline {

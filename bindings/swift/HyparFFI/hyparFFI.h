@@ -264,6 +264,13 @@ typedef void (*UniffiCallbackInterfaceMessageHandlerMethod0)(uint64_t, RustBuffe
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_MESSAGE_VALIDATOR_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_MESSAGE_VALIDATOR_METHOD0
+typedef void (*UniffiCallbackInterfaceMessageValidatorMethod0)(uint64_t, RustBuffer, RustBuffer* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_EVENT_HANDLER
 #define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_EVENT_HANDLER
 typedef struct UniffiVTableCallbackInterfaceEventHandler {
@@ -289,6 +296,15 @@ typedef struct UniffiVTableCallbackInterfaceMessageHandler {
     UniffiCallbackInterfaceClone _Nonnull uniffiClone;
     UniffiCallbackInterfaceMessageHandlerMethod0 _Nonnull onMessage;
 } UniffiVTableCallbackInterfaceMessageHandler;
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_MESSAGE_VALIDATOR
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_MESSAGE_VALIDATOR
+typedef struct UniffiVTableCallbackInterfaceMessageValidator {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceMessageValidatorMethod0 _Nonnull validate;
+} UniffiVTableCallbackInterfaceMessageValidator;
 
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_FN_CLONE_EVENTHANDLER
@@ -328,12 +344,12 @@ uint64_t uniffi_hypar_ffi_fn_constructor_hyparnetwork_new(RustBuffer config, Rus
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_FN_METHOD_HYPARNETWORK_JOIN
 #define UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_FN_METHOD_HYPARNETWORK_JOIN
-uint64_t uniffi_hypar_ffi_fn_method_hyparnetwork_join(uint64_t ptr, RustBuffer topic, RustBuffer bootstrap, RustBuffer handler, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_hypar_ffi_fn_method_hyparnetwork_join(uint64_t ptr, RustBuffer topic, RustBuffer bootstrap, RustBuffer handler, RustBuffer options, RustBuffer validator, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_FN_METHOD_HYPARNETWORK_JOIN_BATCHED
 #define UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_FN_METHOD_HYPARNETWORK_JOIN_BATCHED
-uint64_t uniffi_hypar_ffi_fn_method_hyparnetwork_join_batched(uint64_t ptr, RustBuffer topic, RustBuffer bootstrap, uint64_t handler, uint32_t max_batch, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_hypar_ffi_fn_method_hyparnetwork_join_batched(uint64_t ptr, RustBuffer topic, RustBuffer bootstrap, uint64_t handler, uint32_t max_batch, RustBuffer options, RustBuffer validator, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_FN_METHOD_HYPARNETWORK_LISTEN_ADDRS
@@ -443,7 +459,27 @@ void uniffi_hypar_ffi_fn_init_callback_vtable_messagehandler(const UniffiVTableC
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_FN_METHOD_MESSAGEHANDLER_ON_MESSAGE
 #define UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_FN_METHOD_MESSAGEHANDLER_ON_MESSAGE
-void uniffi_hypar_ffi_fn_method_messagehandler_on_message(uint64_t ptr, RustBuffer data, RustCallStatus *_Nonnull out_status
+void uniffi_hypar_ffi_fn_method_messagehandler_on_message(uint64_t ptr, RustBuffer message, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_FN_CLONE_MESSAGEVALIDATOR
+#define UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_FN_CLONE_MESSAGEVALIDATOR
+uint64_t uniffi_hypar_ffi_fn_clone_messagevalidator(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_FN_FREE_MESSAGEVALIDATOR
+#define UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_FN_FREE_MESSAGEVALIDATOR
+void uniffi_hypar_ffi_fn_free_messagevalidator(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_FN_INIT_CALLBACK_VTABLE_MESSAGEVALIDATOR
+#define UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_FN_INIT_CALLBACK_VTABLE_MESSAGEVALIDATOR
+void uniffi_hypar_ffi_fn_init_callback_vtable_messagevalidator(const UniffiVTableCallbackInterfaceMessageValidator* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_FN_METHOD_MESSAGEVALIDATOR_VALIDATE
+#define UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_FN_METHOD_MESSAGEVALIDATOR_VALIDATE
+RustBuffer uniffi_hypar_ffi_fn_method_messagevalidator_validate(uint64_t ptr, RustBuffer message, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_FN_FUNC_GENERATE_KEYPAIR
@@ -840,6 +876,12 @@ uint16_t uniffi_hypar_ffi_checksum_method_messagebatchhandler_on_messages(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_CHECKSUM_METHOD_MESSAGEHANDLER_ON_MESSAGE
 #define UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_CHECKSUM_METHOD_MESSAGEHANDLER_ON_MESSAGE
 uint16_t uniffi_hypar_ffi_checksum_method_messagehandler_on_message(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_CHECKSUM_METHOD_MESSAGEVALIDATOR_VALIDATE
+#define UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_CHECKSUM_METHOD_MESSAGEVALIDATOR_VALIDATE
+uint16_t uniffi_hypar_ffi_checksum_method_messagevalidator_validate(void
     
 );
 #endif

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use hypar::Keypair;
 
 use crate::shared::{
-    Delivery, ErrorKind, ForeignError, ForeignNetwork, ForeignTopic, NetworkConfig, NetworkEvent, NetworkStats,
-    TopicStats,
+    Delivery, ErrorKind, ForeignError, ForeignNetwork, ForeignTopic, Message, NetworkConfig, NetworkEvent,
+    NetworkStats, TopicOptions, TopicStats, Validator, Verdict,
 };
 
 /// Every error hypar raises. Each kind carries a message that says what was
@@ -78,7 +78,7 @@ impl From<ForeignError> for HyparError {
 #[uniffi::export(foreign)]
 pub trait MessageHandler: Send + Sync {
     /// One message.
-    fn on_message(&self, data: Vec<u8>);
+    fn on_message(&self, message: Message);
 }
 
 /// Receives a topic's messages in batches: every message already waiting,
@@ -87,7 +87,18 @@ pub trait MessageHandler: Send + Sync {
 #[uniffi::export(foreign)]
 pub trait MessageBatchHandler: Send + Sync {
     /// The messages, in arrival order.
-    fn on_messages(&self, batch: Vec<Vec<u8>>);
+    fn on_messages(&self, batch: Vec<Message>);
+}
+
+/// Judges each new message of a topic before it is delivered or relayed,
+/// one call at a time, on a thread the library owns (its signature, in a
+/// signed topic, is already checked). An exception it raises counts as
+/// `Verdict.IGNORE`, as does an answer later than the topic's validation
+/// timeout.
+#[uniffi::export(foreign)]
+pub trait MessageValidator: Send + Sync {
+    /// The verdict on `message`.
+    fn validate(&self, message: Message) -> Verdict;
 }
 
 /// Receives the network's events, one call at a time, on a library thread.
@@ -120,6 +131,21 @@ pub fn version() -> String {
 #[derive(uniffi::Object)]
 pub struct HyparNetwork(ForeignNetwork);
 
+impl HyparNetwork {
+    fn join_with(
+        &self,
+        topic: String,
+        bootstrap: Vec<String>,
+        delivery: Delivery,
+        options: Option<TopicOptions>,
+        validator: Option<Arc<dyn MessageValidator>>,
+    ) -> Result<Arc<HyparTopic>, HyparError> {
+        let validator = validator.map(|v| Box::new(move |m| v.validate(m)) as Validator);
+        let options = options.unwrap_or_default();
+        Ok(Arc::new(HyparTopic(self.0.join(&topic, &bootstrap, delivery, &options, validator)?)))
+    }
+}
+
 #[uniffi::export]
 impl HyparNetwork {
     /// Start a node; returns once every listen address is bound.
@@ -142,33 +168,41 @@ impl HyparNetwork {
     /// Join `topic` through `bootstrap` (multiaddrs; empty: this node is a
     /// bootstrap node for others). With a `handler`, every message is passed
     /// to it on a library thread; without one, read them with
-    /// `HyparTopic.next_message`.
+    /// `HyparTopic.next_message`. `options` default to a signed topic; with
+    /// a `validator`, only what it accepts is delivered and relayed.
+    #[uniffi::method(default(options = None, validator = None))]
     pub fn join(
         &self,
         topic: String,
         bootstrap: Vec<String>,
         handler: Option<Arc<dyn MessageHandler>>,
+        options: Option<TopicOptions>,
+        validator: Option<Arc<dyn MessageValidator>>,
     ) -> Result<Arc<HyparTopic>, HyparError> {
         let delivery = match handler {
-            Some(h) => Delivery::Each(Box::new(move |m| h.on_message(m.to_vec()))),
+            Some(h) => Delivery::Each(Box::new(move |m| h.on_message(m.into()))),
             None => Delivery::Pull,
         };
-        Ok(Arc::new(HyparTopic(self.0.join(&topic, &bootstrap, delivery)?)))
+        self.join_with(topic, bootstrap, delivery, options, validator)
     }
 
     /// Join like `join`, passing messages to `handler` in batches of up to
     /// `max_batch` (every message already waiting, in order).
+    #[uniffi::method(default(options = None, validator = None))]
     pub fn join_batched(
         &self,
         topic: String,
         bootstrap: Vec<String>,
         handler: Arc<dyn MessageBatchHandler>,
         max_batch: u32,
+        options: Option<TopicOptions>,
+        validator: Option<Arc<dyn MessageValidator>>,
     ) -> Result<Arc<HyparTopic>, HyparError> {
-        let callback =
-            Box::new(move |batch: Vec<bytes::Bytes>| handler.on_messages(batch.iter().map(|m| m.to_vec()).collect()));
+        let callback = Box::new(move |batch: Vec<hypar::Received>| {
+            handler.on_messages(batch.into_iter().map(Into::into).collect())
+        });
         let delivery = Delivery::Batches { max: max_batch as usize, callback };
-        Ok(Arc::new(HyparTopic(self.0.join(&topic, &bootstrap, delivery)?)))
+        self.join_with(topic, bootstrap, delivery, options, validator)
     }
 
     /// Pass every event of every topic to `handler` (replacing any previous
@@ -223,7 +257,7 @@ impl HyparTopic {
 
     /// The next message, or `None` once the topic was left or the network
     /// shut down. Only for topics joined without a handler.
-    pub async fn next_message(&self) -> Result<Option<Vec<u8>>, HyparError> {
+    pub async fn next_message(&self) -> Result<Option<Message>, HyparError> {
         Ok(self.0.next_message().await?)
     }
 

@@ -471,6 +471,22 @@ private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt16: FfiConverterPrimitive {
+    typealias FfiType = UInt16
+    typealias SwiftType = UInt16
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt16 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
     typealias FfiType = UInt32
     typealias SwiftType = UInt32
@@ -810,15 +826,16 @@ public protocol HyparNetworkProtocol: AnyObject, Sendable {
      * Join `topic` through `bootstrap` (multiaddrs; empty: this node is a
      * bootstrap node for others). With a `handler`, every message is passed
      * to it on a library thread; without one, read them with
-     * `HyparTopic.next_message`.
+     * `HyparTopic.next_message`. `options` default to a signed topic; with
+     * a `validator`, only what it accepts is delivered and relayed.
      */
-    func join(topic: String, bootstrap: [String], handler: MessageHandler?) throws  -> HyparTopic
+    func join(topic: String, bootstrap: [String], handler: MessageHandler?, options: TopicOptions?, validator: MessageValidator?) throws  -> HyparTopic
     
     /**
      * Join like `join`, passing messages to `handler` in batches of up to
      * `max_batch` (every message already waiting, in order).
      */
-    func joinBatched(topic: String, bootstrap: [String], handler: MessageBatchHandler, maxBatch: UInt32) throws  -> HyparTopic
+    func joinBatched(topic: String, bootstrap: [String], handler: MessageBatchHandler, maxBatch: UInt32, options: TopicOptions?, validator: MessageValidator?) throws  -> HyparTopic
     
     /**
      * The bound listen addresses, each ending in `/p2p/<peer id>`, ready to
@@ -923,16 +940,19 @@ public convenience init(config: NetworkConfig)throws  {
      * Join `topic` through `bootstrap` (multiaddrs; empty: this node is a
      * bootstrap node for others). With a `handler`, every message is passed
      * to it on a library thread; without one, read them with
-     * `HyparTopic.next_message`.
+     * `HyparTopic.next_message`. `options` default to a signed topic; with
+     * a `validator`, only what it accepts is delivered and relayed.
      */
-open func join(topic: String, bootstrap: [String], handler: MessageHandler?)throws  -> HyparTopic  {
+open func join(topic: String, bootstrap: [String], handler: MessageHandler?, options: TopicOptions? = nil, validator: MessageValidator? = nil)throws  -> HyparTopic  {
     return try  FfiConverterTypeHyparTopic_lift(try rustCallWithError(FfiConverterTypeHyparError_lift) {
         uniffiCallStatus in
     uniffi_hypar_ffi_fn_method_hyparnetwork_join(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(topic),
         FfiConverterSequenceString.lower(bootstrap),
-        FfiConverterOptionTypeMessageHandler.lower(handler),uniffiCallStatus
+        FfiConverterOptionTypeMessageHandler.lower(handler),
+        FfiConverterOptionTypeTopicOptions.lower(options),
+        FfiConverterOptionTypeMessageValidator.lower(validator),uniffiCallStatus
     )
 })
 }
@@ -941,7 +961,7 @@ open func join(topic: String, bootstrap: [String], handler: MessageHandler?)thro
      * Join like `join`, passing messages to `handler` in batches of up to
      * `max_batch` (every message already waiting, in order).
      */
-open func joinBatched(topic: String, bootstrap: [String], handler: MessageBatchHandler, maxBatch: UInt32)throws  -> HyparTopic  {
+open func joinBatched(topic: String, bootstrap: [String], handler: MessageBatchHandler, maxBatch: UInt32, options: TopicOptions? = nil, validator: MessageValidator? = nil)throws  -> HyparTopic  {
     return try  FfiConverterTypeHyparTopic_lift(try rustCallWithError(FfiConverterTypeHyparError_lift) {
         uniffiCallStatus in
     uniffi_hypar_ffi_fn_method_hyparnetwork_join_batched(
@@ -949,7 +969,9 @@ open func joinBatched(topic: String, bootstrap: [String], handler: MessageBatchH
         FfiConverterString.lower(topic),
         FfiConverterSequenceString.lower(bootstrap),
         FfiConverterTypeMessageBatchHandler_lower(handler),
-        FfiConverterUInt32.lower(maxBatch),uniffiCallStatus
+        FfiConverterUInt32.lower(maxBatch),
+        FfiConverterOptionTypeTopicOptions.lower(options),
+        FfiConverterOptionTypeMessageValidator.lower(validator),uniffiCallStatus
     )
 })
 }
@@ -1108,7 +1130,7 @@ public protocol HyparTopicProtocol: AnyObject, Sendable {
      * The next message, or `None` once the topic was left or the network
      * shut down. Only for topics joined without a handler.
      */
-    func nextMessage() async throws  -> Data?
+    func nextMessage() async throws  -> Message?
     
     /**
      * This topic's counters.
@@ -1242,7 +1264,7 @@ open func name() -> String  {
      * The next message, or `None` once the topic was left or the network
      * shut down. Only for topics joined without a handler.
      */
-open func nextMessage()async throws  -> Data?  {
+open func nextMessage()async throws  -> Message?  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
@@ -1253,7 +1275,7 @@ open func nextMessage()async throws  -> Data?  {
             pollFunc: ffi_hypar_ffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_hypar_ffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_hypar_ffi_rust_future_free_rust_buffer,
-            liftFunc: FfiConverterOptionData.lift,
+            liftFunc: FfiConverterOptionTypeMessage.lift,
             errorHandler: FfiConverterTypeHyparError_lift
         )
 }
@@ -1330,7 +1352,7 @@ public protocol MessageBatchHandler: AnyObject, Sendable {
     /**
      * The messages, in arrival order.
      */
-    func onMessages(batch: [Data]) 
+    func onMessages(batch: [Message]) 
     
 }
 /**
@@ -1394,11 +1416,11 @@ open class MessageBatchHandlerImpl: MessageBatchHandler, @unchecked Sendable {
     /**
      * The messages, in arrival order.
      */
-open func onMessages(batch: [Data])  {try! rustCall() {
+open func onMessages(batch: [Message])  {try! rustCall() {
         uniffiCallStatus in
     uniffi_hypar_ffi_fn_method_messagebatchhandler_on_messages(
             self.uniffiCloneHandle(),
-        FfiConverterSequenceData.lower(batch),uniffiCallStatus
+        FfiConverterSequenceTypeMessage.lower(batch),uniffiCallStatus
     )
 }
 }
@@ -1443,7 +1465,7 @@ fileprivate struct UniffiCallbackInterfaceMessageBatchHandler {
                     throw UniffiInternalError.unexpectedStaleHandle
                 }
                 return uniffiObj.onMessages(
-                     batch: try FfiConverterSequenceData.lift(batch)
+                     batch: try FfiConverterSequenceTypeMessage.lift(batch)
                 )
             }
 
@@ -1544,7 +1566,7 @@ public protocol MessageHandler: AnyObject, Sendable {
     /**
      * One message.
      */
-    func onMessage(data: Data) 
+    func onMessage(message: Message) 
     
 }
 /**
@@ -1608,11 +1630,11 @@ open class MessageHandlerImpl: MessageHandler, @unchecked Sendable {
     /**
      * One message.
      */
-open func onMessage(data: Data)  {try! rustCall() {
+open func onMessage(message: Message)  {try! rustCall() {
         uniffiCallStatus in
     uniffi_hypar_ffi_fn_method_messagehandler_on_message(
             self.uniffiCloneHandle(),
-        FfiConverterData.lower(data),uniffiCallStatus
+        FfiConverterTypeMessage_lower(message),uniffiCallStatus
     )
 }
 }
@@ -1647,7 +1669,7 @@ fileprivate struct UniffiCallbackInterfaceMessageHandler {
         },
         onMessage: { (
             uniffiHandle: UInt64,
-            data: RustBuffer,
+            message: RustBuffer,
             uniffiOutReturn: UnsafeMutableRawPointer,
             uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
         ) in
@@ -1657,7 +1679,7 @@ fileprivate struct UniffiCallbackInterfaceMessageHandler {
                     throw UniffiInternalError.unexpectedStaleHandle
                 }
                 return uniffiObj.onMessage(
-                     data: try FfiConverterData.lift(data)
+                     message: try FfiConverterTypeMessage_lift(message)
                 )
             }
 
@@ -1744,6 +1766,306 @@ public func FfiConverterTypeMessageHandler_lower(_ value: MessageHandler) -> UIn
 }
 
 
+
+
+
+
+/**
+ * Judges each new message of a topic before it is delivered or relayed,
+ * one call at a time, on a thread the library owns (its signature, in a
+ * signed topic, is already checked). An exception it raises counts as
+ * `Verdict.IGNORE`, as does an answer later than the topic's validation
+ * timeout.
+ */
+public protocol MessageValidator: AnyObject, Sendable {
+    
+    /**
+     * The verdict on `message`.
+     */
+    func validate(message: Message)  -> Verdict
+    
+}
+/**
+ * Judges each new message of a topic before it is delivered or relayed,
+ * one call at a time, on a thread the library owns (its signature, in a
+ * signed topic, is already checked). An exception it raises counts as
+ * `Verdict.IGNORE`, as does an answer later than the topic's validation
+ * timeout.
+ */
+open class MessageValidatorImpl: MessageValidator, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_hypar_ffi_fn_clone_messagevalidator(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_hypar_ffi_fn_free_messagevalidator(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * The verdict on `message`.
+     */
+open func validate(message: Message) -> Verdict  {
+    return try!  FfiConverterTypeVerdict_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_hypar_ffi_fn_method_messagevalidator_validate(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeMessage_lower(message),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceMessageValidator {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceMessageValidator = UniffiVTableCallbackInterfaceMessageValidator(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeMessageValidator.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface MessageValidator: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeMessageValidator.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface MessageValidator: handle missing in uniffiClone")
+            }
+        },
+        validate: { (
+            uniffiHandle: UInt64,
+            message: RustBuffer,
+            uniffiOutReturn: UnsafeMutablePointer<RustBuffer>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> Verdict in
+                guard let uniffiObj = try? FfiConverterTypeMessageValidator.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.validate(
+                     message: try FfiConverterTypeMessage_lift(message)
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterTypeVerdict_lower($0) }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceMessageValidator> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceMessageValidator>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitMessageValidator() {
+    uniffi_hypar_ffi_fn_init_callback_vtable_messagevalidator(UniffiCallbackInterfaceMessageValidator.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMessageValidator: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<MessageValidator>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = MessageValidator
+
+    public static func lift(_ handle: UInt64) throws -> MessageValidator {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return MessageValidatorImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: MessageValidator) -> UInt64 {
+         if let rustImpl = value as? MessageValidatorImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> MessageValidator {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: MessageValidator, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMessageValidator_lift(_ handle: UInt64) throws -> MessageValidator {
+    return try FfiConverterTypeMessageValidator.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMessageValidator_lower(_ value: MessageValidator) -> UInt64 {
+    return FfiConverterTypeMessageValidator.lower(value)
+}
+
+
+
+
+/**
+ * A message delivered (or offered to a validator), with what is known of it.
+ */
+public struct Message: Equatable, Hashable {
+    /**
+     * What the publisher sent.
+     */
+    public var data: Data
+    /**
+     * The publisher's peer id, verified by its signature, in a signed
+     * topic; none in an unsigned topic.
+     */
+    public var origin: String?
+    /**
+     * Overlay hops it travelled: 1 when it came straight from its publisher.
+     */
+    public var hops: UInt16
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * What the publisher sent.
+         */data: Data, 
+        /**
+         * The publisher's peer id, verified by its signature, in a signed
+         * topic; none in an unsigned topic.
+         */origin: String?, 
+        /**
+         * Overlay hops it travelled: 1 when it came straight from its publisher.
+         */hops: UInt16) {
+        self.data = data
+        self.origin = origin
+        self.hops = hops
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Message: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMessage: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Message {
+        return
+            try Message(
+                data: FfiConverterData.read(from: &buf), 
+                origin: FfiConverterOptionString.read(from: &buf), 
+                hops: FfiConverterUInt16.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Message, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.data, into: &buf)
+        FfiConverterOptionString.write(value.origin, into: &buf)
+        FfiConverterUInt16.write(value.hops, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMessage_lift(_ buf: RustBuffer) throws -> Message {
+    return try FfiConverterTypeMessage.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMessage_lower(_ value: Message) -> RustBuffer {
+    return FfiConverterTypeMessage.lower(value)
+}
 
 
 /**
@@ -2010,6 +2332,80 @@ public func FfiConverterTypeNetworkStats_lower(_ value: NetworkStats) -> RustBuf
 
 
 /**
+ * How a topic is joined, beyond its name and bootstrap peers. Every field
+ * has a default.
+ */
+public struct TopicOptions: Equatable, Hashable {
+    /**
+     * Every message carries its publisher's signature, checked by every
+     * receiver (default true). Every member of a topic must agree.
+     */
+    public var signed: Bool
+    /**
+     * Milliseconds a validator may take per message before the message is
+     * ignored (default 2000).
+     */
+    public var validationTimeoutMs: UInt64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Every message carries its publisher's signature, checked by every
+         * receiver (default true). Every member of a topic must agree.
+         */signed: Bool = true, 
+        /**
+         * Milliseconds a validator may take per message before the message is
+         * ignored (default 2000).
+         */validationTimeoutMs: UInt64? = nil) {
+        self.signed = signed
+        self.validationTimeoutMs = validationTimeoutMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension TopicOptions: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTopicOptions: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TopicOptions {
+        return
+            try TopicOptions(
+                signed: FfiConverterBool.read(from: &buf), 
+                validationTimeoutMs: FfiConverterOptionUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: TopicOptions, into buf: inout [UInt8]) {
+        FfiConverterBool.write(value.signed, into: &buf)
+        FfiConverterOptionUInt64.write(value.validationTimeoutMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTopicOptions_lift(_ buf: RustBuffer) throws -> TopicOptions {
+    return try FfiConverterTypeTopicOptions.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTopicOptions_lower(_ value: TopicOptions) -> RustBuffer {
+    return FfiConverterTypeTopicOptions.lower(value)
+}
+
+
+/**
  * Counters of one topic.
  */
 public struct TopicStats: Equatable, Hashable {
@@ -2061,6 +2457,22 @@ public struct TopicStats: Equatable, Hashable {
      * Frame bytes sent for this topic.
      */
     public var bytesOut: UInt64
+    /**
+     * Messages the validator rejected.
+     */
+    public var rejected: UInt64
+    /**
+     * Messages the validator ignored, or did not judge in time.
+     */
+    public var ignored: UInt64
+    /**
+     * Messages refused for a missing or wrong signature.
+     */
+    public var forged: UInt64
+    /**
+     * Broadcast frames refused because their sender was not a neighbour.
+     */
+    public var notNeighbor: UInt64
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2100,7 +2512,19 @@ public struct TopicStats: Equatable, Hashable {
          */bytesIn: UInt64, 
         /**
          * Frame bytes sent for this topic.
-         */bytesOut: UInt64) {
+         */bytesOut: UInt64, 
+        /**
+         * Messages the validator rejected.
+         */rejected: UInt64, 
+        /**
+         * Messages the validator ignored, or did not judge in time.
+         */ignored: UInt64, 
+        /**
+         * Messages refused for a missing or wrong signature.
+         */forged: UInt64, 
+        /**
+         * Broadcast frames refused because their sender was not a neighbour.
+         */notNeighbor: UInt64) {
         self.name = name
         self.activeView = activeView
         self.passiveView = passiveView
@@ -2113,6 +2537,10 @@ public struct TopicStats: Equatable, Hashable {
         self.dropped = dropped
         self.bytesIn = bytesIn
         self.bytesOut = bytesOut
+        self.rejected = rejected
+        self.ignored = ignored
+        self.forged = forged
+        self.notNeighbor = notNeighbor
     }
 
     
@@ -2142,7 +2570,11 @@ public struct FfiConverterTypeTopicStats: FfiConverterRustBuffer {
                 duplicates: FfiConverterUInt64.read(from: &buf), 
                 dropped: FfiConverterUInt64.read(from: &buf), 
                 bytesIn: FfiConverterUInt64.read(from: &buf), 
-                bytesOut: FfiConverterUInt64.read(from: &buf)
+                bytesOut: FfiConverterUInt64.read(from: &buf), 
+                rejected: FfiConverterUInt64.read(from: &buf), 
+                ignored: FfiConverterUInt64.read(from: &buf), 
+                forged: FfiConverterUInt64.read(from: &buf), 
+                notNeighbor: FfiConverterUInt64.read(from: &buf)
         )
     }
 
@@ -2159,6 +2591,10 @@ public struct FfiConverterTypeTopicStats: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.dropped, into: &buf)
         FfiConverterUInt64.write(value.bytesIn, into: &buf)
         FfiConverterUInt64.write(value.bytesOut, into: &buf)
+        FfiConverterUInt64.write(value.rejected, into: &buf)
+        FfiConverterUInt64.write(value.ignored, into: &buf)
+        FfiConverterUInt64.write(value.forged, into: &buf)
+        FfiConverterUInt64.write(value.notNeighbor, into: &buf)
     }
 }
 
@@ -2454,6 +2890,91 @@ public func FfiConverterTypeNetworkEventKind_lower(_ value: NetworkEventKind) ->
 }
 
 
+
+/**
+ * What a validator decides about a message.
+ */
+
+public enum Verdict: Equatable, Hashable {
+    
+    /**
+     * Deliver it and relay it.
+     */
+    case accept
+    /**
+     * Drop it and penalise the neighbour that sent it.
+     */
+    case reject
+    /**
+     * Drop it, blaming nobody.
+     */
+    case ignore
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension Verdict: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeVerdict: FfiConverterRustBuffer {
+    typealias SwiftType = Verdict
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Verdict {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .accept
+        
+        case 2: return .reject
+        
+        case 3: return .ignore
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: Verdict, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .accept:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .reject:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .ignore:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVerdict_lift(_ buf: RustBuffer) throws -> Verdict {
+    return try FfiConverterTypeVerdict.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVerdict_lower(_ value: Verdict) -> RustBuffer {
+    return FfiConverterTypeVerdict.lower(value)
+}
+
+
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
@@ -2577,6 +3098,78 @@ fileprivate struct FfiConverterOptionTypeMessageHandler: FfiConverterRustBuffer 
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeMessageValidator: FfiConverterRustBuffer {
+    typealias SwiftType = MessageValidator?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeMessageValidator.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeMessageValidator.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeMessage: FfiConverterRustBuffer {
+    typealias SwiftType = Message?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeMessage.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeMessage.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeTopicOptions: FfiConverterRustBuffer {
+    typealias SwiftType = TopicOptions?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeTopicOptions.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeTopicOptions.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
     typealias SwiftType = [String]
 
@@ -2619,6 +3212,31 @@ fileprivate struct FfiConverterSequenceData: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterData.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeMessage: FfiConverterRustBuffer {
+    typealias SwiftType = [Message]
+
+    public static func write(_ value: [Message], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeMessage.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Message] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Message]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeMessage.read(from: &buf))
         }
         return seq
     }
@@ -2756,10 +3374,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_hypar_ffi_checksum_method_eventhandler_on_event() != 19623) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_hypar_ffi_checksum_method_hyparnetwork_join() != 56706) {
+    if (uniffi_hypar_ffi_checksum_method_hyparnetwork_join() != 61807) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_hypar_ffi_checksum_method_hyparnetwork_join_batched() != 50138) {
+    if (uniffi_hypar_ffi_checksum_method_hyparnetwork_join_batched() != 959) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_hypar_ffi_checksum_method_hyparnetwork_listen_addrs() != 29410) {
@@ -2792,16 +3410,19 @@ private let initializationResult: InitializationResult = {
     if (uniffi_hypar_ffi_checksum_method_hypartopic_name() != 54812) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_hypar_ffi_checksum_method_hypartopic_next_message() != 59266) {
+    if (uniffi_hypar_ffi_checksum_method_hypartopic_next_message() != 21389) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_hypar_ffi_checksum_method_hypartopic_stats() != 10962) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_hypar_ffi_checksum_method_messagebatchhandler_on_messages() != 26846) {
+    if (uniffi_hypar_ffi_checksum_method_messagebatchhandler_on_messages() != 57726) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_hypar_ffi_checksum_method_messagehandler_on_message() != 29) {
+    if (uniffi_hypar_ffi_checksum_method_messagehandler_on_message() != 14539) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_hypar_ffi_checksum_method_messagevalidator_validate() != 15860) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_hypar_ffi_checksum_constructor_hyparnetwork_new() != 35023) {
@@ -2811,6 +3432,7 @@ private let initializationResult: InitializationResult = {
     uniffiCallbackInitEventHandler()
     uniffiCallbackInitMessageBatchHandler()
     uniffiCallbackInitMessageHandler()
+    uniffiCallbackInitMessageValidator()
     return InitializationResult.ok
 }()
 

@@ -15,11 +15,13 @@ mod handles;
 mod keypair;
 mod network;
 mod topic;
+mod topic_options;
 
 pub use config::*;
 pub use keypair::*;
 pub use network::*;
 pub use topic::*;
+pub use topic_options::*;
 
 use std::ffi::{c_char, c_int, CStr};
 

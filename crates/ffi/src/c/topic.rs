@@ -2,7 +2,7 @@
 
 use std::ffi::{c_char, c_void};
 
-use bytes::Bytes;
+use hypar::Received;
 
 use super::boundary::boundary;
 use super::handles::{
@@ -10,7 +10,8 @@ use super::handles::{
 };
 use super::hypar_result;
 use super::network::{arg_network, hypar_network};
-use crate::shared::{Delivery, ForeignError, ForeignTopic};
+use super::topic_options::{deliver_c, hypar_message, hypar_topic_options, CTopicOptions};
+use crate::shared::{Delivery, ForeignError, ForeignTopic, TopicOptions};
 
 /// A joined topic. Create with `hypar_network_join`; release (and leave)
 /// with `hypar_topic_free`. `hypar_topic_gossip` and `hypar_topic_get_stats`
@@ -50,6 +51,14 @@ pub struct hypar_topic_stats {
     pub bytes_in: u64,
     /// Frame bytes sent for this topic.
     pub bytes_out: u64,
+    /// Messages the validator rejected.
+    pub rejected: u64,
+    /// Messages the validator ignored, or did not judge in time.
+    pub ignored: u64,
+    /// Messages refused for a missing or wrong signature.
+    pub forged: u64,
+    /// Broadcast frames refused because their sender was not a neighbour.
+    pub not_neighbor: u64,
 }
 
 /// Join the topic named `topic` through the `bootstrap_len` multiaddrs in
@@ -102,11 +111,56 @@ pub unsafe extern "C" fn hypar_network_join(
         };
         let on_message = on_message.ok_or_else(|| ForeignError::null("on_message"))?;
         let userdata = UserData(userdata);
-        let deliver = move |payload: Bytes| {
+        let deliver = move |m: Received| {
             let userdata = userdata;
-            on_message(userdata.0, payload.as_ptr(), payload.len());
+            on_message(userdata.0, m.payload.as_ptr(), m.payload.len());
         };
-        let joined = net.join(name, &bootstrap, Delivery::Each(Box::new(deliver)))?;
+        let joined = net.join(name, &bootstrap, Delivery::Each(Box::new(deliver)), &TopicOptions::default(), None)?;
+        // SAFETY: `out` was checked and is writable.
+        unsafe { write_handle(out, joined) };
+        Ok(())
+    })
+}
+
+/// Join like `hypar_network_join`, with `options` (NULL: the defaults, a
+/// signed topic without validator; see `hypar_topic_options_new`), passing
+/// each message to `on_message(userdata, message)` with its origin and hop
+/// count. `message` and everything it points to are valid only during the
+/// call; its `data` is NOT NUL-terminated. The options are copied: free
+/// them whenever convenient. Returns as `hypar_network_join` does, and
+/// `HYPAR_ERR_INVALID_CONFIG` for an option out of range.
+///
+/// # Safety
+/// As for `hypar_network_join`; `options` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_network_join_with(
+    net: *const hypar_network,
+    topic: *const c_char,
+    bootstrap: *const *const c_char,
+    bootstrap_len: usize,
+    options: *const hypar_topic_options,
+    on_message: Option<extern "C" fn(userdata: *mut c_void, message: *const hypar_message)>,
+    userdata: *mut c_void,
+    out: *mut *mut hypar_topic,
+) -> hypar_result {
+    boundary(|| -> Result<(), ForeignError> {
+        // SAFETY: the pointers are as the function's contract states.
+        let (out, net, name, bootstrap) = unsafe {
+            (
+                arg_out(out, "out")?,
+                arg_network(net)?,
+                arg_str(topic, "topic")?,
+                arg_strs(bootstrap, bootstrap_len, "bootstrap")?,
+            )
+        };
+        let defaults = CTopicOptions::default();
+        // SAFETY: as the function's contract states.
+        let options = if options.is_null() { &defaults } else { unsafe { try_ref(options, "options")? } };
+        let on_message = on_message.ok_or_else(|| ForeignError::null("on_message"))?;
+        let userdata = UserData(userdata);
+        let deliver = move |m: Received| deliver_c(on_message, userdata, &m);
+        let delivery = Delivery::Each(Box::new(deliver));
+        let joined = net.join(name, &bootstrap, delivery, &options.options, options.validator())?;
         // SAFETY: `out` was checked and is writable.
         unsafe { write_handle(out, joined) };
         Ok(())
@@ -166,6 +220,10 @@ pub unsafe extern "C" fn hypar_topic_get_stats(topic: *const hypar_topic, out: *
             dropped: s.dropped,
             bytes_in: s.bytes_in,
             bytes_out: s.bytes_out,
+            rejected: s.rejected,
+            ignored: s.ignored,
+            forged: s.forged,
+            not_neighbor: s.not_neighbor,
         };
         // SAFETY: `out` was checked and is writable.
         unsafe { *out = stats };

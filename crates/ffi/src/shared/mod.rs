@@ -15,5 +15,7 @@ pub use args::{parse_multiaddr, parse_multiaddrs};
 pub(crate) use callback_thread::{CallbackSlot, CallbackThread};
 pub use error::{ErrorKind, ForeignError};
 pub use network::ForeignNetwork;
-pub use records::{NetworkConfig, NetworkEvent, NetworkEventKind, NetworkStats, TopicStats};
-pub use topic::{Delivery, ForeignTopic};
+pub use records::{
+    Message, NetworkConfig, NetworkEvent, NetworkEventKind, NetworkStats, TopicOptions, TopicStats, Verdict,
+};
+pub use topic::{Delivery, ForeignTopic, Validator};

@@ -6,10 +6,10 @@ use std::sync::{Arc, Weak};
 use hypar::{topic, Network};
 use parking_lot::Mutex;
 
-use super::topic::Delivering;
+use super::topic::{validator_thread, Delivering};
 use super::{
     parse_multiaddrs, CallbackSlot, CallbackThread, Delivery, ForeignError, ForeignTopic, NetworkConfig, NetworkEvent,
-    NetworkStats,
+    NetworkStats, TopicOptions, Validator,
 };
 
 /// A node on the network, running on its own thread.
@@ -60,18 +60,34 @@ impl ForeignNetwork {
         Ok(self.net.listen_addrs().iter().map(|a| a.to_string()).collect())
     }
 
-    /// Join `name` through `bootstrap` (multiaddrs), delivering messages as
-    /// `delivery` says.
+    /// Join `name` through `bootstrap` (multiaddrs) with `options`,
+    /// delivering messages as `delivery` says and, with a `validator`,
+    /// delivering and relaying only what it accepts.
     pub fn join(
         &self,
         name: &str,
         bootstrap: &[impl AsRef<str>],
         delivery: Delivery,
+        options: &TopicOptions,
+        validator: Option<Validator>,
     ) -> Result<ForeignTopic, ForeignError> {
         self.check_process()?;
         let bootstrap = parse_multiaddrs(bootstrap)?;
-        let joined = self.net.join(topic::Config::new(name, bootstrap))?;
-        let topic = ForeignTopic::start(joined, delivery, self.message_queue)?;
+        let max_pending = topic::Config::default().protocol.plumtree.max_pending;
+        let (validating, mut config) = match validator {
+            Some(v) => {
+                let (thread, config) = validator_thread(name, v, max_pending)?;
+                (Some(thread), config)
+            }
+            None => (None, topic::Config::new(name, vec![])),
+        };
+        config.bootstrap = bootstrap;
+        config.protocol.signed = options.signed;
+        if let Some(ms) = options.validation_timeout_ms {
+            config.protocol.plumtree.validation_timeout = std::time::Duration::from_millis(ms);
+        }
+        let joined = self.net.join(config)?;
+        let topic = ForeignTopic::start(joined, delivery, self.message_queue, validating)?;
         let mut topics = self.topics.lock();
         topics.retain(|t| t.strong_count() > 0);
         topics.push(Arc::downgrade(topic.delivering()));

@@ -121,6 +121,14 @@ pub struct TopicStats {
     pub bytes_in: u64,
     /// Frame bytes sent for this topic.
     pub bytes_out: u64,
+    /// Messages the validator rejected.
+    pub rejected: u64,
+    /// Messages the validator ignored, or did not judge in time.
+    pub ignored: u64,
+    /// Messages refused for a missing or wrong signature.
+    pub forged: u64,
+    /// Broadcast frames refused because their sender was not a neighbour.
+    pub not_neighbor: u64,
 }
 
 impl From<hypar::TopicStats> for TopicStats {
@@ -138,6 +146,10 @@ impl From<hypar::TopicStats> for TopicStats {
             dropped: s.dropped,
             bytes_in: s.bytes_in,
             bytes_out: s.bytes_out,
+            rejected: s.rejected,
+            ignored: s.ignored,
+            forged: s.forged,
+            not_neighbor: s.not_neighbor,
         }
     }
 }
@@ -160,5 +172,64 @@ impl From<hypar::Stats> for NetworkStats {
             connected_peers: s.connected_peers as u64,
             frames_dropped: s.frames_dropped,
         }
+    }
+}
+
+/// A message delivered (or offered to a validator), with what is known of it.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Message {
+    /// What the publisher sent.
+    pub data: Vec<u8>,
+    /// The publisher's peer id, verified by its signature, in a signed
+    /// topic; none in an unsigned topic.
+    pub origin: Option<String>,
+    /// Overlay hops it travelled: 1 when it came straight from its publisher.
+    pub hops: u16,
+}
+
+impl From<hypar::Received> for Message {
+    fn from(m: hypar::Received) -> Self {
+        Message { data: m.payload.to_vec(), origin: m.origin.map(|p| p.to_string()), hops: m.hops }
+    }
+}
+
+/// What a validator decides about a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Verdict {
+    /// Deliver it and relay it.
+    Accept,
+    /// Drop it and penalise the neighbour that sent it.
+    Reject,
+    /// Drop it, blaming nobody.
+    Ignore,
+}
+
+impl From<Verdict> for hypar::Verdict {
+    fn from(v: Verdict) -> Self {
+        match v {
+            Verdict::Accept => hypar::Verdict::Accept,
+            Verdict::Reject => hypar::Verdict::Reject,
+            Verdict::Ignore => hypar::Verdict::Ignore,
+        }
+    }
+}
+
+/// How a topic is joined, beyond its name and bootstrap peers. Every field
+/// has a default.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct TopicOptions {
+    /// Every message carries its publisher's signature, checked by every
+    /// receiver (default true). Every member of a topic must agree.
+    #[uniffi(default = true)]
+    pub signed: bool,
+    /// Milliseconds a validator may take per message before the message is
+    /// ignored (default 2000).
+    #[uniffi(default)]
+    pub validation_timeout_ms: Option<u64>,
+}
+
+impl Default for TopicOptions {
+    fn default() -> Self {
+        TopicOptions { signed: true, validation_timeout_ms: None }
     }
 }

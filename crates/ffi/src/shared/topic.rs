@@ -5,13 +5,13 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
-use futures::StreamExt;
-use hypar::{BornIn, Publisher, Topic};
+use futures::channel::{mpsc, oneshot};
+use futures::{Stream, StreamExt};
+use hypar::{BornIn, Publisher, Received, Topic};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use super::{CallbackSlot, CallbackThread, ForeignError, TopicStats};
+use super::{CallbackSlot, CallbackThread, ForeignError, Message, TopicStats, Verdict};
 
 /// Messages handed to the foreign side in one batch at most, when it pulls
 /// them or asks for batches.
@@ -20,17 +20,55 @@ const MAX_BATCH: usize = 256;
 /// How a topic hands its messages to the foreign side.
 pub enum Delivery {
     /// Call this with each message, one call at a time, on a library thread.
-    Each(Box<dyn FnMut(Bytes) + Send>),
+    Each(Box<dyn FnMut(Received) + Send>),
     /// Call this with every message already waiting, up to `max` (at least
     /// 1) at a time, on a library thread: one foreign call per batch.
     Batches {
         /// Most messages per call.
         max: usize,
         /// The callback.
-        callback: Box<dyn FnMut(Vec<Bytes>) + Send>,
+        callback: Box<dyn FnMut(Vec<Received>) + Send>,
     },
     /// Keep messages for [`ForeignTopic::next_message`].
     Pull,
+}
+
+/// A foreign validator: judges each new message, one call at a time, on a
+/// library thread of its topic. A panic (or a foreign exception turned
+/// into one) counts as [`Verdict::Ignore`].
+pub type Validator = Box<dyn FnMut(Message) -> Verdict + Send>;
+
+/// Start the thread that runs `validate` for topic `name`, and return it
+/// with the Rust API's validator that hands it messages. At most `queue`
+/// messages wait for it; beyond that (never, with a queue as large as the
+/// topic's `max_pending`) a message is ignored.
+pub(crate) fn validator_thread(
+    name: &str,
+    mut validate: Validator,
+    queue: usize,
+) -> Result<(CallbackThread, hypar::topic::Config), ForeignError> {
+    let (tx, rx) = mpsc::channel::<(Received, oneshot::Sender<Verdict>)>(queue);
+    let judge = move |(message, reply): (Received, oneshot::Sender<Verdict>)| {
+        let _ = reply.send(validate(message.into()));
+    };
+    let thread = CallbackThread::spawn(format!("hypar-validate-{name}"), rx, judge)
+        .map_err(|e| ForeignError::thread("validator", e))?;
+    let config = hypar::topic::Config::new(name, vec![]).with_validator(move |m| {
+        let (reply, verdict) = oneshot::channel();
+        let queued = tx.clone().try_send((m, reply)).is_ok();
+        async move {
+            match queued {
+                true => verdict.await.map_or(hypar::Verdict::Ignore, Into::into),
+                false => hypar::Verdict::Ignore,
+            }
+        }
+    });
+    Ok((thread, config))
+}
+
+/// A topic's messages as a stream, ending when the topic does.
+fn received(topic: Topic) -> impl Stream<Item = Received> + Unpin + Send + 'static {
+    Box::pin(futures::stream::unfold(topic, |mut t| async move { t.recv_with_hops().await.map(|m| (m, t)) }))
 }
 
 /// A joined topic. Dropping it (or [`ForeignTopic::leave`]) leaves the
@@ -48,6 +86,8 @@ pub struct ForeignTopic {
 pub(crate) struct Delivering {
     /// The callback thread, or the relay thread that fills `inbox`.
     callbacks: CallbackSlot,
+    /// The thread that runs the topic's validator, if it has one.
+    validator: CallbackSlot,
     /// Messages for `next_message` (topics joined with [`Delivery::Pull`]).
     inbox: Option<Arc<Inbox>>,
 }
@@ -58,6 +98,7 @@ impl Delivering {
     /// ends.
     pub(crate) fn stop(&self) {
         self.callbacks.stop();
+        self.validator.stop();
         if let Some(inbox) = &self.inbox {
             inbox.end();
         }
@@ -66,22 +107,29 @@ impl Delivering {
 
 impl ForeignTopic {
     /// Start delivering `topic`'s messages as `delivery` says; an inbox
-    /// holds at most `queue` messages.
-    pub(crate) fn start(topic: Topic, delivery: Delivery, queue: usize) -> Result<ForeignTopic, ForeignError> {
+    /// holds at most `queue` messages. `validator` is the thread running
+    /// the topic's validator, stopped with the delivery.
+    pub(crate) fn start(
+        topic: Topic,
+        delivery: Delivery,
+        queue: usize,
+        validator: Option<CallbackThread>,
+    ) -> Result<ForeignTopic, ForeignError> {
         let name = topic.name().to_string();
         let publisher = topic.publisher();
         let thread_name = format!("hypar-topic-{name}");
         let spawn_failed = |e| ForeignError::thread("delivery", e);
+        let messages = received(topic);
         let (thread, inbox) = match delivery {
-            Delivery::Each(f) => (CallbackThread::spawn(thread_name, topic, f).map_err(spawn_failed)?, None),
+            Delivery::Each(f) => (CallbackThread::spawn(thread_name, messages, f).map_err(spawn_failed)?, None),
             Delivery::Batches { max, callback } => {
-                (CallbackThread::spawn_batched(thread_name, topic, max, callback).map_err(spawn_failed)?, None)
+                (CallbackThread::spawn_batched(thread_name, messages, max, callback).map_err(spawn_failed)?, None)
             }
             Delivery::Pull => {
                 let inbox = Arc::new(Inbox::new(queue));
                 let relay = inbox.clone();
                 // The end of the stream travels as a `None`.
-                let stream = topic.map(Some).chain(futures::stream::iter([None]));
+                let stream = messages.map(Some).chain(futures::stream::iter([None]));
                 let thread = CallbackThread::spawn_batched(thread_name, stream, MAX_BATCH, move |b| relay.push(b));
                 (thread.map_err(spawn_failed)?, Some(inbox))
             }
@@ -89,7 +137,11 @@ impl ForeignTopic {
         Ok(ForeignTopic {
             name,
             publisher: Mutex::new(Some(publisher)),
-            delivering: Arc::new(Delivering { callbacks: CallbackSlot::new(Some(thread)), inbox }),
+            delivering: Arc::new(Delivering {
+                callbacks: CallbackSlot::new(Some(thread)),
+                validator: CallbackSlot::new(validator),
+                inbox,
+            }),
             born: BornIn::here(),
         })
     }
@@ -157,7 +209,7 @@ impl ForeignTopic {
 
     /// The next message, or `None` once the topic was left or the network
     /// shut down. Only for topics joined with [`Delivery::Pull`].
-    pub async fn next_message(&self) -> Result<Option<Vec<u8>>, ForeignError> {
+    pub async fn next_message(&self) -> Result<Option<Message>, ForeignError> {
         match &self.delivering.inbox {
             Some(inbox) => Ok(inbox.next().await),
             None => Err(ForeignError::invalid(format!(
@@ -187,7 +239,7 @@ impl ForeignTopic {
 /// wake-up never runs on the network thread. Bounded like the topic's queue;
 /// what does not fit is dropped and counted.
 struct Inbox {
-    queue: Mutex<VecDeque<Vec<u8>>>,
+    queue: Mutex<VecDeque<Message>>,
     capacity: usize,
     ended: AtomicBool,
     dropped: AtomicU64,
@@ -205,12 +257,12 @@ impl Inbox {
         }
     }
 
-    fn push(&self, batch: Vec<Option<Bytes>>) {
+    fn push(&self, batch: Vec<Option<Received>>) {
         {
             let mut queue = self.queue.lock();
             for item in batch {
                 match item {
-                    Some(m) if queue.len() < self.capacity => queue.push_back(m.to_vec()),
+                    Some(m) if queue.len() < self.capacity => queue.push_back(m.into()),
                     Some(_) => {
                         self.dropped.fetch_add(1, Ordering::Relaxed);
                     }
@@ -226,7 +278,7 @@ impl Inbox {
         self.ready.notify_waiters();
     }
 
-    async fn next(&self) -> Option<Vec<u8>> {
+    async fn next(&self) -> Option<Message> {
         loop {
             let notified = self.ready.notified();
             tokio::pin!(notified);

@@ -5,7 +5,7 @@
 //     HyparNetwork(NetworkConfig(listen = listOf("/ip4/0.0.0.0/tcp/0"))).use { net ->
 //         net.join("chat", bootstrap).use { topic ->
 //             topic.gossip("hello")
-//             topic.messages().collect { println(it.decodeToString()) }
+//             topic.messages().collect { println("${it.origin}: ${it.data.decodeToString()}") }
 //         }
 //     }
 @file:JvmName("Hypar")
@@ -17,9 +17,13 @@ import kotlinx.coroutines.flow.flow
 import uniffi.hypar.EventHandler
 import uniffi.hypar.HyparNetwork
 import uniffi.hypar.HyparTopic
+import uniffi.hypar.Message
 import uniffi.hypar.MessageHandler
+import uniffi.hypar.MessageValidator
 import uniffi.hypar.NetworkEvent
+import uniffi.hypar.TopicOptions
 import uniffi.hypar.UniffiWithHandle
+import uniffi.hypar.Verdict
 
 /**
  * The topic's messages, in arrival order, as a cold [Flow] over
@@ -31,7 +35,7 @@ import uniffi.hypar.UniffiWithHandle
  * Every message is taken by exactly one collector: two concurrent collectors
  * of the same topic split the messages between them.
  */
-fun HyparTopic.messages(): Flow<ByteArray> = flow {
+fun HyparTopic.messages(): Flow<Message> = flow {
     while (true) {
         val message = nextMessage() ?: break
         emit(message)
@@ -42,9 +46,19 @@ fun HyparTopic.messages(): Flow<ByteArray> = flow {
  * Join [topic] through [bootstrap] (multiaddrs; empty: this node bootstraps
  * others) and read its messages with [messages] or [HyparTopic.nextMessage].
  * The topic's close() leaves it, also while a nextMessage() is pending.
+ *
+ * [options] default to a signed topic: every [Message] names its verified
+ * [Message.origin]. With a [validator], each new message is judged first (on
+ * a library thread) and only [Verdict.ACCEPT]ed ones are delivered and
+ * relayed; an exception it throws counts as [Verdict.IGNORE] and goes to the
+ * thread's uncaught exception handler.
  */
-fun HyparNetwork.join(topic: String, bootstrap: List<String> = emptyList()): HyparTopic =
-    join(topic, bootstrap, null).leavingOnClose()
+fun HyparNetwork.join(
+    topic: String,
+    bootstrap: List<String> = emptyList(),
+    validator: ((Message) -> Verdict)? = null,
+    options: TopicOptions? = null,
+): HyparTopic = join(topic, bootstrap, null, options, validator?.let(::judging)).leavingOnClose()
 
 /**
  * Join [topic] through [bootstrap] and pass every message to [onMessage], one
@@ -52,16 +66,27 @@ fun HyparNetwork.join(topic: String, bootstrap: List<String> = emptyList()): Hyp
  * throws goes to that thread's uncaught exception handler (by default printed
  * to stderr) and the next message is delivered as usual. The topic's close()
  * leaves it; once close() or leave() returns, [onMessage] is not called again.
+ * [options] and [validator] as for the other [join].
  */
 fun HyparNetwork.join(
     topic: String,
     bootstrap: List<String> = emptyList(),
-    onMessage: (ByteArray) -> Unit,
+    validator: ((Message) -> Verdict)? = null,
+    options: TopicOptions? = null,
+    onMessage: (Message) -> Unit,
 ): HyparTopic {
     val handler = object : MessageHandler {
-        override fun onMessage(data: ByteArray) = reportingExceptions { onMessage(data) }
+        override fun onMessage(message: Message) = reportingExceptions { onMessage(message) }
     }
-    return join(topic, bootstrap, handler).leavingOnClose()
+    return join(topic, bootstrap, handler, options, validator?.let(::judging)).leavingOnClose()
+}
+
+private fun judging(validate: (Message) -> Verdict) = object : MessageValidator {
+    override fun validate(message: Message): Verdict {
+        var verdict = Verdict.IGNORE
+        reportingExceptions { verdict = validate(message) }
+        return verdict
+    }
 }
 
 /**

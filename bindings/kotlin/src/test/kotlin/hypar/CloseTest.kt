@@ -15,6 +15,7 @@ import org.junit.jupiter.api.Timeout
 import org.junit.jupiter.api.assertThrows
 import uniffi.hypar.EventHandler
 import uniffi.hypar.HyparException
+import uniffi.hypar.Message
 import uniffi.hypar.MessageHandler
 import uniffi.hypar.NetworkEvent
 import uniffi.hypar.NetworkEventKind
@@ -78,7 +79,7 @@ class CloseTest {
         eventually("b to see a") { tb.activeView() == 1L }
         runBlocking(Dispatchers.Default) {
             val first = CompletableDeferred<Unit>()
-            val collected = async { tb.messages().onEach { first.complete(Unit) }.toList().map { it.decodeToString() } }
+            val collected = async { tb.messages().onEach { first.complete(Unit) }.toList().map { it.data.decodeToString() } }
             ta.gossip("one")
             withTimeout(PATIENCE) { first.await() }
             // The collector is (or soon will be) suspended in nextMessage()
@@ -103,7 +104,7 @@ class CloseTest {
         assertThrows<HyparException.ShutDown> { tb.gossip(byteArrayOf(1)) }
         assertThrows<HyparException.ShutDown> { pulled.gossip(byteArrayOf(1)) }
         runBlocking { assertNull(pulled.nextMessage()) }
-        runBlocking { assertEquals(emptyList<ByteArray>(), pulled.messages().toList()) }
+        runBlocking { assertEquals(emptyList<Message>(), pulled.messages().toList()) }
         events.awaitEvent(NetworkEventKind.NEIGHBOR_DOWN, bId)
         eventually("a's active view to drop to 0") { ta.activeView() == 0L }
         tb.close()
@@ -117,8 +118,8 @@ class CloseTest {
         val ta = a.join("throws")
         val got = Collections.synchronizedList(mutableListOf<String>())
         val tb = b.join("throws", a.listenAddrs(), object : MessageHandler {
-            override fun onMessage(data: ByteArray) {
-                val text = data.decodeToString()
+            override fun onMessage(message: Message) {
+                val text = message.data.decodeToString()
                 got += text
                 if (text.startsWith("boom")) throw IllegalStateException("handler failure on $text (expected by the test)")
             }
@@ -141,8 +142,8 @@ class CloseTest {
         val previous = Thread.getDefaultUncaughtExceptionHandler()
         Thread.setDefaultUncaughtExceptionHandler { _, e -> reported += e }
         try {
-            val tb = b.join("throws-lambda", a.listenAddrs()) { data ->
-                val text = data.decodeToString()
+            val tb = b.join("throws-lambda", a.listenAddrs()) { message ->
+                val text = message.data.decodeToString()
                 got += text
                 if (text.startsWith("boom")) throw IllegalArgumentException("lambda failure on $text")
             }

@@ -47,8 +47,8 @@ class ExchangeTest {
         })
         val bootstrap = nets.getValue("a").listenAddrs()
         val topics = names.associateWith { name ->
-            nets.getValue(name).join("kt", if (name == "a") emptyList() else bootstrap) { bytes ->
-                received.getValue(name) += bytes.decodeToString()
+            nets.getValue(name).join("kt", if (name == "a") emptyList() else bootstrap) { m ->
+                received.getValue(name) += m.data.decodeToString()
             }
         }
         assertTrue(aNeighbours.await(PATIENCE.inWholeSeconds, TimeUnit.SECONDS), "a never saw 2 neighbours")
@@ -96,7 +96,7 @@ class ExchangeTest {
             val expectedCount = 2 * perNode
             // Collect first, then publish: the collectors are already waiting.
             val collected = names.associateWith { name ->
-                async { topics.getValue(name).messages().take(expectedCount).toList().map { it.decodeToString() } }
+                async { topics.getValue(name).messages().take(expectedCount).toList().map { it.data.decodeToString() } }
             }
             for (i in 0 until perNode) for (name in names) topics.getValue(name).gossip(payload(name, i).encodeToByteArray())
             withTimeout(PATIENCE) { collected.values.awaitAll() }

@@ -54,8 +54,8 @@ class JarConsumerTest {
                 }
                 val atA = LinkedBlockingQueue<String>()
                 val atB = LinkedBlockingQueue<String>()
-                a.join(topicName, emptyList()) { bytes -> atA.put(bytes.decodeToString()) }.use { ta ->
-                    b.join(topicName, a.listenAddrs()) { bytes -> atB.put(bytes.decodeToString()) }.use { tb ->
+                a.join(topicName, emptyList()) { m -> atA.put(m.data.decodeToString()) }.use { ta ->
+                    b.join(topicName, a.listenAddrs()) { m -> atB.put(m.data.decodeToString()) }.use { tb ->
                         assertTrue(aNeighbour.await(patienceSeconds, TimeUnit.SECONDS), "b never became a's neighbour")
                         awaitNeighbour("b", tb)
 

@@ -664,7 +664,10 @@ internal interface UniffiCallbackInterfaceMessageBatchHandlerMethod0 : com.sun.j
     fun callback(`uniffiHandle`: Long,`batch`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
 internal interface UniffiCallbackInterfaceMessageHandlerMethod0 : com.sun.jna.Callback {
-    fun callback(`uniffiHandle`: Long,`data`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+    fun callback(`uniffiHandle`: Long,`message`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
+internal interface UniffiCallbackInterfaceMessageValidatorMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`message`: RustBuffer.ByValue,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
 }
 @Structure.FieldOrder("uniffiFree", "uniffiClone", "onEvent")
 internal open class UniffiVTableCallbackInterfaceEventHandler(
@@ -720,6 +723,25 @@ internal open class UniffiVTableCallbackInterfaceMessageHandler(
         `uniffiFree` = other.`uniffiFree`
         `uniffiClone` = other.`uniffiClone`
         `onMessage` = other.`onMessage`
+    }
+
+}
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "validate")
+internal open class UniffiVTableCallbackInterfaceMessageValidator(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `validate`: UniffiCallbackInterfaceMessageValidatorMethod0? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `validate`: UniffiCallbackInterfaceMessageValidatorMethod0? = null,
+    ): UniffiVTableCallbackInterfaceMessageValidator(`uniffiFree`,`uniffiClone`,`validate`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceMessageValidator) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `validate` = other.`validate`
     }
 
 }
@@ -788,6 +810,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_hypar_ffi_checksum_method_messagehandler_on_message(
     ): Int
+    external fun uniffi_hypar_ffi_checksum_method_messagevalidator_validate(
+    ): Int
     external fun uniffi_hypar_ffi_checksum_constructor_hyparnetwork_new(
     ): Int
     external fun ffi_hypar_ffi_uniffi_contract_version(
@@ -809,6 +833,7 @@ internal object UniffiLib {
         uniffiCallbackInterfaceEventHandler.register(this)
         uniffiCallbackInterfaceMessageBatchHandler.register(this)
         uniffiCallbackInterfaceMessageHandler.register(this)
+        uniffiCallbackInterfaceMessageValidator.register(this)
         
     }
 
@@ -827,9 +852,9 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_hypar_ffi_fn_constructor_hyparnetwork_new(`config`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_hypar_ffi_fn_method_hyparnetwork_join(`ptr`: Long,`topic`: RustBuffer.ByValue,`bootstrap`: RustBuffer.ByValue,`handler`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_hypar_ffi_fn_method_hyparnetwork_join(`ptr`: Long,`topic`: RustBuffer.ByValue,`bootstrap`: RustBuffer.ByValue,`handler`: RustBuffer.ByValue,`options`: RustBuffer.ByValue,`validator`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_hypar_ffi_fn_method_hyparnetwork_join_batched(`ptr`: Long,`topic`: RustBuffer.ByValue,`bootstrap`: RustBuffer.ByValue,`handler`: Long,`maxBatch`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_hypar_ffi_fn_method_hyparnetwork_join_batched(`ptr`: Long,`topic`: RustBuffer.ByValue,`bootstrap`: RustBuffer.ByValue,`handler`: Long,`maxBatch`: Int,`options`: RustBuffer.ByValue,`validator`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_hypar_ffi_fn_method_hyparnetwork_listen_addrs(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -873,8 +898,16 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_hypar_ffi_fn_init_callback_vtable_messagehandler(`vtable`: UniffiVTableCallbackInterfaceMessageHandler,
     ): Unit
-    external fun uniffi_hypar_ffi_fn_method_messagehandler_on_message(`ptr`: Long,`data`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_hypar_ffi_fn_method_messagehandler_on_message(`ptr`: Long,`message`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_hypar_ffi_fn_clone_messagevalidator(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_hypar_ffi_fn_free_messagevalidator(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_hypar_ffi_fn_init_callback_vtable_messagevalidator(`vtable`: UniffiVTableCallbackInterfaceMessageValidator,
+    ): Unit
+    external fun uniffi_hypar_ffi_fn_method_messagevalidator_validate(`ptr`: Long,`message`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_hypar_ffi_fn_func_generate_keypair(uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_hypar_ffi_fn_func_keypair_peer_id(`keypair`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1012,10 +1045,10 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_hypar_ffi_checksum_method_eventhandler_on_event() and 0xFFFF) != 19623) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_hypar_ffi_checksum_method_hyparnetwork_join() and 0xFFFF) != 56706) {
+    if ((lib.uniffi_hypar_ffi_checksum_method_hyparnetwork_join() and 0xFFFF) != 61807) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_hypar_ffi_checksum_method_hyparnetwork_join_batched() and 0xFFFF) != 50138) {
+    if ((lib.uniffi_hypar_ffi_checksum_method_hyparnetwork_join_batched() and 0xFFFF) != 959) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_hypar_ffi_checksum_method_hyparnetwork_listen_addrs() and 0xFFFF) != 29410) {
@@ -1048,16 +1081,19 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_hypar_ffi_checksum_method_hypartopic_name() and 0xFFFF) != 54812) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_hypar_ffi_checksum_method_hypartopic_next_message() and 0xFFFF) != 59266) {
+    if ((lib.uniffi_hypar_ffi_checksum_method_hypartopic_next_message() and 0xFFFF) != 21389) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_hypar_ffi_checksum_method_hypartopic_stats() and 0xFFFF) != 10962) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_hypar_ffi_checksum_method_messagebatchhandler_on_messages() and 0xFFFF) != 26846) {
+    if ((lib.uniffi_hypar_ffi_checksum_method_messagebatchhandler_on_messages() and 0xFFFF) != 57726) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_hypar_ffi_checksum_method_messagehandler_on_message() and 0xFFFF) != 29) {
+    if ((lib.uniffi_hypar_ffi_checksum_method_messagehandler_on_message() and 0xFFFF) != 14539) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_hypar_ffi_checksum_method_messagevalidator_validate() and 0xFFFF) != 15860) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_hypar_ffi_checksum_constructor_hyparnetwork_new() and 0xFFFF) != 35023) {
@@ -1289,6 +1325,33 @@ private class JavaLangRefCleanable(
     val cleanable: java.lang.ref.Cleaner.Cleanable
 ) : UniffiCleaner.Cleanable {
     override fun clean() = cleanable.clean()
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterUShort: FfiConverter<UShort, Short> {
+    override fun lift(value: Short): UShort {
+        return value.toUShort()
+    }
+
+    fun lift(value: Int): UShort {
+        return value.toUShort()
+    }
+
+    override fun read(buf: ByteBuffer): UShort {
+        return lift(buf.getShort())
+    }
+
+    override fun lower(value: UShort): Short {
+        return value.toShort()
+    }
+
+    override fun allocationSize(value: UShort) = 2UL
+
+    override fun write(value: UShort, buf: ByteBuffer) {
+        buf.putShort(value.toShort())
+    }
 }
 
 /**
@@ -1864,15 +1927,16 @@ public interface HyparNetworkInterface {
      * Join `topic` through `bootstrap` (multiaddrs; empty: this node is a
      * bootstrap node for others). With a `handler`, every message is passed
      * to it on a library thread; without one, read them with
-     * `HyparTopic.next_message`.
+     * `HyparTopic.next_message`. `options` default to a signed topic; with
+     * a `validator`, only what it accepts is delivered and relayed.
      */
-    fun `join`(`topic`: kotlin.String, `bootstrap`: List<kotlin.String>, `handler`: MessageHandler?): HyparTopic
+    fun `join`(`topic`: kotlin.String, `bootstrap`: List<kotlin.String>, `handler`: MessageHandler?, `options`: TopicOptions? = null, `validator`: MessageValidator? = null): HyparTopic
     
     /**
      * Join like `join`, passing messages to `handler` in batches of up to
      * `max_batch` (every message already waiting, in order).
      */
-    fun `joinBatched`(`topic`: kotlin.String, `bootstrap`: List<kotlin.String>, `handler`: MessageBatchHandler, `maxBatch`: kotlin.UInt): HyparTopic
+    fun `joinBatched`(`topic`: kotlin.String, `bootstrap`: List<kotlin.String>, `handler`: MessageBatchHandler, `maxBatch`: kotlin.UInt, `options`: TopicOptions? = null, `validator`: MessageValidator? = null): HyparTopic
     
     /**
      * The bound listen addresses, each ending in `/p2p/<peer id>`, ready to
@@ -2028,9 +2092,10 @@ open class HyparNetwork: Disposable, AutoCloseable, HyparNetworkInterface
      * Join `topic` through `bootstrap` (multiaddrs; empty: this node is a
      * bootstrap node for others). With a `handler`, every message is passed
      * to it on a library thread; without one, read them with
-     * `HyparTopic.next_message`.
+     * `HyparTopic.next_message`. `options` default to a signed topic; with
+     * a `validator`, only what it accepts is delivered and relayed.
      */
-    @Throws(HyparException::class)override fun `join`(`topic`: kotlin.String, `bootstrap`: List<kotlin.String>, `handler`: MessageHandler?): HyparTopic {
+    @Throws(HyparException::class)override fun `join`(`topic`: kotlin.String, `bootstrap`: List<kotlin.String>, `handler`: MessageHandler?, `options`: TopicOptions?, `validator`: MessageValidator?): HyparTopic {
             return FfiConverterTypeHyparTopic.lift(
     callWithHandle {
     uniffiRustCallWithError(HyparException) { _status ->
@@ -2039,7 +2104,9 @@ open class HyparNetwork: Disposable, AutoCloseable, HyparNetworkInterface
         
         FfiConverterString.lower(`topic`),
         FfiConverterSequenceString.lower(`bootstrap`),
-        FfiConverterOptionalTypeMessageHandler.lower(`handler`),_status)
+        FfiConverterOptionalTypeMessageHandler.lower(`handler`),
+        FfiConverterOptionalTypeTopicOptions.lower(`options`),
+        FfiConverterOptionalTypeMessageValidator.lower(`validator`),_status)
 }
     }
     )
@@ -2051,7 +2118,7 @@ open class HyparNetwork: Disposable, AutoCloseable, HyparNetworkInterface
      * Join like `join`, passing messages to `handler` in batches of up to
      * `max_batch` (every message already waiting, in order).
      */
-    @Throws(HyparException::class)override fun `joinBatched`(`topic`: kotlin.String, `bootstrap`: List<kotlin.String>, `handler`: MessageBatchHandler, `maxBatch`: kotlin.UInt): HyparTopic {
+    @Throws(HyparException::class)override fun `joinBatched`(`topic`: kotlin.String, `bootstrap`: List<kotlin.String>, `handler`: MessageBatchHandler, `maxBatch`: kotlin.UInt, `options`: TopicOptions?, `validator`: MessageValidator?): HyparTopic {
             return FfiConverterTypeHyparTopic.lift(
     callWithHandle {
     uniffiRustCallWithError(HyparException) { _status ->
@@ -2061,7 +2128,9 @@ open class HyparNetwork: Disposable, AutoCloseable, HyparNetworkInterface
         FfiConverterString.lower(`topic`),
         FfiConverterSequenceString.lower(`bootstrap`),
         FfiConverterTypeMessageBatchHandler.lower(`handler`),
-        FfiConverterUInt.lower(`maxBatch`),_status)
+        FfiConverterUInt.lower(`maxBatch`),
+        FfiConverterOptionalTypeTopicOptions.lower(`options`),
+        FfiConverterOptionalTypeMessageValidator.lower(`validator`),_status)
 }
     }
     )
@@ -2329,7 +2398,7 @@ public interface HyparTopicInterface {
      * The next message, or `None` once the topic was left or the network
      * shut down. Only for topics joined without a handler.
      */
-    suspend fun `nextMessage`(): kotlin.ByteArray?
+    suspend fun `nextMessage`(): Message?
     
     /**
      * This topic's counters.
@@ -2538,7 +2607,7 @@ open class HyparTopic: Disposable, AutoCloseable, HyparTopicInterface
      */
     @Throws(HyparException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `nextMessage`() : kotlin.ByteArray? {
+    override suspend fun `nextMessage`() : Message? {
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
             UniffiLib.uniffi_hypar_ffi_fn_method_hypartopic_next_message(
@@ -2550,7 +2619,7 @@ open class HyparTopic: Disposable, AutoCloseable, HyparTopicInterface
         { future, continuation -> UniffiLib.ffi_hypar_ffi_rust_future_complete_rust_buffer(future, continuation) },
         { future -> UniffiLib.ffi_hypar_ffi_rust_future_free_rust_buffer(future) },
         // lift function
-        { FfiConverterOptionalByteArray.lift(it) },
+        { FfiConverterOptionalTypeMessage.lift(it) },
         // Error FFI converter
         HyparException.ErrorHandler,
     )
@@ -2717,7 +2786,7 @@ public interface MessageBatchHandler {
     /**
      * The messages, in arrival order.
      */
-    fun `onMessages`(`batch`: List<kotlin.ByteArray>)
+    fun `onMessages`(`batch`: List<Message>)
     
     companion object
 }
@@ -2831,14 +2900,14 @@ open class MessageBatchHandlerImpl: Disposable, AutoCloseable, MessageBatchHandl
     
     /**
      * The messages, in arrival order.
-     */override fun `onMessages`(`batch`: List<kotlin.ByteArray>)
+     */override fun `onMessages`(`batch`: List<Message>)
         = 
     callWithHandle {
     uniffiRustCall() { _status ->
     UniffiLib.uniffi_hypar_ffi_fn_method_messagebatchhandler_on_messages(
         it,
         
-        FfiConverterSequenceByteArray.lower(`batch`),_status)
+        FfiConverterSequenceTypeMessage.lower(`batch`),_status)
 }
     }
     
@@ -2867,7 +2936,7 @@ internal object uniffiCallbackInterfaceMessageBatchHandler {
             val uniffiObj = FfiConverterTypeMessageBatchHandler.handleMap.get(uniffiHandle)
             val makeCall = { ->
                 uniffiObj.`onMessages`(
-                    FfiConverterSequenceByteArray.lift(`batch`),
+                    FfiConverterSequenceTypeMessage.lift(`batch`),
                 )
             }
             val writeReturn = { _: Unit -> Unit }
@@ -3044,7 +3113,7 @@ public interface MessageHandler {
     /**
      * One message.
      */
-    fun `onMessage`(`data`: kotlin.ByteArray)
+    fun `onMessage`(`message`: Message)
     
     companion object
 }
@@ -3158,14 +3227,14 @@ open class MessageHandlerImpl: Disposable, AutoCloseable, MessageHandler
     
     /**
      * One message.
-     */override fun `onMessage`(`data`: kotlin.ByteArray)
+     */override fun `onMessage`(`message`: Message)
         = 
     callWithHandle {
     uniffiRustCall() { _status ->
     UniffiLib.uniffi_hypar_ffi_fn_method_messagehandler_on_message(
         it,
         
-        FfiConverterByteArray.lower(`data`),_status)
+        FfiConverterTypeMessage.lower(`message`),_status)
 }
     }
     
@@ -3190,11 +3259,11 @@ open class MessageHandlerImpl: Disposable, AutoCloseable, MessageHandler
 // Put the implementation in an object so we don't pollute the top-level namespace
 internal object uniffiCallbackInterfaceMessageHandler {
     internal object `onMessage`: UniffiCallbackInterfaceMessageHandlerMethod0 {
-        override fun callback(`uniffiHandle`: Long,`data`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+        override fun callback(`uniffiHandle`: Long,`message`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
             val uniffiObj = FfiConverterTypeMessageHandler.handleMap.get(uniffiHandle)
             val makeCall = { ->
                 uniffiObj.`onMessage`(
-                    FfiConverterByteArray.lift(`data`),
+                    FfiConverterTypeMessage.lift(`message`),
                 )
             }
             val writeReturn = { _: Unit -> Unit }
@@ -3262,6 +3331,394 @@ public object FfiConverterTypeMessageHandler: FfiConverter<MessageHandler, Long>
 
     override fun write(value: MessageHandler, buf: ByteBuffer) {
         buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * Judges each new message of a topic before it is delivered or relayed,
+ * one call at a time, on a thread the library owns (its signature, in a
+ * signed topic, is already checked). An exception it raises counts as
+ * `Verdict.IGNORE`, as does an answer later than the topic's validation
+ * timeout.
+ */
+public interface MessageValidator {
+    
+    /**
+     * The verdict on `message`.
+     */
+    fun `validate`(`message`: Message): Verdict
+    
+    companion object
+}
+
+/**
+ * Judges each new message of a topic before it is delivered or relayed,
+ * one call at a time, on a thread the library owns (its signature, in a
+ * signed topic, is already checked). An exception it raises counts as
+ * `Verdict.IGNORE`, as does an answer later than the topic's validation
+ * timeout.
+ */
+open class MessageValidatorImpl: Disposable, AutoCloseable, MessageValidator
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_hypar_ffi_fn_free_messagevalidator(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_hypar_ffi_fn_clone_messagevalidator(handle, status)
+        }
+    }
+
+    
+    /**
+     * The verdict on `message`.
+     */override fun `validate`(`message`: Message): Verdict {
+            return FfiConverterTypeVerdict.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_hypar_ffi_fn_method_messagevalidator_validate(
+        it,
+        
+        FfiConverterTypeMessage.lower(`message`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceMessageValidator {
+    internal object `validate`: UniffiCallbackInterfaceMessageValidatorMethod0 {
+        override fun callback(`uniffiHandle`: Long,`message`: RustBuffer.ByValue,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeMessageValidator.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`validate`(
+                    FfiConverterTypeMessage.lift(`message`),
+                )
+            }
+            val writeReturn = { value: Verdict -> uniffiOutReturn.setValue(FfiConverterTypeVerdict.lower(value)) }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeMessageValidator.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypeMessageValidator.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceMessageValidator.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `validate`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_hypar_ffi_fn_init_callback_vtable_messagevalidator(vtable)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeMessageValidator: FfiConverter<MessageValidator, Long> {
+    internal val handleMap = UniffiHandleMap<MessageValidator>()
+
+    override fun lower(value: MessageValidator): Long {
+        if (value is MessageValidatorImpl) {
+             // Rust-implemented object.  Clone the handle and return it
+            return value.uniffiCloneHandle()
+         } else {
+            // Kotlin object, generate a new vtable handle and return that.
+            return handleMap.insert(value)
+         }
+    }
+
+    override fun lift(value: Long): MessageValidator {
+        if ((value and 1.toLong()) == 0.toLong()) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return MessageValidatorImpl(UniffiWithHandle, value)
+        } else {
+            // Kotlin-generated handle, get the object from the handle map
+            return handleMap.remove(value)
+        }
+    }
+
+    override fun read(buf: ByteBuffer): MessageValidator {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: MessageValidator) = 8UL
+
+    override fun write(value: MessageValidator, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+
+/**
+ * A message delivered (or offered to a validator), with what is known of it.
+ */
+data class Message (
+    /**
+     * What the publisher sent.
+     */
+    var `data`: kotlin.ByteArray
+    , 
+    /**
+     * The publisher's peer id, verified by its signature, in a signed
+     * topic; none in an unsigned topic.
+     */
+    var `origin`: kotlin.String?
+    , 
+    /**
+     * Overlay hops it travelled: 1 when it came straight from its publisher.
+     */
+    var `hops`: kotlin.UShort
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeMessage: FfiConverterRustBuffer<Message> {
+    override fun read(buf: ByteBuffer): Message {
+        return Message(
+            FfiConverterByteArray.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterUShort.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Message) = (
+            FfiConverterByteArray.allocationSize(value.`data`) +
+            FfiConverterOptionalString.allocationSize(value.`origin`) +
+            FfiConverterUShort.allocationSize(value.`hops`)
+    )
+
+    override fun write(value: Message, buf: ByteBuffer) {
+            FfiConverterByteArray.write(value.`data`, buf)
+            FfiConverterOptionalString.write(value.`origin`, buf)
+            FfiConverterUShort.write(value.`hops`, buf)
     }
 }
 
@@ -3452,6 +3909,56 @@ public object FfiConverterTypeNetworkStats: FfiConverterRustBuffer<NetworkStats>
 
 
 /**
+ * How a topic is joined, beyond its name and bootstrap peers. Every field
+ * has a default.
+ */
+data class TopicOptions (
+    /**
+     * Every message carries its publisher's signature, checked by every
+     * receiver (default true). Every member of a topic must agree.
+     */
+    var `signed`: kotlin.Boolean = true 
+    , 
+    /**
+     * Milliseconds a validator may take per message before the message is
+     * ignored (default 2000).
+     */
+    var `validationTimeoutMs`: kotlin.ULong? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTopicOptions: FfiConverterRustBuffer<TopicOptions> {
+    override fun read(buf: ByteBuffer): TopicOptions {
+        return TopicOptions(
+            FfiConverterBoolean.read(buf),
+            FfiConverterOptionalULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: TopicOptions) = (
+            FfiConverterBoolean.allocationSize(value.`signed`) +
+            FfiConverterOptionalULong.allocationSize(value.`validationTimeoutMs`)
+    )
+
+    override fun write(value: TopicOptions, buf: ByteBuffer) {
+            FfiConverterBoolean.write(value.`signed`, buf)
+            FfiConverterOptionalULong.write(value.`validationTimeoutMs`, buf)
+    }
+}
+
+
+
+/**
  * Counters of one topic.
  */
 data class TopicStats (
@@ -3514,6 +4021,26 @@ data class TopicStats (
      * Frame bytes sent for this topic.
      */
     var `bytesOut`: kotlin.ULong
+    , 
+    /**
+     * Messages the validator rejected.
+     */
+    var `rejected`: kotlin.ULong
+    , 
+    /**
+     * Messages the validator ignored, or did not judge in time.
+     */
+    var `ignored`: kotlin.ULong
+    , 
+    /**
+     * Messages refused for a missing or wrong signature.
+     */
+    var `forged`: kotlin.ULong
+    , 
+    /**
+     * Broadcast frames refused because their sender was not a neighbour.
+     */
+    var `notNeighbor`: kotlin.ULong
     
 ){
     
@@ -3542,6 +4069,10 @@ public object FfiConverterTypeTopicStats: FfiConverterRustBuffer<TopicStats> {
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
         )
     }
 
@@ -3557,7 +4088,11 @@ public object FfiConverterTypeTopicStats: FfiConverterRustBuffer<TopicStats> {
             FfiConverterULong.allocationSize(value.`duplicates`) +
             FfiConverterULong.allocationSize(value.`dropped`) +
             FfiConverterULong.allocationSize(value.`bytesIn`) +
-            FfiConverterULong.allocationSize(value.`bytesOut`)
+            FfiConverterULong.allocationSize(value.`bytesOut`) +
+            FfiConverterULong.allocationSize(value.`rejected`) +
+            FfiConverterULong.allocationSize(value.`ignored`) +
+            FfiConverterULong.allocationSize(value.`forged`) +
+            FfiConverterULong.allocationSize(value.`notNeighbor`)
     )
 
     override fun write(value: TopicStats, buf: ByteBuffer) {
@@ -3573,6 +4108,10 @@ public object FfiConverterTypeTopicStats: FfiConverterRustBuffer<TopicStats> {
             FfiConverterULong.write(value.`dropped`, buf)
             FfiConverterULong.write(value.`bytesIn`, buf)
             FfiConverterULong.write(value.`bytesOut`, buf)
+            FfiConverterULong.write(value.`rejected`, buf)
+            FfiConverterULong.write(value.`ignored`, buf)
+            FfiConverterULong.write(value.`forged`, buf)
+            FfiConverterULong.write(value.`notNeighbor`, buf)
     }
 }
 
@@ -3764,6 +4303,53 @@ public object FfiConverterTypeNetworkEventKind: FfiConverterRustBuffer<NetworkEv
 
 
 
+/**
+ * What a validator decides about a message.
+ */
+
+enum class Verdict {
+    
+    /**
+     * Deliver it and relay it.
+     */
+    ACCEPT,
+    /**
+     * Drop it and penalise the neighbour that sent it.
+     */
+    REJECT,
+    /**
+     * Drop it, blaming nobody.
+     */
+    IGNORE;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeVerdict: FfiConverterRustBuffer<Verdict> {
+    override fun read(buf: ByteBuffer) = try {
+        Verdict.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: Verdict) = 4UL
+
+    override fun write(value: Verdict, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
 
 /**
  * @suppress
@@ -3928,6 +4514,102 @@ public object FfiConverterOptionalTypeMessageHandler: FfiConverterRustBuffer<Mes
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeMessageValidator: FfiConverterRustBuffer<MessageValidator?> {
+    override fun read(buf: ByteBuffer): MessageValidator? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeMessageValidator.read(buf)
+    }
+
+    override fun allocationSize(value: MessageValidator?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeMessageValidator.allocationSize(value)
+        }
+    }
+
+    override fun write(value: MessageValidator?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeMessageValidator.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeMessage: FfiConverterRustBuffer<Message?> {
+    override fun read(buf: ByteBuffer): Message? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeMessage.read(buf)
+    }
+
+    override fun allocationSize(value: Message?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeMessage.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Message?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeMessage.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeTopicOptions: FfiConverterRustBuffer<TopicOptions?> {
+    override fun read(buf: ByteBuffer): TopicOptions? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeTopicOptions.read(buf)
+    }
+
+    override fun allocationSize(value: TopicOptions?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeTopicOptions.allocationSize(value)
+        }
+    }
+
+    override fun write(value: TopicOptions?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeTopicOptions.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.String>> {
     override fun read(buf: ByteBuffer): List<kotlin.String> {
         val len = buf.getInt()
@@ -3974,6 +4656,34 @@ public object FfiConverterSequenceByteArray: FfiConverterRustBuffer<List<kotlin.
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterByteArray.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeMessage: FfiConverterRustBuffer<List<Message>> {
+    override fun read(buf: ByteBuffer): List<Message> {
+        val len = buf.getInt()
+        return List<Message>(len) {
+            FfiConverterTypeMessage.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Message>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeMessage.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Message>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeMessage.write(it, buf)
         }
     }
 }
