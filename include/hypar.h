@@ -139,6 +139,11 @@ typedef enum {
    * `dropped`). Reported at most once a second.
    */
   HYPAR_EVENT_LAGGED = 4,
+  /**
+   * A peer misbehaved past the ban threshold and is banned; `peer_id`
+   * names it and `topic` is "" (bans are network-wide).
+   */
+  HYPAR_EVENT_PEER_BANNED = 5,
 } hypar_event_kind;
 
 /**
@@ -192,6 +197,14 @@ typedef struct {
    * Frames dropped because a peer's queue was full or it could not be reached.
    */
   uint64_t frames_dropped;
+  /**
+   * Peers banned since the network started.
+   */
+  uint64_t peers_banned;
+  /**
+   * Peers banned now.
+   */
+  uint64_t banned_now;
 } hypar_network_stats;
 
 /**
@@ -369,6 +382,23 @@ hypar_result hypar_network_config_add_listen_addr(hypar_network_config *cfg, con
 hypar_result hypar_network_config_set_keypair(hypar_network_config *cfg,
                                               const uint8_t *key,
                                               size_t len);
+
+/**
+ * Ban a peer whose misbehaviour score reaches `threshold` (default 100; 0
+ * never bans) for `duration_ms` milliseconds (default 600000, between 1
+ * and 86400000). A bad signature scores 20, a message the validator
+ * rejected 10, a malformed frame 25, bytes that are no frame 50, lighter
+ * slips 1 or 2; scores halve every minute. A banned peer is told
+ * DISCONNECT, dropped from every view, disconnected and refused, and
+ * reported as `HYPAR_EVENT_PEER_BANNED`. Out of range values are reported
+ * by `hypar_network_new` as `HYPAR_ERR_INVALID_CONFIG`.
+ *
+ * # Safety
+ * `cfg` is NULL or live.
+ */
+hypar_result hypar_network_config_set_ban(hypar_network_config *cfg,
+                                          uint32_t threshold,
+                                          uint64_t duration_ms);
 
 /**
  * The largest frame on the wire, framing included (payload limit is a few

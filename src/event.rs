@@ -38,6 +38,10 @@ pub enum EventKind {
         /// Messages missed since the last report, over all subscribers.
         missed: u64,
     },
+    /// A peer misbehaved past `ban_threshold` and is banned for
+    /// `ban_duration` (see [`crate::NetworkConfig::ban_threshold`]). A
+    /// network-wide event: its topic is empty.
+    PeerBanned(PeerId),
 }
 
 impl From<Fact> for Event {
@@ -48,6 +52,7 @@ impl From<Fact> for Event {
             Happened::NeighborDown(p) => EventKind::NeighborDown(p),
             Happened::BootstrapFailed => EventKind::BootstrapFailed,
             Happened::Lagged { missed } => EventKind::Lagged { missed },
+            Happened::Banned(p) => EventKind::PeerBanned(p),
         };
         Event { topic: fact.topic.to_string(), kind }
     }
@@ -159,6 +164,10 @@ pub struct Stats {
     pub connected_peers: usize,
     /// Frames dropped because a peer's queue was full or it could not be reached.
     pub frames_dropped: u64,
+    /// Peers banned since the network started.
+    pub peers_banned: u64,
+    /// Peers banned now.
+    pub banned_now: usize,
 }
 
 impl From<NetworkSnapshot> for Stats {
@@ -167,6 +176,8 @@ impl From<NetworkSnapshot> for Stats {
             topics: s.topics.into_iter().map(TopicStats::from).collect(),
             connected_peers: s.connected_peers,
             frames_dropped: s.frames_dropped,
+            peers_banned: s.peers_banned,
+            banned_now: s.banned_now,
         }
     }
 }

@@ -190,3 +190,63 @@ async fn only_neighbours_take_part_in_the_broadcast() {
     let s = stats(&victim).await;
     assert_eq!((s.delivered, s.tree_links), (1, 1), "only the honest peer is on the tree: {s:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forger_is_told_disconnect_banned_dropped_from_the_views_and_refused() {
+    let (victim, mut vt, _honest, ht) = victim_and_honest().await;
+    let mut x = Hostile::new(&victim);
+    let mut events = victim.events();
+    x.send(Message::Join { data: None });
+    let x_id = x.id();
+    x.drive(wait_event(&mut events, |k| *k == EventKind::NeighborUp(x_id))).await;
+    let other = identity::Keypair::generate_ed25519();
+    // Five forgeries reach the default threshold (20 each).
+    for seq in 1..=5 {
+        x.send(Message::Gossip(x.gossip(&other, seq, now_ms(), 0, "forged")));
+    }
+    // X hears DISCONNECT (for good) for the topic, then its connection closes.
+    let topic = x.topic;
+    let (told, closed) = tokio::time::timeout(Duration::from_secs(20), async {
+        let (mut told, mut closed) = (false, false);
+        while !(told && closed) {
+            match x.swarm.select_next_some().await {
+                libp2p::swarm::SwarmEvent::Behaviour(super::BehaviourEvent::Frame { frame, .. }) => {
+                    told |= frame.topic == topic && frame.message == Message::Disconnect { alive: false };
+                }
+                libp2p::swarm::SwarmEvent::ConnectionClosed { peer_id, .. } => closed |= peer_id == x.victim,
+                _ => {}
+            }
+        }
+        (told, closed)
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!("the forger was not sent away: {:?}", futures::executor::block_on(victim.stats_async()))
+    });
+    assert!(told && closed);
+    wait_event(&mut events, |k| *k == EventKind::PeerBanned(x_id)).await;
+    let stats = victim.stats_async().await.unwrap();
+    assert_eq!((stats.peers_banned, stats.banned_now), (1, 1));
+    let s = &stats.topics[0];
+    assert_eq!((s.active_view, s.forged, s.delivered), (1, 5, 0), "{s:?}");
+
+    // It cannot come back: a new connection is refused at once.
+    x.send(Message::Join { data: None });
+    let refused = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match x.swarm.select_next_some().await {
+                libp2p::swarm::SwarmEvent::ConnectionClosed { .. } => return "closed",
+                libp2p::swarm::SwarmEvent::OutgoingConnectionError { .. } => return "refused",
+                libp2p::swarm::SwarmEvent::Behaviour(super::BehaviourEvent::DialFailed { .. }) => return "refused",
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("the banned peer's new connection was neither refused nor closed");
+    assert!(["closed", "refused"].contains(&refused));
+    assert_eq!(victim.stats_async().await.unwrap().topics[0].active_view, 1);
+    // Honest traffic flows on.
+    ht.gossip(b"honest".to_vec()).unwrap();
+    assert_eq!(&recv(&mut vt).await[..], b"honest");
+}

@@ -45,6 +45,9 @@ pub(crate) enum Event {
     AddressDialed { addr: Multiaddr, result: Result<PeerId, String> },
     /// `peer` sent bytes that are not a valid frame; the connection was closed.
     Malformed { peer: PeerId, error: String },
+    /// `peer` sent a frame whose body is malformed; it was skipped, and the
+    /// connection (its other topics) goes on.
+    BadFrame { peer: PeerId, error: String },
     /// Frames to `peer` lost: `count` in all (dropped, or with a failed
     /// stream), and the payload messages among them, to repair.
     Lost { peer: PeerId, count: usize, payloads: Vec<(TopicId, Message<PeerId>)> },
@@ -70,6 +73,9 @@ pub(crate) struct Behaviour {
     keep: HashSet<PeerId>,
     address_dials: HashMap<ConnectionId, Multiaddr>,
     events: VecDeque<ToSwarm<Event, In>>,
+    /// Peers refused: no connection to or from them is established (bounded
+    /// by the runtime's ban list, which lifts bans here).
+    banned: HashSet<PeerId>,
 }
 
 impl Behaviour {
@@ -86,6 +92,7 @@ impl Behaviour {
             keep: HashSet::new(),
             address_dials: HashMap::new(),
             events: VecDeque::new(),
+            banned: HashSet::new(),
         }
     }
 
@@ -180,6 +187,32 @@ impl Behaviour {
         }
     }
 
+    /// Refuse every new connection to or from `peer`, and drop the frames
+    /// waiting for one. Existing connections carry what is queued (the
+    /// DISCONNECTs the ban sends) until [`Behaviour::close_all`].
+    pub(crate) fn ban(&mut self, peer: PeerId) {
+        self.banned.insert(peer);
+        self.keep.remove(&peer);
+        self.waiting.remove(&peer);
+    }
+
+    /// Accept `peer` again.
+    pub(crate) fn unban(&mut self, peer: &PeerId) {
+        self.banned.remove(peer);
+    }
+
+    /// Close every connection to `peer`.
+    pub(crate) fn close_all(&mut self, peer: PeerId) {
+        self.events.push_back(ToSwarm::CloseConnection { peer_id: peer, connection: CloseConnection::All });
+    }
+
+    fn refuse_banned(&self, peer: &PeerId) -> Result<(), ConnectionDenied> {
+        match self.banned.contains(peer) {
+            true => Err(ConnectionDenied::new(format!("peer {peer} is banned"))),
+            false => Ok(()),
+        }
+    }
+
     /// Stop or resume reading frames from `peer` (see [`In::Pause`]).
     pub(crate) fn pause_reading(&mut self, peer: PeerId, paused: bool) {
         for &c in self.connections.get(&peer).into_iter().flatten() {
@@ -242,6 +275,7 @@ impl NetworkBehaviour for Behaviour {
         _: &Multiaddr,
         _: &Multiaddr,
     ) -> Result<THandler<Self>, ConnectionDenied> {
+        self.refuse_banned(&peer)?;
         Ok(self.handler_for(connection, &peer))
     }
 
@@ -252,6 +286,9 @@ impl NetworkBehaviour for Behaviour {
         _: &[Multiaddr],
         _: Endpoint,
     ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
+        if let Some(p) = &peer {
+            self.refuse_banned(p)?;
+        }
         Ok(peer.and_then(|p| self.addresses.get(&p).cloned()).unwrap_or_default())
     }
 
@@ -263,6 +300,7 @@ impl NetworkBehaviour for Behaviour {
         _: Endpoint,
         _: PortUse,
     ) -> Result<THandler<Self>, ConnectionDenied> {
+        self.refuse_banned(&peer)?;
         Ok(self.handler_for(connection, &peer))
     }
 
@@ -321,6 +359,7 @@ impl NetworkBehaviour for Behaviour {
             Out::Frame(frame, size) => Event::Frame { peer, frame: *frame, size },
             Out::Lost { count, payloads } => Event::Lost { peer, count, payloads },
             Out::Drained => Event::Drained { peer },
+            Out::BadFrame(error) => Event::BadFrame { peer, error },
             Out::Malformed(error) => {
                 self.close(peer, connection);
                 Event::Malformed { peer, error }

@@ -40,6 +40,8 @@ pub(crate) enum Inbound {
     Frame(Box<Frame<PeerId>>, usize),
     /// A keep-alive.
     KeepAlive,
+    /// A whole frame whose body did not decode, skipped (the stream goes on).
+    BadFrame(String),
 }
 
 impl Decoder for FrameCodec {
@@ -70,6 +72,10 @@ fn decode_item(src: &mut BytesMut, max_frame: usize) -> Result<Option<Inbound>, 
             Ok(Some(Inbound::Frame(Box::new(frame), used)))
         }
         Ok(None) => Ok(None),
+        Err(wire::WireError::BadFrame { size, reason }) => {
+            src.advance(size);
+            Ok(Some(Inbound::BadFrame(reason)))
+        }
         Err(e) => Err(io::Error::new(io::ErrorKind::InvalidData, e)),
     }
 }
@@ -109,11 +115,30 @@ mod tests {
             got.push(match item {
                 Inbound::KeepAlive => "keep-alive".to_string(),
                 Inbound::Frame(f, size) => format!("{} of {size} bytes", f.message.kind()),
+                Inbound::BadFrame(reason) => format!("bad frame: {reason}"),
             });
         }
         // The two keep-alives in a row are one item.
         assert_eq!(got, ["keep-alive", &format!("prune of {} bytes", frame.len()), "keep-alive"]);
         assert_eq!(&buf[..], &frame[..3], "the start of the next frame waits for the rest");
+    }
+
+    #[test]
+    fn a_frame_with_a_bad_body_is_skipped_and_the_stream_goes_on() {
+        let mut frame = Vec::new();
+        wire::encode(&TopicId::from_name("chat"), &Message::<PeerId>::Prune, 1024, &mut frame).unwrap();
+        let mut bad = frame.clone();
+        *bad.last_mut().unwrap() = 99; // no such message variant
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&bad);
+        buf.extend_from_slice(&frame);
+        let mut codec = FrameCodec::new(1024);
+        assert!(matches!(codec.decode(&mut buf).unwrap(), Some(Inbound::BadFrame(r)) if r.contains("99")));
+        assert!(matches!(codec.decode(&mut buf).unwrap(), Some(Inbound::Frame(..))));
+        assert!(buf.is_empty());
+        // A bad length prefix cannot be skipped: the stream fails.
+        let mut buf = BytesMut::from(&[0x80u8, 0x00][..]);
+        assert!(codec.decode(&mut buf).is_err());
     }
 
     #[test]

@@ -141,6 +141,8 @@ pub(crate) enum Out {
     Frame(Box<Frame<PeerId>>, usize),
     /// The peer sent bytes that are not a valid frame; its stream was closed.
     Malformed(String),
+    /// The peer sent a whole frame whose body is malformed; it was skipped.
+    BadFrame(String),
     /// Frames lost: `count` in all, and the payload messages among them.
     Lost { count: usize, payloads: Vec<(TopicId, Message<PeerId>)> },
     /// A congested queue drained: payloads may flow again.
@@ -369,6 +371,9 @@ impl ConnectionHandler for Handler {
                         match inbound {
                             Inbound::Frame(frame, size) => {
                                 return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(Out::Frame(frame, size)));
+                            }
+                            Inbound::BadFrame(reason) => {
+                                return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(Out::BadFrame(reason)));
                             }
                             // One item per stream per round, as for frames:
                             // poll again soon rather than loop over a flood.

@@ -11,6 +11,7 @@ use libp2p::identify;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId};
 
+use super::penalties::Fault;
 use super::swarm::ComposedEvent;
 use super::{validation, Command, Due, Fact, Happened, Inbound, NetworkSnapshot, Runtime, TopicEntry, TopicSnapshot};
 use crate::net::{peer_data, BehaviourEvent, OutFrame};
@@ -114,6 +115,7 @@ impl Runtime {
             self.timers.cancel_where(|due| match due {
                 Due::Proto(timer) => timer.topic == topic,
                 Due::Redial { topic: t, .. } => *t == topic,
+                Due::CloseBanned(_) => false,
             });
             let _ = self.state.leave(topic, Instant::now(), &mut self.rng, &mut self.out);
         }
@@ -124,6 +126,9 @@ impl Runtime {
         match event {
             SwarmEvent::Behaviour(ComposedEvent::Hypar(e)) => match e {
                 BehaviourEvent::Frame { peer, frame, size } => {
+                    if self.penalties.is_banned(&peer, now) {
+                        return;
+                    }
                     if let Some(t) = self.topics.get_mut(&frame.topic) {
                         t.bytes_in += size as u64;
                     }
@@ -138,6 +143,11 @@ impl Runtime {
                 BehaviourEvent::AddressDialed { addr, result } => self.on_address_dialed(addr, result),
                 BehaviourEvent::Malformed { peer, error } => {
                     tracing::warn!(%peer, "closed a connection that sent an invalid frame: {error}");
+                    self.charge(peer, Fault::Garbage);
+                }
+                BehaviourEvent::BadFrame { peer, error } => {
+                    tracing::debug!(%peer, "skipped a malformed frame: {error}");
+                    self.charge(peer, Fault::BadFrame);
                 }
                 BehaviourEvent::Broken { peer } => {
                     tracing::warn!(%peer, "closed a connection whose outbound stream kept failing");
@@ -244,8 +254,25 @@ impl Runtime {
             }
             Output::Offence { peer, topic, offence } => {
                 tracing::debug!(%peer, %topic, offence = offence.name(), "protocol offence");
+                self.charge(peer, Fault::Protocol(offence));
             }
         }
+    }
+
+    /// Add `fault` to `peer`'s score, and ban it if that crosses the
+    /// threshold: DISCONNECT in every topic where it is a neighbour, out of
+    /// every view, connections refused, and the open ones closed after
+    /// [`super::BAN_GRACE`].
+    fn charge(&mut self, peer: PeerId, fault: Fault) {
+        let now = Instant::now();
+        if !self.penalties.charge(peer, fault, now) {
+            return;
+        }
+        tracing::warn!(%peer, "banned (last fault: {fault:?})");
+        self.state.forget(peer, now, &mut self.rng, &mut self.out);
+        self.swarm.behaviour_mut().hypar.ban(peer);
+        self.schedule(super::BAN_GRACE, Due::CloseBanned(peer));
+        self.handle.facts.publish(Fact { topic: "".into(), what: Happened::Banned(peer) });
     }
 
     fn on_proto_event(&mut self, topic: TopicId, event: Event<PeerId>) {
@@ -314,6 +341,8 @@ impl Runtime {
             topics,
             connected_peers: self.swarm.connected_peers().count(),
             frames_dropped: self.handle.frames_dropped.load(Ordering::Relaxed),
+            peers_banned: self.penalties.banned_total,
+            banned_now: self.penalties.banned_now(),
         }
     }
 }

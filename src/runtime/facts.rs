@@ -30,6 +30,8 @@ pub(crate) enum Happened {
     Lagged {
         missed: u64,
     },
+    /// A peer was banned (network-wide: the fact's topic is empty).
+    Banned(PeerId),
 }
 
 /// What happened, with the name of the topic it happened in.
@@ -59,6 +61,8 @@ pub(crate) struct NetworkSnapshot {
     pub topics: Vec<TopicSnapshot>,
     pub connected_peers: usize,
     pub frames_dropped: u64,
+    pub peers_banned: u64,
+    pub banned_now: usize,
 }
 
 /// The queues of everyone who asked for membership facts. Each is bounded:

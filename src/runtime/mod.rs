@@ -13,6 +13,7 @@
 mod bootstrap;
 mod dispatch;
 mod facts;
+mod penalties;
 mod swarm;
 mod thread;
 mod timers;
@@ -116,7 +117,13 @@ enum Due {
     Proto(Timer),
     /// Dial a bootstrap address (without peer id) again, after `attempt` failures.
     Redial { topic: TopicId, addr: Multiaddr, attempt: u32 },
+    /// Close the connections of a peer banned a moment ago (its DISCONNECTs
+    /// had that moment to go out).
+    CloseBanned(PeerId),
 }
+
+/// How long a banned peer's connections stay open for its DISCONNECTs.
+const BAN_GRACE: Duration = Duration::from_millis(500);
 
 struct TopicEntry {
     channels: Arc<TopicChannels>,
@@ -161,6 +168,8 @@ struct Runtime {
     /// Messages from each peer waiting for a verdict; reading from a peer
     /// pauses at [`PAUSE_READING_AT`] (bounded by the peers with some).
     validating: FastMap<PeerId, usize>,
+    /// Misbehaviour scores and bans.
+    penalties: penalties::Penalties,
 }
 
 /// A peer with this many messages waiting for a verdict is not read from
@@ -223,7 +232,11 @@ impl Runtime {
             match due {
                 Due::Proto(timer) => self.state.on_timer(timer, now, &mut self.rng, &mut self.out),
                 Due::Redial { topic, addr, attempt } => self.redial(topic, addr, attempt),
+                Due::CloseBanned(peer) => self.swarm.behaviour_mut().hypar.close_all(peer),
             }
+        }
+        for peer in self.penalties.expired(now) {
+            self.swarm.behaviour_mut().hypar.unban(&peer);
         }
     }
 

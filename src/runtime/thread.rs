@@ -15,7 +15,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{bootstrap, swarm, timers, validation, Command, FactSubscribers, Runtime, RuntimeHandle};
+use super::{bootstrap, penalties, swarm, timers, validation, Command, FactSubscribers, Runtime, RuntimeHandle};
 use crate::net::peer_data;
 use crate::{BornIn, Error, FastMap, Keypair, NetworkConfig};
 
@@ -141,6 +141,7 @@ impl Runtime {
             to_release: Vec::new(),
             validation,
             validating: FastMap::default(),
+            penalties: penalties::Penalties::new(config.ban_threshold, config.ban_duration),
         })
     }
 }

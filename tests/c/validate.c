@@ -68,6 +68,18 @@ int main(void) {
   EXPECT(HYPAR_ERR_NULL_ARGUMENT, hypar_topic_options_set_validator(NULL, judge, NULL));
   EXPECT(HYPAR_ERR_NULL_ARGUMENT, hypar_topic_options_set_validation_timeout_ms(NULL, 5));
   hypar_topic_options_free(NULL);
+  EXPECT(HYPAR_ERR_NULL_ARGUMENT, hypar_network_config_set_ban(NULL, 100, 1000));
+  {
+    hypar_network_config *cfg = hypar_network_config_new();
+    OK(hypar_network_config_add_listen_addr(cfg, "/ip4/127.0.0.1/tcp/0"));
+    OK(hypar_network_config_set_ban(cfg, 100, 0));
+    hypar_network *none = NULL;
+    EXPECT(HYPAR_ERR_INVALID_CONFIG, hypar_network_new(cfg, &none));
+    char detail[512];
+    hypar_last_error(detail, sizeof detail);
+    CHECK(strstr(detail, "ban_duration") != NULL && none == NULL);
+    hypar_network_config_free(cfg);
+  }
 
   static inbox in;
   hypar_topic_options *options = hypar_topic_options_new();

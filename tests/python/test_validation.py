@@ -121,3 +121,14 @@ def test_bad_options_are_refused_with_their_names(network_factory):
         with pytest.raises(hypar.InvalidConfig, match="validation_timeout"):
             net.join("t", validation_timeout=bad)  # type: ignore[arg-type]
     net.join("t", validation_timeout=0.5)  # and the name is still free after the refusals
+
+
+def test_ban_settings_are_checked(network_factory):
+    for bad in (-1, 2**32, 1.5, "100"):
+        with pytest.raises(hypar.InvalidConfig, match="ban_threshold"):
+            network_factory(ban_threshold=bad)
+    with pytest.raises(hypar.InvalidConfig, match="ban_duration"):
+        network_factory(ban_duration=0)
+    net = network_factory(ban_threshold=0, ban_duration=60)
+    stats = net.stats()
+    assert (stats.peers_banned, stats.banned_now) == (0, 0)

@@ -508,6 +508,15 @@ impl<PI: PeerIdentity> HyParView<PI> {
         }
     }
 
+    /// Drop `peer` from every view and from the known peers, telling it
+    /// DISCONNECT (for good) if it was a neighbour.
+    pub(crate) fn forget(&mut self, peer: PI, io: &mut Io<'_, PI>) {
+        if self.is_active(&peer) {
+            io.send(peer, Message::Disconnect { alive: false });
+        }
+        self.on_disconnect(peer, false, io);
+    }
+
     fn on_disconnect(&mut self, from: PI, alive: bool, io: &mut Io<'_, PI>) {
         self.pending.retain(|p| p.peer != from);
         let removed = self.remove_active(&from, io);

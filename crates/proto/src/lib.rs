@@ -153,6 +153,9 @@ pub enum Offence {
     NotNeighbor,
     /// A GRAFT for a message this node never had.
     UnknownGraft,
+    /// JOIN or NEIGHBOR for a topic this node is not in. (Honest peers do
+    /// this for a topic just left.)
+    UnknownTopic,
 }
 
 impl Offence {
@@ -163,6 +166,7 @@ impl Offence {
             Offence::Rejected => "rejected",
             Offence::NotNeighbor => "not_neighbor",
             Offence::UnknownGraft => "unknown_graft",
+            Offence::UnknownTopic => "unknown_topic",
         }
     }
 }

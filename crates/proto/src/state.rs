@@ -12,8 +12,8 @@ use super::dedup::SeenWindows;
 use super::io::{Io, Signer};
 use super::topic::Topic;
 use super::{
-    Event, Message, MessageId, Output, PeerData, PeerIdentity, PeerInfo, ProtoError, ProtocolConfig, Timer, TopicId,
-    Validation,
+    Event, Message, MessageId, Offence, Output, PeerData, PeerIdentity, PeerInfo, ProtoError, ProtocolConfig, Timer,
+    TopicId, Validation,
 };
 
 /// Every topic a node is in. Each method takes the current time and a random
@@ -250,10 +250,21 @@ impl<PI: PeerIdentity> State<PI> {
             // requester forgets us instead of waiting for a timeout.
             if matches!(message, Message::Join { .. } | Message::Neighbor { .. }) {
                 out.push(Output::Send { to: from, topic, message: Message::Disconnect { alive: false } });
+                out.push(Output::Offence { peer: from, topic, offence: Offence::UnknownTopic });
             }
             return;
         }
         self.with_topic(topic, now, rng, out, |t, io| t.on_message(from, message, io));
+    }
+
+    /// Forget `peer` in every topic (it is banned): it is told DISCONNECT
+    /// (for good) where it is a neighbour, and leaves every view and cache
+    /// of peers; the views refill from other peers.
+    pub fn forget(&mut self, peer: PI, now: Instant, rng: &mut dyn RngCore, out: &mut Vec<Output<PI>>) {
+        let ids: Vec<TopicId> = self.topics.keys().copied().collect();
+        for topic in ids {
+            self.with_topic(topic, now, rng, out, |t, io| t.forget(peer, io));
+        }
     }
 
     /// A message given to the driver in an [`Output::Send`] could not be

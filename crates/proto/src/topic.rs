@@ -290,6 +290,11 @@ impl<PI: PeerIdentity> Topic<PI> {
         self.sync_neighbors(io);
     }
 
+    pub(crate) fn forget(&mut self, peer: PI, io: &mut Io<'_, PI>) {
+        self.hyparview.forget(peer, io);
+        self.sync_neighbors(io);
+    }
+
     pub(crate) fn on_dial_failed(&mut self, peer: PI, io: &mut Io<'_, PI>) {
         self.hyparview.on_dial_failed(peer, io);
         self.sync_neighbors(io);

@@ -95,6 +95,16 @@ pub enum WireError {
     /// The body did not decode as a message, or bytes follow the message.
     #[error("malformed frame: {0}")]
     Malformed(String),
+    /// A whole frame of `size` bytes (length prefix included) arrived, but
+    /// its body did not decode: the frame can be skipped and the stream
+    /// read on, since its length was sound.
+    #[error("malformed frame of {size} bytes: {reason}")]
+    BadFrame {
+        /// The frame's size, to skip it.
+        size: usize,
+        /// What was wrong with the body.
+        reason: String,
+    },
 }
 
 /// Appends the frame encoding `(topic, message)` to `out`.
@@ -141,7 +151,9 @@ pub fn encode<PI: Serialize>(
 /// Decodes the frame at the start of `buf`.
 ///
 /// Returns `Ok(None)` if `buf` holds only the beginning of a frame (read more
-/// and call again), or the frame and the number of bytes it took. The declared
+/// and call again), or the frame and the number of bytes it took. A whole
+/// frame whose body does not decode is [`WireError::BadFrame`], with its size
+/// so a reader can skip it; every other error leaves the stream unreadable. The declared
 /// length is checked against `max_frame` as soon as the length prefix is
 /// complete, before the body is waited for, and an unknown version byte is
 /// rejected as soon as it arrives.
@@ -165,7 +177,10 @@ pub fn decode<PI: DeserializeOwned + Serialize>(
     if body.len() < body_len {
         return Ok(None);
     }
-    let frame = decode_body(&body[..body_len])?;
+    let frame = decode_body(&body[..body_len]).map_err(|e| match e {
+        WireError::Malformed(reason) => WireError::BadFrame { size, reason },
+        other => other,
+    })?;
     Ok(Some((frame, size)))
 }
 

@@ -330,7 +330,12 @@ class Network:
     - ``keypair``: an identity from :func:`generate_keypair` (default: a fresh one);
     - ``max_message_size``: largest frame on the wire, framing included (default 65536);
     - ``message_queue``: messages queued per topic for its callback or iterator (default 1024);
-      beyond it messages are dropped and counted in :meth:`Topic.stats`.
+      beyond it messages are dropped and counted in :meth:`Topic.stats`;
+    - ``ban_threshold``: misbehaviour score at which a peer is banned (default 100; 0 never
+      bans). A bad signature scores 20, a message a validator rejected 10, a malformed frame 25;
+      scores halve every minute. A banned peer is disconnected, dropped from every view and
+      refused, and reported as a ``PEER_BANNED`` event;
+    - ``ban_duration``: seconds a banned peer is refused (default 600).
 
     Returns once every listen address is bound. Use as a context manager to shut down on exit.
     """
@@ -342,12 +347,19 @@ class Network:
         keypair: Optional[BytesLike] = None,
         max_message_size: Optional[int] = None,
         message_queue: Optional[int] = None,
+        ban_threshold: Optional[int] = None,
+        ban_duration: Optional[float] = None,
     ) -> None:
+        threshold = _as_count(ban_threshold, "ban_threshold")
+        if threshold is not None and threshold >= 2**32:
+            raise InvalidConfig(f"ban_threshold must be below 2**32, not {threshold}")
         options = _NetworkConfig(
             listen=_as_addrs(listen, "listen"),
             keypair=None if keypair is None else _as_bytes(keypair, "keypair"),
             max_message_size=_as_count(max_message_size, "max_message_size"),
             message_queue=_as_count(message_queue, "message_queue"),
+            ban_threshold=threshold,
+            ban_duration_ms=_as_millis(ban_duration, "ban_duration"),
         )
         self._inner = _HyparNetwork(options)
         self._topics: "weakref.WeakSet[Topic]" = weakref.WeakSet()

@@ -2091,6 +2091,16 @@ public struct NetworkConfig: Equatable, Hashable {
      * (default 1024); beyond it messages are dropped and counted.
      */
     public var messageQueue: UInt64?
+    /**
+     * Misbehaviour score at which a peer is banned (default 100; 0 never
+     * bans). A bad signature scores 20, a message the validator rejected 10,
+     * a malformed frame 25; scores halve every minute.
+     */
+    public var banThreshold: UInt32?
+    /**
+     * Milliseconds a banned peer is refused (default 600000).
+     */
+    public var banDurationMs: UInt64?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2109,11 +2119,21 @@ public struct NetworkConfig: Equatable, Hashable {
         /**
          * Messages queued per topic for its handler or `next_message`
          * (default 1024); beyond it messages are dropped and counted.
-         */messageQueue: UInt64? = nil) {
+         */messageQueue: UInt64? = nil, 
+        /**
+         * Misbehaviour score at which a peer is banned (default 100; 0 never
+         * bans). A bad signature scores 20, a message the validator rejected 10,
+         * a malformed frame 25; scores halve every minute.
+         */banThreshold: UInt32? = nil, 
+        /**
+         * Milliseconds a banned peer is refused (default 600000).
+         */banDurationMs: UInt64? = nil) {
         self.listen = listen
         self.keypair = keypair
         self.maxMessageSize = maxMessageSize
         self.messageQueue = messageQueue
+        self.banThreshold = banThreshold
+        self.banDurationMs = banDurationMs
     }
 
     
@@ -2135,7 +2155,9 @@ public struct FfiConverterTypeNetworkConfig: FfiConverterRustBuffer {
                 listen: FfiConverterSequenceString.read(from: &buf), 
                 keypair: FfiConverterOptionData.read(from: &buf), 
                 maxMessageSize: FfiConverterOptionUInt64.read(from: &buf), 
-                messageQueue: FfiConverterOptionUInt64.read(from: &buf)
+                messageQueue: FfiConverterOptionUInt64.read(from: &buf), 
+                banThreshold: FfiConverterOptionUInt32.read(from: &buf), 
+                banDurationMs: FfiConverterOptionUInt64.read(from: &buf)
         )
     }
 
@@ -2144,6 +2166,8 @@ public struct FfiConverterTypeNetworkConfig: FfiConverterRustBuffer {
         FfiConverterOptionData.write(value.keypair, into: &buf)
         FfiConverterOptionUInt64.write(value.maxMessageSize, into: &buf)
         FfiConverterOptionUInt64.write(value.messageQueue, into: &buf)
+        FfiConverterOptionUInt32.write(value.banThreshold, into: &buf)
+        FfiConverterOptionUInt64.write(value.banDurationMs, into: &buf)
     }
 }
 
@@ -2268,6 +2292,14 @@ public struct NetworkStats: Equatable, Hashable {
      * Frames dropped because a peer's queue was full or it could not be reached.
      */
     public var framesDropped: UInt64
+    /**
+     * Peers banned since the network started.
+     */
+    public var peersBanned: UInt64
+    /**
+     * Peers banned now.
+     */
+    public var bannedNow: UInt64
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2280,10 +2312,18 @@ public struct NetworkStats: Equatable, Hashable {
          */connectedPeers: UInt64, 
         /**
          * Frames dropped because a peer's queue was full or it could not be reached.
-         */framesDropped: UInt64) {
+         */framesDropped: UInt64, 
+        /**
+         * Peers banned since the network started.
+         */peersBanned: UInt64, 
+        /**
+         * Peers banned now.
+         */bannedNow: UInt64) {
         self.topics = topics
         self.connectedPeers = connectedPeers
         self.framesDropped = framesDropped
+        self.peersBanned = peersBanned
+        self.bannedNow = bannedNow
     }
 
     
@@ -2304,7 +2344,9 @@ public struct FfiConverterTypeNetworkStats: FfiConverterRustBuffer {
             try NetworkStats(
                 topics: FfiConverterSequenceTypeTopicStats.read(from: &buf), 
                 connectedPeers: FfiConverterUInt64.read(from: &buf), 
-                framesDropped: FfiConverterUInt64.read(from: &buf)
+                framesDropped: FfiConverterUInt64.read(from: &buf), 
+                peersBanned: FfiConverterUInt64.read(from: &buf), 
+                bannedNow: FfiConverterUInt64.read(from: &buf)
         )
     }
 
@@ -2312,6 +2354,8 @@ public struct FfiConverterTypeNetworkStats: FfiConverterRustBuffer {
         FfiConverterSequenceTypeTopicStats.write(value.topics, into: &buf)
         FfiConverterUInt64.write(value.connectedPeers, into: &buf)
         FfiConverterUInt64.write(value.framesDropped, into: &buf)
+        FfiConverterUInt64.write(value.peersBanned, into: &buf)
+        FfiConverterUInt64.write(value.bannedNow, into: &buf)
     }
 }
 
@@ -2812,6 +2856,11 @@ public enum NetworkEventKind: Equatable, Hashable {
      * messages did not fit its queue. Reported at most once a second.
      */
     case lagged
+    /**
+     * A peer misbehaved past the ban threshold and is banned (`peer_id`
+     * names it; the topic is empty: bans are network-wide).
+     */
+    case peerBanned
 
 
 
@@ -2843,6 +2892,8 @@ public struct FfiConverterTypeNetworkEventKind: FfiConverterRustBuffer {
         
         case 5: return .lagged
         
+        case 6: return .peerBanned
+        
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -2869,6 +2920,10 @@ public struct FfiConverterTypeNetworkEventKind: FfiConverterRustBuffer {
         
         case .lagged:
             writeInt(&buf, Int32(5))
+        
+        
+        case .peerBanned:
+            writeInt(&buf, Int32(6))
         
         }
     }
@@ -2974,6 +3029,30 @@ public func FfiConverterTypeVerdict_lower(_ value: Verdict) -> RustBuffer {
     return FfiConverterTypeVerdict.lower(value)
 }
 
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionUInt32: FfiConverterRustBuffer {
+    typealias SwiftType = UInt32?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt32.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt32.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
 
 #if swift(>=5.8)
 @_documentation(visibility: private)

@@ -44,6 +44,9 @@ pub enum hypar_event_kind {
     /// fit its queue and were dropped (counted in `hypar_topic_stats`'
     /// `dropped`). Reported at most once a second.
     HYPAR_EVENT_LAGGED = 4,
+    /// A peer misbehaved past the ban threshold and is banned; `peer_id`
+    /// names it and `topic` is "" (bans are network-wide).
+    HYPAR_EVENT_PEER_BANNED = 5,
 }
 
 pub(crate) type EventCallback = extern "C" fn(*mut c_void, hypar_event_kind, *const c_char, *const c_char);
@@ -111,6 +114,33 @@ pub unsafe extern "C" fn hypar_network_config_set_keypair(
             let key = arg_bytes(key, len, "key")?;
             Keypair::from_bytes(key)?;
             cfg.config.keypair = Some(key.to_vec());
+            Ok(())
+        })
+    }
+}
+
+/// Ban a peer whose misbehaviour score reaches `threshold` (default 100; 0
+/// never bans) for `duration_ms` milliseconds (default 600000, between 1
+/// and 86400000). A bad signature scores 20, a message the validator
+/// rejected 10, a malformed frame 25, bytes that are no frame 50, lighter
+/// slips 1 or 2; scores halve every minute. A banned peer is told
+/// DISCONNECT, dropped from every view, disconnected and refused, and
+/// reported as `HYPAR_EVENT_PEER_BANNED`. Out of range values are reported
+/// by `hypar_network_new` as `HYPAR_ERR_INVALID_CONFIG`.
+///
+/// # Safety
+/// `cfg` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_network_config_set_ban(
+    cfg: *mut hypar_network_config,
+    threshold: u32,
+    duration_ms: u64,
+) -> hypar_result {
+    // SAFETY: the function's contract.
+    unsafe {
+        edit(cfg, |cfg| {
+            cfg.config.ban_threshold = Some(threshold);
+            cfg.config.ban_duration_ms = Some(duration_ms);
             Ok(())
         })
     }

@@ -30,6 +30,10 @@ pub struct hypar_network_stats {
     pub connected_peers: usize,
     /// Frames dropped because a peer's queue was full or it could not be reached.
     pub frames_dropped: u64,
+    /// Peers banned since the network started.
+    pub peers_banned: u64,
+    /// Peers banned now.
+    pub banned_now: u64,
 }
 
 /// The live network behind a handle, refusing handles from a parent process.
@@ -79,6 +83,7 @@ fn call_event_callback(callback: EventCallback, userdata: UserData, event: Netwo
         NetworkEventKind::NeighborDown => hypar_event_kind::HYPAR_EVENT_NEIGHBOR_DOWN,
         NetworkEventKind::BootstrapFailed => hypar_event_kind::HYPAR_EVENT_BOOTSTRAP_FAILED,
         NetworkEventKind::Lagged => hypar_event_kind::HYPAR_EVENT_LAGGED,
+        NetworkEventKind::PeerBanned => hypar_event_kind::HYPAR_EVENT_PEER_BANNED,
     };
     let topic = CString::new(event.topic).unwrap_or_default();
     let peer = event.peer_id.map(|p| CString::new(p).unwrap_or_default());
@@ -150,6 +155,8 @@ pub unsafe extern "C" fn hypar_network_get_stats(
             topics: stats.topics.len(),
             connected_peers: stats.connected_peers as usize,
             frames_dropped: stats.frames_dropped,
+            peers_banned: stats.peers_banned,
+            banned_now: stats.banned_now,
         };
         // SAFETY: `out` was checked and is writable.
         unsafe { *out = stats };

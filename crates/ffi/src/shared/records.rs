@@ -25,6 +25,14 @@ pub struct NetworkConfig {
     /// (default 1024); beyond it messages are dropped and counted.
     #[uniffi(default)]
     pub message_queue: Option<u64>,
+    /// Misbehaviour score at which a peer is banned (default 100; 0 never
+    /// bans). A bad signature scores 20, a message the validator rejected 10,
+    /// a malformed frame 25; scores halve every minute.
+    #[uniffi(default)]
+    pub ban_threshold: Option<u32>,
+    /// Milliseconds a banned peer is refused (default 600000).
+    #[uniffi(default)]
+    pub ban_duration_ms: Option<u64>,
 }
 
 impl NetworkConfig {
@@ -40,6 +48,12 @@ impl NetworkConfig {
         }
         if let Some(n) = self.message_queue {
             config.subscriber_queue = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        if let Some(n) = self.ban_threshold {
+            config.ban_threshold = n;
+        }
+        if let Some(ms) = self.ban_duration_ms {
+            config.ban_duration = std::time::Duration::from_millis(ms);
         }
         let keypair = match &self.keypair {
             Some(bytes) => Keypair::from_bytes(bytes)?,
@@ -63,6 +77,9 @@ pub enum NetworkEventKind {
     /// A subscriber (handler) read slower than messages arrived: `missed`
     /// messages did not fit its queue. Reported at most once a second.
     Lagged,
+    /// A peer misbehaved past the ban threshold and is banned (`peer_id`
+    /// names it; the topic is empty: bans are network-wide).
+    PeerBanned,
 }
 
 /// Something that happened in one topic.
@@ -88,6 +105,7 @@ impl NetworkEvent {
             EventKind::NeighborDown(p) => (NetworkEventKind::NeighborDown, Some(p), 0),
             EventKind::BootstrapFailed => (NetworkEventKind::BootstrapFailed, None, 0),
             EventKind::Lagged { missed } => (NetworkEventKind::Lagged, None, missed),
+            EventKind::PeerBanned(p) => (NetworkEventKind::PeerBanned, Some(p), 0),
             _ => return None,
         };
         Some(NetworkEvent { topic: e.topic, kind, peer_id: peer.map(|p| p.to_string()), missed })
@@ -163,6 +181,10 @@ pub struct NetworkStats {
     pub connected_peers: u64,
     /// Frames dropped because a peer's queue was full or it could not be reached.
     pub frames_dropped: u64,
+    /// Peers banned since the network started.
+    pub peers_banned: u64,
+    /// Peers banned now.
+    pub banned_now: u64,
 }
 
 impl From<hypar::Stats> for NetworkStats {
@@ -171,6 +193,8 @@ impl From<hypar::Stats> for NetworkStats {
             topics: s.topics.into_iter().map(Into::into).collect(),
             connected_peers: s.connected_peers as u64,
             frames_dropped: s.frames_dropped,
+            peers_banned: s.peers_banned,
+            banned_now: s.banned_now as u64,
         }
     }
 }

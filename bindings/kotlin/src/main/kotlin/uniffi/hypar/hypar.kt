@@ -3750,6 +3750,18 @@ data class NetworkConfig (
      * (default 1024); beyond it messages are dropped and counted.
      */
     var `messageQueue`: kotlin.ULong? = null 
+    , 
+    /**
+     * Misbehaviour score at which a peer is banned (default 100; 0 never
+     * bans). A bad signature scores 20, a message the validator rejected 10,
+     * a malformed frame 25; scores halve every minute.
+     */
+    var `banThreshold`: kotlin.UInt? = null 
+    , 
+    /**
+     * Milliseconds a banned peer is refused (default 600000).
+     */
+    var `banDurationMs`: kotlin.ULong? = null 
     
 ){
     
@@ -3770,6 +3782,8 @@ public object FfiConverterTypeNetworkConfig: FfiConverterRustBuffer<NetworkConfi
             FfiConverterOptionalByteArray.read(buf),
             FfiConverterOptionalULong.read(buf),
             FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalULong.read(buf),
         )
     }
 
@@ -3777,7 +3791,9 @@ public object FfiConverterTypeNetworkConfig: FfiConverterRustBuffer<NetworkConfi
             FfiConverterSequenceString.allocationSize(value.`listen`) +
             FfiConverterOptionalByteArray.allocationSize(value.`keypair`) +
             FfiConverterOptionalULong.allocationSize(value.`maxMessageSize`) +
-            FfiConverterOptionalULong.allocationSize(value.`messageQueue`)
+            FfiConverterOptionalULong.allocationSize(value.`messageQueue`) +
+            FfiConverterOptionalUInt.allocationSize(value.`banThreshold`) +
+            FfiConverterOptionalULong.allocationSize(value.`banDurationMs`)
     )
 
     override fun write(value: NetworkConfig, buf: ByteBuffer) {
@@ -3785,6 +3801,8 @@ public object FfiConverterTypeNetworkConfig: FfiConverterRustBuffer<NetworkConfi
             FfiConverterOptionalByteArray.write(value.`keypair`, buf)
             FfiConverterOptionalULong.write(value.`maxMessageSize`, buf)
             FfiConverterOptionalULong.write(value.`messageQueue`, buf)
+            FfiConverterOptionalUInt.write(value.`banThreshold`, buf)
+            FfiConverterOptionalULong.write(value.`banDurationMs`, buf)
     }
 }
 
@@ -3871,6 +3889,16 @@ data class NetworkStats (
      * Frames dropped because a peer's queue was full or it could not be reached.
      */
     var `framesDropped`: kotlin.ULong
+    , 
+    /**
+     * Peers banned since the network started.
+     */
+    var `peersBanned`: kotlin.ULong
+    , 
+    /**
+     * Peers banned now.
+     */
+    var `bannedNow`: kotlin.ULong
     
 ){
     
@@ -3890,19 +3918,25 @@ public object FfiConverterTypeNetworkStats: FfiConverterRustBuffer<NetworkStats>
             FfiConverterSequenceTypeTopicStats.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
         )
     }
 
     override fun allocationSize(value: NetworkStats) = (
             FfiConverterSequenceTypeTopicStats.allocationSize(value.`topics`) +
             FfiConverterULong.allocationSize(value.`connectedPeers`) +
-            FfiConverterULong.allocationSize(value.`framesDropped`)
+            FfiConverterULong.allocationSize(value.`framesDropped`) +
+            FfiConverterULong.allocationSize(value.`peersBanned`) +
+            FfiConverterULong.allocationSize(value.`bannedNow`)
     )
 
     override fun write(value: NetworkStats, buf: ByteBuffer) {
             FfiConverterSequenceTypeTopicStats.write(value.`topics`, buf)
             FfiConverterULong.write(value.`connectedPeers`, buf)
             FfiConverterULong.write(value.`framesDropped`, buf)
+            FfiConverterULong.write(value.`peersBanned`, buf)
+            FfiConverterULong.write(value.`bannedNow`, buf)
     }
 }
 
@@ -4273,7 +4307,12 @@ enum class NetworkEventKind {
      * A subscriber (handler) read slower than messages arrived: `missed`
      * messages did not fit its queue. Reported at most once a second.
      */
-    LAGGED;
+    LAGGED,
+    /**
+     * A peer misbehaved past the ban threshold and is banned (`peer_id`
+     * names it; the topic is empty: bans are network-wide).
+     */
+    PEER_BANNED;
 
     
 
@@ -4347,6 +4386,38 @@ public object FfiConverterTypeVerdict: FfiConverterRustBuffer<Verdict> {
 }
 
 
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalUInt: FfiConverterRustBuffer<kotlin.UInt?> {
+    override fun read(buf: ByteBuffer): kotlin.UInt? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterUInt.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.UInt?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterUInt.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.UInt?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterUInt.write(value, buf)
+        }
+    }
+}
 
 
 
