@@ -36,6 +36,8 @@ use tokio::sync::{mpsc, oneshot};
 pub(crate) use facts::{Fact, FactSubscribers, Happened, Inbound, NetworkSnapshot, TopicSnapshot};
 pub(crate) use thread::start;
 pub(crate) use topic_channels::TopicChannels;
+#[cfg(feature = "fuzzing")]
+pub(crate) use validation::verify_signatures;
 pub(crate) use validation::ValidatorFn;
 
 use crate::{BornIn, Error, FastMap, NetworkConfig};

@@ -153,6 +153,24 @@ impl Keys {
     }
 }
 
+/// Whether each of `messages` of `topic` carries its origin's valid
+/// signature, checked as the validation thread does (for the fuzz targets).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn verify_signatures(topic: &TopicId, messages: &[Gossip<PeerId>]) -> Vec<bool> {
+    let jobs: Vec<Job> = messages
+        .iter()
+        .map(|m| Job {
+            topic: *topic,
+            from: m.origin,
+            message: m.clone(),
+            signed: true,
+            validator: None,
+            timeout: Duration::from_secs(1),
+        })
+        .collect();
+    Keys::default().verify_all(&jobs)
+}
+
 /// One signature to check.
 struct Check {
     signed: Vec<u8>,
@@ -205,5 +223,81 @@ mod tests {
         // An unsigned topic's messages need no signature.
         jobs.iter_mut().for_each(|j| j.signed = false);
         assert_eq!(keys.verify_all(&jobs), vec![true; 11]);
+    }
+}
+
+/// The signed GOSSIP vector of `docs/PROTOCOL.md`: a real Ed25519 peer id
+/// (from the secret key of 32 bytes `01`), encoded, decoded as a libp2p
+/// `PeerId`, and its signature checked; plus peer ids the decoder refuses.
+#[cfg(test)]
+mod vectors {
+    use bytes::Bytes;
+    use hypar_proto::wire::{self, Frame, WireError};
+    use hypar_proto::{Auth, Gossip, Message, TopicId};
+    use libp2p::identity::Keypair;
+    use libp2p::PeerId;
+
+    use super::{Job, Keys};
+
+    const DOC: &str = include_str!("../../docs/PROTOCOL.md");
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    #[test]
+    fn the_signed_gossip_vector_encodes_decodes_and_verifies() {
+        let key = Keypair::ed25519_from_bytes([1u8; 32]).unwrap();
+        let origin = key.public().to_peer_id();
+        let topic = TopicId::from_name("chat");
+        let payload = Bytes::from_static(b"hello");
+        let time_ms = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+        let signed = wire::signed_bytes(&topic, &origin, 0x0102_0304_0506_0708, 1, time_ms, &payload);
+        let signature = Bytes::from(key.sign(&signed).unwrap());
+        let g = Gossip::new(origin, 0x0102_0304_0506_0708, 1, 1, 300, payload).with_auth(Auth { time_ms, signature });
+        let message = Message::Gossip(g.clone());
+        let mut frame = Vec::new();
+        wire::encode(&topic, &message, 1024, &mut frame).unwrap();
+        let (decoded, used) = wire::decode::<PeerId>(&frame, 1024).unwrap().unwrap();
+        assert_eq!((decoded, used), (Frame { topic, message }, frame.len()));
+        let vector = hex(&frame);
+        println!("signed gossip vector: {vector}\nsigned bytes: {}\nid: {}", hex(&signed), hex(&g.id.0));
+        assert!(DOC.contains(&vector), "PROTOCOL.md lacks the signed GOSSIP vector {vector}");
+        assert!(DOC.contains(&hex(&g.id.0)), "PROTOCOL.md lacks its message id");
+        let job = Job { topic, from: origin, message: g, signed: true, validator: None, timeout: Default::default() };
+        assert_eq!(Keys::default().verify_all(&[job]), vec![true]);
+    }
+
+    #[test]
+    fn peer_ids_that_are_not_multihashes_of_an_allowed_kind_are_malformed() {
+        let prune_from = |origin: &[u8]| {
+            // A GOSSIP whose origin field holds `origin` as a byte string.
+            let mut body = vec![wire::VERSION];
+            body.extend_from_slice(TopicId::from_name("chat").as_bytes());
+            body.push(7);
+            body.push(origin.len() as u8);
+            body.extend_from_slice(origin);
+            body.extend_from_slice(&[0; 8]);
+            body.extend_from_slice(&[1, 1, 0, 0, 0]);
+            wire::decode_body::<PeerId>(&body)
+        };
+        // The 4-byte ids of the layout vectors.
+        assert!(matches!(prune_from(&[0xaa, 0xbb, 0xcc, 0xdd]), Err(WireError::Malformed(_))));
+        // Identity multihash with a 43-byte digest; SHA-256 with 65; an
+        // unknown code; a length that runs past the bytes; trailing bytes.
+        let identity_43 = [&[0x00, 43][..], &[7; 43]].concat();
+        let sha_65 = [&[0x12, 65][..], &[7; 65]].concat();
+        let other = [&[0x13, 32][..], &[7; 32]].concat();
+        let short = [&[0x12, 32][..], &[7; 31]].concat();
+        let trailing = [&[0x12, 32][..], &[7; 33]].concat();
+        for bad in [identity_43, sha_65, other, short, trailing] {
+            assert!(matches!(prune_from(&bad), Err(WireError::Malformed(_))), "{}", hex(&bad));
+        }
+        // Valid: an Ed25519 id, the largest identity digest, SHA-256 digests
+        // of any length up to 64 (libp2p does not insist on 32).
+        let id = Keypair::ed25519_from_bytes([1u8; 32]).unwrap().public().to_peer_id().to_bytes();
+        for good in [id, [&[0x00, 42][..], &[7; 42]].concat(), [&[0x12, 32][..], &[7; 32]].concat(), vec![0x12, 0]] {
+            assert!(prune_from(&good).is_ok(), "{}", hex(&good));
+        }
     }
 }

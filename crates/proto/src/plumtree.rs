@@ -224,8 +224,9 @@ impl<PI: PeerIdentity> Plumtree<PI> {
     }
 
     /// How full the bounded structures are.
-    pub(crate) fn sizes(&self) -> (usize, usize, usize, usize, usize) {
-        (self.windows.len(), self.windows.ranges(), self.recent.len(), self.cache.len(), self.missing.len())
+    pub(crate) fn sizes(&self) -> (usize, usize, usize, usize, usize, usize) {
+        let (w, c) = (&self.windows, &self.cache);
+        (w.len(), w.ranges(), self.recent.len(), c.len(), self.missing.len(), self.pending.len())
     }
 
     fn is_neighbor(&self, p: &PI) -> bool {

@@ -62,6 +62,8 @@ pub struct CacheSizes {
     pub missing: usize,
     /// Peers in the known-peers cache.
     pub known_peers: usize,
+    /// New messages held for the driver's verdict.
+    pub pending: usize,
 }
 
 /// One joined topic.
@@ -164,8 +166,9 @@ impl<PI: PeerIdentity> Topic<PI> {
 
     /// How full the topic's bounded structures are.
     pub fn cache_sizes(&self) -> CacheSizes {
-        let (sessions, ranges, recent_ids, cached_messages, missing) = self.plumtree.sizes();
-        CacheSizes { sessions, ranges, recent_ids, cached_messages, missing, known_peers: self.hyparview.known_len() }
+        let (sessions, ranges, recent_ids, cached_messages, missing, pending) = self.plumtree.sizes();
+        let known_peers = self.hyparview.known_len();
+        CacheSizes { sessions, ranges, recent_ids, cached_messages, missing, known_peers, pending }
     }
 
     /// The configured largest frame, framing included.

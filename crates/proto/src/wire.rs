@@ -709,7 +709,7 @@ mod tests {
         assert_eq!(decode::<u64>(&buf, 127), Err(WireError::FrameTooLarge { size: 128, max: 127 }));
         assert_eq!(decode::<u64>(&buf, 128), Ok(None));
         buf.resize(128, 0);
-        assert!(matches!(decode::<u64>(&buf, 128), Err(WireError::Malformed(_))));
+        assert!(matches!(decode::<u64>(&buf, 128), Err(WireError::BadFrame { size: 128, .. })));
     }
 
     #[test]
@@ -768,10 +768,12 @@ mod tests {
         body.push(0);
         let err = decode_body::<u64>(&body).unwrap_err();
         assert_eq!(err, WireError::Malformed("1 trailing bytes after the disconnect message".into()));
-        // The same through the framing: the declared length covers the extra byte.
+        // The same through the framing: the declared length covers the extra
+        // byte, so the frame can be skipped.
         let mut framed = vec![body.len() as u8];
         framed.extend_from_slice(&body);
-        assert_eq!(decode::<u64>(&framed, MAX), Err(err));
+        let WireError::Malformed(reason) = err else { unreachable!() };
+        assert_eq!(decode::<u64>(&framed, MAX), Err(WireError::BadFrame { size: framed.len(), reason }));
 
         let mut body = bytes[1..].to_vec();
         body[33] = 11;
@@ -874,11 +876,10 @@ mod tests {
         // An Ed25519 peer id, as libp2p encodes it: 38 bytes and a length.
         let origin_len = 39;
         let largest = |signed| (0..limit).rev().find(|&p| gossip_frame_len(p, origin_len, signed) <= limit).unwrap();
-        eprintln!("largest {} {}", largest(false), largest(true));
         assert_eq!(largest(false), 65_430);
         assert_eq!(largest(true), 65_355);
         assert_eq!(max_ihave_entries(limit), 2729);
-        assert!(DOC.contains("the largest payload is **65431** bytes"));
+        assert!(DOC.contains("largest payload is **65430** bytes unsigned and **65355** bytes signed"));
         assert!(DOC.contains("it carries at most **2729** entries"));
     }
 

@@ -1,0 +1,214 @@
+//! One node's protocol state driven by any sequence of inputs (messages of
+//! every kind from any peer, timers, failures, publishes, verdicts on held
+//! messages, the clock, bans), checking after every step: no self in a view,
+//! views within their sizes, active and passive views disjoint, eager and
+//! lazy sets partitioning the active view, every cache within its bound,
+//! the allow list held, nothing sent to self, held messages within
+//! `max_pending`, and a held message never delivered before its verdict.
+#![no_main]
+
+#[path = "../../crates/proto/tests/common/mod.rs"]
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use arbitrary::Arbitrary;
+use bytes::Bytes;
+use common::*;
+use hypar_proto::*;
+use libfuzzer_sys::fuzz_target;
+
+const PEERS: u32 = 24;
+
+#[derive(Debug, Arbitrary)]
+struct Run {
+    allow: bool,
+    hold: bool,
+    inputs: Vec<Input>,
+}
+
+#[derive(Debug, Arbitrary)]
+enum Input {
+    Recv(u8, ArbMessage),
+    Timer(u8),
+    DialFailed(u8),
+    Disconnected(u8),
+    Forget(u8),
+    Broadcast(u8),
+    Advance(u16),
+    Verdict(u8, u8),
+}
+
+#[derive(Debug, Arbitrary)]
+enum ArbMessage {
+    Join(bool),
+    ForwardJoin(u8, u8),
+    Neighbor(bool),
+    NeighborReply(bool),
+    Disconnect(bool),
+    Shuffle(u8, u8, Vec<u8>),
+    ShuffleReply(Vec<u8>),
+    Gossip { k: u8, hops: u16, age_ms: u32, len: u8 },
+    IHave(Vec<(u8, u16, u32)>),
+    Graft(Option<u8>),
+    Prune,
+}
+
+fn peer(p: u8) -> u32 {
+    u32::from(p) % PEERS // includes ME (0)
+}
+
+fn info(p: u8) -> PeerInfo<u32> {
+    PeerInfo { id: peer(p), data: (p & 0x80 != 0).then(|| Bytes::from_static(b"addr")) }
+}
+
+/// Test message `k`: from one of three origins, numbered within session 1.
+fn msg(k: u8, hops: u16, age_ms: u32, payload: Bytes) -> Gossip<u32> {
+    let k = k % 24;
+    Gossip::new(90 + u32::from(k % 3), 1, u64::from(k / 3) + 1, hops, age_ms, payload)
+}
+
+fn message(m: ArbMessage) -> Message<u32> {
+    match m {
+        ArbMessage::Join(d) => Message::Join { data: d.then(|| Bytes::from_static(b"addr")) },
+        ArbMessage::ForwardJoin(p, ttl) => Message::ForwardJoin { peer: info(p), ttl: ttl % 8 },
+        ArbMessage::Neighbor(hi) => {
+            Message::Neighbor { priority: if hi { Priority::High } else { Priority::Low }, data: None }
+        }
+        ArbMessage::NeighborReply(accepted) => Message::NeighborReply { accepted },
+        ArbMessage::Disconnect(alive) => Message::Disconnect { alive },
+        ArbMessage::Shuffle(o, ttl, peers) => {
+            Message::Shuffle { origin: info(o), ttl: ttl % 8, peers: peers.into_iter().take(12).map(info).collect() }
+        }
+        ArbMessage::ShuffleReply(peers) => {
+            Message::ShuffleReply { peers: peers.into_iter().take(12).map(info).collect() }
+        }
+        ArbMessage::Gossip { k, hops, age_ms, len } => {
+            Message::Gossip(msg(k, hops % 80, age_ms % 100_000, Bytes::from(vec![7; usize::from(len % 64)])))
+        }
+        ArbMessage::IHave(entries) => Message::IHave(
+            entries
+                .into_iter()
+                .take(8)
+                .map(|(k, hops, age_ms)| IHaveEntry { id: msg(k, 1, 0, Bytes::new()).id, hops: hops % 80, age_ms })
+                .collect(),
+        ),
+        ArbMessage::Graft(k) => Message::Graft { id: k.map(|k| msg(k, 1, 0, Bytes::new()).id) },
+        ArbMessage::Prune => Message::Prune,
+    }
+}
+
+const TIMERS: [TimerKind; 5] =
+    [TimerKind::Shuffle, TimerKind::Maintenance, TimerKind::JoinRetry, TimerKind::IHaveFlush, TimerKind::Graft];
+const VERDICTS: [Validation; 4] = [Validation::Accept, Validation::Ignore, Validation::Reject, Validation::Forged];
+
+fn config(allow: bool, hold: bool) -> ProtocolConfig<u32> {
+    let mut c = ProtocolConfig::default();
+    c.hyparview.active_view_capacity = 3;
+    c.hyparview.active_view_min = 2;
+    c.hyparview.passive_view_capacity = 5;
+    c.hyparview.shuffle_active_count = 2;
+    c.hyparview.shuffle_passive_count = 3;
+    c.hyparview.known_peers_capacity = 8;
+    c.plumtree.max_sessions = 2;
+    c.plumtree.max_gaps_per_session = 2;
+    c.plumtree.recent_ids_capacity = 6;
+    c.plumtree.message_cache_capacity = 4;
+    c.plumtree.message_cache_max_bytes = 64 * 1024;
+    c.plumtree.missing_capacity = 3;
+    c.plumtree.announcers_per_message = 2;
+    c.plumtree.max_pending = 3;
+    c.plumtree.max_hops = 40;
+    c.validation = hold;
+    if allow {
+        c.allowed_peers = Some((0..PEERS).filter(|p| p % 3 != 0).collect());
+    }
+    c
+}
+
+fn check(n: &Node, c: &ProtocolConfig<u32>) {
+    let t = n.topic();
+    let active: BTreeSet<u32> = t.active().copied().collect();
+    let passive: BTreeSet<u32> = t.passive().copied().collect();
+    assert_eq!(active.len(), t.active().count(), "active view has duplicates");
+    assert_eq!(passive.len(), t.passive().count(), "passive view has duplicates");
+    assert!(!active.contains(&ME) && !passive.contains(&ME) && !t.known().any(|p| *p == ME), "self in a view");
+    assert!(active.len() <= c.hyparview.active_view_capacity);
+    assert!(passive.len() <= c.hyparview.passive_view_capacity);
+    assert!(active.is_disjoint(&passive), "active {active:?} and passive {passive:?} overlap");
+    if let Some(allowed) = &c.allowed_peers {
+        assert!(
+            active.iter().chain(passive.iter()).chain(t.known()).all(|p| allowed.contains(p)),
+            "outsider in a view"
+        );
+    }
+    let eager: BTreeSet<u32> = t.eager().iter().copied().collect();
+    let lazy: BTreeSet<u32> = t.lazy().iter().copied().collect();
+    assert!(eager.is_disjoint(&lazy));
+    assert_eq!(&eager | &lazy, active, "eager + lazy must equal the active view");
+    let s = t.cache_sizes();
+    assert!(s.sessions <= c.plumtree.max_sessions);
+    assert!(s.ranges <= c.plumtree.max_sessions * (c.plumtree.max_gaps_per_session + 1));
+    assert!(s.recent_ids <= c.plumtree.recent_ids_capacity);
+    assert!(s.cached_messages <= c.plumtree.message_cache_capacity);
+    assert!(s.missing <= c.plumtree.missing_capacity);
+    assert!(s.known_peers <= c.hyparview.known_peers_capacity);
+    assert!(s.pending <= c.plumtree.max_pending, "{} messages held", s.pending);
+}
+
+fuzz_target!(|run: Run| {
+    let c = config(run.allow, run.hold);
+    let mut n = Node::new(c.clone(), &[1, 2]);
+    // Held messages (ids), as the driver would track them.
+    let mut held: Vec<MessageId> = Vec::new();
+    for input in run.inputs.into_iter().take(200) {
+        let out = match input {
+            Input::Recv(from, m) => n.recv(peer(from), message(m)),
+            Input::Timer(k) => n.timer(TIMERS[usize::from(k) % TIMERS.len()]),
+            Input::DialFailed(p) => n.dial_failed(peer(p)),
+            Input::Disconnected(p) => n.disconnected(peer(p)),
+            Input::Forget(p) => {
+                n.state.forget(peer(p), n.now, &mut n.rng, &mut n.out);
+                n.take()
+            }
+            Input::Broadcast(len) => n.broadcast(&vec![1; usize::from(len)]).map(|(_, o)| o).unwrap_or_default(),
+            Input::Advance(ms) => {
+                n.advance(Duration::from_millis(u64::from(ms)));
+                Vec::new()
+            }
+            Input::Verdict(i, v) if !held.is_empty() => {
+                let id = held.remove(usize::from(i) % held.len());
+                n.state.on_validated(n.topic, id, VERDICTS[usize::from(v) % 4], n.now, &mut n.rng, &mut n.out);
+                n.take()
+            }
+            Input::Verdict(..) => Vec::new(),
+        };
+        for o in &out {
+            match o {
+                Output::Validate { message, .. } => {
+                    assert!(c.holds_messages(), "held a message in a topic that holds none");
+                    // (Held again after the state gave up on an earlier copy.)
+                    if !held.contains(&message.id) {
+                        held.push(message.id);
+                    }
+                }
+                Output::Send { to, message, .. } => {
+                    assert_ne!(*to, ME, "sent to self");
+                    if let Some(a) = &c.allowed_peers {
+                        let refusal = matches!(message, Message::Disconnect { alive: false });
+                        assert!(a.contains(to) || refusal, "sent {message:?} to outsider {to}");
+                    }
+                }
+                Output::Event { event: Event::Delivered(d), .. } => {
+                    if let Some(a) = &c.allowed_peers {
+                        assert!(a.contains(&d.from), "delivered from an outsider");
+                    }
+                    assert!(!held.contains(&d.id), "delivered while held");
+                }
+                _ => {}
+            }
+        }
+        check(&n, &c);
+    }
+});
