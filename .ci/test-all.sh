@@ -22,6 +22,9 @@ step "Rust packages: cargo package for every publishable crate; a new project th
 cargo package --workspace --exclude libhypar --exclude uniffi-bindgen --no-verify --allow-dirty --quiet
 bash tests/rust-consumer/run.sh
 
+step "Fuzz targets (cargo-fuzz, nightly): replay the seed corpora, then a short fuzzing pass each"
+bash fuzz/run.sh
+
 step "C tests: shared, static, ASan+UBSan, valgrind (the header check ran with the Rust tests)"
 bash tests/c/run.sh
 

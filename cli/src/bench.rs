@@ -45,6 +45,9 @@ pub(crate) struct BenchArgs {
     /// Seed for the topology and the senders.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// hypar publishes unsigned messages (topics are signed by default).
+    #[arg(long)]
+    unsigned: bool,
     /// Print one JSON object per protocol.
     #[arg(long)]
     json: bool,
@@ -162,7 +165,7 @@ fn run_hypar(a: &BenchArgs, links: &[Vec<usize>]) -> Result<Figures, String> {
     for (i, earlier) in links.iter().enumerate() {
         let net = Network::new(config.clone(), Keypair::generate()).map_err(|e| e.to_string())?;
         let boot: Vec<Multiaddr> = earlier.iter().map(|&e| nets[e].listen_addrs()[0].clone()).collect();
-        let t = net.join(topic::Config::new("bench", boot)).map_err(|e| e.to_string())?;
+        let t = net.join(topic::Config::new("bench", boot).signed(!a.unsigned)).map_err(|e| e.to_string())?;
         let mut rx = t.clone();
         let c = collector.clone();
         rt.spawn(async move {

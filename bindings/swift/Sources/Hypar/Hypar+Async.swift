@@ -19,7 +19,7 @@ extension HyparTopic {
     /// uniffi's Swift futures ignore task cancellation: a cancelled iteration
     /// ends when its pending `nextMessage()` returns (next message, or
     /// `leave()`). Call `leave()` to end an iteration promptly.
-    public var messages: AsyncThrowingStream<Data, Error> {
+    public var messages: AsyncThrowingStream<Message, Error> {
         AsyncThrowingStream(unfolding: { try await self.nextMessage() })
     }
 }
@@ -27,9 +27,16 @@ extension HyparTopic {
 extension HyparNetwork {
     /// Join `topic` through `bootstrap` (multiaddrs; empty: this node
     /// bootstraps others) without a handler: read the messages with
-    /// `messages` or `nextMessage()`.
-    public func join(topic: String, bootstrap: [String] = []) throws -> HyparTopic {
-        try join(topic: topic, bootstrap: bootstrap, handler: nil)
+    /// `messages` or `nextMessage()`. `options` default to a signed topic;
+    /// with a `validator`, only what it accepts is delivered and relayed.
+    public func join(
+        topic: String,
+        bootstrap: [String] = [],
+        options: TopicOptions? = nil,
+        validator: (@Sendable (Message) -> Verdict)? = nil
+    ) throws -> HyparTopic {
+        try join(topic: topic, bootstrap: bootstrap, handler: nil, options: options,
+                 validator: validator.map(ClosureValidator.init))
     }
 
     /// Join `topic` through `bootstrap` and pass every message to
@@ -37,9 +44,12 @@ extension HyparNetwork {
     public func join(
         topic: String,
         bootstrap: [String] = [],
-        onMessage: @escaping @Sendable (Data) -> Void
+        options: TopicOptions? = nil,
+        validator: (@Sendable (Message) -> Verdict)? = nil,
+        onMessage: @escaping @Sendable (Message) -> Void
     ) throws -> HyparTopic {
-        try join(topic: topic, bootstrap: bootstrap, handler: ClosureMessageHandler(onMessage))
+        try join(topic: topic, bootstrap: bootstrap, handler: ClosureMessageHandler(onMessage),
+                 options: options, validator: validator.map(ClosureValidator.init))
     }
 
     /// Pass every event of every topic to `onEvent` (replacing any previous
@@ -51,14 +61,26 @@ extension HyparNetwork {
 }
 
 private final class ClosureMessageHandler: MessageHandler {
-    private let body: @Sendable (Data) -> Void
+    private let body: @Sendable (Message) -> Void
 
-    init(_ body: @escaping @Sendable (Data) -> Void) {
+    init(_ body: @escaping @Sendable (Message) -> Void) {
         self.body = body
     }
 
-    func onMessage(data: Data) {
-        body(data)
+    func onMessage(message: Message) {
+        body(message)
+    }
+}
+
+private final class ClosureValidator: MessageValidator {
+    private let body: @Sendable (Message) -> Verdict
+
+    init(_ body: @escaping @Sendable (Message) -> Verdict) {
+        self.body = body
+    }
+
+    func validate(message: Message) -> Verdict {
+        body(message)
     }
 }
 
