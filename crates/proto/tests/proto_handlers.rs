@@ -391,9 +391,14 @@ fn requests_for_topics_not_joined_are_refused() {
     let other = TopicId::from_name("other");
     n.state.on_message(4, other, Message::Join { data: None }, n.now, &mut n.rng, &mut n.out);
     let out = n.take();
-    assert!(
-        matches!(&out[..], [Output::Send { to: 4, topic, message: Message::Disconnect { alive: false } }] if *topic == other)
-    );
+    // Refused for good, and reported as a (light) offence.
+    assert!(matches!(
+        &out[..],
+        [
+            Output::Send { to: 4, topic, message: Message::Disconnect { alive: false } },
+            Output::Offence { peer: 4, topic: t2, offence: Offence::UnknownTopic },
+        ] if *topic == other && *t2 == other
+    ));
 }
 
 #[test]
@@ -619,4 +624,58 @@ fn probes_insist_only_on_peers_that_failed_repeatedly() {
     n.dial_failed(7); // again: cut off
     n.advance(Duration::from_secs(11));
     assert_eq!(probe_to_7(&n.timer(TimerKind::Maintenance)), Some(Priority::High));
+}
+
+#[test]
+fn broadcast_frames_from_non_neighbours_are_refused_as_offences() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1]);
+    for m in [gossip(id(1), 1, b"x"), Message::IHave(vec![]), Message::Graft { id: None }, Message::Prune] {
+        let out = n.recv(7, m);
+        assert!(matches!(&out[..], [Output::Offence { peer: 7, offence: Offence::NotNeighbor, .. }]), "{out:?}");
+    }
+    assert_eq!(n.topic().counters().dropped_not_neighbor, 4);
+    // A neighbour's copy is taken.
+    assert_eq!(events(&n.recv(1, gossip(id(1), 1, b"x"))).len(), 1);
+}
+
+#[test]
+fn held_messages_wait_for_their_verdict() {
+    let mut c = cfg();
+    c.validation = true;
+    c.plumtree.max_pending = 2;
+    let mut n = Node::new(c, &[]).with_neighbors(&[1, 2]);
+    let held = |out: &[Output<u32>]| -> Vec<MessageId> {
+        out.iter()
+            .filter_map(|o| if let Output::Validate { message, .. } = o { Some(message.id) } else { None })
+            .collect()
+    };
+    // Held, not delivered, not relayed; a second copy is only a duplicate.
+    let out = n.recv(1, gossip(id(1), 1, b"a"));
+    assert_eq!(held(&out), vec![id(1)]);
+    assert!(events(&out).is_empty() && sends(&out).is_empty());
+    assert!(held(&n.recv(2, gossip(id(1), 1, b"a"))).is_empty());
+    assert_eq!(n.topic().cache_sizes().pending, 1);
+    // Accept: delivered (from the first sender) and relayed.
+    n.state.on_validated(n.topic, id(1), Validation::Accept, n.now, &mut n.rng, &mut n.out);
+    let out = n.take();
+    assert!(matches!(&events(&out)[..], [Event::Delivered(d)] if d.from == 1));
+    assert!(sends(&out).iter().any(|(to, m)| *to == 2 && matches!(m, Message::Gossip(_))));
+    // Reject: never delivered, remembered, the sender penalised.
+    n.recv(1, gossip(id(2), 1, b"b"));
+    n.state.on_validated(n.topic, id(2), Validation::Reject, n.now, &mut n.rng, &mut n.out);
+    let out = n.take();
+    assert!(events(&out).is_empty());
+    assert!(matches!(&out[..], [Output::Offence { peer: 1, offence: Offence::Rejected, .. }]));
+    assert!(held(&n.recv(2, gossip(id(2), 1, b"b"))).is_empty(), "a rejected message is not judged again");
+    // Forged: not remembered, so the genuine copy is judged when it comes.
+    n.recv(1, gossip(id(3), 1, b"c"));
+    n.state.on_validated(n.topic, id(3), Validation::Forged, n.now, &mut n.rng, &mut n.out);
+    assert!(matches!(&n.take()[..], [Output::Offence { peer: 1, offence: Offence::BadSignature, .. }]));
+    assert_eq!(held(&n.recv(2, gossip(id(3), 1, b"c"))), vec![id(3)]);
+    // Full: a third held message is not taken (nor remembered).
+    assert_eq!(held(&n.recv(1, gossip(id(4), 1, b"d"))), vec![id(4)]);
+    assert!(held(&n.recv(1, gossip(id(5), 1, b"e"))).is_empty());
+    assert_eq!(n.topic().counters().pending_full, 1);
+    let c = n.topic().counters();
+    assert_eq!((c.delivered, c.rejected, c.forged), (1, 1, 1));
 }
