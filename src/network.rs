@@ -77,6 +77,10 @@ impl Network {
         let mut protocol = config.protocol;
         protocol.plumtree.max_message_size = self.runtime.config.max_message_size;
         protocol.validation = config.validator.is_some();
+        if !protocol.signed && protocol.publish_as.is_none() {
+            // Unsigned messages name a throwaway origin, not this node.
+            protocol.publish_as = Some(PeerId::random());
+        }
         protocol.validate()?;
         let mut peers = Vec::new();
         let mut addrs = Vec::new();
@@ -93,7 +97,8 @@ impl Network {
             }
         }
         let id = TopicId::from_name(&config.name);
-        let channels = Arc::new(TopicChannels::new(id, &config.name, protocol.signed));
+        let origin_len = hypar_proto::wire::encoded_len(&protocol.publish_as.unwrap_or(self.runtime.peer_id));
+        let channels = Arc::new(TopicChannels::new(id, &config.name, protocol.signed, origin_len));
         let (reply, rx) = oneshot::channel();
         let validator = config.validator.map(|v| v.0);
         let cmd =

@@ -594,3 +594,37 @@ async fn hostile_peer_attacks_with_figures() {
         }
     }
 }
+
+/// An unsigned topic's messages do not name their publisher on the wire:
+/// they carry a random origin, fresh at each join, the same for all the
+/// messages of one join.
+#[tokio::test(flavor = "multi_thread")]
+async fn unsigned_messages_name_a_throwaway_origin() {
+    let victim = Network::new(config(), Keypair::generate()).unwrap();
+    let mut events = victim.events();
+    let vt = victim.join(topic::Config::new(TOPIC, vec![]).signed(false)).unwrap();
+    let mut x = Hostile::new(&victim);
+    let x_id = x.id();
+    x.send(Message::Join { data: None });
+    x.drive(wait_event(&mut events, |k| *k == EventKind::NeighborUp(x_id))).await;
+    vt.gossip(b"one".to_vec()).unwrap();
+    vt.gossip(b"two".to_vec()).unwrap();
+    let origins = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut origins = Vec::new();
+        while origins.len() < 2 {
+            if let libp2p::swarm::SwarmEvent::Behaviour(super::BehaviourEvent::Frame { frame, .. }) =
+                x.swarm.select_next_some().await
+            {
+                if let Message::Gossip(g) = frame.message {
+                    assert!(g.auth.is_none());
+                    origins.push(g.origin);
+                }
+            }
+        }
+        origins
+    })
+    .await
+    .expect("the victim's messages did not arrive");
+    assert_ne!(origins[0], victim.peer_id(), "an unsigned message named its publisher");
+    assert_eq!(origins[0], origins[1], "one join, one origin");
+}

@@ -78,9 +78,6 @@ pub(crate) enum Command {
 pub(crate) struct RuntimeHandle {
     pub config: NetworkConfig,
     pub peer_id: PeerId,
-    /// How many bytes this node's peer id takes on the wire (it heads every
-    /// GOSSIP this node publishes).
-    pub origin_len: usize,
     commands: mpsc::UnboundedSender<Command>,
     pub listen_addrs: RwLock<Vec<Multiaddr>>,
     pub facts: FactSubscribers,

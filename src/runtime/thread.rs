@@ -32,7 +32,6 @@ pub(crate) fn start(config: NetworkConfig, keypair: Keypair) -> Result<Started, 
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let handle = Arc::new(RuntimeHandle {
         peer_id: keypair.peer_id(),
-        origin_len: hypar_proto::wire::encoded_len(&keypair.peer_id()),
         config: config.clone(),
         commands: cmd_tx,
         listen_addrs: RwLock::new(Vec::new()),

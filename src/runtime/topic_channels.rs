@@ -14,8 +14,10 @@ use super::Inbound;
 pub(crate) struct TopicChannels {
     pub id: TopicId,
     pub name: Arc<str>,
-    /// Messages are signed (their frames are larger).
+    /// Messages are signed (their frames are larger), and how many bytes
+    /// the origin they name takes on the wire.
     pub signed: bool,
+    pub origin_len: usize,
     subscribers: Mutex<Vec<(u64, mpsc::Sender<Inbound>)>>,
     next_subscriber: AtomicU64,
     /// Handles (`Topic`, `Publisher`) alive; the last one to go leaves.
@@ -32,11 +34,12 @@ pub(crate) struct TopicChannels {
 }
 
 impl TopicChannels {
-    pub(crate) fn new(id: TopicId, name: &str, signed: bool) -> Self {
+    pub(crate) fn new(id: TopicId, name: &str, signed: bool, origin_len: usize) -> Self {
         TopicChannels {
             id,
             name: name.into(),
             signed,
+            origin_len,
             subscribers: Mutex::new(Vec::new()),
             next_subscriber: AtomicU64::new(0),
             handles: AtomicUsize::new(0),

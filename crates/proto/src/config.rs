@@ -220,6 +220,11 @@ pub struct ProtocolConfig<PI> {
     /// ([`crate::Output::Validate`]) before delivering or relaying it: an
     /// application validator. Signed topics are always held.
     pub validation: bool,
+    /// The origin this node's messages name, instead of its own id. Only
+    /// for unsigned topics: the libp2p runtime gives each join of an
+    /// unsigned topic a fresh random id here, so its messages do not name
+    /// their publisher.
+    pub publish_as: Option<PI>,
 }
 
 impl<PI> ProtocolConfig<PI> {
@@ -237,6 +242,7 @@ impl<PI> Default for ProtocolConfig<PI> {
             allowed_peers: None,
             signed: false,
             validation: false,
+            publish_as: None,
         }
     }
 }
@@ -411,6 +417,12 @@ impl<PI> ProtocolConfig<PI> {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.hyparview.validate()?;
         self.plumtree.validate()?;
+        ConfigError::check(
+            !(self.signed && self.publish_as.is_some()),
+            "publish_as",
+            "Some(..)",
+            "must be None in a signed topic: a signed message names its signer",
+        )?;
         let p = &self.plumtree;
         ConfigError::check(
             !self.signed || p.seen_ttl >= p.max_message_age + p.max_link_delay + p.max_clock_skew,

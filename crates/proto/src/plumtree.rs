@@ -92,7 +92,8 @@ struct LinkRecord<PI> {
 pub(crate) struct Plumtree<PI> {
     config: PlumtreeConfig,
     counters: PlumtreeCounters,
-    /// This node, its session in the topic and the number of its next message.
+    /// The origin this node's messages name (its own id, or an alias in an
+    /// unsigned topic), its session in the topic and its next number.
     me: PI,
     session: u64,
     next_seq: u64,

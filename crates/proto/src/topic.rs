@@ -97,7 +97,7 @@ impl<PI: PeerIdentity> Topic<PI> {
             id,
             generation,
             hyparview: HyParView::new(me.id, me.data, config.hyparview),
-            plumtree: Plumtree::new(me.id, session, now, config.plumtree, modes, windows),
+            plumtree: Plumtree::new(config.publish_as.unwrap_or(me.id), session, now, config.plumtree, modes, windows),
             allowed: config.allowed_peers,
             dropped_outsider: 0,
             dropped_not_neighbor: 0,

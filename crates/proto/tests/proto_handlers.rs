@@ -679,3 +679,16 @@ fn held_messages_wait_for_their_verdict() {
     let c = n.topic().counters();
     assert_eq!((c.delivered, c.rejected, c.forged), (1, 1, 1));
 }
+
+#[test]
+fn an_alias_publishes_unsigned_messages_and_is_refused_in_a_signed_topic() {
+    let mut c = cfg();
+    c.publish_as = Some(77);
+    let mut n = Node::new(c.clone(), &[]).with_neighbors(&[1]);
+    let (_, out) = n.broadcast(b"hi").unwrap();
+    assert!(sends(&out).iter().all(|(_, m)| !matches!(m, Message::Gossip(g) if g.origin != 77)));
+    assert!(sends(&out).iter().any(|(_, m)| matches!(m, Message::Gossip(g) if g.origin == 77)));
+    c.signed = true;
+    let err = c.validate().unwrap_err();
+    assert_eq!(err.field, "publish_as");
+}
