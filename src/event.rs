@@ -125,6 +125,10 @@ pub struct TopicStats {
     /// Broadcast frames (payloads, announcements, grafts) refused because
     /// their sender was not a neighbour in this topic.
     pub not_neighbor: u64,
+    /// New messages not taken because `max_pending` were waiting for their
+    /// verdict (they can still come by announcement), and announcements not
+    /// taken because `missing_capacity` messages were already awaited.
+    pub overloaded: u64,
     /// Frame bytes received for this topic.
     pub bytes_in: u64,
     /// Frame bytes sent for this topic.
@@ -149,6 +153,7 @@ impl From<TopicSnapshot> for TopicStats {
             ignored: c.ignored,
             forged: c.forged,
             not_neighbor: c.dropped_not_neighbor,
+            overloaded: c.pending_full + c.missing_full,
             bytes_in: s.bytes_in,
             bytes_out: s.bytes_out,
         }

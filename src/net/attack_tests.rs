@@ -479,7 +479,7 @@ impl Hostile {
 fn report(f: &Figures) {
     let pct = |n: u64| 100.0 * n as f64 / f.published as f64;
     println!(
-        "attack {:<22} honest delivered: victim {:>6.2} %  other {:>6.2} %  | attacker frames {:>7}, delivered {:>5} | RSS {:.1} -> {:.1} MiB | banned: {} | other: dropped {}, forged {}",
+        "attack {:<22} honest delivered: victim {:>6.2} %  other {:>6.2} %  | attacker frames {:>7}, delivered {:>5} | RSS {:.1} -> {:.1} MiB | banned: {} | other: dropped {}, overloaded {}",
         f.attack,
         pct(f.at_victim),
         pct(f.at_w),
@@ -489,7 +489,7 @@ fn report(f: &Figures) {
         f.rss_after,
         if f.banned { "yes" } else { "no" },
         f.w_stats.dropped,
-        f.w_stats.forged,
+        f.w_stats.overloaded,
     );
 }
 

@@ -18,7 +18,7 @@
 //! - tree optimisation also triggers when the IHAVE arrives after the
 //!   payload.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -47,6 +47,7 @@ pub(crate) struct PlumtreeCounters {
     pub ignored: u64,
     pub forged: u64,
     pub pending_full: u64,
+    pub missing_full: u64,
 }
 
 /// A new message waiting for the driver's verdict.
@@ -72,6 +73,8 @@ struct Missing<PI> {
     /// When to graft it (from the next announcer), if scheduled; mirrored in
     /// [`Plumtree::graft_deadlines`].
     graft_at: Option<Instant>,
+    /// The neighbour whose announcement made us track it.
+    first: PI,
 }
 
 /// What a neighbour's link has recently carried.
@@ -106,6 +109,10 @@ pub(crate) struct Plumtree<PI> {
     recent: RecentIds,
     cache: MessageCache<PI>,
     missing: FastMap<MessageId, Missing<PI>>,
+    /// Per neighbour, the missing messages it announced first: how many,
+    /// and their ids in order (some perhaps no longer missing), so that a
+    /// neighbour announcing more than its share cannot fill the set.
+    missing_by: FastMap<PI, (usize, VecDeque<MessageId>)>,
     /// When each missing message is due to be grafted, earliest first. One
     /// `Graft` timer per topic fires at the earliest; this set says for what.
     graft_deadlines: BTreeSet<(Instant, MessageId)>,
@@ -199,6 +206,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             lazy: Vec::new(),
             links: Vec::new(),
             missing: FastMap::default(),
+            missing_by: FastMap::default(),
             graft_deadlines: BTreeSet::new(),
             graft_timer_at: None,
             ihave_queue: Vec::new(),
@@ -640,16 +648,28 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             let capacity = self.config.missing_capacity;
             let per_message = self.config.announcers_per_message;
             let len = self.missing.len();
-            let entry = match self.missing.get_mut(&e.id) {
-                Some(m) => m,
-                None if len < capacity => self.missing.entry(e.id).or_insert(Missing {
+            if !self.missing.contains_key(&e.id) {
+                if len >= capacity && !self.make_room_for(from) {
+                    self.counters.missing_full += 1;
+                    continue;
+                }
+                let by = self.missing_by.entry(from).or_default();
+                by.0 += 1;
+                by.1.push_back(e.id);
+                if by.1.len() > 2 * by.0 + 16 {
+                    let missing = &self.missing;
+                    by.1.retain(|id| missing.get(id).is_some_and(|m| m.first == from) || *id == e.id);
+                }
+                let fresh = Missing {
                     announcers: Vec::new(),
                     grafted: Vec::new(),
                     announced_at: now,
                     graft_at: None,
-                }),
-                None => continue,
-            };
+                    first: from,
+                };
+                self.missing.insert(e.id, fresh);
+            }
+            let Some(entry) = self.missing.get_mut(&e.id) else { continue };
             // A peer we grafted from that announces again could not send its
             // answer (its link was congested): it may be grafted once more.
             entry.grafted.retain(|p| *p != from);
@@ -687,7 +707,38 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         if let Some(at) = m.graft_at {
             self.graft_deadlines.remove(&(at, *id));
         }
+        if let Some(by) = self.missing_by.get_mut(&m.first) {
+            by.0 -= 1;
+            if by.0 == 0 {
+                self.missing_by.remove(&m.first);
+            }
+        }
         Some(m)
+    }
+
+    /// The missing set is full and `from` announces something new: if
+    /// `from` holds less than its share (the capacity over the neighbours),
+    /// give up the oldest message first announced by whoever holds the
+    /// most, and say whether there is room now. So a neighbour relaying a
+    /// flood cannot crowd out the announcements of the others.
+    fn make_room_for(&mut self, from: PI) -> bool {
+        let neighbours = (self.eager.len() + self.lazy.len()).max(1);
+        let share = self.config.missing_capacity / neighbours;
+        let mine = self.missing_by.get(&from).map_or(0, |b| b.0);
+        if mine >= share {
+            return false;
+        }
+        let Some(top) = self.missing_by.iter().max_by_key(|(_, b)| b.0).map(|(p, _)| *p) else { return false };
+        if top == from {
+            return false;
+        }
+        while let Some(id) = self.missing_by.get_mut(&top).and_then(|b| b.1.pop_front()) {
+            if self.missing.get(&id).is_some_and(|m| m.first == top) {
+                self.forget_missing(&id);
+                return true;
+            }
+        }
+        false
     }
 
     /// The topic's `Graft` timer fired: graft every announced message whose

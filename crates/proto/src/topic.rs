@@ -45,6 +45,9 @@ pub struct TopicCounters {
     /// New messages not taken because `max_pending` were already waiting
     /// for their verdict.
     pub pending_full: u64,
+    /// Announcements of missing messages not taken because
+    /// `missing_capacity` were already tracked.
+    pub missing_full: u64,
 }
 
 /// How full a topic's bounded structures are (see [`Topic::cache_sizes`]).
@@ -161,6 +164,7 @@ impl<PI: PeerIdentity> Topic<PI> {
             ignored: p.ignored,
             forged: p.forged,
             pending_full: p.pending_full,
+            missing_full: p.missing_full,
         }
     }
 

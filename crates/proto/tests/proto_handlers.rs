@@ -692,3 +692,28 @@ fn an_alias_publishes_unsigned_messages_and_is_refused_in_a_signed_topic() {
     let err = c.validate().unwrap_err();
     assert_eq!(err.field, "publish_as");
 }
+
+#[test]
+fn a_neighbour_announcing_a_flood_cannot_crowd_out_the_others() {
+    let mut c = cfg();
+    c.plumtree.missing_capacity = 4;
+    let mut n = Node::new(c, &[]).with_neighbors(&[1, 2]);
+    let ihave = |k: u8| Message::IHave(vec![IHaveEntry { id: id(k), hops: 1, age_ms: 0 }]);
+    for k in 10..20 {
+        n.recv(1, ihave(k));
+    }
+    assert_eq!((n.topic().cache_sizes().missing, n.topic().counters().missing_full), (4, 6));
+    // Neighbour 2 holds less than its share (4 / 2): its announcement is
+    // taken, in place of neighbour 1's oldest.
+    n.recv(2, ihave(30));
+    n.recv(2, ihave(31));
+    assert_eq!(n.topic().cache_sizes().missing, 4);
+    n.recv(2, ihave(32));
+    assert_eq!(n.topic().counters().missing_full, 7, "beyond its share, neighbour 2 waits like anyone");
+    // Once due, the grafts go where the tracked messages were announced.
+    n.advance(Duration::from_secs(2));
+    let out = n.timer(TimerKind::Graft);
+    let grafted: BTreeSet<u32> =
+        sends(&out).into_iter().filter(|(_, m)| matches!(m, Message::Graft { .. })).map(|(p, _)| p).collect();
+    assert_eq!(grafted, [1, 2].into_iter().collect());
+}
