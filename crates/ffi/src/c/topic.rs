@@ -11,7 +11,7 @@ use super::handles::{
 use super::hypar_result;
 use super::network::{arg_network, hypar_network};
 use super::topic_options::{deliver_c, hypar_message, hypar_topic_options, CTopicOptions};
-use crate::shared::{Delivery, ForeignError, ForeignTopic, TopicOptions};
+use crate::shared::{Delivery, ForeignError, ForeignTopic};
 
 /// A joined topic. Create with `hypar_network_join`; release (and leave)
 /// with `hypar_topic_free`. `hypar_topic_gossip` and `hypar_topic_get_stats`
@@ -99,27 +99,11 @@ pub unsafe extern "C" fn hypar_network_join(
     userdata: *mut c_void,
     out: *mut *mut hypar_topic,
 ) -> hypar_result {
-    boundary(|| -> Result<(), ForeignError> {
-        // SAFETY: the pointers are as the function's contract states.
-        let (out, net, name, bootstrap) = unsafe {
-            (
-                arg_out(out, "out")?,
-                arg_network(net)?,
-                arg_str(topic, "topic")?,
-                arg_strs(bootstrap, bootstrap_len, "bootstrap")?,
-            )
-        };
-        let on_message = on_message.ok_or_else(|| ForeignError::null("on_message"))?;
-        let userdata = UserData(userdata);
-        let deliver = move |m: Received| {
-            let userdata = userdata;
-            on_message(userdata.0, m.payload.as_ptr(), m.payload.len());
-        };
-        let joined = net.join(name, &bootstrap, Delivery::Each(Box::new(deliver)), &TopicOptions::default(), None)?;
-        // SAFETY: `out` was checked and is writable.
-        unsafe { write_handle(out, joined) };
-        Ok(())
-    })
+    let deliver = on_message.map(|on_message| {
+        move |m: Received, userdata: UserData| on_message(userdata.0, m.payload.as_ptr(), m.payload.len())
+    });
+    // SAFETY: the function's contract, which is join_c's.
+    unsafe { join_c(net, topic, bootstrap, bootstrap_len, std::ptr::null(), deliver, userdata, out) }
 }
 
 /// Join like `hypar_network_join`, with `options` (NULL: the defaults, a
@@ -143,8 +127,29 @@ pub unsafe extern "C" fn hypar_network_join_with(
     userdata: *mut c_void,
     out: *mut *mut hypar_topic,
 ) -> hypar_result {
+    let deliver = on_message.map(|on_message| move |m: Received, userdata| deliver_c(on_message, userdata, &m));
+    // SAFETY: the function's contract, which is join_c's.
+    unsafe { join_c(net, topic, bootstrap, bootstrap_len, options, deliver, userdata, out) }
+}
+
+/// What both joins do: check the arguments, join with `options` (NULL: the
+/// defaults), and pass each message to `deliver` with `userdata`.
+///
+/// # Safety
+/// As for `hypar_network_join_with`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn join_c(
+    net: *const hypar_network,
+    topic: *const c_char,
+    bootstrap: *const *const c_char,
+    bootstrap_len: usize,
+    options: *const hypar_topic_options,
+    deliver: Option<impl Fn(Received, UserData) + Send + 'static>,
+    userdata: *mut c_void,
+    out: *mut *mut hypar_topic,
+) -> hypar_result {
     boundary(|| -> Result<(), ForeignError> {
-        // SAFETY: the pointers are as the function's contract states.
+        // SAFETY: the pointers are as the caller's contract states.
         let (out, net, name, bootstrap) = unsafe {
             (
                 arg_out(out, "out")?,
@@ -154,12 +159,11 @@ pub unsafe extern "C" fn hypar_network_join_with(
             )
         };
         let defaults = CTopicOptions::default();
-        // SAFETY: as the function's contract states.
+        // SAFETY: as the caller's contract states.
         let options = if options.is_null() { &defaults } else { unsafe { try_ref(options, "options")? } };
-        let on_message = on_message.ok_or_else(|| ForeignError::null("on_message"))?;
+        let deliver = deliver.ok_or_else(|| ForeignError::null("on_message"))?;
         let userdata = UserData(userdata);
-        let deliver = move |m: Received| deliver_c(on_message, userdata, &m);
-        let delivery = Delivery::Each(Box::new(deliver));
+        let delivery = Delivery::Each(Box::new(move |m: Received| deliver(m, userdata)));
         let joined = net.join(name, &bootstrap, delivery, &options.options, options.validator())?;
         // SAFETY: `out` was checked and is writable.
         unsafe { write_handle(out, joined) };
