@@ -401,6 +401,23 @@ hypar_result hypar_network_config_set_ban(hypar_network_config *cfg,
                                           uint64_t duration_ms);
 
 /**
+ * How fast a peer may send on one connection (a peer has at most two):
+ * `frames_per_second` frames (default 50000) and `bytes_per_second` frame
+ * bytes (default 134217728), each with a burst of one second's worth; 0
+ * means no bound. Beyond it the peer is read more slowly: its frames wait
+ * in the transport, so its publishers see backpressure; nothing is dropped
+ * and nothing is penalised (a neighbour relaying a busy topic looks like a
+ * flooder). Set it to the busiest honest rate one neighbour may send: a
+ * flood of even valid messages then costs this node at most that.
+ *
+ * # Safety
+ * `cfg` is NULL or live.
+ */
+hypar_result hypar_network_config_set_peer_rate(hypar_network_config *cfg,
+                                                uint32_t frames_per_second,
+                                                uint64_t bytes_per_second);
+
+/**
  * The largest frame on the wire, framing included (payload limit is a few
  * dozen bytes less). Between 256 and 16777216; default 65536. Out of range
  * values are reported by `hypar_network_new` as `HYPAR_ERR_INVALID_CONFIG`.

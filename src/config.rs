@@ -39,6 +39,19 @@ pub struct NetworkConfig {
     /// Frame bytes queued per peer connection before its link counts as
     /// congested; as `peer_queue`.
     pub peer_queue_bytes: usize,
+    /// Frames a peer may send per second on one connection (a peer has at
+    /// most two), with a burst of one second's worth. Beyond it the
+    /// connection is read more slowly: unread frames wait in the transport,
+    /// whose flow control fills the peer's own queue to this node, so its
+    /// publishers see backpressure; nothing is dropped. A flood, even of
+    /// valid messages, then costs this node and everything downstream at
+    /// most this rate. Exceeding it is not penalised: a neighbour relaying a
+    /// busy topic looks exactly like a flooder. Set it to the busiest
+    /// honest rate you expect from one neighbour. 0: no bound.
+    pub peer_frame_rate: u32,
+    /// Frame bytes a peer may send per second on one connection; as
+    /// `peer_frame_rate`. 0: no bound.
+    pub peer_byte_rate: u64,
     /// A neighbour link on which nothing was sent for this long carries a
     /// one-byte keep-alive. Busy links and connections no topic needs carry
     /// none.
@@ -82,6 +95,8 @@ impl Default for NetworkConfig {
             publish_buffer_bytes: 16 * 1024 * 1024,
             peer_queue: 1024,
             peer_queue_bytes: 256 * 1024,
+            peer_frame_rate: 50_000,
+            peer_byte_rate: 128 * 1024 * 1024,
             liveness_interval: Duration::from_secs(1),
             liveness_timeout: Duration::from_secs(5),
             event_queue: 256,

@@ -39,6 +39,11 @@ pub(crate) struct ThroughputArgs {
     /// Publish unsigned messages (topics are signed by default).
     #[arg(long)]
     unsigned: bool,
+    /// Frames the receiver reads per second from the sender's connection
+    /// (`NetworkConfig::peer_frame_rate`); 0 lifts the bound. Default: the
+    /// library's default.
+    #[arg(long, default_value_t = NetworkConfig::default().peer_frame_rate)]
+    peer_rate: u32,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -52,8 +57,12 @@ struct Round {
 
 const LOOPBACK: &str = "/ip4/127.0.0.1/tcp/0";
 
-fn config() -> NetworkConfig {
-    NetworkConfig { listen: vec![LOOPBACK.parse().expect("valid")], ..NetworkConfig::default() }
+fn config(a: &ThroughputArgs) -> NetworkConfig {
+    NetworkConfig {
+        listen: vec![LOOPBACK.parse().expect("valid")],
+        peer_frame_rate: a.peer_rate,
+        ..NetworkConfig::default()
+    }
 }
 
 /// Send `a.messages` through `publish`, never more than `a.window` ahead of
@@ -94,8 +103,8 @@ fn wait_neighbour(events: &mut hypar::Events) -> Result<(), String> {
 
 /// The Rust API: a thread blocked in `recv_blocking`, counting.
 fn round_rust(a: &ThroughputArgs) -> Result<Round, String> {
-    let sender = Network::new(config(), Keypair::generate()).map_err(|e| e.to_string())?;
-    let receiver = Network::new(config(), Keypair::generate()).map_err(|e| e.to_string())?;
+    let sender = Network::new(config(a), Keypair::generate()).map_err(|e| e.to_string())?;
+    let receiver = Network::new(config(a), Keypair::generate()).map_err(|e| e.to_string())?;
     let mut events = receiver.events();
     let signed = !a.unsigned;
     let out = sender.join(topic::Config::new("throughput", vec![]).signed(signed)).map_err(|e| e.to_string())?;
@@ -147,6 +156,8 @@ fn round_c(a: &ThroughputArgs) -> Result<Round, String> {
         let cfg = hypar_network_config_new();
         let addr = c"/ip4/127.0.0.1/tcp/0";
         check(hypar_network_config_add_listen_addr(cfg, addr.as_ptr()), "listen")?;
+        let bytes_rate = NetworkConfig::default().peer_byte_rate;
+        check(hypar_network_config_set_peer_rate(cfg, a.peer_rate, bytes_rate), "peer rate")?;
         let (mut sender, mut receiver) = (std::ptr::null_mut(), std::ptr::null_mut());
         check(hypar_network_new(cfg, &mut sender), "sender")?;
         check(hypar_network_new(cfg, &mut receiver), "receiver")?;
@@ -233,7 +244,7 @@ pub(crate) fn run(a: ThroughputArgs) -> Result<(), String> {
     }
     let medians: Vec<f64> = rates.into_iter().map(median).collect();
     if a.json {
-        let mut out = serde_json::json!({"messages": a.messages, "size": a.size, "rounds": a.rounds, "lost": lost});
+        let mut out = serde_json::json!({"messages": a.messages, "size": a.size, "rounds": a.rounds, "signed": !a.unsigned, "peer_rate": a.peer_rate, "lost": lost});
         for ((_, label), m) in apis.iter().zip(&medians) {
             out[format!("{label}_msgs_per_sec")] = serde_json::json!(m.round());
         }
@@ -242,7 +253,12 @@ pub(crate) fn run(a: ThroughputArgs) -> Result<(), String> {
         }
         println!("{out}");
     } else {
-        println!("2 nodes, {} × {} B messages, median of {} rounds:", a.messages, a.size, a.rounds);
+        let rate = match a.peer_rate {
+            0 => "no rate bound".to_string(),
+            n => format!("peer rate bound {n} frames/s"),
+        };
+        let signing = if a.unsigned { "unsigned" } else { "signed" };
+        println!("2 nodes, {} × {} B messages, {signing}, {rate}, median of {} rounds:", a.messages, a.size, a.rounds);
         for ((_, label), m) in apis.iter().zip(&medians) {
             println!("  {label:>4} API: {m:>9.0} msg/s");
         }

@@ -21,7 +21,7 @@ use libp2p::{Multiaddr, PeerId};
 
 use crate::FastMap;
 
-use super::handler::{Gauge, Handler, In, Limits, Liveness, Out, OutFrame};
+use super::handler::{Gauge, Handler, In, Limits, Liveness, Out, OutFrame, Rate};
 use hypar_proto::wire::Frame;
 
 /// Control frames (anything but a payload) may queue to this many times the
@@ -64,6 +64,7 @@ pub(crate) struct Behaviour {
     max_frame: usize,
     limits: Limits,
     liveness: Liveness,
+    rate: Rate,
     connections: FastMap<PeerId, Vec<ConnectionId>>,
     /// What each connection has queued (connections whose handler exists).
     gauges: FastMap<ConnectionId, Arc<Gauge>>,
@@ -79,11 +80,12 @@ pub(crate) struct Behaviour {
 }
 
 impl Behaviour {
-    pub(crate) fn new(max_frame: usize, limits: Limits, liveness: Liveness) -> Self {
+    pub(crate) fn new(max_frame: usize, limits: Limits, liveness: Liveness, rate: Rate) -> Self {
         Behaviour {
             max_frame,
             limits,
             liveness,
+            rate,
             connections: FastMap::default(),
             gauges: FastMap::default(),
             waiting: HashMap::new(),
@@ -260,7 +262,7 @@ impl Behaviour {
     fn handler_for(&mut self, connection: ConnectionId, peer: &PeerId) -> Handler {
         let gauge = Arc::new(Gauge::default());
         self.gauges.insert(connection, gauge.clone());
-        Handler::new(self.max_frame, self.limits, self.liveness, gauge, self.keep.contains(peer))
+        Handler::new(self.max_frame, self.limits, self.liveness, self.rate, gauge, self.keep.contains(peer))
     }
 }
 

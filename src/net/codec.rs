@@ -40,8 +40,9 @@ pub(crate) enum Inbound {
     Frame(Box<Frame<PeerId>>, usize),
     /// A keep-alive.
     KeepAlive,
-    /// A whole frame whose body did not decode, skipped (the stream goes on).
-    BadFrame(String),
+    /// A whole frame whose body did not decode, skipped (the stream goes
+    /// on), with its size.
+    BadFrame(String, usize),
 }
 
 impl Decoder for FrameCodec {
@@ -74,7 +75,7 @@ fn decode_item(src: &mut BytesMut, max_frame: usize) -> Result<Option<Inbound>, 
         Ok(None) => Ok(None),
         Err(wire::WireError::BadFrame { size, reason }) => {
             src.advance(size);
-            Ok(Some(Inbound::BadFrame(reason)))
+            Ok(Some(Inbound::BadFrame(reason, size)))
         }
         Err(e) => Err(io::Error::new(io::ErrorKind::InvalidData, e)),
     }
@@ -115,7 +116,7 @@ mod tests {
             got.push(match item {
                 Inbound::KeepAlive => "keep-alive".to_string(),
                 Inbound::Frame(f, size) => format!("{} of {size} bytes", f.message.kind()),
-                Inbound::BadFrame(reason) => format!("bad frame: {reason}"),
+                Inbound::BadFrame(reason, _) => format!("bad frame: {reason}"),
             });
         }
         // The two keep-alives in a row are one item.
@@ -133,7 +134,7 @@ mod tests {
         buf.extend_from_slice(&bad);
         buf.extend_from_slice(&frame);
         let mut codec = FrameCodec::new(1024);
-        assert!(matches!(codec.decode(&mut buf).unwrap(), Some(Inbound::BadFrame(r)) if r.contains("99")));
+        assert!(matches!(codec.decode(&mut buf).unwrap(), Some(Inbound::BadFrame(r, _)) if r.contains("99")));
         assert!(matches!(codec.decode(&mut buf).unwrap(), Some(Inbound::Frame(..))));
         assert!(buf.is_empty());
         // A bad length prefix cannot be skipped: the stream fails.

@@ -74,6 +74,81 @@ pub(crate) struct Limits {
     pub(crate) bytes: usize,
 }
 
+/// How fast a peer may send on one connection: frames and frame bytes per
+/// second, each with a burst of one second's worth (0: no bound).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Rate {
+    pub(crate) frames: u32,
+    pub(crate) bytes: u64,
+}
+
+/// A connection's inbound budget: two token buckets, refilled from the
+/// clock only when one runs dry (the common path reads no clock). While one
+/// is empty the connection is not read, and a timer wakes the handler when
+/// the next frame may be.
+struct Budget {
+    rate: Rate,
+    frames: f64,
+    bytes: f64,
+    refilled: tokio::time::Instant,
+    wait: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Budget {
+    fn new(rate: Rate) -> Self {
+        Budget {
+            rate,
+            frames: f64::from(rate.frames),
+            bytes: rate.bytes as f64,
+            refilled: tokio::time::Instant::now(),
+            wait: None,
+        }
+    }
+
+    fn has_room(&self) -> bool {
+        (self.rate.frames == 0 || self.frames >= 1.0) && (self.rate.bytes == 0 || self.bytes > 0.0)
+    }
+
+    /// A frame of `size` bytes was read.
+    fn spend(&mut self, size: usize) {
+        self.frames -= 1.0;
+        self.bytes -= size as f64;
+    }
+
+    /// Whether a frame may be read now. If not, a timer is armed (and
+    /// registered with `cx`) for when one may.
+    fn allows(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.has_room() {
+            return true;
+        }
+        if let Some(wait) = &mut self.wait {
+            if wait.as_mut().poll(cx).is_pending() {
+                return false;
+            }
+            self.wait = None;
+        }
+        let now = tokio::time::Instant::now();
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.refilled = now;
+        let (frames, bytes) = (f64::from(self.rate.frames), self.rate.bytes as f64);
+        self.frames = (self.frames + elapsed * frames).min(frames);
+        self.bytes = (self.bytes + elapsed * bytes).min(bytes);
+        if self.has_room() {
+            return true;
+        }
+        // Seconds until both buckets have room again (at least a millisecond).
+        let short = |have: f64, need: f64, rate: f64| if rate > 0.0 { (need - have).max(0.0) / rate } else { 0.0 };
+        let secs = short(self.frames, 1.0, frames).max(short(self.bytes, 1.0, bytes)).max(0.001);
+        let mut wait = Box::pin(tokio::time::sleep(Duration::from_secs_f64(secs)));
+        // Registers the waker; a timer this short may already have fired.
+        if wait.as_mut().poll(cx).is_ready() {
+            cx.waker().wake_by_ref();
+        }
+        self.wait = Some(wait);
+        false
+    }
+}
+
 /// How a kept-alive connection is watched.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Liveness {
@@ -192,6 +267,8 @@ pub(crate) struct Handler {
     silent: bool,
     /// Inbound streams are not read (see [`In::Pause`]).
     paused: bool,
+    /// What the peer may still send before it is read more slowly.
+    budget: Budget,
 }
 
 impl Handler {
@@ -199,6 +276,7 @@ impl Handler {
         max_frame: usize,
         limits: Limits,
         liveness: Liveness,
+        rate: Rate,
         gauge: Arc<Gauge>,
         keep_alive: bool,
     ) -> Self {
@@ -221,6 +299,7 @@ impl Handler {
             quiet: Duration::ZERO,
             silent: false,
             paused: false,
+            budget: Budget::new(rate),
         }
     }
 
@@ -360,19 +439,23 @@ impl ConnectionHandler for Handler {
             if let Some(e) = self.events.pop_front() {
                 return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(e));
             }
-            // Read: one frame per poll round from each inbound stream. A
-            // paused connection counts as heard: the silence is ours.
-            self.heard |= self.paused;
+            // Read: one frame per poll round from each inbound stream, while
+            // the peer is within its rate. A paused or throttled connection
+            // counts as heard: the silence is ours.
+            let throttled = !self.paused && !self.budget.allows(cx);
+            self.heard |= self.paused || throttled;
             let mut i = 0;
-            while i < self.inbound.len() && !self.paused {
+            while i < self.inbound.len() && !self.paused && !throttled {
                 match self.inbound[i].poll_next_unpin(cx) {
                     Poll::Ready(Some(Ok(inbound))) => {
                         self.heard = true;
                         match inbound {
                             Inbound::Frame(frame, size) => {
+                                self.budget.spend(size);
                                 return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(Out::Frame(frame, size)));
                             }
-                            Inbound::BadFrame(reason) => {
+                            Inbound::BadFrame(reason, size) => {
+                                self.budget.spend(size);
                                 return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(Out::BadFrame(reason)));
                             }
                             // One item per stream per round, as for frames:

@@ -10,7 +10,7 @@ mod handler;
 pub(crate) mod peer_data;
 
 pub(crate) use behaviour::{Behaviour, Event as BehaviourEvent};
-pub(crate) use handler::{Limits, Liveness, OutFrame};
+pub(crate) use handler::{Limits, Liveness, OutFrame, Rate};
 
 /// The stream protocol hypar speaks.
 pub(crate) const PROTOCOL: libp2p::StreamProtocol = libp2p::StreamProtocol::new("/hypar/3.0.0");
@@ -36,7 +36,9 @@ mod tests {
             .with_tokio()
             .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
             .unwrap()
-            .with_behaviour(|_| Behaviour::new(64 * 1024, Limits { frames: 16, bytes: 1 << 20 }, liveness))
+            .with_behaviour(|_| {
+                Behaviour::new(64 * 1024, Limits { frames: 16, bytes: 1 << 20 }, liveness, super::Rate::default())
+            })
             .unwrap()
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
             .build()

@@ -4,7 +4,7 @@
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{connection_limits, identify, noise, tcp, yamux, Swarm};
 
-use crate::net::{Behaviour as HyparBehaviour, Limits, Liveness};
+use crate::net::{Behaviour as HyparBehaviour, Limits, Liveness, Rate};
 use crate::{Error, Keypair, NetworkConfig};
 
 #[derive(NetworkBehaviour)]
@@ -36,6 +36,7 @@ pub(crate) fn build(keypair: &Keypair, config: &NetworkConfig) -> Result<Swarm<C
                     config.max_message_size,
                     Limits { frames: config.peer_queue, bytes: config.peer_queue_bytes },
                     Liveness { interval: config.liveness_interval, timeout: config.liveness_timeout },
+                    Rate { frames: config.peer_frame_rate, bytes: config.peer_byte_rate },
                 ),
                 identify: identify::Behaviour::new(identify::Config::new("/hypar/id/1.0.0".into(), key.public())),
                 limits: connection_limits::Behaviour::new(limits),

@@ -69,6 +69,17 @@ int main(void) {
   EXPECT(HYPAR_ERR_NULL_ARGUMENT, hypar_topic_options_set_validation_timeout_ms(NULL, 5));
   hypar_topic_options_free(NULL);
   EXPECT(HYPAR_ERR_NULL_ARGUMENT, hypar_network_config_set_ban(NULL, 100, 1000));
+  EXPECT(HYPAR_ERR_NULL_ARGUMENT, hypar_network_config_set_peer_rate(NULL, 100, 0));
+  {
+    /* Any rate is valid, 0 meaning no bound. */
+    hypar_network_config *cfg = hypar_network_config_new();
+    OK(hypar_network_config_add_listen_addr(cfg, "/ip4/127.0.0.1/tcp/0"));
+    OK(hypar_network_config_set_peer_rate(cfg, 2000, 0));
+    hypar_network *net = NULL;
+    OK(hypar_network_new(cfg, &net));
+    hypar_network_free(net);
+    hypar_network_config_free(cfg);
+  }
   {
     hypar_network_config *cfg = hypar_network_config_new();
     OK(hypar_network_config_add_listen_addr(cfg, "/ip4/127.0.0.1/tcp/0"));

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 
 import pytest
 
@@ -132,3 +133,26 @@ def test_ban_settings_are_checked(network_factory):
     net = network_factory(ban_threshold=0, ban_duration=60)
     stats = net.stats()
     assert (stats.peers_banned, stats.banned_now) == (0, 0)
+
+
+def test_a_peer_over_its_rate_is_read_slower_and_nothing_is_lost(network_factory):
+    for bad in (-1, 2**32, 1.5, "7"):
+        with pytest.raises(hypar.InvalidConfig, match="peer_frame_rate"):
+            network_factory(peer_frame_rate=bad)
+    with pytest.raises(hypar.InvalidConfig, match="peer_byte_rate"):
+        network_factory(peer_byte_rate=-1)
+    # b reads a at most 100 frames a second, with a burst of 100: 400
+    # messages take at least 3 s to be read, and every one arrives.
+    a, b = network_factory(), network_factory(peer_frame_rate=100, peer_byte_rate=0)
+    inbox = Inbox()
+    ta = a.join("rate")
+    tb = b.join("rate", bootstrap=a.listen_addrs(), on_message=inbox)
+    wait_neighbours(ta)
+    wait_neighbours(tb)
+    started = time.monotonic()
+    for i in range(400):
+        ta.gossip(b"m%d" % i)
+    wait_until(lambda: len(inbox.payloads()) == 400, timeout=60, what="all 400 messages")
+    assert time.monotonic() - started >= 2.9
+    assert sorted(inbox.payloads()) == sorted(b"m%d" % i for i in range(400))
+    assert tb.stats().dropped == 0

@@ -136,6 +136,13 @@ def _as_count(value: Optional[int], what: str) -> Optional[int]:
     return value
 
 
+def _as_u32(value: Optional[int], what: str) -> Optional[int]:
+    count = _as_count(value, what)
+    if count is not None and count >= 2**32:
+        raise InvalidConfig(f"{what} must be below 2**32, not {count}")
+    return count
+
+
 class Message(bytes):
     """A delivered message: its payload as ``bytes``, plus what is known of it.
 
@@ -335,7 +342,11 @@ class Network:
       bans). A bad signature scores 20, a message a validator rejected 10, a malformed frame 25;
       scores halve every minute. A banned peer is disconnected, dropped from every view and
       refused, and reported as a ``PEER_BANNED`` event;
-    - ``ban_duration``: seconds a banned peer is refused (default 600).
+    - ``ban_duration``: seconds a banned peer is refused (default 600);
+    - ``peer_frame_rate``, ``peer_byte_rate``: frames and frame bytes a peer may send per second
+      on one connection (defaults 50000 and 128 MiB; 0 no bound). Beyond them the peer is read
+      more slowly, so its publishers see backpressure; nothing is dropped or penalised. Set them
+      to the busiest honest rate one neighbour may send: a flood then costs at most that.
 
     Returns once every listen address is bound. Use as a context manager to shut down on exit.
     """
@@ -349,17 +360,18 @@ class Network:
         message_queue: Optional[int] = None,
         ban_threshold: Optional[int] = None,
         ban_duration: Optional[float] = None,
+        peer_frame_rate: Optional[int] = None,
+        peer_byte_rate: Optional[int] = None,
     ) -> None:
-        threshold = _as_count(ban_threshold, "ban_threshold")
-        if threshold is not None and threshold >= 2**32:
-            raise InvalidConfig(f"ban_threshold must be below 2**32, not {threshold}")
         options = _NetworkConfig(
             listen=_as_addrs(listen, "listen"),
             keypair=None if keypair is None else _as_bytes(keypair, "keypair"),
             max_message_size=_as_count(max_message_size, "max_message_size"),
             message_queue=_as_count(message_queue, "message_queue"),
-            ban_threshold=threshold,
+            ban_threshold=_as_u32(ban_threshold, "ban_threshold"),
             ban_duration_ms=_as_millis(ban_duration, "ban_duration"),
+            peer_frame_rate=_as_u32(peer_frame_rate, "peer_frame_rate"),
+            peer_byte_rate=_as_count(peer_byte_rate, "peer_byte_rate"),
         )
         self._inner = _HyparNetwork(options)
         self._topics: "weakref.WeakSet[Topic]" = weakref.WeakSet()

@@ -2101,6 +2101,19 @@ public struct NetworkConfig: Equatable, Hashable {
      * Milliseconds a banned peer is refused (default 600000).
      */
     public var banDurationMs: UInt64?
+    /**
+     * Frames a peer may send per second on one connection (default 50000;
+     * 0 no bound). Beyond it the peer is read more slowly, so its
+     * publishers see backpressure; nothing is dropped or penalised. Set it
+     * to the busiest honest rate one neighbour may send: a flood then costs
+     * at most that.
+     */
+    public var peerFrameRate: UInt32?
+    /**
+     * Frame bytes a peer may send per second on one connection (default
+     * 134217728; 0 no bound); as `peer_frame_rate`.
+     */
+    public var peerByteRate: UInt64?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2127,13 +2140,26 @@ public struct NetworkConfig: Equatable, Hashable {
          */banThreshold: UInt32? = nil, 
         /**
          * Milliseconds a banned peer is refused (default 600000).
-         */banDurationMs: UInt64? = nil) {
+         */banDurationMs: UInt64? = nil, 
+        /**
+         * Frames a peer may send per second on one connection (default 50000;
+         * 0 no bound). Beyond it the peer is read more slowly, so its
+         * publishers see backpressure; nothing is dropped or penalised. Set it
+         * to the busiest honest rate one neighbour may send: a flood then costs
+         * at most that.
+         */peerFrameRate: UInt32? = nil, 
+        /**
+         * Frame bytes a peer may send per second on one connection (default
+         * 134217728; 0 no bound); as `peer_frame_rate`.
+         */peerByteRate: UInt64? = nil) {
         self.listen = listen
         self.keypair = keypair
         self.maxMessageSize = maxMessageSize
         self.messageQueue = messageQueue
         self.banThreshold = banThreshold
         self.banDurationMs = banDurationMs
+        self.peerFrameRate = peerFrameRate
+        self.peerByteRate = peerByteRate
     }
 
     
@@ -2157,7 +2183,9 @@ public struct FfiConverterTypeNetworkConfig: FfiConverterRustBuffer {
                 maxMessageSize: FfiConverterOptionUInt64.read(from: &buf), 
                 messageQueue: FfiConverterOptionUInt64.read(from: &buf), 
                 banThreshold: FfiConverterOptionUInt32.read(from: &buf), 
-                banDurationMs: FfiConverterOptionUInt64.read(from: &buf)
+                banDurationMs: FfiConverterOptionUInt64.read(from: &buf), 
+                peerFrameRate: FfiConverterOptionUInt32.read(from: &buf), 
+                peerByteRate: FfiConverterOptionUInt64.read(from: &buf)
         )
     }
 
@@ -2168,6 +2196,8 @@ public struct FfiConverterTypeNetworkConfig: FfiConverterRustBuffer {
         FfiConverterOptionUInt64.write(value.messageQueue, into: &buf)
         FfiConverterOptionUInt32.write(value.banThreshold, into: &buf)
         FfiConverterOptionUInt64.write(value.banDurationMs, into: &buf)
+        FfiConverterOptionUInt32.write(value.peerFrameRate, into: &buf)
+        FfiConverterOptionUInt64.write(value.peerByteRate, into: &buf)
     }
 }
 

@@ -146,6 +146,33 @@ pub unsafe extern "C" fn hypar_network_config_set_ban(
     }
 }
 
+/// How fast a peer may send on one connection (a peer has at most two):
+/// `frames_per_second` frames (default 50000) and `bytes_per_second` frame
+/// bytes (default 134217728), each with a burst of one second's worth; 0
+/// means no bound. Beyond it the peer is read more slowly: its frames wait
+/// in the transport, so its publishers see backpressure; nothing is dropped
+/// and nothing is penalised (a neighbour relaying a busy topic looks like a
+/// flooder). Set it to the busiest honest rate one neighbour may send: a
+/// flood of even valid messages then costs this node at most that.
+///
+/// # Safety
+/// `cfg` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_network_config_set_peer_rate(
+    cfg: *mut hypar_network_config,
+    frames_per_second: u32,
+    bytes_per_second: u64,
+) -> hypar_result {
+    // SAFETY: the function's contract.
+    unsafe {
+        edit(cfg, |cfg| {
+            cfg.config.peer_frame_rate = Some(frames_per_second);
+            cfg.config.peer_byte_rate = Some(bytes_per_second);
+            Ok(())
+        })
+    }
+}
+
 /// The largest frame on the wire, framing included (payload limit is a few
 /// dozen bytes less). Between 256 and 16777216; default 65536. Out of range
 /// values are reported by `hypar_network_new` as `HYPAR_ERR_INVALID_CONFIG`.

@@ -33,6 +33,17 @@ pub struct NetworkConfig {
     /// Milliseconds a banned peer is refused (default 600000).
     #[uniffi(default)]
     pub ban_duration_ms: Option<u64>,
+    /// Frames a peer may send per second on one connection (default 50000;
+    /// 0 no bound). Beyond it the peer is read more slowly, so its
+    /// publishers see backpressure; nothing is dropped or penalised. Set it
+    /// to the busiest honest rate one neighbour may send: a flood then costs
+    /// at most that.
+    #[uniffi(default)]
+    pub peer_frame_rate: Option<u32>,
+    /// Frame bytes a peer may send per second on one connection (default
+    /// 134217728; 0 no bound); as `peer_frame_rate`.
+    #[uniffi(default)]
+    pub peer_byte_rate: Option<u64>,
 }
 
 impl NetworkConfig {
@@ -54,6 +65,12 @@ impl NetworkConfig {
         }
         if let Some(ms) = self.ban_duration_ms {
             config.ban_duration = std::time::Duration::from_millis(ms);
+        }
+        if let Some(n) = self.peer_frame_rate {
+            config.peer_frame_rate = n;
+        }
+        if let Some(n) = self.peer_byte_rate {
+            config.peer_byte_rate = n;
         }
         let keypair = match &self.keypair {
             Some(bytes) => Keypair::from_bytes(bytes)?,

@@ -3762,6 +3762,21 @@ data class NetworkConfig (
      * Milliseconds a banned peer is refused (default 600000).
      */
     var `banDurationMs`: kotlin.ULong? = null 
+    , 
+    /**
+     * Frames a peer may send per second on one connection (default 50000;
+     * 0 no bound). Beyond it the peer is read more slowly, so its
+     * publishers see backpressure; nothing is dropped or penalised. Set it
+     * to the busiest honest rate one neighbour may send: a flood then costs
+     * at most that.
+     */
+    var `peerFrameRate`: kotlin.UInt? = null 
+    , 
+    /**
+     * Frame bytes a peer may send per second on one connection (default
+     * 134217728; 0 no bound); as `peer_frame_rate`.
+     */
+    var `peerByteRate`: kotlin.ULong? = null 
     
 ){
     
@@ -3784,6 +3799,8 @@ public object FfiConverterTypeNetworkConfig: FfiConverterRustBuffer<NetworkConfi
             FfiConverterOptionalULong.read(buf),
             FfiConverterOptionalUInt.read(buf),
             FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalULong.read(buf),
         )
     }
 
@@ -3793,7 +3810,9 @@ public object FfiConverterTypeNetworkConfig: FfiConverterRustBuffer<NetworkConfi
             FfiConverterOptionalULong.allocationSize(value.`maxMessageSize`) +
             FfiConverterOptionalULong.allocationSize(value.`messageQueue`) +
             FfiConverterOptionalUInt.allocationSize(value.`banThreshold`) +
-            FfiConverterOptionalULong.allocationSize(value.`banDurationMs`)
+            FfiConverterOptionalULong.allocationSize(value.`banDurationMs`) +
+            FfiConverterOptionalUInt.allocationSize(value.`peerFrameRate`) +
+            FfiConverterOptionalULong.allocationSize(value.`peerByteRate`)
     )
 
     override fun write(value: NetworkConfig, buf: ByteBuffer) {
@@ -3803,6 +3822,8 @@ public object FfiConverterTypeNetworkConfig: FfiConverterRustBuffer<NetworkConfi
             FfiConverterOptionalULong.write(value.`messageQueue`, buf)
             FfiConverterOptionalUInt.write(value.`banThreshold`, buf)
             FfiConverterOptionalULong.write(value.`banDurationMs`, buf)
+            FfiConverterOptionalUInt.write(value.`peerFrameRate`, buf)
+            FfiConverterOptionalULong.write(value.`peerByteRate`, buf)
     }
 }
 
