@@ -68,6 +68,14 @@ impl<PI: PeerIdentity> MessageCache<PI> {
         self.entries.get(id)
     }
 
+    /// New bounds, applied at once (the oldest entries leave first).
+    pub(crate) fn set_limits(&mut self, ttl: Duration, capacity: usize, max_bytes: usize) {
+        (self.ttl, self.capacity, self.max_bytes) = (ttl, capacity, max_bytes);
+        while self.order.len() > self.capacity || self.bytes > self.max_bytes {
+            self.evict_front();
+        }
+    }
+
     pub(crate) fn get_mut(&mut self, id: &MessageId) -> Option<&mut CachedMessage<PI>> {
         self.entries.get_mut(id)
     }
@@ -184,6 +192,19 @@ impl<PI: PeerIdentity> KnownPeers<PI> {
     pub(crate) fn remove(&mut self, id: &PI) {
         if let Some(&i) = self.index.get(id) {
             self.swap_remove(i);
+        }
+    }
+
+    /// A new bound: beyond it, the entries with the most failures leave
+    /// first, never one for which `pinned` is true.
+    pub(crate) fn set_capacity(&mut self, capacity: usize, pinned: impl Fn(&PI) -> bool) {
+        self.capacity = capacity;
+        while self.entries.len() > self.capacity {
+            let victim = (0..self.entries.len())
+                .filter(|&i| !pinned(&self.entries[i].info.id))
+                .max_by_key(|&i| self.entries[i].failures);
+            let Some(victim) = victim else { return };
+            self.swap_remove(victim);
         }
     }
 

@@ -207,8 +207,19 @@ pub struct ProtocolConfig<PI> {
     /// Broadcast: message size, hops, graft timers, caches.
     pub plumtree: PlumtreeConfig,
     /// When set, only these peers may enter the views; messages from anyone
-    /// else are dropped and their JOIN/NEIGHBOR requests refused.
+    /// else are dropped and their JOIN/NEIGHBOR requests refused. The
+    /// shorthand for `hear` = `tell` = this set (with either also set, a
+    /// peer must be in both).
     pub allowed_peers: Option<BTreeSet<PI>>,
+    /// Whom this node takes data from (`None`: anyone). GOSSIP and IHAVE
+    /// from a neighbour outside it are dropped, neither delivered nor
+    /// relayed, and a neighbour pushing to this node is told PRUNE.
+    pub hear: Option<BTreeSet<PI>>,
+    /// Whom this node gives data to (`None`: anyone). A neighbour outside
+    /// it is never pushed or announced a message, and its GRAFTs are not
+    /// answered. A peer outside both `hear` and `tell` never enters the
+    /// views.
+    pub tell: Option<BTreeSet<PI>>,
     /// Every message carries its origin's signature ([`crate::Auth`]): this
     /// node signs what it publishes (with the signer given to
     /// [`crate::State::set_signer`]), and holds every new message for the
@@ -234,12 +245,74 @@ impl<PI> ProtocolConfig<PI> {
     }
 }
 
+fn within<PI: Ord>(set: &Option<BTreeSet<PI>>, peer: &PI) -> bool {
+    set.as_ref().is_none_or(|s| s.contains(peer))
+}
+
+impl<PI: Ord> ProtocolConfig<PI> {
+    /// Whether this node takes data from `peer` (`allowed_peers` and `hear`).
+    pub fn hears(&self, peer: &PI) -> bool {
+        within(&self.allowed_peers, peer) && within(&self.hear, peer)
+    }
+
+    /// Whether this node gives data to `peer` (`allowed_peers` and `tell`).
+    pub fn tells(&self, peer: &PI) -> bool {
+        within(&self.allowed_peers, peer) && within(&self.tell, peer)
+    }
+
+    /// Whether `peer` may enter the views: it is heard or told.
+    pub fn admits(&self, peer: &PI) -> bool {
+        self.hears(peer) || self.tells(peer)
+    }
+}
+
+impl<PI: PartialEq> ProtocolConfig<PI> {
+    /// `Ok` if a joined topic may change from this configuration to `new`
+    /// (see [`crate::State::configure`]): everything may change but signing,
+    /// validation, `publish_as`, the message size, and the bounds the
+    /// deduplication guarantee rests on (`max_message_age`, `seen_ttl`,
+    /// `max_link_delay`, `max_clock_skew`, `max_sessions`,
+    /// `max_gaps_per_session`, `recent_ids_capacity`) and `max_pending`.
+    pub fn check_change(&self, new: &Self) -> Result<(), ConfigError> {
+        const FIXED: &str = "cannot change after joining (leave and join again)";
+        let (a, b) = (&self.plumtree, &new.plumtree);
+        let fixed: [(&'static str, bool, String); 12] = [
+            ("signed", self.signed == new.signed, new.signed.to_string()),
+            ("validation", self.validation == new.validation, new.validation.to_string()),
+            ("publish_as", self.publish_as == new.publish_as, "(changed)".into()),
+            ("plumtree.max_message_size", a.max_message_size == b.max_message_size, b.max_message_size.to_string()),
+            ("plumtree.max_message_age", a.max_message_age == b.max_message_age, ms(b.max_message_age)),
+            ("plumtree.seen_ttl", a.seen_ttl == b.seen_ttl, ms(b.seen_ttl)),
+            ("plumtree.max_link_delay", a.max_link_delay == b.max_link_delay, ms(b.max_link_delay)),
+            ("plumtree.max_clock_skew", a.max_clock_skew == b.max_clock_skew, ms(b.max_clock_skew)),
+            ("plumtree.max_sessions", a.max_sessions == b.max_sessions, b.max_sessions.to_string()),
+            (
+                "plumtree.max_gaps_per_session",
+                a.max_gaps_per_session == b.max_gaps_per_session,
+                b.max_gaps_per_session.to_string(),
+            ),
+            (
+                "plumtree.recent_ids_capacity",
+                a.recent_ids_capacity == b.recent_ids_capacity,
+                b.recent_ids_capacity.to_string(),
+            ),
+            ("plumtree.max_pending", a.max_pending == b.max_pending, b.max_pending.to_string()),
+        ];
+        for (field, same, value) in fixed {
+            ConfigError::check(same, field, value, FIXED)?;
+        }
+        Ok(())
+    }
+}
+
 impl<PI> Default for ProtocolConfig<PI> {
     fn default() -> Self {
         ProtocolConfig {
             hyparview: HyParViewConfig::default(),
             plumtree: PlumtreeConfig::default(),
             allowed_peers: None,
+            hear: None,
+            tell: None,
             signed: false,
             validation: false,
             publish_as: None,

@@ -508,6 +508,50 @@ impl<PI: PeerIdentity> HyParView<PI> {
         }
     }
 
+    /// Apply new parameters to the running views: views above their new
+    /// capacity shed random peers at once (active ones are told
+    /// DISCONNECT and kept as passive, as when a view is full), a larger
+    /// active view fills, timers take the new intervals from their next run.
+    pub(crate) fn reconfigure(&mut self, config: HyParViewConfig, io: &mut Io<'_, PI>) {
+        self.config = config;
+        while self.active.len() > self.config.active_view_capacity {
+            let i = io.rng.gen_range(0..self.active.len());
+            let evicted = self.active.swap_remove(i);
+            io.send(evicted.id, Message::Disconnect { alive: true });
+            self.neighbor_down(evicted.id, io);
+            self.add_passive(evicted, io);
+        }
+        while self.passive.len() > self.config.passive_view_capacity {
+            let i = io.rng.gen_range(0..self.passive.len());
+            self.passive.swap_remove(i);
+        }
+        let (active, passive) = (&self.active, &self.passive);
+        let pinned = |p: &PI| active.iter().chain(passive).any(|i| i.id == *p);
+        self.known.set_capacity(self.config.known_peers_capacity, pinned);
+        self.join_backoff = self.join_backoff.clamp(self.config.join_retry_initial, self.config.join_retry_max);
+        self.fill_active(None, io);
+    }
+
+    /// Drop every peer `keep` refuses from the views, the known peers,
+    /// the bootstrap list and the requests in flight, telling the active
+    /// ones DISCONNECT (for good). The views are not refilled here.
+    pub(crate) fn purge(&mut self, keep: impl Fn(&PI) -> bool, io: &mut Io<'_, PI>) {
+        self.passive.retain(|p| keep(&p.id));
+        let unknown: Vec<PI> = self.known.iter().map(|k| k.info.id).filter(|p| !keep(p)).collect();
+        for p in unknown {
+            self.known.remove(&p);
+        }
+        self.pending.retain(|p| keep(&p.peer));
+        self.joining.retain(|(p, _)| keep(p));
+        self.refused.retain(|(p, _)| keep(p));
+        self.bootstrap.retain(|p| keep(&p.id));
+        let gone: Vec<PI> = self.active.iter().map(|p| p.id).filter(|p| !keep(p)).collect();
+        for p in gone {
+            io.send(p, Message::Disconnect { alive: false });
+            self.remove_active(&p, io);
+        }
+    }
+
     /// Drop `peer` from every view and from the known peers, telling it
     /// DISCONNECT (for good) if it was a neighbour.
     pub(crate) fn forget(&mut self, peer: PI, io: &mut Io<'_, PI>) {

@@ -104,6 +104,9 @@ pub(crate) struct Plumtree<PI> {
     joined_at: Instant,
     eager: Vec<PI>,
     lazy: Vec<PI>,
+    /// Active neighbours this node does not tell (outside `tell`): heard
+    /// from, grafted from, never pushed, announced or answered.
+    muted: Vec<PI>,
     links: Vec<LinkRecord<PI>>,
     windows: SeenWindows<PI>,
     recent: RecentIds,
@@ -204,6 +207,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             counters: PlumtreeCounters::default(),
             eager: Vec::new(),
             lazy: Vec::new(),
+            muted: Vec::new(),
             links: Vec::new(),
             missing: FastMap::default(),
             missing_by: FastMap::default(),
@@ -238,8 +242,14 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         (w.len(), w.ranges(), self.recent.len(), c.len(), self.missing.len(), self.pending.len())
     }
 
+    /// Whether `p` is a neighbour this node sends data to (eager or lazy).
     fn is_neighbor(&self, p: &PI) -> bool {
         self.eager.contains(p) || self.lazy.contains(p)
+    }
+
+    /// Active neighbours this node does not tell.
+    pub(crate) fn muted(&self) -> &[PI] {
+        &self.muted
     }
 
     fn make_eager(&mut self, p: PI) {
@@ -271,7 +281,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
     /// copies only after `duplicates_before_prune` duplicates in a row.
     fn should_prune(&mut self, from: PI) -> bool {
         if !self.eager.contains(&from) {
-            return self.lazy.contains(&from);
+            return self.lazy.contains(&from) || self.muted.contains(&from);
         }
         let threshold = self.config.duplicates_before_prune;
         let Some(l) = self.links.iter_mut().find(|l| l.peer == from) else { return true };
@@ -779,7 +789,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
                 break None;
             }
             let (p, _) = m.announcers.remove(0);
-            if self.eager.contains(&p) || self.lazy.contains(&p) {
+            if self.eager.contains(&p) || self.lazy.contains(&p) || self.muted.contains(&p) {
                 break Some(p);
             }
         };
@@ -799,6 +809,10 @@ impl<PI: PeerIdentity> Plumtree<PI> {
     }
 
     pub(crate) fn on_graft(&mut self, from: PI, id: Option<MessageId>, io: &mut Io<'_, PI>) {
+        if self.muted.contains(&from) {
+            // Not told: its requests are not answered (nor an offence).
+            return;
+        }
         self.make_eager(from);
         // The peer needs this link: it carries the tree from our side too.
         if let Some(l) = self.links.iter_mut().find(|l| l.peer == from) {
@@ -825,9 +839,14 @@ impl<PI: PeerIdentity> Plumtree<PI> {
     }
 
     /// A new active neighbour: push to it eagerly from now on, and announce
-    /// recent messages so it can graft what it missed.
-    pub(crate) fn on_neighbor_up(&mut self, peer: PI, io: &mut Io<'_, PI>) {
-        if self.is_neighbor(&peer) {
+    /// recent messages so it can graft what it missed; or, if this node
+    /// does not `tell` it, only take data from it.
+    pub(crate) fn on_neighbor_up(&mut self, peer: PI, tell: bool, io: &mut Io<'_, PI>) {
+        if self.is_neighbor(&peer) || self.muted.contains(&peer) {
+            return;
+        }
+        if !tell {
+            self.muted.push(peer);
             return;
         }
         self.eager.push(peer);
@@ -849,10 +868,51 @@ impl<PI: PeerIdentity> Plumtree<PI> {
     pub(crate) fn on_neighbor_down(&mut self, peer: PI) {
         self.eager.retain(|p| *p != peer);
         self.lazy.retain(|p| *p != peer);
+        self.muted.retain(|p| *p != peer);
         self.links.retain(|l| l.peer != peer);
         self.ihave_queue.retain(|(p, _)| *p != peer);
         for m in self.missing.values_mut() {
             m.announcers.retain(|(p, _)| *p != peer);
+        }
+    }
+
+    /// Apply a new configuration to the running topic (the fields that may
+    /// change, see [`crate::ProtocolConfig::check_change`]): bounds apply at
+    /// once, timers from their next run. Neighbours no longer told stop
+    /// getting data at once; neighbours told again are treated as new.
+    /// Announcements from peers no longer heard are forgotten.
+    pub(crate) fn reconfigure(
+        &mut self,
+        config: PlumtreeConfig,
+        tells: impl Fn(&PI) -> bool,
+        hears: impl Fn(&PI) -> bool,
+        io: &mut Io<'_, PI>,
+    ) {
+        self.cache.set_limits(config.message_cache_ttl, config.message_cache_capacity, config.message_cache_max_bytes);
+        self.config = config;
+        let silenced: Vec<PI> = self.eager.iter().chain(&self.lazy).copied().filter(|p| !tells(p)).collect();
+        for p in silenced {
+            self.on_neighbor_down(p);
+            self.muted.push(p);
+        }
+        let told: Vec<PI> = self.muted.iter().copied().filter(|p| tells(p)).collect();
+        for p in told {
+            self.muted.retain(|m| *m != p);
+            self.on_neighbor_up(p, true, io);
+        }
+        for m in self.missing.values_mut() {
+            m.announcers.retain(|(p, _)| hears(p));
+        }
+        // A smaller announcement set: give up the newest entries beyond it
+        // (announcers will announce again what is still wanted).
+        let excess = self.missing.len().saturating_sub(self.config.missing_capacity);
+        if excess > 0 {
+            let mut newest: Vec<(Instant, MessageId)> =
+                self.missing.iter().map(|(id, m)| (m.announced_at, *id)).collect();
+            newest.sort_unstable_by(|a, b| b.cmp(a));
+            for (_, id) in newest.into_iter().take(excess) {
+                self.forget_missing(&id);
+            }
         }
     }
 

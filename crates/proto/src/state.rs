@@ -181,6 +181,28 @@ impl<PI: PeerIdentity> State<PI> {
         Ok(())
     }
 
+    /// Change a joined topic's configuration while it runs. Everything may
+    /// change but what [`ProtocolConfig::check_change`] lists (signing,
+    /// validation, the message size and the deduplication bounds). Peers no
+    /// longer admitted (`allowed_peers`, `hear`, `tell`) leave every view and
+    /// cache at once, told DISCONNECT (for good) where they were
+    /// neighbours; neighbours no longer told get no more data; views above
+    /// a smaller capacity shed peers; a smaller hop limit applies to every
+    /// message relayed from now on; timers take their new values from
+    /// their next run. On error nothing changed.
+    pub fn configure(
+        &mut self,
+        topic: TopicId,
+        config: ProtocolConfig<PI>,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        out: &mut Vec<Output<PI>>,
+    ) -> Result<(), ProtoError> {
+        self.with_topic(topic, now, rng, out, |t, io| t.reconfigure(config, io))
+            .ok_or(ProtoError::NotJoined(topic))?
+            .map_err(ProtoError::from)
+    }
+
     /// Add a bootstrap peer to a joined topic (for example once an address
     /// without a peer id was dialed and the peer identified itself).
     pub fn add_bootstrap(

@@ -1,7 +1,5 @@
-//! One topic: its HyParView and Plumtree instances and its allow list.
-//! HyParView's neighbour changes are fed to Plumtree here.
-
-use std::collections::BTreeSet;
+//! One topic: its HyParView and Plumtree instances, and whom it hears and
+//! tells. HyParView's neighbour changes are fed to Plumtree here.
 
 use bytes::Bytes;
 
@@ -10,7 +8,8 @@ use super::hyparview::{HyParView, NeighborChange};
 use super::io::Io;
 use super::plumtree::Plumtree;
 use super::{
-    Message, MessageId, Offence, PeerIdentity, PeerInfo, ProtoError, ProtocolConfig, TimerKind, TopicId, Validation,
+    ConfigError, Message, MessageId, Offence, PeerIdentity, PeerInfo, ProtoError, ProtocolConfig, TimerKind, TopicId,
+    Validation,
 };
 
 /// Counters of one topic since it was joined.
@@ -29,7 +28,7 @@ pub struct TopicCounters {
     /// Payloads refused because the seen-cache had already forgotten that
     /// far back (deduplication could no longer be guaranteed).
     pub dropped_too_old: u64,
-    /// Messages from peers outside the allow list.
+    /// Messages from peers outside the allow list or `hear`.
     pub dropped_outsider: u64,
     /// GRAFT requests sent to recover announced messages.
     pub grafts_sent: u64,
@@ -76,8 +75,10 @@ pub struct Topic<PI> {
     generation: u64,
     hyparview: HyParView<PI>,
     plumtree: Plumtree<PI>,
-    allowed: Option<BTreeSet<PI>>,
-    /// Messages from peers outside the allow list.
+    /// The configuration in force (the views and the broadcast hold their
+    /// own copies of their parts).
+    config: ProtocolConfig<PI>,
+    /// Frames from peers outside the allow list or `hear`.
     dropped_outsider: u64,
     /// Broadcast messages from peers outside the active view.
     dropped_not_neighbor: u64,
@@ -96,12 +97,13 @@ impl<PI: PeerIdentity> Topic<PI> {
         now: std::time::Instant,
     ) -> Self {
         let modes = (config.signed, config.holds_messages());
+        let origin = config.publish_as.unwrap_or(me.id);
         Topic {
             id,
             generation,
-            hyparview: HyParView::new(me.id, me.data, config.hyparview),
-            plumtree: Plumtree::new(config.publish_as.unwrap_or(me.id), session, now, config.plumtree, modes, windows),
-            allowed: config.allowed_peers,
+            hyparview: HyParView::new(me.id, me.data, config.hyparview.clone()),
+            plumtree: Plumtree::new(origin, session, now, config.plumtree.clone(), modes, windows),
+            config,
             dropped_outsider: 0,
             dropped_not_neighbor: 0,
         }
@@ -147,6 +149,17 @@ impl<PI: PeerIdentity> Topic<PI> {
         self.plumtree.lazy()
     }
 
+    /// Active peers this node does not tell: it takes data from them but
+    /// sends them none.
+    pub fn muted(&self) -> &[PI] {
+        self.plumtree.muted()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &ProtocolConfig<PI> {
+        &self.config
+    }
+
     /// What the topic counted since it was joined.
     pub fn counters(&self) -> TopicCounters {
         let p = self.plumtree.counters();
@@ -180,9 +193,10 @@ impl<PI: PeerIdentity> Topic<PI> {
         self.plumtree.max_message_size()
     }
 
-    /// Whether the allow list (if any) admits `peer`.
+    /// Whether `peer` may enter the views: it is heard or told (see
+    /// [`ProtocolConfig::admits`]).
     pub fn is_allowed(&self, peer: &PI) -> bool {
-        self.allowed.as_ref().is_none_or(|a| a.contains(peer))
+        self.config.admits(peer)
     }
 
     fn filter_allowed(&self, peers: Vec<PeerInfo<PI>>) -> Vec<PeerInfo<PI>> {
@@ -193,7 +207,7 @@ impl<PI: PeerIdentity> Topic<PI> {
     fn sync_neighbors(&mut self, io: &mut Io<'_, PI>) {
         for change in self.hyparview.take_changes() {
             match change {
-                NeighborChange::Up(peer) => self.plumtree.on_neighbor_up(peer, io),
+                NeighborChange::Up(peer) => self.plumtree.on_neighbor_up(peer, self.config.tells(&peer), io),
                 NeighborChange::Down(peer) => self.plumtree.on_neighbor_down(peer),
             }
         }
@@ -253,6 +267,15 @@ impl<PI: PeerIdentity> Topic<PI> {
             io.offence(from, Offence::NotNeighbor);
             return;
         }
+        if matches!(message, Message::Gossip(_) | Message::IHave(_)) && !self.config.hears(&from) {
+            // Data from a neighbour not heard: not taken. One that pushes is
+            // told to announce instead (announcements are dropped too).
+            self.dropped_outsider += 1;
+            if matches!(message, Message::Gossip(_)) {
+                io.send(from, Message::Prune);
+            }
+            return;
+        }
         match message {
             Message::Gossip(g) => self.plumtree.on_gossip(from, g, io),
             Message::IHave(entries) => self.plumtree.on_ihave(from, entries, io),
@@ -276,6 +299,23 @@ impl<PI: PeerIdentity> Topic<PI> {
             other => self.hyparview.on_message(from, other, io),
         }
         self.sync_neighbors(io);
+    }
+
+    /// Change the running topic's configuration (see
+    /// [`crate::State::configure`]).
+    pub(crate) fn reconfigure(&mut self, config: ProtocolConfig<PI>, io: &mut Io<'_, PI>) -> Result<(), ConfigError> {
+        config.validate()?;
+        self.config.check_change(&config)?;
+        self.config = config;
+        let c = &self.config;
+        self.plumtree.reconfigure(c.plumtree.clone(), |p| c.tells(p), |p| c.hears(p), io);
+        // Peers no longer admitted leave every view and cache, told
+        // DISCONNECT (for good) where they were neighbours; then the views
+        // take their new sizes and refill.
+        self.hyparview.purge(|p| c.admits(p), io);
+        self.hyparview.reconfigure(c.hyparview.clone(), io);
+        self.sync_neighbors(io);
+        Ok(())
     }
 
     pub(crate) fn on_timer(&mut self, kind: TimerKind, io: &mut Io<'_, PI>) {

@@ -717,3 +717,72 @@ fn a_neighbour_announcing_a_flood_cannot_crowd_out_the_others() {
         sends(&out).into_iter().filter(|(_, m)| matches!(m, Message::Graft { .. })).map(|(p, _)| p).collect();
     assert_eq!(grafted, [1, 2].into_iter().collect());
 }
+
+#[test]
+fn a_neighbour_not_told_gets_no_data_but_is_heard() {
+    let mut config = cfg();
+    config.tell = Some(BTreeSet::from([1]));
+    let mut n = Node::new(config, &[]).with_neighbors(&[1, 2]);
+    assert_eq!((n.topic().eager(), n.topic().muted()), (&[1][..], &[2][..]));
+    // Its messages are delivered, and relayed to the told neighbour only.
+    let out = n.recv(2, gossip(id(1), 1, b"from 2"));
+    assert!(matches!(&events(&out)[..], [Event::Delivered(d)] if d.from == 2));
+    assert!(sends(&out).iter().all(|(p, _)| *p == 1), "{out:?}");
+    // What this node publishes goes to 1 alone; 2's GRAFTs get nothing.
+    let (mid, out) = n.broadcast(b"mine").unwrap();
+    assert!(sends(&out).iter().all(|(p, _)| *p == 1), "{out:?}");
+    assert!(sends(&n.recv(2, Message::Graft { id: Some(mid) })).is_empty());
+}
+
+#[test]
+fn a_neighbour_not_heard_is_pruned_and_not_delivered() {
+    let mut config = cfg();
+    config.hear = Some(BTreeSet::from([1]));
+    let mut n = Node::new(config, &[]).with_neighbors(&[1, 2]);
+    let out = n.recv(2, gossip(id(1), 1, b"from 2"));
+    assert!(events(&out).is_empty());
+    assert_eq!(sends(&out), vec![(2, Message::Prune)]);
+    let entry = IHaveEntry { id: id(2), hops: 1, age_ms: 0 };
+    assert!(n.recv(2, Message::IHave(vec![entry])).is_empty());
+    assert_eq!(n.topic().counters().dropped_outsider, 2);
+    // It is still told: what 1 sends is relayed to it.
+    let out = n.recv(1, gossip(id(3), 1, b"from 1"));
+    assert!(events(&out).len() == 1 && sends(&out).iter().any(|(p, _)| *p == 2), "{out:?}");
+}
+
+#[test]
+fn runtime_changes_apply_at_once_and_fixed_fields_are_refused() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2, 3]);
+    let mut c = n.topic().config().clone();
+    // Narrowing the allow list: 3 is told DISCONNECT (for good) and
+    // forgotten; 2, heard but no longer told, stays a neighbour.
+    c.allowed_peers = Some(BTreeSet::from([1, 2]));
+    c.tell = Some(BTreeSet::from([1]));
+    c.plumtree.max_hops = 2;
+    let out = n.configure(c.clone()).unwrap();
+    assert!(sends(&out).contains(&(3, Message::Disconnect { alive: false })), "{out:?}");
+    assert_eq!(n.active(), vec![1, 2]);
+    assert!(!n.topic().known().any(|p| *p == 3));
+    assert_eq!(n.topic().muted(), &[2][..]);
+    assert_eq!(n.topic().config(), &c);
+    // The smaller hop limit holds for what is relayed from now on.
+    let out = n.recv(2, gossip(id(1), 2, b"two hops"));
+    assert_eq!(events(&out).len(), 1);
+    assert!(sends(&out).iter().all(|(_, m)| !matches!(m, Message::Gossip(_))), "{out:?}");
+    // Signing cannot change while joined; nothing changes on error.
+    let mut bad = c.clone();
+    bad.signed = true;
+    let err = n.configure(bad).unwrap_err();
+    assert!(matches!(&err, ProtoError::Config(e) if e.field == "signed"), "{err}");
+    let mut invalid = c.clone();
+    invalid.hyparview.active_view_capacity = 0;
+    assert!(matches!(n.configure(invalid), Err(ProtoError::Config(e)) if e.field == "hyparview.active_view_capacity"));
+    assert_eq!(n.topic().config(), &c);
+    // A smaller active view sheds a neighbour, told it may come back.
+    c.hyparview.active_view_capacity = 1;
+    c.hyparview.active_view_min = 1;
+    c.hyparview.shuffle_active_count = 1;
+    let out = n.configure(c).unwrap();
+    assert_eq!(n.active().len(), 1);
+    assert!(sends(&out).iter().any(|(_, m)| *m == Message::Disconnect { alive: true }), "{out:?}");
+}

@@ -1,7 +1,10 @@
-//! Properties of one node's state machine under arbitrary input sequences:
-//! views never contain self and never exceed their sizes, active and passive
-//! views are disjoint, the allow list always holds, Plumtree's eager and lazy
-//! sets partition the active view, and every cache stays within its bound.
+//! Properties of one node's state machine under arbitrary input sequences,
+//! including changes of its configuration while it runs: views never
+//! contain self and never exceed their sizes, active and passive views are
+//! disjoint, the allow list and the `hear` and `tell` sets always hold (no
+//! data taken from a peer not heard, none given to a peer not told, nobody
+//! outside both in a view), Plumtree's eager, lazy and muted sets partition
+//! the active view, and every cache stays within its bound.
 
 mod common;
 
@@ -25,6 +28,56 @@ enum Input {
     Disconnected(u32),
     Broadcast(usize),
     Advance(u64),
+    Configure(Reconfig),
+}
+
+/// A new configuration for the running topic: `hear` and `tell` as bit
+/// masks over the peer ids (`None`: anyone), view and cache sizes, the hop
+/// limit.
+#[derive(Debug, Clone)]
+struct Reconfig {
+    hear: Option<u32>,
+    tell: Option<u32>,
+    active: usize,
+    passive: usize,
+    max_hops: u16,
+    missing: usize,
+    cache: usize,
+}
+
+fn reconfig() -> impl Strategy<Value = Reconfig> {
+    let set = || proptest::option::of(any::<u32>());
+    (set(), set(), 1usize..5, 1usize..7, 1u16..50, 1usize..5, 1usize..6).prop_map(
+        |(hear, tell, active, passive, max_hops, missing, cache)| Reconfig {
+            hear,
+            tell,
+            active,
+            passive,
+            max_hops,
+            missing,
+            cache,
+        },
+    )
+}
+
+impl Reconfig {
+    fn apply(&self, base: &ProtocolConfig<u32>) -> ProtocolConfig<u32> {
+        let mut c = base.clone();
+        let set = |mask: Option<u32>| mask.map(|m| (0..24).filter(|p| m & (1 << p) != 0).collect());
+        (c.hear, c.tell) = (set(self.hear), set(self.tell));
+        let h = &mut c.hyparview;
+        h.active_view_capacity = self.active;
+        h.active_view_min = h.active_view_min.min(self.active);
+        h.shuffle_active_count = h.shuffle_active_count.min(self.active);
+        h.passive_view_capacity = self.passive;
+        h.shuffle_passive_count = h.shuffle_passive_count.min(self.passive);
+        h.known_peers_capacity = h.known_peers_capacity.max(self.active + self.passive);
+        let p = &mut c.plumtree;
+        p.max_hops = self.max_hops;
+        p.missing_capacity = self.missing;
+        p.message_cache_capacity = self.cache;
+        c
+    }
 }
 
 fn peer() -> impl Strategy<Value = u32> {
@@ -95,6 +148,11 @@ fn input() -> impl Strategy<Value = Input> {
     ]
 }
 
+/// The inputs, with configuration changes among them.
+fn input_or_change() -> impl Strategy<Value = Input> {
+    prop_oneof![15 => input(), 1 => reconfig().prop_map(Input::Configure)]
+}
+
 fn small_config(allow: bool) -> ProtocolConfig<u32> {
     let mut c = ProtocolConfig::default();
     c.hyparview.active_view_capacity = 3;
@@ -128,15 +186,21 @@ fn check_invariants(n: &Node, c: &ProtocolConfig<u32>) -> Result<(), TestCaseErr
     prop_assert!(active.len() <= c.hyparview.active_view_capacity);
     prop_assert!(passive.len() <= c.hyparview.passive_view_capacity);
     prop_assert!(active.is_disjoint(&passive), "active {:?} and passive {:?} overlap", active, passive);
-    if let Some(allowed) = &c.allowed_peers {
-        for p in active.iter().chain(passive.iter()).chain(t.known()) {
-            prop_assert!(allowed.contains(p), "outsider {} in a view", p);
-        }
+    for p in active.iter().chain(passive.iter()).chain(t.known()) {
+        prop_assert!(c.admits(p), "outsider {} in a view", p);
     }
+    prop_assert_eq!(t.config(), c, "the configuration in force");
     let eager: BTreeSet<u32> = t.eager().iter().copied().collect();
     let lazy: BTreeSet<u32> = t.lazy().iter().copied().collect();
-    prop_assert!(eager.is_disjoint(&lazy));
-    prop_assert_eq!(&eager | &lazy, active, "eager + lazy must equal the active view");
+    let muted: BTreeSet<u32> = t.muted().iter().copied().collect();
+    prop_assert!(eager.is_disjoint(&lazy) && eager.is_disjoint(&muted) && lazy.is_disjoint(&muted));
+    prop_assert_eq!(&(&eager | &lazy) | &muted, active, "eager + lazy + muted must equal the active view");
+    for p in &muted {
+        prop_assert!(!c.tells(p), "told {} is muted", p);
+    }
+    for p in eager.iter().chain(&lazy) {
+        prop_assert!(c.tells(p), "{} is not told but eager or lazy", p);
+    }
     let sizes = t.cache_sizes();
     prop_assert!(sizes.sessions <= c.plumtree.max_sessions);
     prop_assert!(sizes.ranges <= c.plumtree.max_sessions * (c.plumtree.max_gaps_per_session + 1));
@@ -148,8 +212,10 @@ fn check_invariants(n: &Node, c: &ProtocolConfig<u32>) -> Result<(), TestCaseErr
 }
 
 fn run(inputs: Vec<Input>, allow: bool) -> Result<(), TestCaseError> {
-    let c = small_config(allow);
+    let base = small_config(allow);
+    let mut c = base.clone();
     let mut n = Node::new(c.clone(), &[1, 2]);
+    n.take(); // the JOINs to the bootstrap peers, admitted when sent
     let start = n.now;
     // Ids that ever arrived with an arbitrary age: the no-double-delivery
     // guarantee assumes honest ages (docs/PROTOCOL.md), so only the others
@@ -179,22 +245,24 @@ fn run(inputs: Vec<Input>, allow: bool) -> Result<(), TestCaseError> {
                 n.advance(Duration::from_millis(ms));
                 Vec::new()
             }
+            Input::Configure(r) => {
+                c = r.apply(&base);
+                n.configure(c.clone()).expect("a valid change")
+            }
         };
         for e in events(&out) {
             if let Event::Delivered(d) = e {
                 let first_time = delivered.insert(d.id);
                 prop_assert!(first_time || dishonest.contains(&d.id), "message {:?} delivered twice", d.id);
-                if let Some(a) = &c.allowed_peers {
-                    prop_assert!(a.contains(&d.from), "delivered from an outsider");
-                }
+                prop_assert!(d.from == ME || c.hears(&d.from), "delivered from {}, not heard", d.from);
             }
         }
         for (to, m) in sends(&out) {
             prop_assert_ne!(to, ME, "sent to self");
-            if let Some(a) = &c.allowed_peers {
-                let refusal = matches!(m, Message::Disconnect { alive: false });
-                prop_assert!(a.contains(&to) || refusal, "sent {:?} to outsider {}", m, to);
-            }
+            let refusal = matches!(m, Message::Disconnect { alive: false });
+            prop_assert!(c.admits(&to) || refusal, "sent {:?} to outsider {}", m, to);
+            let data = matches!(m, Message::Gossip(_) | Message::IHave(_));
+            prop_assert!(!data || c.tells(&to), "sent {:?} to {}, not told", m, to);
         }
         check_invariants(&n, &c)?;
     }
@@ -212,5 +280,13 @@ proptest! {
     #[test]
     fn allow_list_always_holds(inputs in proptest::collection::vec(input(), 1..120)) {
         run(inputs, true)?;
+    }
+
+    #[test]
+    fn hear_tell_and_bounds_hold_across_runtime_changes(
+        inputs in proptest::collection::vec(input_or_change(), 1..160),
+        allow in any::<bool>(),
+    ) {
+        run(inputs, allow)?;
     }
 }

@@ -88,6 +88,11 @@ impl Node {
         Ok((id, self.take()))
     }
 
+    pub(crate) fn configure(&mut self, config: ProtocolConfig<u32>) -> Result<Vec<Output<u32>>, ProtoError> {
+        self.state.configure(self.topic, config, self.now, &mut self.rng, &mut self.out)?;
+        Ok(self.take())
+    }
+
     pub(crate) fn advance(&mut self, d: Duration) {
         self.now += d;
     }
