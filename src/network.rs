@@ -98,7 +98,7 @@ impl Network {
         }
         let id = TopicId::from_name(&config.name);
         let origin_len = hypar_proto::wire::encoded_len(&protocol.publish_as.unwrap_or(self.runtime.peer_id));
-        let channels = Arc::new(TopicChannels::new(id, &config.name, protocol.signed, origin_len));
+        let channels = Arc::new(TopicChannels::new(id, &config.name, protocol.clone(), origin_len));
         let (reply, rx) = oneshot::channel();
         let validator = config.validator.map(|v| v.0);
         let cmd =

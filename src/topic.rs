@@ -228,6 +228,52 @@ impl Publisher {
 }
 
 impl Publisher {
+    /// The topic's protocol configuration in force: what it was joined with
+    /// (the message size set to the network's), as changed since by
+    /// [`Publisher::configure`].
+    pub fn config(&self) -> ProtocolConfig<PeerId> {
+        self.channels.config.lock().clone()
+    }
+
+    /// Change the topic's protocol configuration while it runs, at once.
+    /// Start from [`Publisher::config`] and change what you need:
+    ///
+    /// - the allow list, `hear` and `tell`: a peer no longer admitted is told
+    ///   DISCONNECT and leaves every view and cache of the topic; a
+    ///   neighbour no longer told gets no more messages or announcements; one
+    ///   no longer heard has its messages dropped;
+    /// - `plumtree.max_hops`: applies to every message relayed from now on;
+    /// - view sizes (a smaller view sheds peers at once), timers (from their
+    ///   next run), cache bounds, `validation_timeout`.
+    ///
+    /// Fixed while joined (leave and join again to change them), refused
+    /// with [`Error::InvalidConfig`] naming the field: `signed`, the message
+    /// size (the network's), the deduplication bounds (`max_message_age`,
+    /// `seen_ttl`, `max_link_delay`, `max_clock_skew`, `max_sessions`,
+    /// `max_gaps_per_session`, `recent_ids_capacity`) and `max_pending`.
+    /// An out-of-range value is refused the same way; on any error nothing
+    /// changes. Blocks the calling thread briefly (without entering any
+    /// runtime); from async code prefer [`Publisher::configure_async`].
+    pub fn configure(&self, config: ProtocolConfig<PeerId>) -> Result<(), Error> {
+        futures::executor::block_on(self.configure_async(config))
+    }
+
+    /// [`Publisher::configure`] for async code.
+    pub async fn configure_async(&self, mut config: ProtocolConfig<PeerId>) -> Result<(), Error> {
+        {
+            // What the network sets at join, kept.
+            let current = self.channels.config.lock();
+            config.plumtree.max_message_size = self.net.config.max_message_size;
+            config.validation = current.validation;
+            if config.publish_as.is_none() {
+                config.publish_as = current.publish_as;
+            }
+        }
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.net.send(Command::Configure { topic: self.channels.id, config: Box::new(config), reply })?;
+        rx.await.map_err(|_| Error::ShutDown)?
+    }
+
     /// `Ok` if a payload of `len` bytes fits the size limit, framing
     /// counted; else the [`Error::MessageTooLarge`] that `gossip` would
     /// return. Lets a caller refuse a payload before building or copying it.
@@ -302,6 +348,22 @@ impl Topic {
     /// This topic's counters; see [`Publisher::stats`].
     pub fn stats(&self) -> Result<TopicStats, Error> {
         self.publisher.stats()
+    }
+
+    /// The protocol configuration in force; see [`Publisher::config`].
+    pub fn config(&self) -> ProtocolConfig<PeerId> {
+        self.publisher.config()
+    }
+
+    /// Change the protocol configuration while the topic runs; see
+    /// [`Publisher::configure`].
+    pub fn configure(&self, config: ProtocolConfig<PeerId>) -> Result<(), Error> {
+        self.publisher.configure(config)
+    }
+
+    /// [`Topic::configure`] for async code.
+    pub async fn configure_async(&self, config: ProtocolConfig<PeerId>) -> Result<(), Error> {
+        self.publisher.configure_async(config).await
     }
 
     /// The next payload; `None` once the network has shut down.

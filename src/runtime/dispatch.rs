@@ -50,6 +50,25 @@ impl Runtime {
                 let _ = reply.send(Ok(()));
             }
             Command::Leave { topic } => self.leave(topic),
+            Command::Configure { topic, config, reply } => {
+                let Some(entry) = self.topics.get_mut(&topic) else {
+                    let _ = reply.send(Err(Error::ShutDown));
+                    return;
+                };
+                let new = (*config).clone();
+                match self.state.configure(topic, *config, now, &mut self.rng, &mut self.out) {
+                    Ok(()) => {
+                        entry.retry_initial = new.hyparview.join_retry_initial;
+                        entry.retry_max = new.hyparview.join_retry_max;
+                        entry.validation_timeout = new.plumtree.validation_timeout;
+                        *entry.channels.config.lock() = new;
+                        let _ = reply.send(Ok(()));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(Error::from_proto(e, &entry.channels.name)));
+                    }
+                }
+            }
             Command::Gossip { topic, payload } => {
                 if let Some(t) = self.topics.get_mut(&topic) {
                     t.held.push_back(payload);

@@ -55,6 +55,12 @@ pub(crate) enum Command {
     Leave {
         topic: TopicId,
     },
+    /// Change a joined topic's protocol configuration.
+    Configure {
+        topic: TopicId,
+        config: Box<ProtocolConfig<PeerId>>,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
     Gossip {
         topic: TopicId,
         payload: Bytes,

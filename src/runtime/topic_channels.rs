@@ -5,7 +5,8 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use hypar_proto::TopicId;
+use hypar_proto::{ProtocolConfig, TopicId};
+use libp2p::PeerId;
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, Notify};
 
@@ -18,6 +19,8 @@ pub(crate) struct TopicChannels {
     /// the origin they name takes on the wire.
     pub signed: bool,
     pub origin_len: usize,
+    /// The protocol configuration in force (written by the network thread).
+    pub config: Mutex<ProtocolConfig<PeerId>>,
     subscribers: Mutex<Vec<(u64, mpsc::Sender<Inbound>)>>,
     next_subscriber: AtomicU64,
     /// Handles (`Topic`, `Publisher`) alive; the last one to go leaves.
@@ -34,12 +37,13 @@ pub(crate) struct TopicChannels {
 }
 
 impl TopicChannels {
-    pub(crate) fn new(id: TopicId, name: &str, signed: bool, origin_len: usize) -> Self {
+    pub(crate) fn new(id: TopicId, name: &str, config: ProtocolConfig<PeerId>, origin_len: usize) -> Self {
         TopicChannels {
             id,
             name: name.into(),
-            signed,
+            signed: config.signed,
             origin_len,
+            config: Mutex::new(config),
             subscribers: Mutex::new(Vec::new()),
             next_subscriber: AtomicU64::new(0),
             handles: AtomicUsize::new(0),

@@ -1,0 +1,114 @@
+//! Topic options changed while the topic runs, between real nodes on
+//! loopback: whom a node hears and tells, the allow list, and the options
+//! that cannot change.
+
+mod common_net;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common_net::{node, wait_for, wait_neighbor, TCP};
+use hypar::proto::ProtocolConfig;
+use hypar::{topic, Error, EventKind, Network, PeerId, Topic};
+use tokio::time::timeout;
+
+fn only(peers: &[PeerId]) -> Option<BTreeSet<PeerId>> {
+    Some(peers.iter().copied().collect())
+}
+
+/// Two neighbours in `name`.
+async fn pair(name: &str) -> (Network, Topic, Network, Topic) {
+    let (a, b) = (node(TCP), node(TCP));
+    let mut events = b.events();
+    let ta = a.join(topic::Config::new(name, vec![])).unwrap();
+    let tb = b.join(topic::Config::new(name, a.listen_addrs())).unwrap();
+    wait_neighbor(&mut events).await;
+    (a, ta, b, tb)
+}
+
+async fn next(topic: &mut Topic) -> bytes::Bytes {
+    timeout(Duration::from_secs(20), topic.recv()).await.expect("nothing arrived").expect("stream ended")
+}
+
+/// Wait until `topic`'s counters satisfy `done`.
+async fn wait_stats(topic: &Topic, done: impl Fn(&hypar::TopicStats) -> bool) {
+    for _ in 0..2000 {
+        if done(&topic.stats().unwrap()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the counters never got there: {:?}", topic.stats().unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hear_and_tell_change_at_runtime() {
+    let (a, mut ta, b, mut tb) = pair("hear-tell").await;
+    // B stops hearing A: A's message is dropped at B (counted), not delivered.
+    let mut c = tb.config();
+    c.hear = only(&[]);
+    tb.configure(c.clone()).unwrap();
+    assert_eq!(tb.config().hear, only(&[]));
+    ta.gossip(&b"not heard"[..]).unwrap();
+    wait_stats(&tb, |s| s.dropped >= 1).await;
+    // B still tells A: what B publishes arrives.
+    tb.gossip(&b"told"[..]).unwrap();
+    assert_eq!(next(&mut ta).await, &b"told"[..]);
+    // B hears A again: the next message is the first B delivers.
+    c.hear = None;
+    tb.configure(c.clone()).unwrap();
+    ta.gossip(&b"heard"[..]).unwrap();
+    assert_eq!(next(&mut tb).await, &b"heard"[..]);
+    // B stops telling A: A gets nothing more from B, and B still hears A.
+    c.tell = only(&[]);
+    tb.configure(c).unwrap();
+    tb.gossip(&b"not told"[..]).unwrap();
+    ta.gossip(&b"still heard"[..]).unwrap();
+    assert_eq!(next(&mut tb).await, &b"still heard"[..]);
+    ta.gossip(&b"marker"[..]).unwrap();
+    assert_eq!(next(&mut tb).await, &b"marker"[..]);
+    assert!(ta.try_recv().is_none(), "A got a message B no longer tells it");
+    assert_eq!(ta.stats().unwrap().delivered, 1);
+    drop((a, b));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_peer_no_longer_allowed_is_disconnected_from_the_topic() {
+    let (a, ta, b, tb) = pair("allow-at-runtime").await;
+    let mut b_events = b.events();
+    let mut c = ta.config();
+    c.allowed_peers = only(&[PeerId::random()]);
+    ta.configure(c).unwrap();
+    // B is told DISCONNECT, and A's view is empty.
+    wait_for(&mut b_events, 20, |e| e.kind == EventKind::NeighborDown(a.peer_id())).await;
+    wait_stats(&ta, |s| s.active_view == 0).await;
+    assert_eq!(tb.stats().unwrap().active_view, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn options_fixed_while_joined_are_refused_by_name() {
+    let (_a, ta, _b, _tb) = pair("fixed").await;
+    let before = ta.config();
+    type Change = fn(&mut ProtocolConfig<PeerId>);
+    let changes: [(Change, &str); 3] = [
+        (|c| c.signed = false, "signed"),
+        (|c| c.plumtree.max_sessions = 7, "plumtree.max_sessions"),
+        (|c| c.hyparview.active_view_capacity = 0, "hyparview.active_view_capacity"),
+    ];
+    for (change, field) in changes {
+        let mut c = before.clone();
+        change(&mut c);
+        match ta.configure(c) {
+            Err(Error::InvalidConfig(e)) => assert_eq!(e.field, field),
+            other => panic!("expected InvalidConfig for {field}, got {other:?}"),
+        }
+    }
+    assert_eq!(ta.config(), before, "nothing changed");
+    // What may change does, and reads back.
+    let mut c = before;
+    c.plumtree.max_hops = 3;
+    c.hyparview.active_view_capacity = 3;
+    c.hyparview.active_view_min = 1;
+    ta.configure(c.clone()).unwrap();
+    assert_eq!(ta.config(), c);
+}
