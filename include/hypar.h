@@ -234,6 +234,70 @@ typedef struct {
 } hypar_message;
 
 /**
+ * The options a topic runs with (see `hypar_topic_get_settings`); each as
+ * the `hypar_topic_options_set_*` of the same name sets it.
+ */
+typedef struct {
+  /**
+   * Messages are signed (fixed while joined).
+   */
+  bool is_signed;
+  /**
+   * Hops a message travels at most.
+   */
+  uint32_t max_hops;
+  /**
+   * Neighbours at most.
+   */
+  uint32_t active_view;
+  /**
+   * Backup peers at most.
+   */
+  uint32_t passive_view;
+  /**
+   * Peers remembered beyond the views.
+   */
+  uint32_t known_peers;
+  /**
+   * Mean milliseconds between shuffles.
+   */
+  uint64_t shuffle_interval_ms;
+  /**
+   * Shortest wait for an announced message, in milliseconds.
+   */
+  uint64_t graft_timeout_ms;
+  /**
+   * Milliseconds announcements are batched for.
+   */
+  uint64_t ihave_interval_ms;
+  /**
+   * Milliseconds a validator may take per message.
+   */
+  uint64_t validation_timeout_ms;
+  /**
+   * Recent messages kept for neighbours that missed them.
+   */
+  uint64_t message_cache;
+  /**
+   * Payload bytes kept for the same.
+   */
+  uint64_t message_cache_bytes;
+  /**
+   * How many peers the allow list, `hear` and `tell` name; `SIZE_MAX`
+   * for one that admits anyone.
+   */
+  size_t allow_count;
+  /**
+   * As `allow_count`, for `hear`.
+   */
+  size_t hear_count;
+  /**
+   * As `allow_count`, for `tell`.
+   */
+  size_t tell_count;
+} hypar_topic_settings;
+
+/**
  * Counters of one topic (see `hypar_topic_get_stats`).
  */
 typedef struct {
@@ -674,6 +738,33 @@ hypar_result hypar_network_join_with(const hypar_network *net,
 hypar_result hypar_topic_gossip(const hypar_topic *topic, const uint8_t *data, size_t len);
 
 /**
+ * Fill `*out` with the options the topic runs with now. Waits for nothing.
+ *
+ * # Safety
+ * `topic` is NULL or live; `out` is NULL or writable.
+ */
+hypar_result hypar_topic_get_settings(const hypar_topic *topic, hypar_topic_settings *out);
+
+/**
+ * Change the topic's options while it runs, at once, as `options` says:
+ * the numbers set in `options` take effect and the others keep their
+ * value; the allow list, `hear` and `tell` are taken as `options` has them
+ * (not set: anyone). A peer no longer admitted is told DISCONNECT and
+ * leaves the topic's views; a neighbour no longer told gets no more
+ * messages; a smaller `max_hops` applies to what is relayed from now on;
+ * a smaller view sheds peers at once. `options` must say signed or not as
+ * the topic was joined, and carry no validator (both are fixed while
+ * joined). Returns `HYPAR_ERR_INVALID_CONFIG` for a value out of range or
+ * a fixed option changed, `HYPAR_ERR_INVALID_ARGUMENT` for a malformed
+ * peer id or a validator, naming it (`hypar_last_error`); then nothing
+ * changed. Waits (briefly) for the network thread.
+ *
+ * # Safety
+ * `topic` and `options` are NULL or live.
+ */
+hypar_result hypar_topic_configure(const hypar_topic *topic, const hypar_topic_options *options);
+
+/**
  * Fill `*out` with the topic's counters. Waits (briefly) for the network
  * thread. Returns `HYPAR_ERR_SHUT_DOWN` after the network shut down.
  *
@@ -750,6 +841,118 @@ hypar_result hypar_topic_options_set_validator(hypar_topic_options *options,
  */
 hypar_result hypar_topic_options_set_validation_timeout_ms(hypar_topic_options *options,
                                                            uint64_t ms);
+
+/**
+ * The peers allowed in the topic, as `n` peer id strings: the shorthand for
+ * the same list in `hypar_topic_options_set_hear` and `_set_tell`. NULL
+ * `peer_ids` allows anyone (the default); a non-NULL pointer with `n` 0
+ * allows nobody. Peers outside the list never become neighbours, and their
+ * messages are dropped. Malformed ids are reported by the join (or
+ * `hypar_topic_configure`) as `HYPAR_ERR_INVALID_ARGUMENT`, naming them.
+ *
+ * # Safety
+ * `options` is NULL or live; `peer_ids` is NULL or points to `n` strings
+ * (read during the call).
+ */
+hypar_result hypar_topic_options_set_allow(hypar_topic_options *options,
+                                           const char *const *peer_ids,
+                                           size_t n);
+
+/**
+ * The peers this node takes messages from (NULL: anyone, the default; as
+ * `hypar_topic_options_set_allow`). Messages from a neighbour outside it
+ * are neither delivered nor relayed.
+ *
+ * # Safety
+ * As `hypar_topic_options_set_allow`.
+ */
+hypar_result hypar_topic_options_set_hear(hypar_topic_options *options,
+                                          const char *const *peer_ids,
+                                          size_t n);
+
+/**
+ * The peers this node passes messages to (NULL: anyone, the default; as
+ * `hypar_topic_options_set_allow`). A neighbour outside it is never sent
+ * or announced a message. A peer in neither `hear` nor `tell` never
+ * becomes a neighbour.
+ *
+ * # Safety
+ * As `hypar_topic_options_set_allow`.
+ */
+hypar_result hypar_topic_options_set_tell(hypar_topic_options *options,
+                                          const char *const *peer_ids,
+                                          size_t n);
+
+/**
+ * How many overlay hops a message travels at most (default 64, at least
+ * 1; 1 reaches only neighbours).
+ *
+ * # Safety
+ * `options` is NULL or live.
+ */
+hypar_result hypar_topic_options_set_max_hops(hypar_topic_options *options, uint32_t hops);
+
+/**
+ * Neighbours at most (the active view; default 5, between 1 and 64).
+ *
+ * # Safety
+ * `options` is NULL or live.
+ */
+hypar_result hypar_topic_options_set_active_view(hypar_topic_options *options, uint32_t n);
+
+/**
+ * Backup peers at most (the passive view; default 30, between 1 and 1024).
+ *
+ * # Safety
+ * `options` is NULL or live.
+ */
+hypar_result hypar_topic_options_set_passive_view(hypar_topic_options *options, uint32_t n);
+
+/**
+ * Peers remembered beyond the views, to rejoin through (default 256; at
+ * least both views' sizes, at most 65536).
+ *
+ * # Safety
+ * `options` is NULL or live.
+ */
+hypar_result hypar_topic_options_set_known_peers(hypar_topic_options *options, uint32_t n);
+
+/**
+ * Mean milliseconds between view shuffles (default 10000; 1 to 86400000).
+ *
+ * # Safety
+ * `options` is NULL or live.
+ */
+hypar_result hypar_topic_options_set_shuffle_interval_ms(hypar_topic_options *options, uint64_t ms);
+
+/**
+ * Shortest milliseconds to wait for an announced message before asking a
+ * neighbour for it (default 150; the wait adapts up to 1000).
+ *
+ * # Safety
+ * `options` is NULL or live.
+ */
+hypar_result hypar_topic_options_set_graft_timeout_ms(hypar_topic_options *options, uint64_t ms);
+
+/**
+ * Milliseconds announcements are batched for (default 100).
+ *
+ * # Safety
+ * `options` is NULL or live.
+ */
+hypar_result hypar_topic_options_set_ihave_interval_ms(hypar_topic_options *options, uint64_t ms);
+
+/**
+ * Recent messages kept to answer neighbours that missed them: `count`
+ * messages (default 4096) and `bytes` payload bytes (default 33554432) at
+ * most.
+ *
+ * # Safety
+ * `options` is NULL or live.
+ */
+hypar_result hypar_topic_options_set_message_cache(hypar_topic_options *options,
+                                                   uint64_t count,
+                                                   uint64_t bytes);
 
 /**
  * Release options. NULL is ignored.

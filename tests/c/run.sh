@@ -11,7 +11,7 @@ mkdir -p "$out"
 cflags=(-std=c11 -Wall -Wextra -Werror -pedantic -I"$root/include" -I"$root/tests/c")
 shared=(-L"$lib" -lhypar -Wl,-rpath,"$lib" -lpthread)
 static=("$lib/libhypar.a" -lpthread -ldl -lm)
-tests=(abuse exchange two_process fork validate)
+tests=(abuse exchange two_process fork validate options)
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -38,7 +38,7 @@ for t in "${tests[@]}"; do
 done
 
 if command -v valgrind >/dev/null; then
-  for t in abuse exchange validate; do
+  for t in abuse exchange validate options; do
     step "$t (valgrind)"
     log="$out/$t.valgrind.log"
     if ! valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \

@@ -387,6 +387,16 @@ uint64_t uniffi_hypar_ffi_fn_clone_hypartopic(uint64_t handle, RustCallStatus *_
 void uniffi_hypar_ffi_fn_free_hypartopic(uint64_t handle, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_FN_METHOD_HYPARTOPIC_CONFIG
+#define UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_FN_METHOD_HYPARTOPIC_CONFIG
+RustBuffer uniffi_hypar_ffi_fn_method_hypartopic_config(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_FN_METHOD_HYPARTOPIC_CONFIGURE
+#define UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_FN_METHOD_HYPARTOPIC_CONFIGURE
+void uniffi_hypar_ffi_fn_method_hypartopic_configure(uint64_t ptr, RustBuffer options, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_FN_METHOD_HYPARTOPIC_GOSSIP
 #define UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_FN_METHOD_HYPARTOPIC_GOSSIP
 void uniffi_hypar_ffi_fn_method_hypartopic_gossip(uint64_t ptr, RustBuffer data, RustCallStatus *_Nonnull out_status
@@ -822,6 +832,18 @@ uint16_t uniffi_hypar_ffi_checksum_method_hyparnetwork_shutdown(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_CHECKSUM_METHOD_HYPARNETWORK_STATS
 #define UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_CHECKSUM_METHOD_HYPARNETWORK_STATS
 uint16_t uniffi_hypar_ffi_checksum_method_hyparnetwork_stats(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_CHECKSUM_METHOD_HYPARTOPIC_CONFIG
+#define UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_CHECKSUM_METHOD_HYPARTOPIC_CONFIG
+uint16_t uniffi_hypar_ffi_checksum_method_hypartopic_config(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_CHECKSUM_METHOD_HYPARTOPIC_CONFIGURE
+#define UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_CHECKSUM_METHOD_HYPARTOPIC_CONFIGURE
+uint16_t uniffi_hypar_ffi_checksum_method_hypartopic_configure(void
     
 );
 #endif

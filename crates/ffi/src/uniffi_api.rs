@@ -255,6 +255,21 @@ impl HyparTopic {
         Ok(self.0.stats()?)
     }
 
+    /// The options in force, every field set.
+    pub fn config(&self) -> Result<TopicOptions, HyparError> {
+        Ok(self.0.config()?)
+    }
+
+    /// Change the options while the topic runs, at once: numbers left unset
+    /// keep their value; `allow`, `hear` and `tell` are taken as given
+    /// (unset: anyone). A peer no longer admitted is disconnected from the
+    /// topic; a smaller `max_hops` applies to what is relayed from now on.
+    /// Refused with `InvalidConfig`, changing nothing, for a value out of
+    /// range or `signed` changed (fixed while joined).
+    pub fn configure(&self, options: TopicOptions) -> Result<(), HyparError> {
+        Ok(self.0.configure(&options)?)
+    }
+
     /// The next message, or `None` once the topic was left or the network
     /// shut down. Only for topics joined without a handler.
     pub async fn next_message(&self) -> Result<Option<Message>, HyparError> {

@@ -36,6 +36,7 @@ import atexit
 import logging
 import math
 import weakref
+from dataclasses import dataclass
 from typing import AsyncIterator, Callable, Iterable, Optional, Union
 
 from .hypar import (
@@ -61,6 +62,7 @@ from .hypar import (
 __all__ = [
     "Network",
     "Topic",
+    "TopicConfig",
     "Message",
     "Verdict",
     "HyparError",
@@ -210,6 +212,84 @@ def _as_millis(seconds: Optional[float], what: str) -> Optional[int]:
     return round(seconds * 1000)
 
 
+def _as_peers(peers: Optional[Iterable[str]], what: str) -> Optional[list[str]]:
+    if peers is None:
+        return None
+    if isinstance(peers, (str, bytes)):
+        raise InvalidArgument(f"{what} must be a list of peer id strings (or None for anyone), not one string")
+    items = list(peers)
+    for p in items:
+        if not isinstance(p, str):
+            raise InvalidArgument(f"{what} must hold peer id strings, not {p!r}")
+    return items
+
+
+def _millis_as_seconds(ms: Optional[int]) -> float:
+    return (ms or 0) / 1000
+
+
+@dataclass(frozen=True)
+class TopicConfig:
+    """The options a topic runs with (:meth:`Topic.config`), under the names of the keywords of
+    :meth:`Network.join` and :meth:`Topic.configure`. Peer sets are ``None`` for anyone."""
+
+    signed: bool
+    hops: int
+    allow: Optional[list[str]]
+    hear: Optional[list[str]]
+    tell: Optional[list[str]]
+    active_view: int
+    passive_view: int
+    known_peers: int
+    shuffle_interval: float
+    graft_timeout: float
+    ihave_interval: float
+    validation_timeout: float
+    message_cache: int
+    message_cache_bytes: int
+
+
+#: The keywords that set topic options, for join and configure.
+_OPTION_KEYWORDS = (
+    "hops",
+    "allow",
+    "hear",
+    "tell",
+    "active_view",
+    "passive_view",
+    "known_peers",
+    "shuffle_interval",
+    "graft_timeout",
+    "ihave_interval",
+    "validation_timeout",
+    "message_cache",
+    "message_cache_bytes",
+)
+
+
+def _set_options(options: _TopicOptions, given: dict[str, object]) -> None:
+    """Set the options named in ``given`` (keyword -> value; ``None`` leaves a number as it is
+    and means anyone for a peer set), checking each."""
+    unknown = set(given) - set(_OPTION_KEYWORDS)
+    if unknown:
+        raise InvalidArgument(f"unknown topic option(s): {', '.join(sorted(unknown))}")
+    counts = {"hops": "max_hops", "active_view": "active_view", "passive_view": "passive_view",
+              "known_peers": "known_peers", "message_cache": "message_cache",
+              "message_cache_bytes": "message_cache_bytes"}
+    for keyword, field in counts.items():
+        if keyword in given and given[keyword] is not None:
+            check = _as_count if field.startswith("message_cache") else _as_u32
+            setattr(options, field, check(given[keyword], keyword))  # type: ignore[arg-type]
+    durations = {"shuffle_interval": "shuffle_interval_ms", "graft_timeout": "graft_timeout_ms",
+                 "ihave_interval": "ihave_interval_ms", "validation_timeout": "validation_timeout_ms"}
+    for keyword, field in durations.items():
+        if keyword in given and given[keyword] is not None:
+            setattr(options, field, _as_millis(given[keyword], keyword))  # type: ignore[arg-type]
+    for keyword in ("allow", "hear", "tell"):
+        if keyword in given:
+            setattr(options, keyword, _as_peers(given[keyword], keyword))  # type: ignore[arg-type]
+
+
 #: Messages handed from Rust to Python per call at most. A foreign call costs
 #: microseconds in Python, so messages already waiting cross together.
 _BATCH = 256
@@ -286,6 +366,43 @@ class Topic:
     def stats(self) -> TopicStats:
         """This topic's counters: view sizes, tree links, delivered, relayed, duplicates, dropped, bytes."""
         return self._inner.stats()
+
+    def config(self) -> TopicConfig:
+        """The options the topic runs with now."""
+        o = self._inner.config()
+        return TopicConfig(
+            signed=o.signed,
+            hops=o.max_hops or 0,
+            allow=o.allow,
+            hear=o.hear,
+            tell=o.tell,
+            active_view=o.active_view or 0,
+            passive_view=o.passive_view or 0,
+            known_peers=o.known_peers or 0,
+            shuffle_interval=_millis_as_seconds(o.shuffle_interval_ms),
+            graft_timeout=_millis_as_seconds(o.graft_timeout_ms),
+            ihave_interval=_millis_as_seconds(o.ihave_interval_ms),
+            validation_timeout=_millis_as_seconds(o.validation_timeout_ms),
+            message_cache=o.message_cache or 0,
+            message_cache_bytes=o.message_cache_bytes or 0,
+        )
+
+    def configure(self, **options: object) -> None:
+        """Change options while the topic runs, at once; the keywords of :meth:`Network.join`
+        (``hops``, ``allow``, ``hear``, ``tell``, view sizes, timers, caches). Options not given keep
+        their value. A peer no longer allowed (or in neither ``hear`` nor ``tell``) is
+        disconnected from the topic; a neighbour no longer in ``tell`` gets no more messages; a
+        smaller ``hops`` applies to what is relayed from now on; a smaller view sheds peers.
+
+        ``signed`` and the validator are fixed while joined. Raises :class:`InvalidConfig` (a
+        value out of range) or :class:`InvalidArgument` (an unknown keyword, a malformed peer id),
+        naming it; then nothing changed.
+        """
+        if "signed" in options:
+            raise InvalidArgument("signed is fixed while joined (leave and join again to change it)")
+        current = self._inner.config()
+        _set_options(current, options)
+        self._inner.configure(current)
 
     async def messages(self) -> AsyncIterator[Message]:
         """Every message, as an asyncio iterator that ends when the topic is left or the network shuts down.
@@ -394,6 +511,18 @@ class Network:
         validate: Optional[Callable[[Message], VerdictLike]] = None,
         signed: bool = True,
         validation_timeout: Optional[float] = None,
+        hops: Optional[int] = None,
+        allow: Optional[Iterable[str]] = None,
+        hear: Optional[Iterable[str]] = None,
+        tell: Optional[Iterable[str]] = None,
+        active_view: Optional[int] = None,
+        passive_view: Optional[int] = None,
+        known_peers: Optional[int] = None,
+        shuffle_interval: Optional[float] = None,
+        graft_timeout: Optional[float] = None,
+        ihave_interval: Optional[float] = None,
+        message_cache: Optional[int] = None,
+        message_cache_bytes: Optional[int] = None,
     ) -> Topic:
         """Join ``topic`` through the ``bootstrap`` multiaddrs (none: this node is a bootstrap node).
 
@@ -412,6 +541,23 @@ class Network:
         every receiver checks; ``Message.origin`` names the publisher. Every member of a topic
         must agree. Unsigned topics cost about 80 bytes less per message and name no origin.
 
+        Options (each default in brackets; all but ``signed`` can change later with
+        :meth:`Topic.configure`, and :meth:`Topic.config` reads them back):
+
+        - ``hops``: overlay hops a message travels at most [64]; 1 reaches only neighbours;
+        - ``allow``: peer ids allowed in the topic [anyone]: the shorthand for ``hear`` and
+          ``tell`` both set to it;
+        - ``hear``: peer ids whose messages this node takes [anyone];
+        - ``tell``: peer ids this node passes messages to [anyone]; a peer in neither never
+          becomes a neighbour;
+        - ``active_view``, ``passive_view``, ``known_peers``: neighbours [5], backup peers [30]
+          and peers remembered to rejoin through [256];
+        - ``shuffle_interval``, ``graft_timeout``, ``ihave_interval``: seconds between view
+          shuffles [10], shortest wait for an announced message [0.15], announcement batching
+          [0.1];
+        - ``message_cache``, ``message_cache_bytes``: messages and payload bytes kept for
+          neighbours that missed them [4096, 32 MiB].
+
         Raises :class:`InvalidArgument`, :class:`InvalidConfig`, :class:`AlreadyJoined` or
         :class:`ShutDown`.
         """
@@ -424,7 +570,25 @@ class Network:
         if not isinstance(signed, bool):
             raise InvalidArgument(f"signed must be True or False, not {signed!r}")
         addrs = _as_addrs(bootstrap, "bootstrap")
-        options = _TopicOptions(signed=signed, validation_timeout_ms=_as_millis(validation_timeout, "validation_timeout"))
+        options = _TopicOptions(signed=signed)
+        _set_options(
+            options,
+            dict(
+                validation_timeout=validation_timeout,
+                hops=hops,
+                allow=allow,
+                hear=hear,
+                tell=tell,
+                active_view=active_view,
+                passive_view=passive_view,
+                known_peers=known_peers,
+                shuffle_interval=shuffle_interval,
+                graft_timeout=graft_timeout,
+                ihave_interval=ihave_interval,
+                message_cache=message_cache,
+                message_cache_bytes=message_cache_bytes,
+            ),
+        )
         validator = None if validate is None else _Validator(topic, validate)
         if on_message is None:
             return Topic(self, self._inner.join(topic, addrs, None, options, validator), None)

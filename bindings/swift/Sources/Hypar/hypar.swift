@@ -1096,6 +1096,21 @@ public func FfiConverterTypeHyparNetwork_lower(_ value: HyparNetwork) -> UInt64 
 public protocol HyparTopicProtocol: AnyObject, Sendable {
     
     /**
+     * The options in force, every field set.
+     */
+    func config() throws  -> TopicOptions
+    
+    /**
+     * Change the options while the topic runs, at once: numbers left unset
+     * keep their value; `allow`, `hear` and `tell` are taken as given
+     * (unset: anyone). A peer no longer admitted is disconnected from the
+     * topic; a smaller `max_hops` applies to what is relayed from now on.
+     * Refused with `InvalidConfig`, changing nothing, for a value out of
+     * range or `signed` changed (fixed while joined).
+     */
+    func configure(options: TopicOptions) throws 
+    
+    /**
      * Publish `data` to every other member. Returns at once.
      */
     func gossip(data: Data) throws 
@@ -1193,6 +1208,35 @@ open class HyparTopic: HyparTopicProtocol, @unchecked Sendable {
 
     
 
+    
+    /**
+     * The options in force, every field set.
+     */
+open func config()throws  -> TopicOptions  {
+    return try  FfiConverterTypeTopicOptions_lift(try rustCallWithError(FfiConverterTypeHyparError_lift) {
+        uniffiCallStatus in
+    uniffi_hypar_ffi_fn_method_hypartopic_config(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Change the options while the topic runs, at once: numbers left unset
+     * keep their value; `allow`, `hear` and `tell` are taken as given
+     * (unset: anyone). A peer no longer admitted is disconnected from the
+     * topic; a smaller `max_hops` applies to what is relayed from now on.
+     * Refused with `InvalidConfig`, changing nothing, for a value out of
+     * range or `signed` changed (fixed while joined).
+     */
+open func configure(options: TopicOptions)throws   {try rustCallWithError(FfiConverterTypeHyparError_lift) {
+        uniffiCallStatus in
+    uniffi_hypar_ffi_fn_method_hypartopic_configure(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTopicOptions_lower(options),uniffiCallStatus
+    )
+}
+}
     
     /**
      * Publish `data` to every other member. Returns at once.
@@ -2406,13 +2450,17 @@ public func FfiConverterTypeNetworkStats_lower(_ value: NetworkStats) -> RustBuf
 
 
 /**
- * How a topic is joined, beyond its name and bootstrap peers. Every field
- * has a default.
+ * How a topic is joined, beyond its name and bootstrap peers, and what it
+ * runs with: every option of every language, one record. Every field has
+ * a default; read back with the topic's `config`, changed while it runs
+ * with its `configure` (which keeps the current value of a number left
+ * unset, and takes an unset peer set as "anyone").
  */
 public struct TopicOptions: Equatable, Hashable {
     /**
      * Every message carries its publisher's signature, checked by every
-     * receiver (default true). Every member of a topic must agree.
+     * receiver (default true). Every member of a topic must agree. Fixed
+     * while joined.
      */
     public var signed: Bool
     /**
@@ -2420,20 +2468,127 @@ public struct TopicOptions: Equatable, Hashable {
      * ignored (default 2000).
      */
     public var validationTimeoutMs: UInt64?
+    /**
+     * Peer ids allowed in the topic: the shorthand for `hear` = `tell` =
+     * this list (unset: anyone). A peer removed while the topic runs is
+     * disconnected from it.
+     */
+    public var allow: [String]?
+    /**
+     * Peer ids this node takes messages from (unset: anyone).
+     */
+    public var hear: [String]?
+    /**
+     * Peer ids this node passes messages to (unset: anyone). A peer in
+     * neither `hear` nor `tell` never becomes a neighbour.
+     */
+    public var tell: [String]?
+    /**
+     * How many overlay hops a message travels at most (default 64; 1
+     * reaches only neighbours).
+     */
+    public var maxHops: UInt32?
+    /**
+     * Neighbours (active view) at most (default 5, 1 to 64).
+     */
+    public var activeView: UInt32?
+    /**
+     * Backup peers (passive view) at most (default 30, 1 to 1024).
+     */
+    public var passiveView: UInt32?
+    /**
+     * Mean milliseconds between view shuffles (default 10000).
+     */
+    public var shuffleIntervalMs: UInt64?
+    /**
+     * Shortest milliseconds to wait for an announced message before asking
+     * for it (default 150; the wait adapts up to 1000).
+     */
+    public var graftTimeoutMs: UInt64?
+    /**
+     * Milliseconds announcements are batched for (default 100).
+     */
+    public var ihaveIntervalMs: UInt64?
+    /**
+     * Recent messages kept to answer peers that missed them (default 4096).
+     */
+    public var messageCache: UInt64?
+    /**
+     * Payload bytes kept for the same (default 33554432).
+     */
+    public var messageCacheBytes: UInt64?
+    /**
+     * Peers remembered beyond the views, to rejoin through (default 256).
+     */
+    public var knownPeers: UInt32?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
     public init(
         /**
          * Every message carries its publisher's signature, checked by every
-         * receiver (default true). Every member of a topic must agree.
+         * receiver (default true). Every member of a topic must agree. Fixed
+         * while joined.
          */signed: Bool = true, 
         /**
          * Milliseconds a validator may take per message before the message is
          * ignored (default 2000).
-         */validationTimeoutMs: UInt64? = nil) {
+         */validationTimeoutMs: UInt64? = nil, 
+        /**
+         * Peer ids allowed in the topic: the shorthand for `hear` = `tell` =
+         * this list (unset: anyone). A peer removed while the topic runs is
+         * disconnected from it.
+         */allow: [String]? = nil, 
+        /**
+         * Peer ids this node takes messages from (unset: anyone).
+         */hear: [String]? = nil, 
+        /**
+         * Peer ids this node passes messages to (unset: anyone). A peer in
+         * neither `hear` nor `tell` never becomes a neighbour.
+         */tell: [String]? = nil, 
+        /**
+         * How many overlay hops a message travels at most (default 64; 1
+         * reaches only neighbours).
+         */maxHops: UInt32? = nil, 
+        /**
+         * Neighbours (active view) at most (default 5, 1 to 64).
+         */activeView: UInt32? = nil, 
+        /**
+         * Backup peers (passive view) at most (default 30, 1 to 1024).
+         */passiveView: UInt32? = nil, 
+        /**
+         * Mean milliseconds between view shuffles (default 10000).
+         */shuffleIntervalMs: UInt64? = nil, 
+        /**
+         * Shortest milliseconds to wait for an announced message before asking
+         * for it (default 150; the wait adapts up to 1000).
+         */graftTimeoutMs: UInt64? = nil, 
+        /**
+         * Milliseconds announcements are batched for (default 100).
+         */ihaveIntervalMs: UInt64? = nil, 
+        /**
+         * Recent messages kept to answer peers that missed them (default 4096).
+         */messageCache: UInt64? = nil, 
+        /**
+         * Payload bytes kept for the same (default 33554432).
+         */messageCacheBytes: UInt64? = nil, 
+        /**
+         * Peers remembered beyond the views, to rejoin through (default 256).
+         */knownPeers: UInt32? = nil) {
         self.signed = signed
         self.validationTimeoutMs = validationTimeoutMs
+        self.allow = allow
+        self.hear = hear
+        self.tell = tell
+        self.maxHops = maxHops
+        self.activeView = activeView
+        self.passiveView = passiveView
+        self.shuffleIntervalMs = shuffleIntervalMs
+        self.graftTimeoutMs = graftTimeoutMs
+        self.ihaveIntervalMs = ihaveIntervalMs
+        self.messageCache = messageCache
+        self.messageCacheBytes = messageCacheBytes
+        self.knownPeers = knownPeers
     }
 
     
@@ -2453,13 +2608,37 @@ public struct FfiConverterTypeTopicOptions: FfiConverterRustBuffer {
         return
             try TopicOptions(
                 signed: FfiConverterBool.read(from: &buf), 
-                validationTimeoutMs: FfiConverterOptionUInt64.read(from: &buf)
+                validationTimeoutMs: FfiConverterOptionUInt64.read(from: &buf), 
+                allow: FfiConverterOptionSequenceString.read(from: &buf), 
+                hear: FfiConverterOptionSequenceString.read(from: &buf), 
+                tell: FfiConverterOptionSequenceString.read(from: &buf), 
+                maxHops: FfiConverterOptionUInt32.read(from: &buf), 
+                activeView: FfiConverterOptionUInt32.read(from: &buf), 
+                passiveView: FfiConverterOptionUInt32.read(from: &buf), 
+                shuffleIntervalMs: FfiConverterOptionUInt64.read(from: &buf), 
+                graftTimeoutMs: FfiConverterOptionUInt64.read(from: &buf), 
+                ihaveIntervalMs: FfiConverterOptionUInt64.read(from: &buf), 
+                messageCache: FfiConverterOptionUInt64.read(from: &buf), 
+                messageCacheBytes: FfiConverterOptionUInt64.read(from: &buf), 
+                knownPeers: FfiConverterOptionUInt32.read(from: &buf)
         )
     }
 
     public static func write(_ value: TopicOptions, into buf: inout [UInt8]) {
         FfiConverterBool.write(value.signed, into: &buf)
         FfiConverterOptionUInt64.write(value.validationTimeoutMs, into: &buf)
+        FfiConverterOptionSequenceString.write(value.allow, into: &buf)
+        FfiConverterOptionSequenceString.write(value.hear, into: &buf)
+        FfiConverterOptionSequenceString.write(value.tell, into: &buf)
+        FfiConverterOptionUInt32.write(value.maxHops, into: &buf)
+        FfiConverterOptionUInt32.write(value.activeView, into: &buf)
+        FfiConverterOptionUInt32.write(value.passiveView, into: &buf)
+        FfiConverterOptionUInt64.write(value.shuffleIntervalMs, into: &buf)
+        FfiConverterOptionUInt64.write(value.graftTimeoutMs, into: &buf)
+        FfiConverterOptionUInt64.write(value.ihaveIntervalMs, into: &buf)
+        FfiConverterOptionUInt64.write(value.messageCache, into: &buf)
+        FfiConverterOptionUInt64.write(value.messageCacheBytes, into: &buf)
+        FfiConverterOptionUInt32.write(value.knownPeers, into: &buf)
     }
 }
 
@@ -3279,6 +3458,30 @@ fileprivate struct FfiConverterOptionTypeTopicOptions: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionSequenceString: FfiConverterRustBuffer {
+    typealias SwiftType = [String]?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterSequenceString.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterSequenceString.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
     typealias SwiftType = [String]
 
@@ -3502,6 +3705,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_hypar_ffi_checksum_method_hyparnetwork_stats() != 673) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_hypar_ffi_checksum_method_hypartopic_config() != 8024) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_hypar_ffi_checksum_method_hypartopic_configure() != 22192) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_hypar_ffi_checksum_method_hypartopic_gossip() != 53263) {

@@ -201,6 +201,108 @@ pub unsafe extern "C" fn hypar_topic_gossip(topic: *const hypar_topic, data: *co
     })
 }
 
+/// The options a topic runs with (see `hypar_topic_get_settings`); each as
+/// the `hypar_topic_options_set_*` of the same name sets it.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct hypar_topic_settings {
+    /// Messages are signed (fixed while joined).
+    pub is_signed: bool,
+    /// Hops a message travels at most.
+    pub max_hops: u32,
+    /// Neighbours at most.
+    pub active_view: u32,
+    /// Backup peers at most.
+    pub passive_view: u32,
+    /// Peers remembered beyond the views.
+    pub known_peers: u32,
+    /// Mean milliseconds between shuffles.
+    pub shuffle_interval_ms: u64,
+    /// Shortest wait for an announced message, in milliseconds.
+    pub graft_timeout_ms: u64,
+    /// Milliseconds announcements are batched for.
+    pub ihave_interval_ms: u64,
+    /// Milliseconds a validator may take per message.
+    pub validation_timeout_ms: u64,
+    /// Recent messages kept for neighbours that missed them.
+    pub message_cache: u64,
+    /// Payload bytes kept for the same.
+    pub message_cache_bytes: u64,
+    /// How many peers the allow list, `hear` and `tell` name; `SIZE_MAX`
+    /// for one that admits anyone.
+    pub allow_count: usize,
+    /// As `allow_count`, for `hear`.
+    pub hear_count: usize,
+    /// As `allow_count`, for `tell`.
+    pub tell_count: usize,
+}
+
+/// Fill `*out` with the options the topic runs with now. Waits for nothing.
+///
+/// # Safety
+/// `topic` is NULL or live; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_topic_get_settings(
+    topic: *const hypar_topic,
+    out: *mut hypar_topic_settings,
+) -> hypar_result {
+    boundary(|| -> Result<(), ForeignError> {
+        // SAFETY: the pointers are as the function's contract states.
+        let (out, topic) = unsafe { (arg_out(out, "out")?, arg_topic(topic)?) };
+        let o = topic.config()?;
+        let count = |set: &Option<Vec<String>>| set.as_ref().map_or(usize::MAX, Vec::len);
+        let settings = hypar_topic_settings {
+            is_signed: o.signed,
+            max_hops: o.max_hops.unwrap_or_default(),
+            active_view: o.active_view.unwrap_or_default(),
+            passive_view: o.passive_view.unwrap_or_default(),
+            known_peers: o.known_peers.unwrap_or_default(),
+            shuffle_interval_ms: o.shuffle_interval_ms.unwrap_or_default(),
+            graft_timeout_ms: o.graft_timeout_ms.unwrap_or_default(),
+            ihave_interval_ms: o.ihave_interval_ms.unwrap_or_default(),
+            validation_timeout_ms: o.validation_timeout_ms.unwrap_or_default(),
+            message_cache: o.message_cache.unwrap_or_default(),
+            message_cache_bytes: o.message_cache_bytes.unwrap_or_default(),
+            allow_count: count(&o.allow),
+            hear_count: count(&o.hear),
+            tell_count: count(&o.tell),
+        };
+        // SAFETY: `out` is writable (checked non-NULL above).
+        unsafe { out.write(settings) };
+        Ok(())
+    })
+}
+
+/// Change the topic's options while it runs, at once, as `options` says:
+/// the numbers set in `options` take effect and the others keep their
+/// value; the allow list, `hear` and `tell` are taken as `options` has them
+/// (not set: anyone). A peer no longer admitted is told DISCONNECT and
+/// leaves the topic's views; a neighbour no longer told gets no more
+/// messages; a smaller `max_hops` applies to what is relayed from now on;
+/// a smaller view sheds peers at once. `options` must say signed or not as
+/// the topic was joined, and carry no validator (both are fixed while
+/// joined). Returns `HYPAR_ERR_INVALID_CONFIG` for a value out of range or
+/// a fixed option changed, `HYPAR_ERR_INVALID_ARGUMENT` for a malformed
+/// peer id or a validator, naming it (`hypar_last_error`); then nothing
+/// changed. Waits (briefly) for the network thread.
+///
+/// # Safety
+/// `topic` and `options` are NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_topic_configure(
+    topic: *const hypar_topic,
+    options: *const hypar_topic_options,
+) -> hypar_result {
+    boundary(|| -> Result<(), ForeignError> {
+        // SAFETY: the pointers are as the function's contract states.
+        let (topic, options) = unsafe { (arg_topic(topic)?, try_ref(options, "options")?) };
+        if options.validator.is_some() {
+            return Err(ForeignError::invalid("options: a validator is fixed at join; configure takes none"));
+        }
+        topic.configure(&options.options)
+    })
+}
+
 /// Fill `*out` with the topic's counters. Waits (briefly) for the network
 /// thread. Returns `HYPAR_ERR_SHUT_DOWN` after the network shut down.
 ///

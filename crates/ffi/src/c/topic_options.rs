@@ -6,7 +6,7 @@ use std::ffi::{c_char, c_void, CString};
 use hypar::Received;
 
 use super::boundary::boundary;
-use super::handles::{take_box, to_box_ptr, try_mut, Castable, OwnershipBox, UserData};
+use super::handles::{arg_strs, take_box, to_box_ptr, try_mut, Castable, OwnershipBox, UserData};
 use super::hypar_result;
 use crate::shared::{ForeignError, TopicOptions, Validator, Verdict};
 
@@ -135,12 +135,7 @@ pub unsafe extern "C" fn hypar_topic_options_set_signed(
     signed_: bool,
 ) -> hypar_result {
     // SAFETY: the function's contract.
-    unsafe {
-        edit(options, |o| {
-            o.options.signed = signed_;
-            Ok(())
-        })
-    }
+    unsafe { set(options, |o| o.signed = signed_) }
 }
 
 /// Judge every new message with `validator(userdata, message)` before it is
@@ -182,10 +177,211 @@ pub unsafe extern "C" fn hypar_topic_options_set_validation_timeout_ms(
     ms: u64,
 ) -> hypar_result {
     // SAFETY: the function's contract.
+    unsafe { set(options, |o| o.validation_timeout_ms = Some(ms)) }
+}
+
+/// Set one option of `options`.
+///
+/// # Safety
+/// `options` is NULL or live options used by no other thread.
+unsafe fn set(options: *mut hypar_topic_options, change: impl FnOnce(&mut TopicOptions)) -> hypar_result {
+    // SAFETY: the caller's contract.
     unsafe {
         edit(options, |o| {
-            o.options.validation_timeout_ms = Some(ms);
+            change(&mut o.options);
             Ok(())
+        })
+    }
+}
+
+/// A peer set option: NULL `peer_ids` means anyone (the default); else the
+/// `n` peer ids it points to (none at all when `n` is 0: nobody).
+///
+/// # Safety
+/// `options` is NULL or live; `peer_ids` is NULL or points to `n` strings.
+unsafe fn set_peers(
+    options: *mut hypar_topic_options,
+    peer_ids: *const *const c_char,
+    n: usize,
+    field: impl FnOnce(&mut TopicOptions) -> &mut Option<Vec<String>>,
+) -> hypar_result {
+    // SAFETY: the caller's contract.
+    unsafe {
+        edit(options, |o| {
+            let ids = match peer_ids.is_null() {
+                true => None,
+                false => Some(arg_strs(peer_ids, n, "peer_ids")?.into_iter().map(str::to_owned).collect()),
+            };
+            *field(&mut o.options) = ids;
+            Ok(())
+        })
+    }
+}
+
+/// The peers allowed in the topic, as `n` peer id strings: the shorthand for
+/// the same list in `hypar_topic_options_set_hear` and `_set_tell`. NULL
+/// `peer_ids` allows anyone (the default); a non-NULL pointer with `n` 0
+/// allows nobody. Peers outside the list never become neighbours, and their
+/// messages are dropped. Malformed ids are reported by the join (or
+/// `hypar_topic_configure`) as `HYPAR_ERR_INVALID_ARGUMENT`, naming them.
+///
+/// # Safety
+/// `options` is NULL or live; `peer_ids` is NULL or points to `n` strings
+/// (read during the call).
+#[no_mangle]
+pub unsafe extern "C" fn hypar_topic_options_set_allow(
+    options: *mut hypar_topic_options,
+    peer_ids: *const *const c_char,
+    n: usize,
+) -> hypar_result {
+    // SAFETY: the function's contract.
+    unsafe { set_peers(options, peer_ids, n, |o| &mut o.allow) }
+}
+
+/// The peers this node takes messages from (NULL: anyone, the default; as
+/// `hypar_topic_options_set_allow`). Messages from a neighbour outside it
+/// are neither delivered nor relayed.
+///
+/// # Safety
+/// As `hypar_topic_options_set_allow`.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_topic_options_set_hear(
+    options: *mut hypar_topic_options,
+    peer_ids: *const *const c_char,
+    n: usize,
+) -> hypar_result {
+    // SAFETY: the function's contract.
+    unsafe { set_peers(options, peer_ids, n, |o| &mut o.hear) }
+}
+
+/// The peers this node passes messages to (NULL: anyone, the default; as
+/// `hypar_topic_options_set_allow`). A neighbour outside it is never sent
+/// or announced a message. A peer in neither `hear` nor `tell` never
+/// becomes a neighbour.
+///
+/// # Safety
+/// As `hypar_topic_options_set_allow`.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_topic_options_set_tell(
+    options: *mut hypar_topic_options,
+    peer_ids: *const *const c_char,
+    n: usize,
+) -> hypar_result {
+    // SAFETY: the function's contract.
+    unsafe { set_peers(options, peer_ids, n, |o| &mut o.tell) }
+}
+
+/// How many overlay hops a message travels at most (default 64, at least
+/// 1; 1 reaches only neighbours).
+///
+/// # Safety
+/// `options` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_topic_options_set_max_hops(
+    options: *mut hypar_topic_options,
+    hops: u32,
+) -> hypar_result {
+    // SAFETY: the function's contract.
+    unsafe { set(options, |o| o.max_hops = Some(hops)) }
+}
+
+/// Neighbours at most (the active view; default 5, between 1 and 64).
+///
+/// # Safety
+/// `options` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_topic_options_set_active_view(
+    options: *mut hypar_topic_options,
+    n: u32,
+) -> hypar_result {
+    // SAFETY: the function's contract.
+    unsafe { set(options, |o| o.active_view = Some(n)) }
+}
+
+/// Backup peers at most (the passive view; default 30, between 1 and 1024).
+///
+/// # Safety
+/// `options` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_topic_options_set_passive_view(
+    options: *mut hypar_topic_options,
+    n: u32,
+) -> hypar_result {
+    // SAFETY: the function's contract.
+    unsafe { set(options, |o| o.passive_view = Some(n)) }
+}
+
+/// Peers remembered beyond the views, to rejoin through (default 256; at
+/// least both views' sizes, at most 65536).
+///
+/// # Safety
+/// `options` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_topic_options_set_known_peers(
+    options: *mut hypar_topic_options,
+    n: u32,
+) -> hypar_result {
+    // SAFETY: the function's contract.
+    unsafe { set(options, |o| o.known_peers = Some(n)) }
+}
+
+/// Mean milliseconds between view shuffles (default 10000; 1 to 86400000).
+///
+/// # Safety
+/// `options` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_topic_options_set_shuffle_interval_ms(
+    options: *mut hypar_topic_options,
+    ms: u64,
+) -> hypar_result {
+    // SAFETY: the function's contract.
+    unsafe { set(options, |o| o.shuffle_interval_ms = Some(ms)) }
+}
+
+/// Shortest milliseconds to wait for an announced message before asking a
+/// neighbour for it (default 150; the wait adapts up to 1000).
+///
+/// # Safety
+/// `options` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_topic_options_set_graft_timeout_ms(
+    options: *mut hypar_topic_options,
+    ms: u64,
+) -> hypar_result {
+    // SAFETY: the function's contract.
+    unsafe { set(options, |o| o.graft_timeout_ms = Some(ms)) }
+}
+
+/// Milliseconds announcements are batched for (default 100).
+///
+/// # Safety
+/// `options` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_topic_options_set_ihave_interval_ms(
+    options: *mut hypar_topic_options,
+    ms: u64,
+) -> hypar_result {
+    // SAFETY: the function's contract.
+    unsafe { set(options, |o| o.ihave_interval_ms = Some(ms)) }
+}
+
+/// Recent messages kept to answer neighbours that missed them: `count`
+/// messages (default 4096) and `bytes` payload bytes (default 33554432) at
+/// most.
+///
+/// # Safety
+/// `options` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_topic_options_set_message_cache(
+    options: *mut hypar_topic_options,
+    count: u64,
+    bytes: u64,
+) -> hypar_result {
+    // SAFETY: the function's contract.
+    unsafe {
+        set(options, |o| {
+            o.message_cache = Some(count);
+            o.message_cache_bytes = Some(bytes);
         })
     }
 }

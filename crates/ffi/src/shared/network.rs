@@ -82,10 +82,7 @@ impl ForeignNetwork {
             None => (None, topic::Config::new(name, vec![])),
         };
         config.bootstrap = bootstrap;
-        config.protocol.signed = options.signed;
-        if let Some(ms) = options.validation_timeout_ms {
-            config.protocol.plumtree.validation_timeout = std::time::Duration::from_millis(ms);
-        }
+        options.apply(&mut config.protocol)?;
         let joined = self.net.join(config)?;
         let topic = ForeignTopic::start(joined, delivery, self.message_queue, validating)?;
         let mut topics = self.topics.lock();

@@ -2,10 +2,14 @@
 //! its events and its counters. uniffi exposes these types as they are; the
 //! C ABI copies them into its `#[repr(C)]` structs and callbacks.
 
-use hypar::{EventKind, Keypair};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use hypar::proto::ProtocolConfig;
+use hypar::{EventKind, Keypair, PeerId};
 
 use super::args::parse_multiaddrs;
-use super::ForeignError;
+use super::{ErrorKind, ForeignError};
 
 /// How a network starts. Every field has a default.
 #[derive(Debug, Clone, Default, uniffi::Record)]
@@ -255,22 +259,168 @@ impl From<Verdict> for hypar::Verdict {
     }
 }
 
-/// How a topic is joined, beyond its name and bootstrap peers. Every field
-/// has a default.
+/// How a topic is joined, beyond its name and bootstrap peers, and what it
+/// runs with: every option of every language, one record. Every field has
+/// a default; read back with the topic's `config`, changed while it runs
+/// with its `configure` (which keeps the current value of a number left
+/// unset, and takes an unset peer set as "anyone").
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct TopicOptions {
     /// Every message carries its publisher's signature, checked by every
-    /// receiver (default true). Every member of a topic must agree.
+    /// receiver (default true). Every member of a topic must agree. Fixed
+    /// while joined.
     #[uniffi(default = true)]
     pub signed: bool,
     /// Milliseconds a validator may take per message before the message is
     /// ignored (default 2000).
     #[uniffi(default)]
     pub validation_timeout_ms: Option<u64>,
+    /// Peer ids allowed in the topic: the shorthand for `hear` = `tell` =
+    /// this list (unset: anyone). A peer removed while the topic runs is
+    /// disconnected from it.
+    #[uniffi(default)]
+    pub allow: Option<Vec<String>>,
+    /// Peer ids this node takes messages from (unset: anyone).
+    #[uniffi(default)]
+    pub hear: Option<Vec<String>>,
+    /// Peer ids this node passes messages to (unset: anyone). A peer in
+    /// neither `hear` nor `tell` never becomes a neighbour.
+    #[uniffi(default)]
+    pub tell: Option<Vec<String>>,
+    /// How many overlay hops a message travels at most (default 64; 1
+    /// reaches only neighbours).
+    #[uniffi(default)]
+    pub max_hops: Option<u32>,
+    /// Neighbours (active view) at most (default 5, 1 to 64).
+    #[uniffi(default)]
+    pub active_view: Option<u32>,
+    /// Backup peers (passive view) at most (default 30, 1 to 1024).
+    #[uniffi(default)]
+    pub passive_view: Option<u32>,
+    /// Mean milliseconds between view shuffles (default 10000).
+    #[uniffi(default)]
+    pub shuffle_interval_ms: Option<u64>,
+    /// Shortest milliseconds to wait for an announced message before asking
+    /// for it (default 150; the wait adapts up to 1000).
+    #[uniffi(default)]
+    pub graft_timeout_ms: Option<u64>,
+    /// Milliseconds announcements are batched for (default 100).
+    #[uniffi(default)]
+    pub ihave_interval_ms: Option<u64>,
+    /// Recent messages kept to answer peers that missed them (default 4096).
+    #[uniffi(default)]
+    pub message_cache: Option<u64>,
+    /// Payload bytes kept for the same (default 33554432).
+    #[uniffi(default)]
+    pub message_cache_bytes: Option<u64>,
+    /// Peers remembered beyond the views, to rejoin through (default 256).
+    #[uniffi(default)]
+    pub known_peers: Option<u32>,
 }
 
 impl Default for TopicOptions {
     fn default() -> Self {
-        TopicOptions { signed: true, validation_timeout_ms: None }
+        TopicOptions {
+            signed: true,
+            validation_timeout_ms: None,
+            allow: None,
+            hear: None,
+            tell: None,
+            max_hops: None,
+            active_view: None,
+            passive_view: None,
+            shuffle_interval_ms: None,
+            graft_timeout_ms: None,
+            ihave_interval_ms: None,
+            message_cache: None,
+            message_cache_bytes: None,
+            known_peers: None,
+        }
+    }
+}
+
+/// A list of peer ids as a set; `what` names the option in the error.
+fn peer_set(ids: &Option<Vec<String>>, what: &str) -> Result<Option<BTreeSet<PeerId>>, ForeignError> {
+    let Some(ids) = ids else { return Ok(None) };
+    let parse = |s: &String| {
+        s.parse::<PeerId>().map_err(|e| ForeignError::invalid(format!("{what}: invalid peer id {s:?}: {e}")))
+    };
+    ids.iter().map(parse).collect::<Result<_, _>>().map(Some)
+}
+
+fn peer_list(set: &Option<BTreeSet<PeerId>>) -> Option<Vec<String>> {
+    set.as_ref().map(|s| s.iter().map(|p| p.to_string()).collect())
+}
+
+/// A count as the core's `usize` (saturating; the core's range check
+/// reports values out of range, naming the field).
+fn count(n: impl TryInto<usize>) -> usize {
+    n.try_into().unwrap_or(usize::MAX)
+}
+
+impl TopicOptions {
+    /// Set `config` as these options say: numbers left unset keep their
+    /// value, peer sets are taken as they are (unset: anyone). Malformed
+    /// peer ids are refused here, values out of range by the core.
+    pub fn apply(&self, config: &mut ProtocolConfig<PeerId>) -> Result<(), ForeignError> {
+        let ms = Duration::from_millis;
+        config.signed = self.signed;
+        config.allowed_peers = peer_set(&self.allow, "allow")?;
+        config.hear = peer_set(&self.hear, "hear")?;
+        config.tell = peer_set(&self.tell, "tell")?;
+        let (h, p) = (&mut config.hyparview, &mut config.plumtree);
+        let set = |field: &mut Duration, v: Option<u64>| v.inspect(|v| *field = ms(*v));
+        set(&mut p.validation_timeout, self.validation_timeout_ms);
+        set(&mut h.shuffle_interval, self.shuffle_interval_ms);
+        set(&mut p.graft_timeout_1, self.graft_timeout_ms);
+        set(&mut p.ihave_interval, self.ihave_interval_ms);
+        if let Some(n) = self.max_hops {
+            p.max_hops = u16::try_from(n).map_err(|_| {
+                ForeignError::new(ErrorKind::InvalidConfig, format!("max_hops = {n}: must be at most 65535"))
+            })?;
+        }
+        if let Some(n) = self.active_view {
+            h.active_view_capacity = count(n);
+            // Keep the dependent bounds valid for a smaller view.
+            h.active_view_min = h.active_view_min.min(h.active_view_capacity);
+            h.shuffle_active_count = h.shuffle_active_count.min(h.active_view_capacity);
+        }
+        if let Some(n) = self.passive_view {
+            h.passive_view_capacity = count(n);
+            h.shuffle_passive_count = h.shuffle_passive_count.min(h.passive_view_capacity);
+        }
+        if let Some(n) = self.known_peers {
+            h.known_peers_capacity = count(n);
+        }
+        if let Some(n) = self.message_cache {
+            p.message_cache_capacity = count(n);
+        }
+        if let Some(n) = self.message_cache_bytes {
+            p.message_cache_max_bytes = count(n);
+        }
+        Ok(())
+    }
+
+    /// The options `config` amounts to, every field set.
+    pub fn from_config(config: &ProtocolConfig<PeerId>) -> Self {
+        let (h, p) = (&config.hyparview, &config.plumtree);
+        let ms = |d: Duration| Some(d.as_millis().try_into().unwrap_or(u64::MAX));
+        let n32 = |n: usize| Some(u32::try_from(n).unwrap_or(u32::MAX));
+        TopicOptions {
+            signed: config.signed,
+            validation_timeout_ms: ms(p.validation_timeout),
+            allow: peer_list(&config.allowed_peers),
+            hear: peer_list(&config.hear),
+            tell: peer_list(&config.tell),
+            max_hops: Some(u32::from(p.max_hops)),
+            active_view: n32(h.active_view_capacity),
+            passive_view: n32(h.passive_view_capacity),
+            shuffle_interval_ms: ms(h.shuffle_interval),
+            graft_timeout_ms: ms(p.graft_timeout_1),
+            ihave_interval_ms: ms(p.ihave_interval),
+            message_cache: Some(p.message_cache_capacity as u64),
+            message_cache_bytes: Some(p.message_cache_max_bytes as u64),
+            known_peers: n32(h.known_peers_capacity),
+        }
     }
 }

@@ -11,7 +11,7 @@ use hypar::{BornIn, Publisher, Received, Topic};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use super::{CallbackSlot, CallbackThread, ForeignError, Message, TopicStats, Verdict};
+use super::{CallbackSlot, CallbackThread, ForeignError, Message, TopicOptions, TopicStats, Verdict};
 
 /// Messages handed to the foreign side in one batch at most, when it pulls
 /// them or asks for batches.
@@ -205,6 +205,22 @@ impl ForeignTopic {
         let mut stats: TopicStats = self.publisher()?.stats()?.into();
         stats.dropped += self.delivering.inbox.as_ref().map_or(0, |i| i.dropped.load(Ordering::Relaxed));
         Ok(stats)
+    }
+
+    /// The options in force, every field set.
+    pub fn config(&self) -> Result<TopicOptions, ForeignError> {
+        Ok(TopicOptions::from_config(&self.publisher()?.config()))
+    }
+
+    /// Change the options while the topic runs, at once: numbers left unset
+    /// keep their value; `allow`, `hear` and `tell` are taken as given
+    /// (unset: anyone). Refused, changing nothing, for a value out of range
+    /// or an option fixed while joined (`signed`), naming it.
+    pub fn configure(&self, options: &TopicOptions) -> Result<(), ForeignError> {
+        let publisher = self.publisher()?;
+        let mut config = publisher.config();
+        options.apply(&mut config)?;
+        Ok(publisher.configure(config)?)
     }
 
     /// The next message, or `None` once the topic was left or the network

@@ -792,6 +792,10 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_hypar_ffi_checksum_method_hyparnetwork_stats(
     ): Int
+    external fun uniffi_hypar_ffi_checksum_method_hypartopic_config(
+    ): Int
+    external fun uniffi_hypar_ffi_checksum_method_hypartopic_configure(
+    ): Int
     external fun uniffi_hypar_ffi_checksum_method_hypartopic_gossip(
     ): Int
     external fun uniffi_hypar_ffi_checksum_method_hypartopic_gossip_many(
@@ -869,6 +873,10 @@ internal object UniffiLib {
     external fun uniffi_hypar_ffi_fn_clone_hypartopic(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_hypar_ffi_fn_free_hypartopic(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_hypar_ffi_fn_method_hypartopic_config(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_hypar_ffi_fn_method_hypartopic_configure(`ptr`: Long,`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_hypar_ffi_fn_method_hypartopic_gossip(`ptr`: Long,`data`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
@@ -1064,6 +1072,12 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_hypar_ffi_checksum_method_hyparnetwork_stats() and 0xFFFF) != 673) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_hypar_ffi_checksum_method_hypartopic_config() and 0xFFFF) != 8024) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_hypar_ffi_checksum_method_hypartopic_configure() and 0xFFFF) != 22192) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_hypar_ffi_checksum_method_hypartopic_gossip() and 0xFFFF) != 53263) {
@@ -2364,6 +2378,21 @@ public object FfiConverterTypeHyparNetwork: FfiConverter<HyparNetwork, Long> {
 public interface HyparTopicInterface {
     
     /**
+     * The options in force, every field set.
+     */
+    fun `config`(): TopicOptions
+    
+    /**
+     * Change the options while the topic runs, at once: numbers left unset
+     * keep their value; `allow`, `hear` and `tell` are taken as given
+     * (unset: anyone). A peer no longer admitted is disconnected from the
+     * topic; a smaller `max_hops` applies to what is relayed from now on.
+     * Refused with `InvalidConfig`, changing nothing, for a value out of
+     * range or `signed` changed (fixed while joined).
+     */
+    fun `configure`(`options`: TopicOptions)
+    
+    /**
      * Publish `data` to every other member. Returns at once.
      */
     fun `gossip`(`data`: kotlin.ByteArray)
@@ -2511,6 +2540,45 @@ open class HyparTopic: Disposable, AutoCloseable, HyparTopicInterface
             UniffiLib.uniffi_hypar_ffi_fn_clone_hypartopic(handle, status)
         }
     }
+
+    
+    /**
+     * The options in force, every field set.
+     */
+    @Throws(HyparException::class)override fun `config`(): TopicOptions {
+            return FfiConverterTypeTopicOptions.lift(
+    callWithHandle {
+    uniffiRustCallWithError(HyparException) { _status ->
+    UniffiLib.uniffi_hypar_ffi_fn_method_hypartopic_config(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Change the options while the topic runs, at once: numbers left unset
+     * keep their value; `allow`, `hear` and `tell` are taken as given
+     * (unset: anyone). A peer no longer admitted is disconnected from the
+     * topic; a smaller `max_hops` applies to what is relayed from now on.
+     * Refused with `InvalidConfig`, changing nothing, for a value out of
+     * range or `signed` changed (fixed while joined).
+     */
+    @Throws(HyparException::class)override fun `configure`(`options`: TopicOptions)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(HyparException) { _status ->
+    UniffiLib.uniffi_hypar_ffi_fn_method_hypartopic_configure(
+        it,
+        
+        FfiConverterTypeTopicOptions.lower(`options`),_status)
+}
+    }
+    
+    
 
     
     /**
@@ -3964,13 +4032,17 @@ public object FfiConverterTypeNetworkStats: FfiConverterRustBuffer<NetworkStats>
 
 
 /**
- * How a topic is joined, beyond its name and bootstrap peers. Every field
- * has a default.
+ * How a topic is joined, beyond its name and bootstrap peers, and what it
+ * runs with: every option of every language, one record. Every field has
+ * a default; read back with the topic's `config`, changed while it runs
+ * with its `configure` (which keeps the current value of a number left
+ * unset, and takes an unset peer set as "anyone").
  */
 data class TopicOptions (
     /**
      * Every message carries its publisher's signature, checked by every
-     * receiver (default true). Every member of a topic must agree.
+     * receiver (default true). Every member of a topic must agree. Fixed
+     * while joined.
      */
     var `signed`: kotlin.Boolean = true 
     , 
@@ -3979,6 +4051,71 @@ data class TopicOptions (
      * ignored (default 2000).
      */
     var `validationTimeoutMs`: kotlin.ULong? = null 
+    , 
+    /**
+     * Peer ids allowed in the topic: the shorthand for `hear` = `tell` =
+     * this list (unset: anyone). A peer removed while the topic runs is
+     * disconnected from it.
+     */
+    var `allow`: List<kotlin.String>? = null 
+    , 
+    /**
+     * Peer ids this node takes messages from (unset: anyone).
+     */
+    var `hear`: List<kotlin.String>? = null 
+    , 
+    /**
+     * Peer ids this node passes messages to (unset: anyone). A peer in
+     * neither `hear` nor `tell` never becomes a neighbour.
+     */
+    var `tell`: List<kotlin.String>? = null 
+    , 
+    /**
+     * How many overlay hops a message travels at most (default 64; 1
+     * reaches only neighbours).
+     */
+    var `maxHops`: kotlin.UInt? = null 
+    , 
+    /**
+     * Neighbours (active view) at most (default 5, 1 to 64).
+     */
+    var `activeView`: kotlin.UInt? = null 
+    , 
+    /**
+     * Backup peers (passive view) at most (default 30, 1 to 1024).
+     */
+    var `passiveView`: kotlin.UInt? = null 
+    , 
+    /**
+     * Mean milliseconds between view shuffles (default 10000).
+     */
+    var `shuffleIntervalMs`: kotlin.ULong? = null 
+    , 
+    /**
+     * Shortest milliseconds to wait for an announced message before asking
+     * for it (default 150; the wait adapts up to 1000).
+     */
+    var `graftTimeoutMs`: kotlin.ULong? = null 
+    , 
+    /**
+     * Milliseconds announcements are batched for (default 100).
+     */
+    var `ihaveIntervalMs`: kotlin.ULong? = null 
+    , 
+    /**
+     * Recent messages kept to answer peers that missed them (default 4096).
+     */
+    var `messageCache`: kotlin.ULong? = null 
+    , 
+    /**
+     * Payload bytes kept for the same (default 33554432).
+     */
+    var `messageCacheBytes`: kotlin.ULong? = null 
+    , 
+    /**
+     * Peers remembered beyond the views, to rejoin through (default 256).
+     */
+    var `knownPeers`: kotlin.UInt? = null 
     
 ){
     
@@ -3997,17 +4134,53 @@ public object FfiConverterTypeTopicOptions: FfiConverterRustBuffer<TopicOptions>
         return TopicOptions(
             FfiConverterBoolean.read(buf),
             FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalSequenceString.read(buf),
+            FfiConverterOptionalSequenceString.read(buf),
+            FfiConverterOptionalSequenceString.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalUInt.read(buf),
         )
     }
 
     override fun allocationSize(value: TopicOptions) = (
             FfiConverterBoolean.allocationSize(value.`signed`) +
-            FfiConverterOptionalULong.allocationSize(value.`validationTimeoutMs`)
+            FfiConverterOptionalULong.allocationSize(value.`validationTimeoutMs`) +
+            FfiConverterOptionalSequenceString.allocationSize(value.`allow`) +
+            FfiConverterOptionalSequenceString.allocationSize(value.`hear`) +
+            FfiConverterOptionalSequenceString.allocationSize(value.`tell`) +
+            FfiConverterOptionalUInt.allocationSize(value.`maxHops`) +
+            FfiConverterOptionalUInt.allocationSize(value.`activeView`) +
+            FfiConverterOptionalUInt.allocationSize(value.`passiveView`) +
+            FfiConverterOptionalULong.allocationSize(value.`shuffleIntervalMs`) +
+            FfiConverterOptionalULong.allocationSize(value.`graftTimeoutMs`) +
+            FfiConverterOptionalULong.allocationSize(value.`ihaveIntervalMs`) +
+            FfiConverterOptionalULong.allocationSize(value.`messageCache`) +
+            FfiConverterOptionalULong.allocationSize(value.`messageCacheBytes`) +
+            FfiConverterOptionalUInt.allocationSize(value.`knownPeers`)
     )
 
     override fun write(value: TopicOptions, buf: ByteBuffer) {
             FfiConverterBoolean.write(value.`signed`, buf)
             FfiConverterOptionalULong.write(value.`validationTimeoutMs`, buf)
+            FfiConverterOptionalSequenceString.write(value.`allow`, buf)
+            FfiConverterOptionalSequenceString.write(value.`hear`, buf)
+            FfiConverterOptionalSequenceString.write(value.`tell`, buf)
+            FfiConverterOptionalUInt.write(value.`maxHops`, buf)
+            FfiConverterOptionalUInt.write(value.`activeView`, buf)
+            FfiConverterOptionalUInt.write(value.`passiveView`, buf)
+            FfiConverterOptionalULong.write(value.`shuffleIntervalMs`, buf)
+            FfiConverterOptionalULong.write(value.`graftTimeoutMs`, buf)
+            FfiConverterOptionalULong.write(value.`ihaveIntervalMs`, buf)
+            FfiConverterOptionalULong.write(value.`messageCache`, buf)
+            FfiConverterOptionalULong.write(value.`messageCacheBytes`, buf)
+            FfiConverterOptionalUInt.write(value.`knownPeers`, buf)
     }
 }
 
@@ -4692,6 +4865,38 @@ public object FfiConverterOptionalTypeTopicOptions: FfiConverterRustBuffer<Topic
         } else {
             buf.put(1)
             FfiConverterTypeTopicOptions.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalSequenceString: FfiConverterRustBuffer<List<kotlin.String>?> {
+    override fun read(buf: ByteBuffer): List<kotlin.String>? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterSequenceString.read(buf)
+    }
+
+    override fun allocationSize(value: List<kotlin.String>?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterSequenceString.allocationSize(value)
+        }
+    }
+
+    override fun write(value: List<kotlin.String>?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterSequenceString.write(value, buf)
         }
     }
 }

@@ -1,0 +1,49 @@
+package hypar
+
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.Timeout
+import org.junit.jupiter.api.assertThrows
+import uniffi.hypar.HyparException
+import uniffi.hypar.Message
+import uniffi.hypar.TopicOptions
+import java.util.concurrent.LinkedBlockingQueue
+
+/** Topic options from Kotlin, at join and while the topic runs, between real nodes over loopback. */
+@Timeout(120)
+class OptionsTest {
+    @Test
+    fun `options given at join read back, and bad ones are refused by name`(): Unit = Nodes().use { nodes ->
+        val net = nodes.node()
+        val options = TopicOptions(maxHops = 8u, activeView = 4u, passiveView = 20u, graftTimeoutMs = 200u)
+        net.join("opts", options = options).use { t ->
+            val c = t.config()
+            assertEquals(listOf(8u, 4u, 20u), listOf(c.maxHops, c.activeView, c.passiveView))
+            assertEquals(200UL, c.graftTimeoutMs)
+            assertEquals(null, c.hear)
+            val e = assertThrows<HyparException.InvalidConfig> { t.configure(c.copy(signed = false)) }
+            assertTrue(e.message!!.contains("signed"), e.message)
+            assertEquals(c, t.config())
+        }
+        val e = assertThrows<HyparException.InvalidArgument> { net.join("bad", options = TopicOptions(tell = listOf("nope"))) }
+        assertTrue(e.message!!.contains("tell"), e.message)
+    }
+
+    @Test
+    fun `a node that stops hearing a peer drops its messages, and hears it again`(): Unit = Nodes().use { nodes ->
+        val (a, b) = nodes.node() to nodes.node()
+        val received = LinkedBlockingQueue<Message>()
+        a.join("hear").use { ta ->
+            b.join("hear", a.listenAddrs()) { received.put(it) }.use { tb ->
+                eventually("a neighbour") { ta.activeView() >= 1 && tb.activeView() >= 1 }
+                tb.configure(tb.config().copy(hear = listOf()))
+                ta.gossip("not heard")
+                eventually("the message dropped") { tb.stats().dropped >= 1UL }
+                tb.configure(tb.config().copy(hear = null))
+                ta.gossip("heard")
+                assertEquals("heard", received.take("the next message").data.decodeToString())
+            }
+        }
+    }
+}
