@@ -880,7 +880,8 @@ impl<PI: PeerIdentity> Plumtree<PI> {
     /// change, see [`crate::ProtocolConfig::check_change`]): bounds apply at
     /// once, timers from their next run. Neighbours no longer told stop
     /// getting data at once; neighbours told again are treated as new.
-    /// Announcements from peers no longer heard are forgotten.
+    /// Announcements from peers no longer heard are forgotten, and messages
+    /// from them held for a verdict let go.
     pub(crate) fn reconfigure(
         &mut self,
         config: PlumtreeConfig,
@@ -903,6 +904,9 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         for m in self.missing.values_mut() {
             m.announcers.retain(|(p, _)| hears(p));
         }
+        // Messages held for a verdict that came from a peer no longer heard
+        // are let go, not recorded: a heard neighbour may bring them again.
+        self.pending.retain(|_, p| hears(&p.from));
         // A smaller announcement set: give up the newest entries beyond it
         // (announcers will announce again what is still wanted).
         let excess = self.missing.len().saturating_sub(self.config.missing_capacity);
