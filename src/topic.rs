@@ -247,8 +247,9 @@ impl Publisher {
     ///   next run), cache bounds, `validation_timeout`.
     ///
     /// Fixed while joined (leave and join again to change them), refused
-    /// with [`Error::InvalidConfig`] naming the field: `signed`, the message
-    /// size (the network's), the deduplication bounds (`max_message_age`,
+    /// with [`Error::InvalidConfig`] naming the field: `signed`,
+    /// `validation` (whether there is a validator), `publish_as` (left
+    /// `None`, the current one is kept), the message size (the network's), the deduplication bounds (`max_message_age`,
     /// `seen_ttl`, `max_link_delay`, `max_clock_skew`, `max_sessions`,
     /// `max_gaps_per_session`, `recent_ids_capacity`) and `max_pending`.
     /// An out-of-range value is refused the same way; on any error nothing

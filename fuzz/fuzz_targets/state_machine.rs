@@ -3,8 +3,11 @@
 //! messages, the clock, bans), checking after every step: no self in a view,
 //! views within their sizes, active and passive views disjoint, eager and
 //! lazy sets partitioning the active view, every cache within its bound,
-//! the allow list held, nothing sent to self, held messages within
-//! `max_pending`, and a held message never delivered before its verdict.
+//! the allow list, `hear` and `tell` held (also across configuration
+//! changes while the topic runs: no data taken from a peer not heard, none
+//! given to a peer not told, nobody outside both in a view), nothing sent to
+//! self, held messages within `max_pending`, and a held message never
+//! delivered before its verdict.
 #![no_main]
 
 #[path = "../../crates/proto/tests/common/mod.rs"]
@@ -38,6 +41,40 @@ enum Input {
     Broadcast(u8),
     Advance(u16),
     Verdict(u8, u8),
+    Configure(Reconfig),
+}
+
+/// A change of the running topic's configuration: `hear` and `tell` as bit
+/// masks over the peers (`None`: anyone), view and cache sizes, hop limit.
+#[derive(Debug, Arbitrary)]
+struct Reconfig {
+    hear: Option<u32>,
+    tell: Option<u32>,
+    active: u8,
+    passive: u8,
+    max_hops: u8,
+    missing: u8,
+    cache: u8,
+}
+
+impl Reconfig {
+    fn apply(&self, base: &ProtocolConfig<u32>) -> ProtocolConfig<u32> {
+        let mut c = base.clone();
+        let set = |mask: Option<u32>| mask.map(|m| (0..PEERS).filter(|p| m & (1 << p) != 0).collect());
+        (c.hear, c.tell) = (set(self.hear), set(self.tell));
+        let h = &mut c.hyparview;
+        h.active_view_capacity = usize::from(self.active % 5) + 1;
+        h.active_view_min = h.active_view_min.min(h.active_view_capacity);
+        h.shuffle_active_count = h.shuffle_active_count.min(h.active_view_capacity);
+        h.passive_view_capacity = usize::from(self.passive % 7) + 1;
+        h.shuffle_passive_count = h.shuffle_passive_count.min(h.passive_view_capacity);
+        h.known_peers_capacity = h.known_peers_capacity.max(h.active_view_capacity + h.passive_view_capacity);
+        let p = &mut c.plumtree;
+        p.max_hops = u16::from(self.max_hops % 50) + 1;
+        p.missing_capacity = usize::from(self.missing % 5) + 1;
+        p.message_cache_capacity = usize::from(self.cache % 6) + 1;
+        c
+    }
 }
 
 #[derive(Debug, Arbitrary)]
@@ -137,16 +174,14 @@ fn check(n: &Node, c: &ProtocolConfig<u32>) {
     assert!(active.len() <= c.hyparview.active_view_capacity);
     assert!(passive.len() <= c.hyparview.passive_view_capacity);
     assert!(active.is_disjoint(&passive), "active {active:?} and passive {passive:?} overlap");
-    if let Some(allowed) = &c.allowed_peers {
-        assert!(
-            active.iter().chain(passive.iter()).chain(t.known()).all(|p| allowed.contains(p)),
-            "outsider in a view"
-        );
-    }
+    assert!(active.iter().chain(passive.iter()).chain(t.known()).all(|p| c.admits(p)), "outsider in a view");
+    assert_eq!(t.config(), c, "the configuration in force");
     let eager: BTreeSet<u32> = t.eager().iter().copied().collect();
     let lazy: BTreeSet<u32> = t.lazy().iter().copied().collect();
-    assert!(eager.is_disjoint(&lazy));
-    assert_eq!(&eager | &lazy, active, "eager + lazy must equal the active view");
+    let muted: BTreeSet<u32> = t.muted().iter().copied().collect();
+    assert!(eager.is_disjoint(&lazy) && eager.is_disjoint(&muted) && lazy.is_disjoint(&muted));
+    assert_eq!(&(&eager | &lazy) | &muted, active, "eager + lazy + muted must equal the active view");
+    assert!(muted.iter().all(|p| !c.tells(p)) && eager.iter().chain(&lazy).all(|p| c.tells(p)), "tell broken");
     let s = t.cache_sizes();
     assert!(s.sessions <= c.plumtree.max_sessions);
     assert!(s.ranges <= c.plumtree.max_sessions * (c.plumtree.max_gaps_per_session + 1));
@@ -158,8 +193,10 @@ fn check(n: &Node, c: &ProtocolConfig<u32>) {
 }
 
 fuzz_target!(|run: Run| {
-    let c = config(run.allow, run.hold);
+    let base = config(run.allow, run.hold);
+    let mut c = base.clone();
     let mut n = Node::new(c.clone(), &[1, 2]);
+    n.take(); // the JOINs to the bootstrap peers, admitted when sent
     // Held messages (ids), as the driver would track them.
     let mut held: Vec<MessageId> = Vec::new();
     for input in run.inputs.into_iter().take(200) {
@@ -183,6 +220,10 @@ fuzz_target!(|run: Run| {
                 n.take()
             }
             Input::Verdict(..) => Vec::new(),
+            Input::Configure(r) => {
+                c = r.apply(&base);
+                n.configure(c.clone()).expect("a valid change")
+            }
         };
         for o in &out {
             match o {
@@ -195,15 +236,13 @@ fuzz_target!(|run: Run| {
                 }
                 Output::Send { to, message, .. } => {
                     assert_ne!(*to, ME, "sent to self");
-                    if let Some(a) = &c.allowed_peers {
-                        let refusal = matches!(message, Message::Disconnect { alive: false });
-                        assert!(a.contains(to) || refusal, "sent {message:?} to outsider {to}");
-                    }
+                    let refusal = matches!(message, Message::Disconnect { alive: false });
+                    assert!(c.admits(to) || refusal, "sent {message:?} to outsider {to}");
+                    let data = matches!(message, Message::Gossip(_) | Message::IHave(_));
+                    assert!(!data || c.tells(to), "sent {message:?} to {to}, not told");
                 }
                 Output::Event { event: Event::Delivered(d), .. } => {
-                    if let Some(a) = &c.allowed_peers {
-                        assert!(a.contains(&d.from), "delivered from an outsider");
-                    }
+                    assert!(d.from == ME || c.hears(&d.from), "delivered from {}, not heard", d.from);
                     assert!(!held.contains(&d.id), "delivered while held");
                 }
                 _ => {}

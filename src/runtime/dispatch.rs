@@ -62,6 +62,8 @@ impl Runtime {
                         entry.retry_max = new.hyparview.join_retry_max;
                         entry.validation_timeout = new.plumtree.validation_timeout;
                         *entry.channels.config.lock() = new;
+                        // Held publishes may have a neighbour to go to now.
+                        self.to_release.push(topic);
                         let _ = reply.send(Ok(()));
                     }
                     Err(e) => {
@@ -106,10 +108,11 @@ impl Runtime {
             if entry.held.is_empty() {
                 return;
             }
-            if !t.active().any(|p| !hypar.is_congested(p)) {
-                // Every link is congested: be told when one drains.
-                let active: Vec<PeerId> = t.active().copied().collect();
-                for p in active {
+            if !t.told().any(|p| !hypar.is_congested(p)) {
+                // No neighbour to tell, or every link to one is congested:
+                // wait for a neighbour, or to be told when a link drains.
+                let told: Vec<PeerId> = t.told().copied().collect();
+                for p in told {
                     self.swarm.behaviour_mut().hypar.notify_when_drained(&p);
                 }
                 return;

@@ -196,16 +196,29 @@ impl<PI: PeerIdentity> KnownPeers<PI> {
     }
 
     /// A new bound: beyond it, the entries with the most failures leave
-    /// first, never one for which `pinned` is true.
+    /// first, never one for which `pinned` is true. One pass: a sort of the
+    /// candidates, then a rebuild.
     pub(crate) fn set_capacity(&mut self, capacity: usize, pinned: impl Fn(&PI) -> bool) {
         self.capacity = capacity;
-        while self.entries.len() > self.capacity {
-            let victim = (0..self.entries.len())
-                .filter(|&i| !pinned(&self.entries[i].info.id))
-                .max_by_key(|&i| self.entries[i].failures);
-            let Some(victim) = victim else { return };
-            self.swap_remove(victim);
+        let excess = self.entries.len().saturating_sub(capacity);
+        if excess == 0 {
+            return;
         }
+        let mut victims: Vec<(u32, usize)> = (0..self.entries.len())
+            .filter(|&i| !pinned(&self.entries[i].info.id))
+            .map(|i| (self.entries[i].failures, i))
+            .collect();
+        victims.sort_unstable_by(|a, b| b.cmp(a));
+        let mut gone = vec![false; self.entries.len()];
+        for &(_, i) in victims.iter().take(excess) {
+            gone[i] = true;
+        }
+        let mut i = 0;
+        self.entries.retain(|_| {
+            i += 1;
+            !gone[i - 1]
+        });
+        self.index = self.entries.iter().enumerate().map(|(i, e)| (e.info.id, i)).collect();
     }
 
     /// The peer could not be reached: back off exponentially before the next try.

@@ -525,9 +525,8 @@ impl<PI: PeerIdentity> HyParView<PI> {
             let i = io.rng.gen_range(0..self.passive.len());
             self.passive.swap_remove(i);
         }
-        let (active, passive) = (&self.active, &self.passive);
-        let pinned = |p: &PI| active.iter().chain(passive).any(|i| i.id == *p);
-        self.known.set_capacity(self.config.known_peers_capacity, pinned);
+        let pinned: std::collections::BTreeSet<PI> = self.active.iter().chain(&self.passive).map(|p| p.id).collect();
+        self.known.set_capacity(self.config.known_peers_capacity, |p| pinned.contains(p));
         self.join_backoff = self.join_backoff.clamp(self.config.join_retry_initial, self.config.join_retry_max);
         self.fill_active(None, io);
     }

@@ -732,7 +732,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
     /// most, and say whether there is room now. So a neighbour relaying a
     /// flood cannot crowd out the announcements of the others.
     fn make_room_for(&mut self, from: PI) -> bool {
-        let neighbours = (self.eager.len() + self.lazy.len()).max(1);
+        let neighbours = (self.eager.len() + self.lazy.len() + self.muted.len()).max(1);
         let share = self.config.missing_capacity / neighbours;
         let mine = self.missing_by.get(&from).map_or(0, |b| b.0);
         if mine >= share {
@@ -877,8 +877,9 @@ impl<PI: PeerIdentity> Plumtree<PI> {
     }
 
     /// Apply a new configuration to the running topic (the fields that may
-    /// change, see [`crate::ProtocolConfig::check_change`]): bounds apply at
-    /// once, timers from their next run. Neighbours no longer told stop
+    /// change, see [`crate::ProtocolConfig::check_change`]): count and byte
+    /// bounds apply at once, times (timers, the cache's age) from their next
+    /// run. Neighbours no longer told stop
     /// getting data at once; neighbours told again are treated as new.
     /// Announcements from peers no longer heard are forgotten, and messages
     /// from them held for a verdict let go.
@@ -891,9 +892,14 @@ impl<PI: PeerIdentity> Plumtree<PI> {
     ) {
         self.cache.set_limits(config.message_cache_ttl, config.message_cache_capacity, config.message_cache_max_bytes);
         self.config = config;
+        // Neighbours no longer told: no more pushes or announcements, but
+        // still heard (their announcements stand).
         let silenced: Vec<PI> = self.eager.iter().chain(&self.lazy).copied().filter(|p| !tells(p)).collect();
         for p in silenced {
-            self.on_neighbor_down(p);
+            self.eager.retain(|x| *x != p);
+            self.lazy.retain(|x| *x != p);
+            self.links.retain(|l| l.peer != p);
+            self.ihave_queue.retain(|(x, _)| *x != p);
             self.muted.push(p);
         }
         let told: Vec<PI> = self.muted.iter().copied().filter(|p| tells(p)).collect();

@@ -149,6 +149,12 @@ impl<PI: PeerIdentity> Topic<PI> {
         self.plumtree.lazy()
     }
 
+    /// Active peers this node tells: the eager and lazy ones, to which its
+    /// messages go.
+    pub fn told(&self) -> impl Iterator<Item = &PI> {
+        self.plumtree.eager().iter().chain(self.plumtree.lazy())
+    }
+
     /// Active peers this node does not tell: it takes data from them but
     /// sends them none.
     pub fn muted(&self) -> &[PI] {
