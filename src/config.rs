@@ -50,7 +50,7 @@ pub struct NetworkConfig {
     /// honest rate you expect from one neighbour. 0: no bound.
     pub peer_frame_rate: u32,
     /// Frame bytes a peer may send per second on one connection; as
-    /// `peer_frame_rate`. 0: no bound.
+    /// `peer_frame_rate`. 0 (no bound) or at least `max_message_size`.
     pub peer_byte_rate: u64,
     /// A neighbour link on which nothing was sent for this long carries a
     /// one-byte keep-alive. Busy links and connections no topic needs carry
@@ -143,6 +143,12 @@ impl NetworkConfig {
             "network.peer_queue_bytes",
             self.peer_queue_bytes,
             "must hold at least one message of max_message_size",
+        )?;
+        ConfigError::check(
+            self.peer_byte_rate == 0 || self.peer_byte_rate >= self.max_message_size as u64,
+            "network.peer_byte_rate",
+            self.peer_byte_rate,
+            "must be 0 (no bound) or at least max_message_size bytes a second",
         )?;
         ConfigError::check_duration("network.liveness_interval", self.liveness_interval)?;
         ConfigError::check_duration("network.liveness_timeout", self.liveness_timeout)?;

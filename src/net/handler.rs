@@ -82,8 +82,8 @@ pub(crate) struct Rate {
     pub(crate) bytes: u64,
 }
 
-/// A connection's inbound budget: two token buckets, refilled from the
-/// clock only when one runs dry (the common path reads no clock). While one
+/// A connection's inbound budget: two token buckets, each holding at most
+/// one second's worth, refilled from the clock before every read. While one
 /// is empty the connection is not read, and a timer wakes the handler when
 /// the next frame may be.
 struct Budget {
@@ -118,7 +118,7 @@ impl Budget {
     /// Whether a frame may be read now. If not, a timer is armed (and
     /// registered with `cx`) for when one may.
     fn allows(&mut self, cx: &mut Context<'_>) -> bool {
-        if self.has_room() {
+        if self.rate.frames == 0 && self.rate.bytes == 0 {
             return true;
         }
         if let Some(wait) = &mut self.wait {
