@@ -467,8 +467,10 @@ hypar_result hypar_network_config_set_ban(hypar_network_config *cfg,
 /**
  * How fast a peer may send on one connection (a peer has at most two):
  * `frames_per_second` frames (default 50000) and `bytes_per_second` frame
- * bytes (default 134217728), each with a burst of one second's worth; 0
- * means no bound. Beyond it the peer is read more slowly: its frames wait
+ * bytes (default 134217728; else at least the maximum message size), each
+ * with a burst of one second's worth; 0 means no bound. A byte rate below
+ * the maximum message size is reported by `hypar_network_new` as
+ * `HYPAR_ERR_INVALID_CONFIG`. Beyond it the peer is read more slowly: its frames wait
  * in the transport, so its publishers see backpressure; nothing is dropped
  * and nothing is penalised (a neighbour relaying a busy topic looks like a
  * flooder). Set it to the busiest honest rate one neighbour may send: a
@@ -747,14 +749,14 @@ hypar_result hypar_topic_get_settings(const hypar_topic *topic, hypar_topic_sett
 
 /**
  * Change the topic's options while it runs, at once, as `options` says:
- * the numbers set in `options` take effect and the others keep their
- * value; the allow list, `hear` and `tell` are taken as `options` has them
- * (not set: anyone). A peer no longer admitted is told DISCONNECT and
+ * what was set in `options` takes effect, and everything else keeps its
+ * value (so a fresh `hypar_topic_options_new()` with one setter called
+ * changes just that option; to admit anyone again, set a peer list to
+ * NULL explicitly). A peer no longer admitted is told DISCONNECT and
  * leaves the topic's views; a neighbour no longer told gets no more
  * messages; a smaller `max_hops` applies to what is relayed from now on;
- * a smaller view sheds peers at once. `options` must say signed or not as
- * the topic was joined, and carry no validator (both are fixed while
- * joined). Returns `HYPAR_ERR_INVALID_CONFIG` for a value out of range or
+ * a smaller view sheds peers at once. Signing and the validator are fixed
+ * while joined: `options` must not change the one nor carry the other. Returns `HYPAR_ERR_INVALID_CONFIG` for a value out of range or
  * a fixed option changed, `HYPAR_ERR_INVALID_ARGUMENT` for a malformed
  * peer id or a validator, naming it (`hypar_last_error`); then nothing
  * changed. Waits (briefly) for the network thread.
@@ -762,7 +764,8 @@ hypar_result hypar_topic_get_settings(const hypar_topic *topic, hypar_topic_sett
  * # Safety
  * `topic` and `options` are NULL or live.
  */
-hypar_result hypar_topic_configure(const hypar_topic *topic, const hypar_topic_options *options);
+hypar_result hypar_topic_configure(const hypar_topic *topic,
+                                   const hypar_topic_options *options);
 
 /**
  * Fill `*out` with the topic's counters. Waits (briefly) for the network

@@ -102,7 +102,13 @@ int main(void) {
   OK(hypar_topic_options_set_hear(deaf, nobody, 0));
   OK(hypar_topic_configure(tb, deaf));
   OK(hypar_topic_get_settings(tb, &s));
-  CHECK(s.hear_count == 0 && s.max_hops == 8); /* unset numbers kept */
+  CHECK(s.hear_count == 0 && s.max_hops == 8); /* what was not set is kept */
+  hypar_topic_options *hops_only = hypar_topic_options_new();
+  OK(hypar_topic_options_set_max_hops(hops_only, 6));
+  OK(hypar_topic_configure(tb, hops_only));
+  OK(hypar_topic_get_settings(tb, &s));
+  CHECK(s.hear_count == 0 && s.max_hops == 6 && s.is_signed);
+  hypar_topic_options_free(hops_only);
   say(ta, "not heard");
   wait_stats(tb, dropped_one);
   /* b still tells a. */

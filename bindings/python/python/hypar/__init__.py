@@ -461,7 +461,8 @@ class Network:
       refused, and reported as a ``PEER_BANNED`` event;
     - ``ban_duration``: seconds a banned peer is refused (default 600);
     - ``peer_frame_rate``, ``peer_byte_rate``: frames and frame bytes a peer may send per second
-      on one connection (defaults 50000 and 128 MiB; 0 no bound). Beyond them the peer is read
+      on one connection (defaults 50000 and 128 MiB; 0 no bound; a byte rate is at least
+      ``max_message_size``). Beyond them the peer is read
       more slowly, so its publishers see backpressure; nothing is dropped or penalised. Set them
       to the busiest honest rate one neighbour may send: a flood then costs at most that.
 

@@ -2155,7 +2155,8 @@ public struct NetworkConfig: Equatable, Hashable {
     public var peerFrameRate: UInt32?
     /**
      * Frame bytes a peer may send per second on one connection (default
-     * 134217728; 0 no bound); as `peer_frame_rate`.
+     * 134217728; 0 no bound, else at least the maximum message size); as
+     * `peer_frame_rate`.
      */
     public var peerByteRate: UInt64?
 
@@ -2194,7 +2195,8 @@ public struct NetworkConfig: Equatable, Hashable {
          */peerFrameRate: UInt32? = nil, 
         /**
          * Frame bytes a peer may send per second on one connection (default
-         * 134217728; 0 no bound); as `peer_frame_rate`.
+         * 134217728; 0 no bound, else at least the maximum message size); as
+         * `peer_frame_rate`.
          */peerByteRate: UInt64? = nil) {
         self.listen = listen
         self.keypair = keypair

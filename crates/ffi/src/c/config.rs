@@ -148,8 +148,10 @@ pub unsafe extern "C" fn hypar_network_config_set_ban(
 
 /// How fast a peer may send on one connection (a peer has at most two):
 /// `frames_per_second` frames (default 50000) and `bytes_per_second` frame
-/// bytes (default 134217728), each with a burst of one second's worth; 0
-/// means no bound. Beyond it the peer is read more slowly: its frames wait
+/// bytes (default 134217728; else at least the maximum message size), each
+/// with a burst of one second's worth; 0 means no bound. A byte rate below
+/// the maximum message size is reported by `hypar_network_new` as
+/// `HYPAR_ERR_INVALID_CONFIG`. Beyond it the peer is read more slowly: its frames wait
 /// in the transport, so its publishers see backpressure; nothing is dropped
 /// and nothing is penalised (a neighbour relaying a busy topic looks like a
 /// flooder). Set it to the busiest honest rate one neighbour may send: a

@@ -274,14 +274,14 @@ pub unsafe extern "C" fn hypar_topic_get_settings(
 }
 
 /// Change the topic's options while it runs, at once, as `options` says:
-/// the numbers set in `options` take effect and the others keep their
-/// value; the allow list, `hear` and `tell` are taken as `options` has them
-/// (not set: anyone). A peer no longer admitted is told DISCONNECT and
+/// what was set in `options` takes effect, and everything else keeps its
+/// value (so a fresh `hypar_topic_options_new()` with one setter called
+/// changes just that option; to admit anyone again, set a peer list to
+/// NULL explicitly). A peer no longer admitted is told DISCONNECT and
 /// leaves the topic's views; a neighbour no longer told gets no more
 /// messages; a smaller `max_hops` applies to what is relayed from now on;
-/// a smaller view sheds peers at once. `options` must say signed or not as
-/// the topic was joined, and carry no validator (both are fixed while
-/// joined). Returns `HYPAR_ERR_INVALID_CONFIG` for a value out of range or
+/// a smaller view sheds peers at once. Signing and the validator are fixed
+/// while joined: `options` must not change the one nor carry the other. Returns `HYPAR_ERR_INVALID_CONFIG` for a value out of range or
 /// a fixed option changed, `HYPAR_ERR_INVALID_ARGUMENT` for a malformed
 /// peer id or a validator, naming it (`hypar_last_error`); then nothing
 /// changed. Waits (briefly) for the network thread.
@@ -299,7 +299,7 @@ pub unsafe extern "C" fn hypar_topic_configure(
         if options.validator.is_some() {
             return Err(ForeignError::invalid("options: a validator is fixed at join; configure takes none"));
         }
-        topic.configure(&options.options)
+        topic.configure(&options.over(topic.config()?))
     })
 }
 

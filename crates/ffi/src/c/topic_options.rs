@@ -23,6 +23,19 @@ pub struct hypar_topic_options {
 pub(crate) struct CTopicOptions {
     pub(crate) options: TopicOptions,
     pub(crate) validator: Option<(ValidatorCallback, UserData)>,
+    /// Which of `signed`, the allow list, `hear` and `tell` were set: at
+    /// configure only these replace the topic's (numbers left unset are
+    /// kept by the shared layer).
+    touched: [bool; 4],
+}
+
+/// The options whose being set is tracked (see [`CTopicOptions::touched`]).
+#[derive(Clone, Copy)]
+enum Touch {
+    Signed = 0,
+    Allow = 1,
+    Hear = 2,
+    Tell = 3,
 }
 
 impl Castable for hypar_topic_options {
@@ -85,6 +98,26 @@ pub(crate) fn deliver_c(deliver: extern "C" fn(*mut c_void, *const hypar_message
 }
 
 impl CTopicOptions {
+    /// These options over the topic's `current` ones, for configure: what
+    /// was set here replaces, the rest stays.
+    pub(crate) fn over(&self, current: TopicOptions) -> TopicOptions {
+        let mut merged = self.options.clone();
+        let kept = |t: Touch| !self.touched[t as usize];
+        if kept(Touch::Signed) {
+            merged.signed = current.signed;
+        }
+        if kept(Touch::Allow) {
+            merged.allow = current.allow;
+        }
+        if kept(Touch::Hear) {
+            merged.hear = current.hear;
+        }
+        if kept(Touch::Tell) {
+            merged.tell = current.tell;
+        }
+        merged
+    }
+
     /// The validator for the shared layer, if one is set.
     pub(crate) fn validator(&self) -> Option<Validator> {
         let (validate, userdata) = self.validator?;
@@ -135,7 +168,13 @@ pub unsafe extern "C" fn hypar_topic_options_set_signed(
     signed_: bool,
 ) -> hypar_result {
     // SAFETY: the function's contract.
-    unsafe { set(options, |o| o.signed = signed_) }
+    unsafe {
+        edit(options, |o| {
+            o.options.signed = signed_;
+            o.touched[Touch::Signed as usize] = true;
+            Ok(())
+        })
+    }
 }
 
 /// Judge every new message with `validator(userdata, message)` before it is
@@ -203,7 +242,7 @@ unsafe fn set_peers(
     options: *mut hypar_topic_options,
     peer_ids: *const *const c_char,
     n: usize,
-    field: impl FnOnce(&mut TopicOptions) -> &mut Option<Vec<String>>,
+    which: Touch,
 ) -> hypar_result {
     // SAFETY: the caller's contract.
     unsafe {
@@ -212,7 +251,13 @@ unsafe fn set_peers(
                 true => None,
                 false => Some(arg_strs(peer_ids, n, "peer_ids")?.into_iter().map(str::to_owned).collect()),
             };
-            *field(&mut o.options) = ids;
+            o.touched[which as usize] = true;
+            match which {
+                Touch::Allow => o.options.allow = ids,
+                Touch::Hear => o.options.hear = ids,
+                Touch::Tell => o.options.tell = ids,
+                Touch::Signed => unreachable!("not a peer set"),
+            }
             Ok(())
         })
     }
@@ -235,7 +280,7 @@ pub unsafe extern "C" fn hypar_topic_options_set_allow(
     n: usize,
 ) -> hypar_result {
     // SAFETY: the function's contract.
-    unsafe { set_peers(options, peer_ids, n, |o| &mut o.allow) }
+    unsafe { set_peers(options, peer_ids, n, Touch::Allow) }
 }
 
 /// The peers this node takes messages from (NULL: anyone, the default; as
@@ -251,7 +296,7 @@ pub unsafe extern "C" fn hypar_topic_options_set_hear(
     n: usize,
 ) -> hypar_result {
     // SAFETY: the function's contract.
-    unsafe { set_peers(options, peer_ids, n, |o| &mut o.hear) }
+    unsafe { set_peers(options, peer_ids, n, Touch::Hear) }
 }
 
 /// The peers this node passes messages to (NULL: anyone, the default; as
@@ -268,7 +313,7 @@ pub unsafe extern "C" fn hypar_topic_options_set_tell(
     n: usize,
 ) -> hypar_result {
     // SAFETY: the function's contract.
-    unsafe { set_peers(options, peer_ids, n, |o| &mut o.tell) }
+    unsafe { set_peers(options, peer_ids, n, Touch::Tell) }
 }
 
 /// How many overlay hops a message travels at most (default 64, at least

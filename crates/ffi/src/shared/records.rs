@@ -45,7 +45,8 @@ pub struct NetworkConfig {
     #[uniffi(default)]
     pub peer_frame_rate: Option<u32>,
     /// Frame bytes a peer may send per second on one connection (default
-    /// 134217728; 0 no bound); as `peer_frame_rate`.
+    /// 134217728; 0 no bound, else at least the maximum message size); as
+    /// `peer_frame_rate`.
     #[uniffi(default)]
     pub peer_byte_rate: Option<u64>,
 }
@@ -379,19 +380,27 @@ impl TopicOptions {
                 ForeignError::new(ErrorKind::InvalidConfig, format!("max_hops = {n}: must be at most 65535"))
             })?;
         }
+        // Bounds that depend on the view sizes follow them (the defaults,
+        // capped by the views), so any view size is accepted.
+        let d = hypar::proto::HyParViewConfig::default();
         if let Some(n) = self.active_view {
             h.active_view_capacity = count(n);
-            // Keep the dependent bounds valid for a smaller view.
-            h.active_view_min = h.active_view_min.min(h.active_view_capacity);
-            h.shuffle_active_count = h.shuffle_active_count.min(h.active_view_capacity);
+            h.active_view_min = d.active_view_min.min(h.active_view_capacity);
+            h.shuffle_active_count = d.shuffle_active_count.min(h.active_view_capacity);
         }
         if let Some(n) = self.passive_view {
             h.passive_view_capacity = count(n);
-            h.shuffle_passive_count = h.shuffle_passive_count.min(h.passive_view_capacity);
+            h.shuffle_passive_count = d.shuffle_passive_count.min(h.passive_view_capacity);
         }
-        if let Some(n) = self.known_peers {
-            h.known_peers_capacity = count(n);
+        match self.known_peers {
+            Some(n) => h.known_peers_capacity = count(n),
+            None => {
+                let views = h.active_view_capacity.saturating_add(h.passive_view_capacity);
+                h.known_peers_capacity = h.known_peers_capacity.max(views);
+            }
         }
+        // A longer shortest graft wait raises the longest one with it.
+        p.graft_timeout_max = p.graft_timeout_max.max(p.graft_timeout_1);
         if let Some(n) = self.message_cache {
             p.message_cache_capacity = count(n);
         }

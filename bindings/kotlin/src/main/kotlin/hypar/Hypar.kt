@@ -37,7 +37,14 @@ import uniffi.hypar.Verdict
  */
 fun HyparTopic.messages(): Flow<Message> = flow {
     while (true) {
-        val message = nextMessage() ?: break
+        // A close() racing the next call ends the flow too: the closed
+        // object refuses the call (IllegalStateException) instead of
+        // returning null.
+        val message = try {
+            nextMessage()
+        } catch (_: IllegalStateException) {
+            null
+        } ?: break
         emit(message)
     }
 }

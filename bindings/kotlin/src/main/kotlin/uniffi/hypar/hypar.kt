@@ -3842,7 +3842,8 @@ data class NetworkConfig (
     , 
     /**
      * Frame bytes a peer may send per second on one connection (default
-     * 134217728; 0 no bound); as `peer_frame_rate`.
+     * 134217728; 0 no bound, else at least the maximum message size); as
+     * `peer_frame_rate`.
      */
     var `peerByteRate`: kotlin.ULong? = null 
     
