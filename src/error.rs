@@ -55,6 +55,24 @@ pub enum Error {
         /// Their payload bytes.
         bytes: usize,
     },
+    /// A direct message's peer is not a neighbour this node tells in the
+    /// topic (it may have left, or never been one).
+    #[error("{peer} is not a neighbour in topic {topic:?}")]
+    NotNeighbor {
+        /// The topic's name.
+        topic: String,
+        /// The peer.
+        peer: String,
+    },
+    /// The link to a direct message's peer is congested: nothing was sent.
+    /// Retry later.
+    #[error("the link to {peer} is congested (topic {topic:?}): nothing was sent, retry later")]
+    LinkCongested {
+        /// The topic's name.
+        topic: String,
+        /// The peer.
+        peer: String,
+    },
     /// The network thread could not start.
     #[error("network runtime failed: {0}")]
     Runtime(String),
@@ -71,6 +89,7 @@ impl Error {
             ProtoError::AlreadyJoined(_) => Error::AlreadyJoined(topic.to_string()),
             ProtoError::NotJoined(_) => Error::ShutDown,
             ProtoError::Config(c) => Error::InvalidConfig(c),
+            ProtoError::NotNeighbor(_) => Error::Runtime(format!("a peer is not a neighbour in topic {topic}")),
             ProtoError::NoSigner(_) => Error::Runtime(format!("topic {topic} is signed and the node cannot sign")),
         }
     }

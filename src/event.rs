@@ -129,6 +129,10 @@ pub struct TopicStats {
     /// verdict (they can still come by announcement), and announcements not
     /// taken because `missing_capacity` messages were already awaited.
     pub overloaded: u64,
+    /// Direct messages sent to neighbours ([`crate::Topic::send`]).
+    pub direct_sent: u64,
+    /// Direct messages received from neighbours.
+    pub direct_received: u64,
     /// Frame bytes received for this topic.
     pub bytes_in: u64,
     /// Frame bytes sent for this topic.
@@ -154,6 +158,8 @@ impl From<TopicSnapshot> for TopicStats {
             forged: c.forged,
             not_neighbor: c.dropped_not_neighbor,
             overloaded: c.pending_full + c.missing_full,
+            direct_sent: c.direct_sent,
+            direct_received: c.direct_received,
             bytes_in: s.bytes_in,
             bytes_out: s.bytes_out,
         }

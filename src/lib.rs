@@ -61,7 +61,7 @@ pub mod fuzzing {
     /// Message `seq` of session 1 of `key`'s node, published at `time_ms`.
     pub fn sign(key: &Key, seq: u64, time_ms: u64, payload: Bytes) -> Gossip<PeerId> {
         let origin = key.peer_id();
-        let signed = wire::signed_bytes(&topic(), &origin, 1, seq, time_ms, &payload);
+        let signed = wire::signed_bytes(&topic(), &origin, 1, seq, 0, time_ms, &payload);
         let signature = Bytes::from(key.0.sign(&signed).expect("Ed25519 signs"));
         Gossip::new(origin, 1, seq, 1, 0, payload).with_auth(Auth { time_ms, signature })
     }

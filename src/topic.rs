@@ -140,8 +140,12 @@ pub struct Received {
     /// Overlay hops it travelled: 1 when it came straight from its publisher.
     pub hops: u16,
     /// Its publisher, whose signature was verified, in a signed topic;
-    /// `None` in an unsigned topic.
+    /// `None` in an unsigned topic. For a direct message, the neighbour that
+    /// sent it (authenticated by the connection).
     pub origin: Option<PeerId>,
+    /// A direct message from a neighbour ([`Publisher::send`]): not a
+    /// broadcast, not deduplicated.
+    pub direct: bool,
 }
 
 /// Publishing rights to a joined topic, without a subscriber queue: for
@@ -154,7 +158,7 @@ pub struct Publisher {
 
 impl From<Inbound> for Received {
     fn from(m: Inbound) -> Self {
-        Received { payload: m.payload, hops: m.hops, origin: m.origin }
+        Received { payload: m.payload, hops: m.hops, origin: m.origin, direct: m.direct }
     }
 }
 
@@ -181,7 +185,15 @@ impl Publisher {
     /// waits for room instead. Also fails if the payload's frame exceeds the
     /// size limit, or after shutdown.
     pub fn gossip(&self, payload: impl Into<Bytes>) -> Result<(), Error> {
-        self.try_gossip(payload.into()).map_err(|(e, _)| e)
+        self.try_gossip(payload.into(), 0).map_err(|(e, _)| e)
+    }
+
+    /// [`Publisher::gossip`] for members at most `hops` overlay hops away: 1
+    /// reaches this node's neighbours only. The topic's `max_hops` stays the
+    /// ceiling (a larger `hops`, or 0, acts as it). The limit travels with
+    /// the message (signed, in a signed topic) and every relay holds it.
+    pub fn gossip_within(&self, payload: impl Into<Bytes>, hops: u16) -> Result<(), Error> {
+        self.try_gossip(payload.into(), hops).map_err(|(e, _)| e)
     }
 
     /// [`Publisher::gossip`] that waits while the publish buffer is full.
@@ -189,7 +201,7 @@ impl Publisher {
         let mut payload = payload.into();
         loop {
             let room = self.channels.room();
-            match self.try_gossip(payload) {
+            match self.try_gossip(payload, 0) {
                 Err((Error::QueueFull { .. }, Some(p))) => payload = p,
                 other => return other.map_err(|(e, _)| e),
             }
@@ -198,7 +210,7 @@ impl Publisher {
     }
 
     /// Publish, or give back the payload with the error when the buffer is full.
-    fn try_gossip(&self, payload: Bytes) -> Result<(), (Error, Option<Bytes>)> {
+    fn try_gossip(&self, payload: Bytes, hops: u16) -> Result<(), (Error, Option<Bytes>)> {
         let len = payload.len();
         self.check_size(len).map_err(|e| (e, None))?;
         let config = &self.net.config;
@@ -206,7 +218,7 @@ impl Publisher {
             let topic = self.channels.name.to_string();
             return Err((Error::QueueFull { topic, waiting, bytes }, Some(payload)));
         }
-        self.net.send(Command::Gossip { topic: self.channels.id, payload }).map_err(|e| {
+        self.net.send(Command::Gossip { topic: self.channels.id, payload, hops }).map_err(|e| {
             self.channels.release(len);
             (e, None)
         })
@@ -228,6 +240,30 @@ impl Publisher {
 }
 
 impl Publisher {
+    /// Send `payload` to `peer` alone, a current neighbour in this topic
+    /// (one this node tells): it arrives at that peer's subscribers as a
+    /// [`Received`] with `direct` set and `origin` naming this node. Not
+    /// gossiped, not deduplicated (sent twice, it arrives twice), never
+    /// relayed. For example, to hand a new neighbour the current state when
+    /// [`EventKind::NeighborUp`](crate::EventKind::NeighborUp) reports it.
+    ///
+    /// Fails with [`Error::NotNeighbor`] if `peer` is not a neighbour,
+    /// [`Error::LinkCongested`] if its link is congested (retry later:
+    /// nothing was sent), [`Error::MessageTooLarge`]. Blocks the calling thread
+    /// briefly for the network thread's answer; from async code prefer
+    /// [`Publisher::send_async`].
+    pub fn send(&self, peer: PeerId, payload: impl Into<Bytes>) -> Result<(), Error> {
+        futures::executor::block_on(self.send_async(peer, payload))
+    }
+
+    /// [`Publisher::send`] for async code.
+    pub async fn send_async(&self, peer: PeerId, payload: impl Into<Bytes>) -> Result<(), Error> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let payload = payload.into();
+        self.net.send(Command::Direct { topic: self.channels.id, peer, payload, reply })?;
+        rx.await.map_err(|_| Error::ShutDown)?
+    }
+
     /// The topic's protocol configuration in force: what it was joined with
     /// (the message size set to the network's), as changed since by
     /// [`Publisher::configure`].
@@ -349,6 +385,22 @@ impl Topic {
     /// This topic's counters; see [`Publisher::stats`].
     pub fn stats(&self) -> Result<TopicStats, Error> {
         self.publisher.stats()
+    }
+
+    /// Publish to members at most `hops` away; see
+    /// [`Publisher::gossip_within`].
+    pub fn gossip_within(&self, payload: impl Into<Bytes>, hops: u16) -> Result<(), Error> {
+        self.publisher.gossip_within(payload, hops)
+    }
+
+    /// Send to one neighbour alone; see [`Publisher::send`].
+    pub fn send(&self, peer: PeerId, payload: impl Into<Bytes>) -> Result<(), Error> {
+        self.publisher.send(peer, payload)
+    }
+
+    /// [`Topic::send`] for async code.
+    pub async fn send_async(&self, peer: PeerId, payload: impl Into<Bytes>) -> Result<(), Error> {
+        self.publisher.send_async(peer, payload).await
     }
 
     /// The protocol configuration in force; see [`Publisher::config`].

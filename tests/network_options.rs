@@ -112,3 +112,65 @@ async fn options_fixed_while_joined_are_refused_by_name() {
     ta.configure(c.clone()).unwrap();
     assert_eq!(ta.config(), c);
 }
+
+/// A line A - B - C (allow lists keep A and C apart).
+async fn line(name: &str) -> ([Network; 3], [Topic; 3]) {
+    let (a, b, c) = (node(TCP), node(TCP), node(TCP));
+    let (ia, ib, ic) = (a.peer_id(), b.peer_id(), c.peer_id());
+    let mut b_events = b.events();
+    let with = |peers: &[PeerId], boot: Vec<hypar::Multiaddr>| {
+        let mut config = topic::Config::new(name, boot);
+        config.protocol.allowed_peers = only(peers);
+        config
+    };
+    let tb = b.join(with(&[ia, ic], vec![])).unwrap();
+    let ta = a.join(with(&[ib], b.listen_addrs())).unwrap();
+    let tc = c.join(with(&[ib], b.listen_addrs())).unwrap();
+    wait_neighbor(&mut b_events).await;
+    wait_neighbor(&mut b_events).await;
+    wait_stats(&ta, |s| s.active_view == 1).await;
+    wait_stats(&tc, |s| s.active_view == 1).await;
+    ([a, b, c], [ta, tb, tc])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_limited_to_one_hop_reaches_neighbours_only() {
+    let (_nets, [ta, mut tb, mut tc]) = line("one-hop").await;
+    ta.gossip_within(&b"near"[..], 1).unwrap();
+    ta.gossip_within(&b"far"[..], 2).unwrap();
+    // B, one hop away, gets both; C, two hops away, only the second: the
+    // first message it delivers is "far".
+    let mut at_b = vec![next(&mut tb).await, next(&mut tb).await];
+    at_b.sort();
+    assert_eq!(at_b, vec![bytes::Bytes::from_static(b"far"), bytes::Bytes::from_static(b"near")]);
+    assert_eq!(next(&mut tc).await, &b"far"[..]);
+    // Unlimited, it goes as far as the topic allows.
+    ta.gossip(&b"everywhere"[..]).unwrap();
+    assert_eq!(next(&mut tc).await, &b"everywhere"[..]);
+    assert_eq!(tc.stats().unwrap().delivered, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn direct_messages_reach_one_neighbour_marked_with_their_sender() {
+    let (nets, [ta, mut tb, mut tc]) = line("direct").await;
+    let (ia, ic) = (nets[0].peer_id(), nets[2].peer_id());
+    // A to its neighbour B: delivered to B alone, marked direct, naming A;
+    // sent twice, delivered twice.
+    ta.send(nets[1].peer_id(), &b"hello B"[..]).unwrap();
+    ta.send_async(nets[1].peer_id(), &b"hello B"[..]).await.unwrap();
+    for _ in 0..2 {
+        let m = timeout(Duration::from_secs(20), tb.recv_with_hops()).await.unwrap().unwrap();
+        assert_eq!((&m.payload[..], m.origin, m.direct, m.hops), (&b"hello B"[..], Some(ia), true, 1));
+    }
+    // A to C, not its neighbour: refused, nothing sent.
+    match ta.send(ic, &b"hello C"[..]) {
+        Err(Error::NotNeighbor { peer, .. }) => assert_eq!(peer, ic.to_string()),
+        other => panic!("expected NotNeighbor, got {other:?}"),
+    }
+    // C never got A's direct messages: its first delivery is a broadcast.
+    ta.gossip(&b"broadcast"[..]).unwrap();
+    let m = timeout(Duration::from_secs(20), tc.recv_with_hops()).await.unwrap().unwrap();
+    assert_eq!((&m.payload[..], m.direct), (&b"broadcast"[..], false));
+    let (sa, sb) = (ta.stats().unwrap(), tb.stats().unwrap());
+    assert_eq!((sa.direct_sent, sb.direct_received), (2, 2));
+}

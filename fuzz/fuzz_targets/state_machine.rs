@@ -42,6 +42,9 @@ enum Input {
     Advance(u16),
     Verdict(u8, u8),
     Configure(Reconfig),
+    /// Publish within a hop limit, or send a direct message.
+    BroadcastWithin(u8, u8),
+    SendDirect(u8, u8),
 }
 
 /// A change of the running topic's configuration: `hear` and `tell` as bit
@@ -86,10 +89,11 @@ enum ArbMessage {
     Disconnect(bool),
     Shuffle(u8, u8, Vec<u8>),
     ShuffleReply(Vec<u8>),
-    Gossip { k: u8, hops: u16, age_ms: u32, len: u8 },
+    Gossip { k: u8, hops: u16, limit: u8, age_ms: u32, len: u8 },
     IHave(Vec<(u8, u16, u32)>),
     Graft(Option<u8>),
     Prune,
+    Direct(u8),
 }
 
 fn peer(p: u8) -> u32 {
@@ -121,8 +125,9 @@ fn message(m: ArbMessage) -> Message<u32> {
         ArbMessage::ShuffleReply(peers) => {
             Message::ShuffleReply { peers: peers.into_iter().take(12).map(info).collect() }
         }
-        ArbMessage::Gossip { k, hops, age_ms, len } => {
-            Message::Gossip(msg(k, hops % 80, age_ms % 100_000, Bytes::from(vec![7; usize::from(len % 64)])))
+        ArbMessage::Gossip { k, hops, limit, age_ms, len } => {
+            let g = msg(k, hops % 80, age_ms % 100_000, Bytes::from(vec![7; usize::from(len % 64)]));
+            Message::Gossip(g.with_limit(u16::from(limit % 8)))
         }
         ArbMessage::IHave(entries) => Message::IHave(
             entries
@@ -133,6 +138,7 @@ fn message(m: ArbMessage) -> Message<u32> {
         ),
         ArbMessage::Graft(k) => Message::Graft { id: k.map(|k| msg(k, 1, 0, Bytes::new()).id) },
         ArbMessage::Prune => Message::Prune,
+        ArbMessage::Direct(len) => Message::Direct { payload: Bytes::from(vec![3; usize::from(len % 64)]) },
     }
 }
 
@@ -220,6 +226,17 @@ fuzz_target!(|run: Run| {
                 n.take()
             }
             Input::Verdict(..) => Vec::new(),
+            Input::BroadcastWithin(len, hops) => {
+                let payload = Bytes::from(vec![1; usize::from(len)]);
+                let _ = n.state.broadcast_within(n.topic, payload, u16::from(hops % 8), n.now, &mut n.rng, &mut n.out);
+                n.take()
+            }
+            Input::SendDirect(p, len) => {
+                let payload = Bytes::from(vec![2; usize::from(len)]);
+                let sent = n.state.send_direct(n.topic, peer(p), payload, n.now, &mut n.rng, &mut n.out).is_ok();
+                assert_eq!(sent, n.topic().is_active(&peer(p)) && c.tells(&peer(p)), "send_direct to {}", peer(p));
+                n.take()
+            }
             Input::Configure(r) => {
                 c = r.apply(&base);
                 n.configure(c.clone()).expect("a valid change")
@@ -238,12 +255,15 @@ fuzz_target!(|run: Run| {
                     assert_ne!(*to, ME, "sent to self");
                     let refusal = matches!(message, Message::Disconnect { alive: false });
                     assert!(c.admits(to) || refusal, "sent {message:?} to outsider {to}");
-                    let data = matches!(message, Message::Gossip(_) | Message::IHave(_));
+                    let data = matches!(message, Message::Gossip(_) | Message::IHave(_) | Message::Direct { .. });
                     assert!(!data || c.tells(to), "sent {message:?} to {to}, not told");
                 }
                 Output::Event { event: Event::Delivered(d), .. } => {
                     assert!(d.from == ME || c.hears(&d.from), "delivered from {}, not heard", d.from);
                     assert!(!held.contains(&d.id), "delivered while held");
+                }
+                Output::Event { event: Event::Direct { from, .. }, .. } => {
+                    assert!(n.topic().is_active(from) && c.hears(from), "direct message from {from}");
                 }
                 _ => {}
             }

@@ -79,7 +79,7 @@ impl Hostile {
     /// `time_ms`, claiming `age_ms`.
     fn gossip(&self, signer: &identity::Keypair, seq: u64, time_ms: u64, age_ms: u32, payload: &str) -> Gossip<PeerId> {
         let payload = Bytes::copy_from_slice(payload.as_bytes());
-        let signed = wire::signed_bytes(&self.topic, &self.id(), 1, seq, time_ms, &payload);
+        let signed = wire::signed_bytes(&self.topic, &self.id(), 1, seq, 0, time_ms, &payload);
         let signature = Bytes::from(signer.sign(&signed).unwrap());
         Gossip::new(self.id(), 1, seq, 1, age_ms, payload).with_auth(Auth { time_ms, signature })
     }
@@ -271,7 +271,7 @@ async fn a_forger_is_told_disconnect_banned_dropped_from_the_views_and_refused()
 mod from_the_spec {
     use libp2p::PeerId;
 
-    pub(super) const VERSION: u8 = 3;
+    pub(super) const VERSION: u8 = 4;
 
     pub(super) fn varint(mut n: u64, out: &mut Vec<u8>) {
         while n >= 0x80 {
@@ -317,13 +317,14 @@ mod from_the_spec {
         pub time_ms: u64,
     }
 
-    /// The bytes an origin signs.
+    /// The bytes an origin signs (its hop limit: 0, none of its own).
     pub(super) fn signed_bytes(topic: &[u8; 32], g: &Gossip<'_>) -> Vec<u8> {
-        let mut out = b"hypar/sig/v3/".to_vec();
+        let mut out = b"hypar/sig/v4/".to_vec();
         out.extend_from_slice(topic);
         bytes(&g.origin.to_bytes(), &mut out);
         out.extend_from_slice(&g.session.to_le_bytes());
         out.extend_from_slice(&g.seq.to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
         out.extend_from_slice(&g.time_ms.to_le_bytes());
         out.extend_from_slice(g.payload);
         out
@@ -336,6 +337,7 @@ mod from_the_spec {
         m.extend_from_slice(&g.session.to_le_bytes());
         varint(g.seq, &mut m);
         varint(g.hops, &mut m);
+        varint(0, &mut m); // limit: none of its own
         varint(g.age_ms, &mut m);
         bytes(g.payload, &mut m);
         match signature {

@@ -71,11 +71,31 @@ impl Runtime {
                     }
                 }
             }
-            Command::Gossip { topic, payload } => {
+            Command::Gossip { topic, payload, hops } => {
                 if let Some(t) = self.topics.get_mut(&topic) {
-                    t.held.push_back(payload);
+                    t.held.push_back((payload, hops));
                     self.release_held(topic);
                 }
+            }
+            Command::Direct { topic, peer, payload, reply } => {
+                let Some(entry) = self.topics.get(&topic) else {
+                    let _ = reply.send(Err(Error::ShutDown));
+                    return;
+                };
+                // A direct message is never dropped for a congested link:
+                // the sender is told to retry instead.
+                let name = entry.channels.name.to_string();
+                if self.swarm.behaviour().hypar.is_congested(&peer) {
+                    let _ = reply.send(Err(Error::LinkCongested { topic: name, peer: peer.to_string() }));
+                    return;
+                }
+                let result = self.state.send_direct(topic, peer, payload, now, &mut self.rng, &mut self.out);
+                let _ = reply.send(result.map_err(|e| match e {
+                    hypar_proto::ProtoError::NotNeighbor(_) => {
+                        Error::NotNeighbor { topic: name, peer: peer.to_string() }
+                    }
+                    e => Error::from_proto(e, &name),
+                }));
             }
             Command::Snapshot { reply } => {
                 let _ = reply.send(self.snapshot());
@@ -117,9 +137,9 @@ impl Runtime {
                 }
                 return;
             }
-            let Some(payload) = entry.held.pop_front() else { return };
+            let Some((payload, hops)) = entry.held.pop_front() else { return };
             entry.channels.release(payload.len());
-            if let Err(e) = self.state.broadcast(topic, payload, now, &mut self.rng, &mut self.out) {
+            if let Err(e) = self.state.broadcast_within(topic, payload, hops, now, &mut self.rng, &mut self.out) {
                 tracing::warn!(%topic, "publish refused: {e}");
             }
             for o in std::mem::take(&mut self.out) {
@@ -130,7 +150,7 @@ impl Runtime {
 
     pub(super) fn leave(&mut self, topic: TopicId) {
         if let Some(entry) = self.topics.remove(&topic) {
-            for payload in &entry.held {
+            for (payload, _) in &entry.held {
                 entry.channels.release(payload.len());
             }
             entry.channels.close();
@@ -298,26 +318,24 @@ impl Runtime {
     }
 
     fn on_proto_event(&mut self, topic: TopicId, event: Event<PeerId>) {
-        let what = match event {
-            Event::Delivered(d) => {
-                if let Some(t) = self.topics.get_mut(&topic) {
-                    t.missed += t.channels.deliver(&Inbound { payload: d.payload, hops: d.hops, origin: d.origin });
-                    if t.missed > 0 {
-                        self.report_lag(topic);
-                    }
-                }
-                return;
-            }
-            Event::Joined => Happened::Joined,
+        let inbound = match event {
+            Event::Delivered(d) => Inbound { payload: d.payload, hops: d.hops, origin: d.origin, direct: false },
+            Event::Direct { from, payload } => Inbound { payload, hops: 1, origin: Some(from), direct: true },
+            Event::Joined => return self.report(topic, Happened::Joined),
             Event::NeighborUp(p) => {
                 self.swarm.behaviour_mut().hypar.set_keep_alive(p, true);
                 self.to_release.push(topic);
-                Happened::NeighborUp(p)
+                return self.report(topic, Happened::NeighborUp(p));
             }
-            Event::NeighborDown(p) => Happened::NeighborDown(p),
-            Event::BootstrapFailed => Happened::BootstrapFailed,
+            Event::NeighborDown(p) => return self.report(topic, Happened::NeighborDown(p)),
+            Event::BootstrapFailed => return self.report(topic, Happened::BootstrapFailed),
         };
-        self.report(topic, what);
+        if let Some(t) = self.topics.get_mut(&topic) {
+            t.missed += t.channels.deliver(&inbound);
+            if t.missed > 0 {
+                self.report_lag(topic);
+            }
+        }
     }
 
     /// Tell the application that subscribers of `topic` missed messages,

@@ -15,8 +15,11 @@ pub(crate) struct Inbound {
     pub payload: Bytes,
     /// Overlay hops it travelled (1: straight from its publisher).
     pub hops: u16,
-    /// Its publisher, in a signed topic (verified).
+    /// Its publisher, in a signed topic (verified); the sender of a direct
+    /// message.
     pub origin: Option<PeerId>,
+    /// A direct message from a neighbour, not a broadcast.
+    pub direct: bool,
 }
 
 /// What happened in one topic.

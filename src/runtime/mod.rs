@@ -64,6 +64,15 @@ pub(crate) enum Command {
     Gossip {
         topic: TopicId,
         payload: Bytes,
+        /// The most hops it may travel (0: as far as the topic allows).
+        hops: u16,
+    },
+    /// A direct message to a neighbour.
+    Direct {
+        topic: TopicId,
+        peer: PeerId,
+        payload: Bytes,
+        reply: oneshot::Sender<Result<(), Error>>,
     },
     Snapshot {
         reply: oneshot::Sender<NetworkSnapshot>,
@@ -135,7 +144,7 @@ struct TopicEntry {
     /// Publishes accepted but not sent yet: the topic has no neighbour, or
     /// every neighbour's link is congested. Bounded by the publish buffer
     /// (counted in `channels`).
-    held: VecDeque<Bytes>,
+    held: VecDeque<(Bytes, u16)>,
     /// Backoff for redialing bootstrap addresses: the topic's join retry.
     retry_initial: Duration,
     retry_max: Duration,

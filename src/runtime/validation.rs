@@ -85,7 +85,7 @@ async fn run_validator(job: Job) -> Validation {
     let Some(validator) = job.validator else { return Validation::Accept };
     let g = job.message;
     let origin = job.signed.then_some(g.origin);
-    let message = Inbound { payload: g.payload, hops: g.hops, origin };
+    let message = Inbound { payload: g.payload, hops: g.hops, origin, direct: false };
     let run = AssertUnwindSafe(async move { validator(message).await }).catch_unwind();
     match tokio::time::timeout(job.timeout, run).await {
         Ok(Ok(verdict)) => verdict,
@@ -148,7 +148,7 @@ impl Keys {
             self.0.clear();
         }
         let key = (*self.0.entry(g.origin).or_insert_with(|| verifying_key(&g.origin)))?;
-        let signed = wire::signed_bytes(topic, &g.origin, g.session, g.seq, auth.time_ms, &g.payload);
+        let signed = wire::signed_bytes(topic, &g.origin, g.session, g.seq, g.limit, auth.time_ms, &g.payload);
         Some(Check { signed, signature, key })
     }
 }
@@ -200,7 +200,7 @@ mod tests {
     fn job(key: &Keypair, seq: u64, payload: &'static [u8], signed_payload: &'static [u8]) -> Job {
         let topic = TopicId::from_name("t");
         let origin = key.public().to_peer_id();
-        let signed = wire::signed_bytes(&topic, &origin, 1, seq, 5, signed_payload);
+        let signed = wire::signed_bytes(&topic, &origin, 1, seq, 0, 5, signed_payload);
         let auth = Auth { time_ms: 5, signature: Bytes::from(key.sign(&signed).unwrap()) };
         let message = Gossip::new(origin, 1, seq, 1, 0, Bytes::from_static(payload)).with_auth(auth);
         Job { topic, from: origin, message, signed: true, validator: None, timeout: Duration::from_secs(1) }
@@ -252,7 +252,7 @@ mod vectors {
         let topic = TopicId::from_name("chat");
         let payload = Bytes::from_static(b"hello");
         let time_ms = 1_767_225_600_000; // 2026-01-01T00:00:00Z
-        let signed = wire::signed_bytes(&topic, &origin, 0x0102_0304_0506_0708, 1, time_ms, &payload);
+        let signed = wire::signed_bytes(&topic, &origin, 0x0102_0304_0506_0708, 1, 0, time_ms, &payload);
         let signature = Bytes::from(key.sign(&signed).unwrap());
         let g = Gossip::new(origin, 0x0102_0304_0506_0708, 1, 1, 300, payload).with_auth(Auth { time_ms, signature });
         let message = Message::Gossip(g.clone());
@@ -278,7 +278,7 @@ mod vectors {
             body.push(origin.len() as u8);
             body.extend_from_slice(origin);
             body.extend_from_slice(&[0; 8]);
-            body.extend_from_slice(&[1, 1, 0, 0, 0]);
+            body.extend_from_slice(&[1, 1, 0, 0, 0, 0]);
             wire::decode_body::<PeerId>(&body)
         };
         // The 4-byte ids of the layout vectors.

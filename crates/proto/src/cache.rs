@@ -23,6 +23,8 @@ pub(crate) struct CachedMessage<PI> {
     pub auth: Option<Auth>,
     /// Hops the message had travelled when it reached this node (0 at its origin).
     pub hops: u16,
+    /// The origin's hop limit (0: none of its own).
+    pub limit: u16,
     /// Estimated publication time (now minus the message's age on arrival).
     pub published: Instant,
     /// The neighbour the first copy came from (`None` at the origin, or once

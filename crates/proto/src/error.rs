@@ -58,6 +58,10 @@ pub enum ProtoError {
     /// The topic configuration was rejected.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A direct message's peer is not a neighbour this node tells in the
+    /// topic.
+    #[error("the peer is not a neighbour this node tells in topic {0}")]
+    NotNeighbor(TopicId),
     /// The topic is signed and no signer was given (`State::set_signer`).
     #[error("topic {0} is signed, and this node has no signer")]
     NoSigner(TopicId),

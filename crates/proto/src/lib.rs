@@ -186,6 +186,13 @@ pub enum Event<PI> {
     /// The node is isolated and its bootstrap peers could not be reached
     /// (emitted once per join). The node keeps retrying with backoff.
     BootstrapFailed,
+    /// A neighbour sent this node a direct message ([`Message::Direct`]).
+    Direct {
+        /// The neighbour.
+        from: PI,
+        /// What it sent.
+        payload: Bytes,
+    },
 }
 
 /// A message delivered to the application.

@@ -142,6 +142,11 @@ pub struct Gossip<PI> {
     pub seq: u64,
     /// Overlay hops travelled when this copy arrives (1 = sent by the origin).
     pub hops: u16,
+    /// The most hops the origin lets the message travel (0: as far as each
+    /// relay's topic allows). A node relays a copy only while its hops are
+    /// below both this and its own `max_hops`; 1 reaches the origin's
+    /// neighbours only. Signed with the message.
+    pub limit: u16,
     /// Milliseconds the message has spent inside nodes since it was published
     /// (the sum of every relay's holding time). Messages older than the
     /// configured maximum age are neither delivered nor relayed.
@@ -156,7 +161,13 @@ impl<PI: Serialize> Gossip<PI> {
     /// Message `seq` of `origin`'s `session`, with its id derived, unsigned.
     pub fn new(origin: PI, session: u64, seq: u64, hops: u16, age_ms: u32, payload: Bytes) -> Self {
         let id = MessageId::derive(&origin, session, seq);
-        Gossip { id, origin, session, seq, hops, age_ms, payload, auth: None }
+        Gossip { id, origin, session, seq, hops, limit: 0, age_ms, payload, auth: None }
+    }
+
+    /// The same message with the origin's hop limit (0: none of its own).
+    pub fn with_limit(mut self, limit: u16) -> Self {
+        self.limit = limit;
+        self
     }
 
     /// The same message carrying `auth`.
@@ -256,6 +267,13 @@ pub enum Message<PI> {
     },
     /// "Make our link lazy."
     Prune,
+    // ---- Between neighbours ----
+    /// A message for this neighbour only: delivered to its application,
+    /// never relayed, not deduplicated.
+    Direct {
+        /// What the sender sent.
+        payload: Bytes,
+    },
 }
 
 impl<PI> Message<PI> {
@@ -273,6 +291,7 @@ impl<PI> Message<PI> {
             Message::IHave(_) => "ihave",
             Message::Graft { .. } => "graft",
             Message::Prune => "prune",
+            Message::Direct { .. } => "direct",
         }
     }
 }

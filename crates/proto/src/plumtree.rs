@@ -317,16 +317,23 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         check_gossip_size(payload_len, wire::encoded_len(&self.me), self.signed, self.config.max_message_size)
     }
 
-    /// Publish a new message from this node.
-    pub(crate) fn broadcast(&mut self, payload: Bytes, io: &mut Io<'_, PI>) -> Result<MessageId, ProtoError> {
+    /// Publish a new message from this node, to travel at most `limit` hops
+    /// (0: as far as the topic allows; a larger limit acts as the topic's).
+    pub(crate) fn broadcast(
+        &mut self,
+        payload: Bytes,
+        limit: u16,
+        io: &mut Io<'_, PI>,
+    ) -> Result<MessageId, ProtoError> {
         self.check_size(payload.len())?;
+        let limit = if limit >= self.config.max_hops { 0 } else { limit };
         let seq = self.next_seq;
         let auth = match (self.signed, io.signer) {
             (false, _) => None,
             (true, None) => return Err(ProtoError::NoSigner(io.topic)),
             (true, Some(sign)) => {
                 let time_ms = io.wall_ms;
-                let bytes = wire::signed_bytes(&io.topic, &self.me, self.session, seq, time_ms, &payload);
+                let bytes = wire::signed_bytes(&io.topic, &self.me, self.session, seq, limit, time_ms, &payload);
                 Some(Auth { time_ms, signature: sign(&bytes) })
             }
         };
@@ -341,6 +348,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             payload,
             auth,
             hops: 0,
+            limit,
             published: io.now,
             parent: None,
             grafted_after: None,
@@ -359,16 +367,26 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             session: m.session,
             seq: m.seq,
             hops: m.hops + 1,
+            limit: m.limit,
             age_ms: age_ms(now, m.published),
             payload: m.payload.clone(),
             auth: m.auth.clone(),
         }
     }
 
+    /// The most hops a cached message may travel: the topic's limit, or the
+    /// origin's if that is smaller.
+    fn hop_limit(&self, m: &CachedMessage<PI>) -> u16 {
+        match m.limit {
+            0 => self.config.max_hops,
+            limit => limit.min(self.config.max_hops),
+        }
+    }
+
     /// Relay a message received (or published) here: eager push to the tree,
     /// lazy announcement to the rest.
     fn push(&mut self, id: MessageId, m: &CachedMessage<PI>, skip: Option<PI>, io: &mut Io<'_, PI>) {
-        if m.hops >= self.config.max_hops {
+        if m.hops >= self.hop_limit(m) {
             return;
         }
         let hops = m.hops + 1;
@@ -444,7 +462,8 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             let since = io.wall_ms.saturating_sub(auth.time_ms).saturating_sub(skew);
             age = age.max(Duration::from_millis(since));
         }
-        if age > self.config.max_message_age || g.hops == 0 || g.hops > self.config.max_hops || g.seq == 0 {
+        let past_limit = g.hops > self.config.max_hops || (g.limit != 0 && g.hops > g.limit);
+        if age > self.config.max_message_age || g.hops == 0 || past_limit || g.seq == 0 {
             self.counters.dropped_invalid += 1;
             return None;
         }
@@ -582,6 +601,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             payload: g.payload,
             auth: g.auth,
             hops: g.hops,
+            limit: g.limit,
             published,
             parent: Some(from),
             grafted_after,
@@ -826,8 +846,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             }
             return;
         };
-        if m.hops >= self.config.max_hops || io.now.saturating_duration_since(m.published) > self.config.max_message_age
-        {
+        if m.hops >= self.hop_limit(m) || io.now.saturating_duration_since(m.published) > self.config.max_message_age {
             return;
         }
         io.send(from, Message::Gossip(Self::copy_of(id, m, io.now)));
@@ -857,7 +876,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         let recent: Vec<IHaveEntry> = self
             .cache
             .recent(self.config.announce_on_neighbor_up)
-            .filter(|(_, m)| m.hops < self.config.max_hops && now.saturating_duration_since(m.published) < max_age)
+            .filter(|(_, m)| m.hops < self.hop_limit(m) && now.saturating_duration_since(m.published) < max_age)
             .map(|(id, m)| IHaveEntry { id, hops: m.hops + 1, age_ms: age_ms(now, m.published) })
             .collect();
         for e in recent {

@@ -251,7 +251,40 @@ impl<PI: PeerIdentity> State<PI> {
         rng: &mut dyn RngCore,
         out: &mut Vec<Output<PI>>,
     ) -> Result<MessageId, ProtoError> {
-        self.with_topic(topic, now, rng, out, |t, io| t.broadcast(payload, io)).ok_or(ProtoError::NotJoined(topic))?
+        self.broadcast_within(topic, payload, 0, now, rng, out)
+    }
+
+    /// Publish `payload` to the members of `topic` at most `hops` overlay
+    /// hops away (1: this node's neighbours only; 0, or more than the
+    /// topic's `max_hops`: as far as the topic allows). The limit travels
+    /// with the message, signed in a signed topic.
+    pub fn broadcast_within(
+        &mut self,
+        topic: TopicId,
+        payload: Bytes,
+        hops: u16,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        out: &mut Vec<Output<PI>>,
+    ) -> Result<MessageId, ProtoError> {
+        self.with_topic(topic, now, rng, out, |t, io| t.broadcast(payload, hops, io))
+            .ok_or(ProtoError::NotJoined(topic))?
+    }
+
+    /// Send `payload` to the neighbour `to` in `topic` alone: delivered to
+    /// its application as a direct message ([`crate::Event::Direct`]), not
+    /// relayed, not deduplicated. `to` must be a neighbour this node tells.
+    pub fn send_direct(
+        &mut self,
+        topic: TopicId,
+        to: PI,
+        payload: Bytes,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        out: &mut Vec<Output<PI>>,
+    ) -> Result<(), ProtoError> {
+        self.with_topic(topic, now, rng, out, |t, io| t.send_direct(to, payload, io))
+            .ok_or(ProtoError::NotJoined(topic))?
     }
 
     /// A message arrived from `from`.

@@ -47,6 +47,10 @@ pub struct TopicCounters {
     /// Announcements of missing messages not taken because
     /// `missing_capacity` were already tracked.
     pub missing_full: u64,
+    /// Direct messages sent to neighbours.
+    pub direct_sent: u64,
+    /// Direct messages received from neighbours.
+    pub direct_received: u64,
 }
 
 /// How full a topic's bounded structures are (see [`Topic::cache_sizes`]).
@@ -82,6 +86,8 @@ pub struct Topic<PI> {
     dropped_outsider: u64,
     /// Broadcast messages from peers outside the active view.
     dropped_not_neighbor: u64,
+    /// Direct messages sent and received.
+    direct: (u64, u64),
 }
 
 impl<PI: PeerIdentity> Topic<PI> {
@@ -106,6 +112,7 @@ impl<PI: PeerIdentity> Topic<PI> {
             config,
             dropped_outsider: 0,
             dropped_not_neighbor: 0,
+            direct: (0, 0),
         }
     }
 
@@ -184,6 +191,8 @@ impl<PI: PeerIdentity> Topic<PI> {
             forged: p.forged,
             pending_full: p.pending_full,
             missing_full: p.missing_full,
+            direct_sent: self.direct.0,
+            direct_received: self.direct.1,
         }
     }
 
@@ -244,8 +253,28 @@ impl<PI: PeerIdentity> Topic<PI> {
         }
     }
 
-    pub(crate) fn broadcast(&mut self, payload: Bytes, io: &mut Io<'_, PI>) -> Result<MessageId, ProtoError> {
-        self.plumtree.broadcast(payload, io)
+    pub(crate) fn broadcast(
+        &mut self,
+        payload: Bytes,
+        limit: u16,
+        io: &mut Io<'_, PI>,
+    ) -> Result<MessageId, ProtoError> {
+        self.plumtree.broadcast(payload, limit, io)
+    }
+
+    /// Send `payload` to the neighbour `to` alone.
+    pub(crate) fn send_direct(&mut self, to: PI, payload: Bytes, io: &mut Io<'_, PI>) -> Result<(), ProtoError> {
+        let size = super::wire::direct_frame_len(payload.len());
+        let max = self.plumtree.max_message_size();
+        if size > max {
+            return Err(ProtoError::MessageTooLarge { size, max });
+        }
+        if !self.hyparview.is_active(&to) || !self.config.tells(&to) {
+            return Err(ProtoError::NotNeighbor(self.id));
+        }
+        io.send(to, Message::Direct { payload });
+        self.direct.0 += 1;
+        Ok(())
     }
 
     pub(crate) fn on_validated(&mut self, id: MessageId, verdict: Validation, io: &mut Io<'_, PI>) {
@@ -265,15 +294,18 @@ impl<PI: PeerIdentity> Topic<PI> {
             }
             return;
         }
-        let broadcast =
-            matches!(message, Message::Gossip(_) | Message::IHave(_) | Message::Graft { .. } | Message::Prune);
+        let broadcast = matches!(
+            message,
+            Message::Gossip(_) | Message::IHave(_) | Message::Graft { .. } | Message::Prune | Message::Direct { .. }
+        );
         if broadcast && !self.hyparview.is_active(&from) {
-            // Only neighbours take part in the broadcast.
+            // Only neighbours take part in the broadcast (or talk directly).
             self.dropped_not_neighbor += 1;
             io.offence(from, Offence::NotNeighbor);
             return;
         }
-        if matches!(message, Message::Gossip(_) | Message::IHave(_)) && !self.config.hears(&from) {
+        let data = matches!(message, Message::Gossip(_) | Message::IHave(_) | Message::Direct { .. });
+        if data && !self.config.hears(&from) {
             // Data from a neighbour not heard: not taken. One that pushes is
             // told to announce instead (announcements are dropped too).
             self.dropped_outsider += 1;
@@ -287,6 +319,10 @@ impl<PI: PeerIdentity> Topic<PI> {
             Message::IHave(entries) => self.plumtree.on_ihave(from, entries, io),
             Message::Graft { id } => self.plumtree.on_graft(from, id, io),
             Message::Prune => self.plumtree.on_prune(from),
+            Message::Direct { payload } => {
+                self.direct.1 += 1;
+                io.event(super::Event::Direct { from, payload });
+            }
             Message::ForwardJoin { peer, ttl } => {
                 if self.is_allowed(&peer.id) {
                     self.hyparview.on_message(from, Message::ForwardJoin { peer, ttl }, io);

@@ -23,13 +23,13 @@ use serde::Serialize;
 use super::{Gossip, IHaveEntry, Message, MessageId, PeerInfo, TopicId};
 
 /// The domain-separation prefix of the bytes a GOSSIP's origin signs.
-pub const SIGNATURE_PREFIX: &[u8] = b"hypar/sig/v3/";
+pub const SIGNATURE_PREFIX: &[u8] = b"hypar/sig/v4/";
 
 /// Length of an Ed25519 signature.
 pub const SIGNATURE_LEN: usize = 64;
 
 /// The protocol version, the first byte of every frame body.
-pub const VERSION: u8 = 3;
+pub const VERSION: u8 = 4;
 
 /// A keep-alive: where a frame's length prefix would start, the single byte
 /// `0x00` (a length of zero) stands alone. It carries nothing and belongs to
@@ -44,7 +44,7 @@ const MAX_PREFIX_LEN: usize = 4;
 /// Largest body a 4-byte length prefix can declare.
 const MAX_BODY_LEN: usize = (1 << (7 * MAX_PREFIX_LEN)) - 1;
 
-/// version + topic id + variant index (always one byte: there are 11 variants).
+/// version + topic id + variant index (always one byte: there are 12 variants).
 const BODY_HEADER_LEN: usize = 1 + 32 + 1;
 
 /// Largest varint encodings of the integer types used in messages.
@@ -210,11 +210,11 @@ pub fn decode_body<PI: DeserializeOwned + Serialize>(body: &[u8]) -> Result<Fram
 /// An upper bound of the frame size of a [`Message::Gossip`] carrying
 /// `payload_len` payload bytes from an origin whose peer id encodes to
 /// `origin_len` bytes ([`encoded_len`]), signed or not, whatever its
-/// sequence number, hops, age and (if signed) time. At most 26 bytes above
-/// the real size, and exact when seq ≥ 2^63, hops ≥ 2^14, age ≥ 2^28 ms and
-/// time ≥ 2^63 ms.
+/// sequence number, hops, limit, age and (if signed) time. At most 28 bytes
+/// above the real size, and exact when seq ≥ 2^63, hops and limit ≥ 2^14,
+/// age ≥ 2^28 ms and time ≥ 2^63 ms.
 pub fn gossip_frame_len(payload_len: usize, origin_len: usize, signed: bool) -> usize {
-    let numbers = 8 + MAX_VARINT_U64 + MAX_VARINT_U16 + MAX_VARINT_U32;
+    let numbers = 8 + MAX_VARINT_U64 + 2 * MAX_VARINT_U16 + MAX_VARINT_U32;
     // The auth option's tag, then the time and the length-prefixed signature.
     let auth = 1 + if signed { MAX_VARINT_U64 + 1 + SIGNATURE_LEN } else { 0 };
     let fixed = BODY_HEADER_LEN + origin_len + numbers + varint_len(payload_len) + auth;
@@ -222,25 +222,35 @@ pub fn gossip_frame_len(payload_len: usize, origin_len: usize, signed: bool) -> 
     varint_len(body).saturating_add(body)
 }
 
+/// An upper bound of the frame size of a [`Message::Direct`] carrying
+/// `payload_len` bytes.
+pub fn direct_frame_len(payload_len: usize) -> usize {
+    let body = (BODY_HEADER_LEN + varint_len(payload_len)).saturating_add(payload_len);
+    varint_len(body).saturating_add(body)
+}
+
 /// The bytes a GOSSIP's origin signs, and every receiver verifies:
 /// [`SIGNATURE_PREFIX`], the topic id (32 bytes), the origin's peer id as
-/// encoded on the wire, the session, the sequence number and the time
-/// (8 bytes each, little-endian), then the payload.
+/// encoded on the wire, the session and the sequence number (8 bytes each,
+/// little-endian), the hop limit (2 bytes, little-endian), the time (8
+/// bytes, little-endian), then the payload.
 pub fn signed_bytes<PI: Serialize>(
     topic: &TopicId,
     origin: &PI,
     session: u64,
     seq: u64,
+    limit: u16,
     time_ms: u64,
     payload: &[u8],
 ) -> Vec<u8> {
     let origin = postcard::to_allocvec(origin).unwrap_or_default();
-    let mut out = Vec::with_capacity(SIGNATURE_PREFIX.len() + 32 + origin.len() + 24 + payload.len());
+    let mut out = Vec::with_capacity(SIGNATURE_PREFIX.len() + 32 + origin.len() + 26 + payload.len());
     out.extend_from_slice(SIGNATURE_PREFIX);
     out.extend_from_slice(topic.as_bytes());
     out.extend_from_slice(&origin);
     out.extend_from_slice(&session.to_le_bytes());
     out.extend_from_slice(&seq.to_le_bytes());
+    out.extend_from_slice(&limit.to_le_bytes());
     out.extend_from_slice(&time_ms.to_le_bytes());
     out.extend_from_slice(payload);
     out
@@ -388,6 +398,7 @@ impl Reader<'_> {
             8 => Message::IHave(self.seq::<IHaveEntry>("IHave entries", IHAVE_ENTRY_MIN_LEN)?),
             9 => Message::Graft { id: self.take::<Option<MessageId>>("Graft.id")? },
             10 => Message::Prune,
+            11 => Message::Direct { payload: self.take("Direct.payload")? },
             other => return Err(WireError::Malformed(format!("unknown message variant index {other}"))),
         })
     }
@@ -492,6 +503,7 @@ mod tests {
             Message::IHave(_) => 8,
             Message::Graft { .. } => 9,
             Message::Prune => 10,
+            Message::Direct { .. } => 11,
         }
     }
 
@@ -517,6 +529,9 @@ mod tests {
             Message::ShuffleReply { peers: vec![] },
             Message::Gossip(Gossip::new(a, u64::MAX, u64::MAX, u16::MAX, u32::MAX, Bytes::from(vec![0xab; 1000]))),
             Message::Gossip(Gossip::new(b, 0, 1, 0, 0, Bytes::new())),
+            Message::Gossip(Gossip::new(b, 0, 1, 1, 0, Bytes::new()).with_limit(u16::MAX)),
+            Message::Direct { payload: Bytes::new() },
+            Message::Direct { payload: Bytes::from(vec![0xcd; 700]) },
             Message::IHave(vec![]),
             Message::IHave(vec![
                 IHaveEntry { id: MessageId([1; 16]), hops: 1, age_ms: 0 },
@@ -584,10 +599,10 @@ mod tests {
     fn vectors() -> Vec<(&'static str, &'static str, Message<BytesId>)> {
         vec![
             ("prune",
-                "2203b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410a", Message::Prune),
+                "2204b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410a", Message::Prune),
             (
                 "gossip",
-                "3a03b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410704aabbccdd08070605040302010101ac020568656c6c6f00",
+                "3b04b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410704aabbccdd0807060504030201010100ac020568656c6c6f00",
                 Message::Gossip(Gossip::new(
                     BytesId::new(&[0xaa, 0xbb, 0xcc, 0xdd]),
                     0x0102_0304_0506_0708,
@@ -599,7 +614,7 @@ mod tests {
             ),
             (
                 "ihave",
-                "4903b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc17741080211111111111111111111111111111111020022222222222222222222222222222222ac02dc0b",
+                "4904b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc17741080211111111111111111111111111111111020022222222222222222222222222222222ac02dc0b",
                 Message::IHave(vec![
                     IHaveEntry { id: MessageId([0x11; 16]), hops: 2, age_ms: 0 },
                     IHaveEntry { id: MessageId([0x22; 16]), hops: 300, age_ms: 1500 },
@@ -607,17 +622,17 @@ mod tests {
             ),
             (
                 "forward_join",
-                "2c03b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410104aabbccdd0102010206",
+                "2c04b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410104aabbccdd0102010206",
                 Message::ForwardJoin {
                     peer: PeerInfo { id: BytesId::new(&[0xaa, 0xbb, 0xcc, 0xdd]), data: Some(Bytes::from_static(&[1, 2])) },
                     ttl: 6,
                 },
             ),
             ("neighbor",
-                "2403b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc17741020000", Message::Neighbor { priority: Priority::High, data: None }),
+                "2404b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc17741020000", Message::Neighbor { priority: Priority::High, data: None }),
             (
                 "shuffle_reply",
-                "2c03b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410602010100020203010178",
+                "2c04b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410602010100020203010178",
                 Message::ShuffleReply {
                     peers: vec![
                         PeerInfo { id: BytesId::new(&[0x01]), data: None },
@@ -625,8 +640,10 @@ mod tests {
                     ],
                 },
             ),
+            ("direct",
+                "2604b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410b03686579", Message::Direct { payload: Bytes::from_static(b"hey") }),
             ("graft",
-                "3303b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410901ffffffffffffffffffffffffffffffff", Message::Graft { id: Some(MessageId([0xff; 16])) }),
+                "3304b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410901ffffffffffffffffffffffffffffffff", Message::Graft { id: Some(MessageId([0xff; 16])) }),
         ]
     }
 
@@ -776,9 +793,9 @@ mod tests {
         assert_eq!(decode::<u64>(&framed, MAX), Err(WireError::BadFrame { size: framed.len(), reason }));
 
         let mut body = bytes[1..].to_vec();
-        body[33] = 11;
+        body[33] = 12;
         body.truncate(34);
-        assert_eq!(decode_body::<u64>(&body), Err(WireError::Malformed("unknown message variant index 11".into())));
+        assert_eq!(decode_body::<u64>(&body), Err(WireError::Malformed("unknown message variant index 12".into())));
         // Bad bool, bad option tag, bad priority.
         for (variant, field) in [(4u8, 2u8), (0, 2), (2, 2), (9, 7)] {
             let mut body = bytes[1..35].to_vec();
@@ -797,7 +814,7 @@ mod tests {
         );
         assert_eq!(
             WireError::UnsupportedVersion(7).to_string(),
-            "unsupported wire version 7 (this implementation speaks version 3)"
+            "unsupported wire version 7 (this implementation speaks version 4)"
         );
         let body = [&[VERSION][..], &[0; 32], &[8, 0x80, 0x80, 0x80, 0x80, 0x10]].concat();
         assert_eq!(
@@ -812,7 +829,8 @@ mod tests {
     const ORIGIN: u64 = 0xeeee;
 
     fn gossip_with(payload_len: usize, seq: u64, hops: u16, age_ms: u32) -> Message<u64> {
-        Message::Gossip(Gossip::new(ORIGIN, 9, seq, hops, age_ms, Bytes::from(vec![0; payload_len])))
+        let g = Gossip::new(ORIGIN, 9, seq, hops, age_ms, Bytes::from(vec![0; payload_len]));
+        Message::Gossip(g.with_limit(hops))
     }
 
     #[test]
@@ -826,7 +844,7 @@ mod tests {
             let worst = frame(&topic(), &gossip_with(len, u64::MAX, u16::MAX, u32::MAX)).len();
             assert_eq!(bound, worst, "payload {len}");
             let best = frame(&topic(), &gossip_with(len, 1, 0, 0)).len();
-            assert!(best <= bound && bound - best <= 16, "payload {len}: {best} vs {bound}");
+            assert!(best <= bound && bound - best <= 18, "payload {len}: {best} vs {bound}");
             let signed = |m: Message<u64>, time_ms| match m {
                 Message::Gossip(g) => {
                     Message::Gossip(g.with_auth(Auth { time_ms, signature: Bytes::from(vec![1; SIGNATURE_LEN]) }))
@@ -876,10 +894,10 @@ mod tests {
         // An Ed25519 peer id, as libp2p encodes it: 38 bytes and a length.
         let origin_len = 39;
         let largest = |signed| (0..limit).rev().find(|&p| gossip_frame_len(p, origin_len, signed) <= limit).unwrap();
-        assert_eq!(largest(false), 65_430);
-        assert_eq!(largest(true), 65_355);
+        assert_eq!(largest(false), 65_427);
+        assert_eq!(largest(true), 65_352);
         assert_eq!(max_ihave_entries(limit), 2729);
-        assert!(DOC.contains("largest payload is **65430** bytes unsigned and **65355** bytes signed"));
+        assert!(DOC.contains("largest payload is **65427** bytes unsigned and **65352** bytes signed"));
         assert!(DOC.contains("it carries at most **2729** entries"));
     }
 

@@ -6,6 +6,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use bytes::Bytes;
 use common::*;
 use hypar_proto::*;
 
@@ -785,4 +786,59 @@ fn runtime_changes_apply_at_once_and_fixed_fields_are_refused() {
     let out = n.configure(c).unwrap();
     assert_eq!(n.active().len(), 1);
     assert!(sends(&out).iter().any(|(_, m)| *m == Message::Disconnect { alive: true }), "{out:?}");
+}
+
+#[test]
+fn a_hop_limit_travels_with_the_message_and_is_held_by_every_relay() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2]);
+    // Published for neighbours only: sent with its limit, relayed by nobody.
+    let id = n.state.broadcast_within(n.topic, Bytes::from_static(b"near"), 1, n.now, &mut n.rng, &mut n.out).unwrap();
+    let out = n.take();
+    let limits: Vec<(u32, u16, u16)> = sends(&out)
+        .into_iter()
+        .filter_map(|(p, m)| match m {
+            Message::Gossip(g) if g.id == id => Some((p, g.hops, g.limit)),
+            _ => None,
+        })
+        .collect();
+    assert!(!limits.is_empty() && limits.iter().all(|&(_, hops, limit)| (hops, limit) == (1, 1)), "{out:?}");
+    // Received at its limit: delivered, not relayed nor announced.
+    let at_limit = Gossip::new(ORIGIN, 1, 1, 2, 0, Bytes::from_static(b"x")).with_limit(2);
+    let out = n.recv(1, Message::Gossip(at_limit));
+    assert_eq!(events(&out).len(), 1);
+    n.take();
+    let flushed = n.timer(TimerKind::IHaveFlush);
+    assert!(sends(&out)
+        .iter()
+        .chain(&sends(&flushed))
+        .all(|(_, m)| !matches!(m, Message::Gossip(_) | Message::IHave(_))));
+    // Past its limit: refused.
+    let past = Gossip::new(ORIGIN, 1, 2, 3, 0, Bytes::from_static(b"y")).with_limit(2);
+    assert!(events(&n.recv(1, Message::Gossip(past))).is_empty());
+    // Below it: relayed with the same limit, to the other neighbour.
+    let below = Gossip::new(ORIGIN, 1, 3, 1, 0, Bytes::from_static(b"z")).with_limit(2);
+    let out = n.recv(1, Message::Gossip(below));
+    assert!(matches!(&sends(&out)[..], [(2, Message::Gossip(g))] if (g.hops, g.limit) == (2, 2)), "{out:?}");
+}
+
+#[test]
+fn direct_messages_go_to_one_neighbour_and_are_never_relayed() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2]);
+    let t = n.topic;
+    n.state.send_direct(t, 1, Bytes::from_static(b"hi"), n.now, &mut n.rng, &mut n.out).unwrap();
+    assert_eq!(sends(&n.take()), vec![(1, Message::Direct { payload: Bytes::from_static(b"hi") })]);
+    let err = n.state.send_direct(t, 9, Bytes::from_static(b"hi"), n.now, &mut n.rng, &mut n.out).unwrap_err();
+    assert_eq!(err, ProtoError::NotNeighbor(t));
+    // Received from a neighbour: delivered (twice if sent twice), relayed to nobody.
+    for _ in 0..2 {
+        let out = n.recv(2, Message::Direct { payload: Bytes::from_static(b"yo") });
+        assert_eq!(events(&out), vec![Event::Direct { from: 2, payload: Bytes::from_static(b"yo") }]);
+        assert!(sends(&out).is_empty());
+    }
+    // From a non-neighbour: refused, an offence.
+    let out = n.recv(9, Message::Direct { payload: Bytes::from_static(b"spam") });
+    assert!(events(&out).is_empty());
+    assert!(out.iter().any(|o| matches!(o, Output::Offence { peer: 9, offence: Offence::NotNeighbor, .. })));
+    let c = n.topic().counters();
+    assert_eq!((c.direct_sent, c.direct_received), (1, 2));
 }

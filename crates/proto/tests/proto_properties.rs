@@ -126,6 +126,7 @@ fn message() -> impl Strategy<Value = Message<u32>> {
         .prop_map(Message::IHave),
         proptest::option::of(msg_id()).prop_map(|id| Message::Graft { id }),
         Just(Message::Prune),
+        proptest::collection::vec(any::<u8>(), 0..8).prop_map(|p| Message::Direct { payload: Bytes::from(p) }),
     ]
 }
 
@@ -251,17 +252,20 @@ fn run(inputs: Vec<Input>, allow: bool) -> Result<(), TestCaseError> {
             }
         };
         for e in events(&out) {
-            if let Event::Delivered(d) = e {
+            if let Event::Delivered(d) = &e {
                 let first_time = delivered.insert(d.id);
                 prop_assert!(first_time || dishonest.contains(&d.id), "message {:?} delivered twice", d.id);
                 prop_assert!(d.from == ME || c.hears(&d.from), "delivered from {}, not heard", d.from);
+            }
+            if let Event::Direct { from, .. } = &e {
+                prop_assert!(n.topic().is_active(from) && c.hears(from), "direct message from {}", from);
             }
         }
         for (to, m) in sends(&out) {
             prop_assert_ne!(to, ME, "sent to self");
             let refusal = matches!(m, Message::Disconnect { alive: false });
             prop_assert!(c.admits(&to) || refusal, "sent {:?} to outsider {}", m, to);
-            let data = matches!(m, Message::Gossip(_) | Message::IHave(_));
+            let data = matches!(m, Message::Gossip(_) | Message::IHave(_) | Message::Direct { .. });
             prop_assert!(!data || c.tells(&to), "sent {:?} to {}, not told", m, to);
         }
         check_invariants(&n, &c)?;
