@@ -231,6 +231,11 @@ typedef struct {
    * publisher.
    */
   uint16_t hops;
+  /**
+   * A direct message from a neighbour (`hypar_topic_send`), not a
+   * broadcast; `origin` is then that neighbour's peer id.
+   */
+  bool direct;
 } hypar_message;
 
 /**
@@ -361,6 +366,18 @@ typedef struct {
    * Broadcast frames refused because their sender was not a neighbour.
    */
   uint64_t not_neighbor;
+  /**
+   * New messages and announcements not taken for want of room.
+   */
+  uint64_t overloaded;
+  /**
+   * Direct messages sent to neighbours (`hypar_topic_send`).
+   */
+  uint64_t direct_sent;
+  /**
+   * Direct messages received from neighbours.
+   */
+  uint64_t direct_received;
 } hypar_topic_stats;
 
 /**
@@ -766,6 +783,37 @@ hypar_result hypar_topic_get_settings(const hypar_topic *topic, hypar_topic_sett
  */
 hypar_result hypar_topic_configure(const hypar_topic *topic,
                                    const hypar_topic_options *options);
+
+/**
+ * Publish `len` bytes at `data` to the members at most `hops` overlay hops
+ * away: 1 reaches this node's neighbours only; 0, or more than the topic's
+ * `max_hops`, as far as the topic allows. Otherwise as `hypar_topic_gossip`.
+ *
+ * # Safety
+ * `topic` is NULL or live; `data` is NULL or points to `len` readable bytes.
+ */
+hypar_result hypar_topic_gossip_within(const hypar_topic *topic,
+                                       const uint8_t *data,
+                                       size_t len,
+                                       uint16_t hops);
+
+/**
+ * Send `len` bytes at `data` to the neighbour `peer_id` alone: it arrives
+ * at that peer's callback with `direct` set and `origin` naming this node.
+ * Not gossiped, not deduplicated (sent twice, it arrives twice), never
+ * relayed. Returns `HYPAR_ERR_INVALID_ARGUMENT` if `peer_id` is malformed
+ * or not a current neighbour in the topic, `HYPAR_ERR_QUEUE_FULL` if the
+ * link to it is congested (nothing was sent: retry later),
+ * `HYPAR_ERR_MESSAGE_TOO_LARGE`. Waits (briefly) for the network thread.
+ *
+ * # Safety
+ * `topic` is NULL or live; `peer_id` is NULL or a NUL-terminated string;
+ * `data` is NULL or points to `len` readable bytes.
+ */
+hypar_result hypar_topic_send(const hypar_topic *topic,
+                              const char *peer_id,
+                              const uint8_t *data,
+                              size_t len);
 
 /**
  * Fill `*out` with the topic's counters. Waits (briefly) for the network

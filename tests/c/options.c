@@ -6,6 +6,8 @@
 typedef struct {
   atomic_long received;
   char last[64];
+  bool direct;
+  char origin[128];
 } inbox;
 
 static void on_message(void *userdata, const hypar_message *m) {
@@ -14,6 +16,9 @@ static void on_message(void *userdata, const hypar_message *m) {
   size_t n = m->len < sizeof in->last - 1 ? m->len : sizeof in->last - 1;
   memcpy(in->last, m->data, n);
   in->last[n] = '\0';
+  in->direct = m->direct;
+  in->origin[0] = '\0';
+  if (m->origin != NULL && strlen(m->origin) < sizeof in->origin) strcpy(in->origin, m->origin);
   atomic_fetch_add(&in->received, 1);
 }
 
@@ -54,6 +59,8 @@ int main(void) {
   EXPECT(HYPAR_ERR_NULL_ARGUMENT, hypar_topic_options_set_message_cache(NULL, 3, 3));
   EXPECT(HYPAR_ERR_NULL_ARGUMENT, hypar_topic_configure(NULL, NULL));
   EXPECT(HYPAR_ERR_NULL_ARGUMENT, hypar_topic_get_settings(NULL, NULL));
+  EXPECT(HYPAR_ERR_NULL_ARGUMENT, hypar_topic_gossip_within(NULL, NULL, 0, 1));
+  EXPECT(HYPAR_ERR_NULL_ARGUMENT, hypar_topic_send(NULL, "x", NULL, 0));
 
   hypar_network *a = loopback_network(NULL, NULL);
   hypar_network *b = loopback_network(NULL, NULL);
@@ -121,6 +128,24 @@ int main(void) {
   CHECK(wait_at_least(&at_b.received, 1, 20000) && strcmp(at_b.last, "heard") == 0);
   CHECK(atomic_load(&at_b.received) == 1);
   hypar_topic_options_free(deaf);
+
+  /* A message for neighbours only, and a direct message: b gets both, the
+   * direct one marked as such and naming a. */
+  OK(hypar_topic_gossip_within(ta, (const uint8_t *)"near", 4, 1));
+  CHECK(wait_at_least(&at_b.received, 2, 20000) && strcmp(at_b.last, "near") == 0 && !at_b.direct);
+  char a_id[128], b_id[128];
+  size_t written = 0;
+  OK(hypar_network_peer_id(a, a_id, sizeof a_id, &written));
+  OK(hypar_network_peer_id(b, b_id, sizeof b_id, &written));
+  EXPECT(HYPAR_ERR_NULL_ARGUMENT, hypar_topic_send(ta, NULL, (const uint8_t *)"x", 1));
+  expect_error(HYPAR_ERR_INVALID_ARGUMENT, hypar_topic_send(ta, "not a peer", (const uint8_t *)"x", 1), "peer id");
+  expect_error(HYPAR_ERR_INVALID_ARGUMENT, hypar_topic_send(ta, a_id, (const uint8_t *)"x", 1), "not a neighbour");
+  OK(hypar_topic_send(ta, b_id, (const uint8_t *)"psst", 4));
+  CHECK(wait_at_least(&at_b.received, 3, 20000) && strcmp(at_b.last, "psst") == 0 && at_b.direct);
+  CHECK(strcmp(at_b.origin, a_id) == 0);
+  hypar_topic_stats ts;
+  OK(hypar_topic_get_stats(ta, &ts));
+  CHECK(ts.direct_sent == 1);
 
   /* Fixed while joined, or not an option of configure: refused, by name. */
   hypar_topic_options *change = hypar_topic_options_new();

@@ -13,15 +13,18 @@ from conftest import wait_neighbours, wait_until
 class Inbox:
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.items: list[bytes] = []
+        self.items: list[hypar.Message] = []
 
     def __call__(self, message: hypar.Message) -> None:
         with self.lock:
-            self.items.append(bytes(message))
+            self.items.append(message)
 
-    def payloads(self) -> list[bytes]:
+    def messages(self) -> list[hypar.Message]:
         with self.lock:
             return list(self.items)
+
+    def payloads(self) -> list[bytes]:
+        return [bytes(m) for m in self.messages()]
 
 
 def a_peer_id() -> str:
@@ -112,3 +115,48 @@ def test_a_peer_no_longer_allowed_is_disconnected(network_factory):
     ta.configure(allow=[a_peer_id()], hops=3)
     assert ta.config().hops == 3
     wait_until(lambda: ta.stats().active_view == 0 and tb.stats().active_view == 0, what="the pair parted")
+
+
+def line(network_factory, name: str):
+    """Nodes a - b - c in a line (allow lists keep a and c apart), with their topics and inboxes."""
+    a, b, c = network_factory(), network_factory(), network_factory()
+    boxes = Inbox(), Inbox(), Inbox()
+    tb = b.join(name, allow=[a.peer_id(), c.peer_id()], on_message=boxes[1])
+    ta = a.join(name, bootstrap=b.listen_addrs(), allow=[b.peer_id()], on_message=boxes[0])
+    tc = c.join(name, bootstrap=b.listen_addrs(), allow=[b.peer_id()], on_message=boxes[2])
+    wait_neighbours(tb, 2)
+    wait_neighbours(ta)
+    wait_neighbours(tc)
+    return (a, b, c), (ta, tb, tc), boxes
+
+
+def test_a_message_limited_to_one_hop_reaches_neighbours_only(network_factory):
+    # Keep every handle: a topic whose handle is collected is left.
+    nets, (ta, tb, tc), (_, at_b, at_c) = line(network_factory, "one-hop")
+    ta.gossip(b"near", hops=1)
+    ta.gossip(b"far", hops=2)
+    wait_until(lambda: sorted(at_b.payloads()) == [b"far", b"near"], what="both at b")
+    wait_until(lambda: at_c.payloads() == [b"far"], what="the second at c")
+    for bad in (0, -1, 70000, 1.5, True):
+        with pytest.raises(hypar.InvalidArgument, match="hops"):
+            ta.gossip(b"x", hops=bad)  # type: ignore[arg-type]
+    assert tb.stats().delivered == 2 and tc.stats().delivered == 1 and len(nets) == 3
+
+
+def test_direct_messages_reach_one_neighbour_with_their_sender(network_factory):
+    (a, b, c), (ta, tb, tc), (_, at_b, at_c) = line(network_factory, "direct")
+    ta.send(b.peer_id(), b"hello b")
+    ta.send(b.peer_id(), b"hello b")  # not deduplicated: arrives twice
+    wait_until(lambda: len(at_b.messages()) == 2, what="both direct messages at b")
+    for m in at_b.messages():
+        assert (bytes(m), m.direct, m.origin, m.hops) == (b"hello b", True, a.peer_id(), 1)
+    with pytest.raises(hypar.InvalidArgument, match="not a neighbour"):
+        ta.send(c.peer_id(), b"hello c")
+    with pytest.raises(hypar.InvalidArgument, match="peer id"):
+        ta.send("nobody", b"x")
+    # c never got a's direct messages: its first delivery is a broadcast.
+    ta.gossip(b"broadcast")
+    wait_until(lambda: at_c.payloads() == [b"broadcast"], what="the broadcast at c, and nothing before it")
+    assert not at_c.messages()[0].direct
+    assert (ta.stats().direct_sent, tb.stats().direct_received) == (2, 2)
+    assert tc.stats().direct_received == 0

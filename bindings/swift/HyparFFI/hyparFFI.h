@@ -407,6 +407,11 @@ void uniffi_hypar_ffi_fn_method_hypartopic_gossip(uint64_t ptr, RustBuffer data,
 uint64_t uniffi_hypar_ffi_fn_method_hypartopic_gossip_many(uint64_t ptr, RustBuffer messages, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_FN_METHOD_HYPARTOPIC_GOSSIP_WITHIN
+#define UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_FN_METHOD_HYPARTOPIC_GOSSIP_WITHIN
+void uniffi_hypar_ffi_fn_method_hypartopic_gossip_within(uint64_t ptr, RustBuffer data, uint16_t hops, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_FN_METHOD_HYPARTOPIC_IS_DELIVERING
 #define UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_FN_METHOD_HYPARTOPIC_IS_DELIVERING
 int8_t uniffi_hypar_ffi_fn_method_hypartopic_is_delivering(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -425,6 +430,11 @@ RustBuffer uniffi_hypar_ffi_fn_method_hypartopic_name(uint64_t ptr, RustCallStat
 #ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_FN_METHOD_HYPARTOPIC_NEXT_MESSAGE
 #define UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_FN_METHOD_HYPARTOPIC_NEXT_MESSAGE
 uint64_t uniffi_hypar_ffi_fn_method_hypartopic_next_message(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_FN_METHOD_HYPARTOPIC_SEND
+#define UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_FN_METHOD_HYPARTOPIC_SEND
+void uniffi_hypar_ffi_fn_method_hypartopic_send(uint64_t ptr, RustBuffer peer_id, RustBuffer data, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_FN_METHOD_HYPARTOPIC_STATS
@@ -859,6 +869,12 @@ uint16_t uniffi_hypar_ffi_checksum_method_hypartopic_gossip_many(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_CHECKSUM_METHOD_HYPARTOPIC_GOSSIP_WITHIN
+#define UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_CHECKSUM_METHOD_HYPARTOPIC_GOSSIP_WITHIN
+uint16_t uniffi_hypar_ffi_checksum_method_hypartopic_gossip_within(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_CHECKSUM_METHOD_HYPARTOPIC_IS_DELIVERING
 #define UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_CHECKSUM_METHOD_HYPARTOPIC_IS_DELIVERING
 uint16_t uniffi_hypar_ffi_checksum_method_hypartopic_is_delivering(void
@@ -880,6 +896,12 @@ uint16_t uniffi_hypar_ffi_checksum_method_hypartopic_name(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_CHECKSUM_METHOD_HYPARTOPIC_NEXT_MESSAGE
 #define UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_CHECKSUM_METHOD_HYPARTOPIC_NEXT_MESSAGE
 uint16_t uniffi_hypar_ffi_checksum_method_hypartopic_next_message(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_CHECKSUM_METHOD_HYPARTOPIC_SEND
+#define UNIFFI_FFIDEF_UNIFFI_HYPAR_FFI_CHECKSUM_METHOD_HYPARTOPIC_SEND
+uint16_t uniffi_hypar_ffi_checksum_method_hypartopic_send(void
     
 );
 #endif

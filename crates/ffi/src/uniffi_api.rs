@@ -255,6 +255,22 @@ impl HyparTopic {
         Ok(self.0.stats()?)
     }
 
+    /// Publish `data` to the members at most `hops` overlay hops away: 1
+    /// reaches this node's neighbours only; 0, or more than the topic's
+    /// `max_hops`, as far as the topic allows.
+    pub fn gossip_within(&self, data: Vec<u8>, hops: u16) -> Result<(), HyparError> {
+        Ok(self.0.gossip_within(data, hops)?)
+    }
+
+    /// Send `data` to the neighbour `peer_id` alone: it arrives as a
+    /// `Message` with `direct` set and `origin` naming this node; not
+    /// gossiped, not deduplicated, never relayed. `InvalidArgument` if the
+    /// peer is not a current neighbour, `QueueFull` if its link is
+    /// congested (nothing was sent: retry later).
+    pub fn send(&self, peer_id: String, data: Vec<u8>) -> Result<(), HyparError> {
+        Ok(self.0.send(&peer_id, data)?)
+    }
+
     /// The options in force, every field set.
     pub fn config(&self) -> Result<TopicOptions, HyparError> {
         Ok(self.0.config()?)

@@ -150,25 +150,29 @@ class Message(bytes):
 
     ``origin`` is the publisher's peer id, verified by its signature, in a signed
     topic (``None`` in an unsigned one); ``hops`` is how many overlay hops it
-    travelled (1: straight from its publisher). Code written for plain ``bytes``
-    keeps working.
+    travelled (1: straight from its publisher). ``direct`` is true for a message a
+    neighbour sent this node alone (:meth:`Topic.send`); ``origin`` is then that
+    neighbour. Code written for plain ``bytes`` keeps working.
     """
 
     origin: Optional[str]
     hops: int
+    direct: bool
 
-    def __new__(cls, data: bytes, origin: Optional[str] = None, hops: int = 1) -> "Message":
+    def __new__(cls, data: bytes, origin: Optional[str] = None, hops: int = 1, direct: bool = False) -> "Message":
         message = super().__new__(cls, data)
         message.origin = origin
         message.hops = hops
+        message.direct = direct
         return message
 
     @classmethod
     def _from(cls, m: _Message) -> "Message":
-        return cls(m.data, m.origin, m.hops)
+        return cls(m.data, m.origin, m.hops, m.direct)
 
     def __repr__(self) -> str:
-        return f"hypar.Message({bytes(self)!r}, origin={self.origin!r}, hops={self.hops})"
+        direct = ", direct=True" if self.direct else ""
+        return f"hypar.Message({bytes(self)!r}, origin={self.origin!r}, hops={self.hops}{direct})"
 
 
 #: What a validator may return: a :class:`Verdict`, or ``True`` / ``False`` for ACCEPT / REJECT.
@@ -350,12 +354,37 @@ class Topic:
         """The topic's name."""
         return self._inner.name()
 
-    def gossip(self, data: BytesLike) -> None:
+    def gossip(self, data: BytesLike, hops: Optional[int] = None) -> None:
         """Publish ``data`` to every other member; returns at once.
 
-        Raises :class:`MessageTooLarge`, :class:`QueueFull` or :class:`ShutDown`.
+        With ``hops``, only to members at most that many overlay hops away: 1 reaches this
+        node's neighbours only. The topic's ``hops`` option stays the ceiling (a larger value
+        acts as it).
+
+        Raises :class:`MessageTooLarge`, :class:`QueueFull`, :class:`ShutDown`, or
+        :class:`InvalidArgument` for a ``hops`` that is not an int from 1 to 65535.
         """
-        self._inner.gossip(_as_bytes(data, "data"))
+        payload = _as_bytes(data, "data")
+        if hops is None:
+            self._inner.gossip(payload)
+            return
+        if isinstance(hops, bool) or not isinstance(hops, int) or not 1 <= hops <= 65535:
+            raise InvalidArgument(f"hops must be an int from 1 to 65535, not {hops!r}")
+        self._inner.gossip_within(payload, hops)
+
+    def send(self, peer_id: str, data: BytesLike) -> None:
+        """Send ``data`` to the neighbour ``peer_id`` alone: it arrives there as a
+        :class:`Message` with ``direct`` set and ``origin`` naming this node. Not gossiped, not
+        deduplicated (sent twice, it arrives twice), never relayed: for example, to hand a new
+        neighbour (a ``NEIGHBOR_UP`` event) the current state.
+
+        Raises :class:`InvalidArgument` if ``peer_id`` is malformed or not a current neighbour
+        in this topic, :class:`QueueFull` if the link to it is congested (nothing was sent:
+        retry later), :class:`MessageTooLarge` or :class:`ShutDown`.
+        """
+        if not isinstance(peer_id, str):
+            raise InvalidArgument(f"peer_id must be a str, not {type(peer_id).__name__}")
+        self._inner.send(peer_id, _as_bytes(data, "data"))
 
     def gossip_many(self, messages: Iterable[BytesLike]) -> int:
         """Publish each of ``messages`` in order, in one call into the library (much cheaper

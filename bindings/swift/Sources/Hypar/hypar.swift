@@ -1124,6 +1124,13 @@ public protocol HyparTopicProtocol: AnyObject, Sendable {
     func gossipMany(messages: [Data]) throws  -> UInt64
     
     /**
+     * Publish `data` to the members at most `hops` overlay hops away: 1
+     * reaches this node's neighbours only; 0, or more than the topic's
+     * `max_hops`, as far as the topic allows.
+     */
+    func gossipWithin(data: Data, hops: UInt16) throws 
+    
+    /**
      * Whether messages are still delivered: false once the topic was left
      * or its network shut down.
      */
@@ -1146,6 +1153,15 @@ public protocol HyparTopicProtocol: AnyObject, Sendable {
      * shut down. Only for topics joined without a handler.
      */
     func nextMessage() async throws  -> Message?
+    
+    /**
+     * Send `data` to the neighbour `peer_id` alone: it arrives as a
+     * `Message` with `direct` set and `origin` naming this node; not
+     * gossiped, not deduplicated, never relayed. `InvalidArgument` if the
+     * peer is not a current neighbour, `QueueFull` if its link is
+     * congested (nothing was sent: retry later).
+     */
+    func send(peerId: String, data: Data) throws 
     
     /**
      * This topic's counters.
@@ -1267,6 +1283,21 @@ open func gossipMany(messages: [Data])throws  -> UInt64  {
 }
     
     /**
+     * Publish `data` to the members at most `hops` overlay hops away: 1
+     * reaches this node's neighbours only; 0, or more than the topic's
+     * `max_hops`, as far as the topic allows.
+     */
+open func gossipWithin(data: Data, hops: UInt16)throws   {try rustCallWithError(FfiConverterTypeHyparError_lift) {
+        uniffiCallStatus in
+    uniffi_hypar_ffi_fn_method_hypartopic_gossip_within(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(data),
+        FfiConverterUInt16.lower(hops),uniffiCallStatus
+    )
+}
+}
+    
+    /**
      * Whether messages are still delivered: false once the topic was left
      * or its network shut down.
      */
@@ -1322,6 +1353,23 @@ open func nextMessage()async throws  -> Message?  {
             liftFunc: FfiConverterOptionTypeMessage.lift,
             errorHandler: FfiConverterTypeHyparError_lift
         )
+}
+    
+    /**
+     * Send `data` to the neighbour `peer_id` alone: it arrives as a
+     * `Message` with `direct` set and `origin` naming this node; not
+     * gossiped, not deduplicated, never relayed. `InvalidArgument` if the
+     * peer is not a current neighbour, `QueueFull` if its link is
+     * congested (nothing was sent: retry later).
+     */
+open func send(peerId: String, data: Data)throws   {try rustCallWithError(FfiConverterTypeHyparError_lift) {
+        uniffiCallStatus in
+    uniffi_hypar_ffi_fn_method_hypartopic_send(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(peerId),
+        FfiConverterData.lower(data),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -2048,6 +2096,11 @@ public struct Message: Equatable, Hashable {
      * Overlay hops it travelled: 1 when it came straight from its publisher.
      */
     public var hops: UInt16
+    /**
+     * A direct message from a neighbour (the topic's `send`), not a
+     * broadcast; `origin` is then that neighbour.
+     */
+    public var direct: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2061,10 +2114,15 @@ public struct Message: Equatable, Hashable {
          */origin: String?, 
         /**
          * Overlay hops it travelled: 1 when it came straight from its publisher.
-         */hops: UInt16) {
+         */hops: UInt16, 
+        /**
+         * A direct message from a neighbour (the topic's `send`), not a
+         * broadcast; `origin` is then that neighbour.
+         */direct: Bool) {
         self.data = data
         self.origin = origin
         self.hops = hops
+        self.direct = direct
     }
 
     
@@ -2085,7 +2143,8 @@ public struct FfiConverterTypeMessage: FfiConverterRustBuffer {
             try Message(
                 data: FfiConverterData.read(from: &buf), 
                 origin: FfiConverterOptionString.read(from: &buf), 
-                hops: FfiConverterUInt16.read(from: &buf)
+                hops: FfiConverterUInt16.read(from: &buf), 
+                direct: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -2093,6 +2152,7 @@ public struct FfiConverterTypeMessage: FfiConverterRustBuffer {
         FfiConverterData.write(value.data, into: &buf)
         FfiConverterOptionString.write(value.origin, into: &buf)
         FfiConverterUInt16.write(value.hops, into: &buf)
+        FfiConverterBool.write(value.direct, into: &buf)
     }
 }
 
@@ -2728,6 +2788,19 @@ public struct TopicStats: Equatable, Hashable {
      * Broadcast frames refused because their sender was not a neighbour.
      */
     public var notNeighbor: UInt64
+    /**
+     * New messages and announcements not taken for want of room (held
+     * messages, awaited announcements).
+     */
+    public var overloaded: UInt64
+    /**
+     * Direct messages sent to neighbours.
+     */
+    public var directSent: UInt64
+    /**
+     * Direct messages received from neighbours.
+     */
+    public var directReceived: UInt64
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2779,7 +2852,17 @@ public struct TopicStats: Equatable, Hashable {
          */forged: UInt64, 
         /**
          * Broadcast frames refused because their sender was not a neighbour.
-         */notNeighbor: UInt64) {
+         */notNeighbor: UInt64, 
+        /**
+         * New messages and announcements not taken for want of room (held
+         * messages, awaited announcements).
+         */overloaded: UInt64, 
+        /**
+         * Direct messages sent to neighbours.
+         */directSent: UInt64, 
+        /**
+         * Direct messages received from neighbours.
+         */directReceived: UInt64) {
         self.name = name
         self.activeView = activeView
         self.passiveView = passiveView
@@ -2796,6 +2879,9 @@ public struct TopicStats: Equatable, Hashable {
         self.ignored = ignored
         self.forged = forged
         self.notNeighbor = notNeighbor
+        self.overloaded = overloaded
+        self.directSent = directSent
+        self.directReceived = directReceived
     }
 
     
@@ -2829,7 +2915,10 @@ public struct FfiConverterTypeTopicStats: FfiConverterRustBuffer {
                 rejected: FfiConverterUInt64.read(from: &buf), 
                 ignored: FfiConverterUInt64.read(from: &buf), 
                 forged: FfiConverterUInt64.read(from: &buf), 
-                notNeighbor: FfiConverterUInt64.read(from: &buf)
+                notNeighbor: FfiConverterUInt64.read(from: &buf), 
+                overloaded: FfiConverterUInt64.read(from: &buf), 
+                directSent: FfiConverterUInt64.read(from: &buf), 
+                directReceived: FfiConverterUInt64.read(from: &buf)
         )
     }
 
@@ -2850,6 +2939,9 @@ public struct FfiConverterTypeTopicStats: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.ignored, into: &buf)
         FfiConverterUInt64.write(value.forged, into: &buf)
         FfiConverterUInt64.write(value.notNeighbor, into: &buf)
+        FfiConverterUInt64.write(value.overloaded, into: &buf)
+        FfiConverterUInt64.write(value.directSent, into: &buf)
+        FfiConverterUInt64.write(value.directReceived, into: &buf)
     }
 }
 
@@ -3721,6 +3813,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_hypar_ffi_checksum_method_hypartopic_gossip_many() != 33958) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_hypar_ffi_checksum_method_hypartopic_gossip_within() != 36928) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_hypar_ffi_checksum_method_hypartopic_is_delivering() != 37130) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3731,6 +3826,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_hypar_ffi_checksum_method_hypartopic_next_message() != 21389) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_hypar_ffi_checksum_method_hypartopic_send() != 62056) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_hypar_ffi_checksum_method_hypartopic_stats() != 10962) {

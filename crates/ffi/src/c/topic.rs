@@ -59,6 +59,12 @@ pub struct hypar_topic_stats {
     pub forged: u64,
     /// Broadcast frames refused because their sender was not a neighbour.
     pub not_neighbor: u64,
+    /// New messages and announcements not taken for want of room.
+    pub overloaded: u64,
+    /// Direct messages sent to neighbours (`hypar_topic_send`).
+    pub direct_sent: u64,
+    /// Direct messages received from neighbours.
+    pub direct_received: u64,
 }
 
 /// Join the topic named `topic` through the `bootstrap_len` multiaddrs in
@@ -303,6 +309,52 @@ pub unsafe extern "C" fn hypar_topic_configure(
     })
 }
 
+/// Publish `len` bytes at `data` to the members at most `hops` overlay hops
+/// away: 1 reaches this node's neighbours only; 0, or more than the topic's
+/// `max_hops`, as far as the topic allows. Otherwise as `hypar_topic_gossip`.
+///
+/// # Safety
+/// `topic` is NULL or live; `data` is NULL or points to `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_topic_gossip_within(
+    topic: *const hypar_topic,
+    data: *const u8,
+    len: usize,
+    hops: u16,
+) -> hypar_result {
+    boundary(|| -> Result<(), ForeignError> {
+        // SAFETY: the pointers are as the function's contract states.
+        let (topic, data) = unsafe { (arg_topic(topic)?, arg_bytes(data, len, "data")?) };
+        topic.gossip_within(data.to_vec(), hops)
+    })
+}
+
+/// Send `len` bytes at `data` to the neighbour `peer_id` alone: it arrives
+/// at that peer's callback with `direct` set and `origin` naming this node.
+/// Not gossiped, not deduplicated (sent twice, it arrives twice), never
+/// relayed. Returns `HYPAR_ERR_INVALID_ARGUMENT` if `peer_id` is malformed
+/// or not a current neighbour in the topic, `HYPAR_ERR_QUEUE_FULL` if the
+/// link to it is congested (nothing was sent: retry later),
+/// `HYPAR_ERR_MESSAGE_TOO_LARGE`. Waits (briefly) for the network thread.
+///
+/// # Safety
+/// `topic` is NULL or live; `peer_id` is NULL or a NUL-terminated string;
+/// `data` is NULL or points to `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_topic_send(
+    topic: *const hypar_topic,
+    peer_id: *const c_char,
+    data: *const u8,
+    len: usize,
+) -> hypar_result {
+    boundary(|| -> Result<(), ForeignError> {
+        // SAFETY: the pointers are as the function's contract states.
+        let (topic, peer, data) =
+            unsafe { (arg_topic(topic)?, arg_str(peer_id, "peer_id")?, arg_bytes(data, len, "data")?) };
+        topic.send(peer, data.to_vec())
+    })
+}
+
 /// Fill `*out` with the topic's counters. Waits (briefly) for the network
 /// thread. Returns `HYPAR_ERR_SHUT_DOWN` after the network shut down.
 ///
@@ -330,6 +382,9 @@ pub unsafe extern "C" fn hypar_topic_get_stats(topic: *const hypar_topic, out: *
             ignored: s.ignored,
             forged: s.forged,
             not_neighbor: s.not_neighbor,
+            overloaded: s.overloaded,
+            direct_sent: s.direct_sent,
+            direct_received: s.direct_received,
         };
         // SAFETY: `out` was checked and is writable.
         unsafe { *out = stats };

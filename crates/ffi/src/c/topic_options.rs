@@ -69,6 +69,9 @@ pub struct hypar_message {
     /// Overlay hops the message travelled: 1 when it came straight from its
     /// publisher.
     pub hops: u16,
+    /// A direct message from a neighbour (`hypar_topic_send`), not a
+    /// broadcast; `origin` is then that neighbour's peer id.
+    pub direct: bool,
 }
 
 pub(crate) type ValidatorCallback = extern "C" fn(*mut c_void, *const hypar_message) -> hypar_verdict;
@@ -77,7 +80,7 @@ pub(crate) type ValidatorCallback = extern "C" fn(*mut c_void, *const hypar_mess
 pub(crate) fn with_c_message<R>(
     payload: &[u8],
     origin: Option<&str>,
-    hops: u16,
+    (hops, direct): (u16, bool),
     f: impl FnOnce(&hypar_message) -> R,
 ) -> R {
     // A peer id never holds a NUL.
@@ -87,6 +90,7 @@ pub(crate) fn with_c_message<R>(
         len: payload.len(),
         origin: origin.as_ref().map_or(std::ptr::null(), |o| o.as_ptr()),
         hops,
+        direct,
     };
     f(&message)
 }
@@ -94,7 +98,7 @@ pub(crate) fn with_c_message<R>(
 /// Call `deliver(userdata, message)` for a message received.
 pub(crate) fn deliver_c(deliver: extern "C" fn(*mut c_void, *const hypar_message), userdata: UserData, m: &Received) {
     let origin = m.origin.map(|p| p.to_string());
-    with_c_message(&m.payload, origin.as_deref(), m.hops, |c| deliver(userdata.0, c));
+    with_c_message(&m.payload, origin.as_deref(), (m.hops, m.direct), |c| deliver(userdata.0, c));
 }
 
 impl CTopicOptions {
@@ -123,7 +127,7 @@ impl CTopicOptions {
         let (validate, userdata) = self.validator?;
         Some(Box::new(move |m| {
             let userdata = userdata;
-            let verdict = with_c_message(&m.data, m.origin.as_deref(), m.hops, |c| validate(userdata.0, c));
+            let verdict = with_c_message(&m.data, m.origin.as_deref(), (m.hops, m.direct), |c| validate(userdata.0, c));
             match verdict {
                 HYPAR_VERDICT_ACCEPT => Verdict::Accept,
                 HYPAR_VERDICT_REJECT => Verdict::Reject,

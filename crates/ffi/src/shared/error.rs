@@ -78,11 +78,13 @@ impl From<Error> for ForeignError {
         let kind = match e {
             Error::MessageTooLarge { .. } => ErrorKind::MessageTooLarge,
             Error::ShutDown => ErrorKind::ShutDown,
-            Error::InvalidMultiaddr { .. } | Error::InvalidKeypair(_) => ErrorKind::InvalidArgument,
+            Error::InvalidMultiaddr { .. } | Error::InvalidKeypair(_) | Error::NotNeighbor { .. } => {
+                ErrorKind::InvalidArgument
+            }
             Error::InvalidConfig(_) => ErrorKind::InvalidConfig,
             Error::Listen { .. } => ErrorKind::Listen,
             Error::AlreadyJoined(_) => ErrorKind::AlreadyJoined,
-            Error::QueueFull { .. } => ErrorKind::QueueFull,
+            Error::QueueFull { .. } | Error::LinkCongested { .. } => ErrorKind::QueueFull,
             Error::Runtime(_) => ErrorKind::Runtime,
             Error::Forked => ErrorKind::Forked,
             // `Error` is non-exhaustive: a kind added to the core without a

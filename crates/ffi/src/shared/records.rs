@@ -169,6 +169,13 @@ pub struct TopicStats {
     pub forged: u64,
     /// Broadcast frames refused because their sender was not a neighbour.
     pub not_neighbor: u64,
+    /// New messages and announcements not taken for want of room (held
+    /// messages, awaited announcements).
+    pub overloaded: u64,
+    /// Direct messages sent to neighbours.
+    pub direct_sent: u64,
+    /// Direct messages received from neighbours.
+    pub direct_received: u64,
 }
 
 impl From<hypar::TopicStats> for TopicStats {
@@ -190,6 +197,9 @@ impl From<hypar::TopicStats> for TopicStats {
             ignored: s.ignored,
             forged: s.forged,
             not_neighbor: s.not_neighbor,
+            overloaded: s.overloaded,
+            direct_sent: s.direct_sent,
+            direct_received: s.direct_received,
         }
     }
 }
@@ -231,11 +241,15 @@ pub struct Message {
     pub origin: Option<String>,
     /// Overlay hops it travelled: 1 when it came straight from its publisher.
     pub hops: u16,
+    /// A direct message from a neighbour (the topic's `send`), not a
+    /// broadcast; `origin` is then that neighbour.
+    pub direct: bool,
 }
 
 impl From<hypar::Received> for Message {
     fn from(m: hypar::Received) -> Self {
-        Message { data: m.payload.to_vec(), origin: m.origin.map(|p| p.to_string()), hops: m.hops }
+        let origin = m.origin.map(|p| p.to_string());
+        Message { data: m.payload.to_vec(), origin, hops: m.hops, direct: m.direct }
     }
 }
 

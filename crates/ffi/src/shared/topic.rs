@@ -184,6 +184,24 @@ impl ForeignTopic {
         Ok(publisher.gossip(payload.to_vec())?)
     }
 
+    /// Publish `payload` to members at most `hops` overlay hops away (1: the
+    /// neighbours only; 0 or more than the topic's limit: as far as it
+    /// allows).
+    pub fn gossip_within(&self, payload: Vec<u8>, hops: u16) -> Result<(), ForeignError> {
+        let publisher = self.publisher()?;
+        publisher.check_size(payload.len())?;
+        Ok(publisher.gossip_within(payload, hops)?)
+    }
+
+    /// Send `payload` to the neighbour `peer_id` alone (see
+    /// [`hypar::Publisher::send`]).
+    pub fn send(&self, peer_id: &str, payload: Vec<u8>) -> Result<(), ForeignError> {
+        let peer = peer_id
+            .parse::<hypar::PeerId>()
+            .map_err(|e| ForeignError::invalid(format!("invalid peer id {peer_id:?}: {e}")))?;
+        Ok(self.publisher()?.send(peer, payload)?)
+    }
+
     /// Publish each of `messages` in order. Returns how many were published:
     /// it stops at the first failure, and returns that failure if it hit the
     /// first message.

@@ -46,4 +46,24 @@ class OptionsTest {
             }
         }
     }
+
+    @Test
+    fun `a direct message reaches one neighbour, marked with its sender`(): Unit = Nodes().use { nodes ->
+        val (a, b) = nodes.node() to nodes.node()
+        val received = LinkedBlockingQueue<Message>()
+        a.join("direct").use { ta ->
+            b.join("direct", a.listenAddrs()) { received.put(it) }.use { tb ->
+                eventually("a neighbour") { ta.activeView() >= 1 && tb.activeView() >= 1 }
+                ta.send(b.peerId(), "psst".encodeToByteArray())
+                val m = received.take("the direct message")
+                assertEquals(listOf("psst", a.peerId(), "true"), listOf(m.data.decodeToString(), m.origin, m.direct.toString()))
+                ta.gossipWithin("near".encodeToByteArray(), 1u)
+                val n = received.take("the one-hop message")
+                assertEquals("near" to false, n.data.decodeToString() to n.direct)
+                val e = assertThrows<HyparException.InvalidArgument> { ta.send(a.peerId(), "me".encodeToByteArray()) }
+                assertTrue(e.message!!.contains("not a neighbour"), e.message)
+                assertEquals(1UL, tb.stats().directReceived)
+            }
+        }
+    }
 }

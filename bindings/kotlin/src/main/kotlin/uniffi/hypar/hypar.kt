@@ -800,6 +800,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_hypar_ffi_checksum_method_hypartopic_gossip_many(
     ): Int
+    external fun uniffi_hypar_ffi_checksum_method_hypartopic_gossip_within(
+    ): Int
     external fun uniffi_hypar_ffi_checksum_method_hypartopic_is_delivering(
     ): Int
     external fun uniffi_hypar_ffi_checksum_method_hypartopic_leave(
@@ -807,6 +809,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_hypar_ffi_checksum_method_hypartopic_name(
     ): Int
     external fun uniffi_hypar_ffi_checksum_method_hypartopic_next_message(
+    ): Int
+    external fun uniffi_hypar_ffi_checksum_method_hypartopic_send(
     ): Int
     external fun uniffi_hypar_ffi_checksum_method_hypartopic_stats(
     ): Int
@@ -882,6 +886,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_hypar_ffi_fn_method_hypartopic_gossip_many(`ptr`: Long,`messages`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_hypar_ffi_fn_method_hypartopic_gossip_within(`ptr`: Long,`data`: RustBuffer.ByValue,`hops`: Short,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_hypar_ffi_fn_method_hypartopic_is_delivering(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
     external fun uniffi_hypar_ffi_fn_method_hypartopic_leave(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -890,6 +896,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_hypar_ffi_fn_method_hypartopic_next_message(`ptr`: Long,
     ): Long
+    external fun uniffi_hypar_ffi_fn_method_hypartopic_send(`ptr`: Long,`peerId`: RustBuffer.ByValue,`data`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_hypar_ffi_fn_method_hypartopic_stats(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_hypar_ffi_fn_clone_messagebatchhandler(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1086,6 +1094,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_hypar_ffi_checksum_method_hypartopic_gossip_many() and 0xFFFF) != 33958) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_hypar_ffi_checksum_method_hypartopic_gossip_within() and 0xFFFF) != 36928) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_hypar_ffi_checksum_method_hypartopic_is_delivering() and 0xFFFF) != 37130) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1096,6 +1107,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_hypar_ffi_checksum_method_hypartopic_next_message() and 0xFFFF) != 21389) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_hypar_ffi_checksum_method_hypartopic_send() and 0xFFFF) != 62056) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_hypar_ffi_checksum_method_hypartopic_stats() and 0xFFFF) != 10962) {
@@ -2406,6 +2420,13 @@ public interface HyparTopicInterface {
     fun `gossipMany`(`messages`: List<kotlin.ByteArray>): kotlin.ULong
     
     /**
+     * Publish `data` to the members at most `hops` overlay hops away: 1
+     * reaches this node's neighbours only; 0, or more than the topic's
+     * `max_hops`, as far as the topic allows.
+     */
+    fun `gossipWithin`(`data`: kotlin.ByteArray, `hops`: kotlin.UShort)
+    
+    /**
      * Whether messages are still delivered: false once the topic was left
      * or its network shut down.
      */
@@ -2428,6 +2449,15 @@ public interface HyparTopicInterface {
      * shut down. Only for topics joined without a handler.
      */
     suspend fun `nextMessage`(): Message?
+    
+    /**
+     * Send `data` to the neighbour `peer_id` alone: it arrives as a
+     * `Message` with `direct` set and `origin` naming this node; not
+     * gossiped, not deduplicated, never relayed. `InvalidArgument` if the
+     * peer is not a current neighbour, `QueueFull` if its link is
+     * congested (nothing was sent: retry later).
+     */
+    fun `send`(`peerId`: kotlin.String, `data`: kotlin.ByteArray)
     
     /**
      * This topic's counters.
@@ -2620,6 +2650,26 @@ open class HyparTopic: Disposable, AutoCloseable, HyparTopicInterface
 
     
     /**
+     * Publish `data` to the members at most `hops` overlay hops away: 1
+     * reaches this node's neighbours only; 0, or more than the topic's
+     * `max_hops`, as far as the topic allows.
+     */
+    @Throws(HyparException::class)override fun `gossipWithin`(`data`: kotlin.ByteArray, `hops`: kotlin.UShort)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(HyparException) { _status ->
+    UniffiLib.uniffi_hypar_ffi_fn_method_hypartopic_gossip_within(
+        it,
+        
+        FfiConverterByteArray.lower(`data`),
+        FfiConverterUShort.lower(`hops`),_status)
+}
+    }
+    
+    
+
+    
+    /**
      * Whether messages are still delivered: false once the topic was left
      * or its network shut down.
      */override fun `isDelivering`(): kotlin.Boolean {
@@ -2692,6 +2742,28 @@ open class HyparTopic: Disposable, AutoCloseable, HyparTopicInterface
         HyparException.ErrorHandler,
     )
     }
+
+    
+    /**
+     * Send `data` to the neighbour `peer_id` alone: it arrives as a
+     * `Message` with `direct` set and `origin` naming this node; not
+     * gossiped, not deduplicated, never relayed. `InvalidArgument` if the
+     * peer is not a current neighbour, `QueueFull` if its link is
+     * congested (nothing was sent: retry later).
+     */
+    @Throws(HyparException::class)override fun `send`(`peerId`: kotlin.String, `data`: kotlin.ByteArray)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(HyparException) { _status ->
+    UniffiLib.uniffi_hypar_ffi_fn_method_hypartopic_send(
+        it,
+        
+        FfiConverterString.lower(`peerId`),
+        FfiConverterByteArray.lower(`data`),_status)
+}
+    }
+    
+    
 
     
     /**
@@ -3755,6 +3827,12 @@ data class Message (
      * Overlay hops it travelled: 1 when it came straight from its publisher.
      */
     var `hops`: kotlin.UShort
+    , 
+    /**
+     * A direct message from a neighbour (the topic's `send`), not a
+     * broadcast; `origin` is then that neighbour.
+     */
+    var `direct`: kotlin.Boolean
     
 ){
     
@@ -3774,19 +3852,22 @@ public object FfiConverterTypeMessage: FfiConverterRustBuffer<Message> {
             FfiConverterByteArray.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterUShort.read(buf),
+            FfiConverterBoolean.read(buf),
         )
     }
 
     override fun allocationSize(value: Message) = (
             FfiConverterByteArray.allocationSize(value.`data`) +
             FfiConverterOptionalString.allocationSize(value.`origin`) +
-            FfiConverterUShort.allocationSize(value.`hops`)
+            FfiConverterUShort.allocationSize(value.`hops`) +
+            FfiConverterBoolean.allocationSize(value.`direct`)
     )
 
     override fun write(value: Message, buf: ByteBuffer) {
             FfiConverterByteArray.write(value.`data`, buf)
             FfiConverterOptionalString.write(value.`origin`, buf)
             FfiConverterUShort.write(value.`hops`, buf)
+            FfiConverterBoolean.write(value.`direct`, buf)
     }
 }
 
@@ -4270,6 +4351,22 @@ data class TopicStats (
      * Broadcast frames refused because their sender was not a neighbour.
      */
     var `notNeighbor`: kotlin.ULong
+    , 
+    /**
+     * New messages and announcements not taken for want of room (held
+     * messages, awaited announcements).
+     */
+    var `overloaded`: kotlin.ULong
+    , 
+    /**
+     * Direct messages sent to neighbours.
+     */
+    var `directSent`: kotlin.ULong
+    , 
+    /**
+     * Direct messages received from neighbours.
+     */
+    var `directReceived`: kotlin.ULong
     
 ){
     
@@ -4287,6 +4384,9 @@ public object FfiConverterTypeTopicStats: FfiConverterRustBuffer<TopicStats> {
     override fun read(buf: ByteBuffer): TopicStats {
         return TopicStats(
             FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
@@ -4321,7 +4421,10 @@ public object FfiConverterTypeTopicStats: FfiConverterRustBuffer<TopicStats> {
             FfiConverterULong.allocationSize(value.`rejected`) +
             FfiConverterULong.allocationSize(value.`ignored`) +
             FfiConverterULong.allocationSize(value.`forged`) +
-            FfiConverterULong.allocationSize(value.`notNeighbor`)
+            FfiConverterULong.allocationSize(value.`notNeighbor`) +
+            FfiConverterULong.allocationSize(value.`overloaded`) +
+            FfiConverterULong.allocationSize(value.`directSent`) +
+            FfiConverterULong.allocationSize(value.`directReceived`)
     )
 
     override fun write(value: TopicStats, buf: ByteBuffer) {
@@ -4341,6 +4444,9 @@ public object FfiConverterTypeTopicStats: FfiConverterRustBuffer<TopicStats> {
             FfiConverterULong.write(value.`ignored`, buf)
             FfiConverterULong.write(value.`forged`, buf)
             FfiConverterULong.write(value.`notNeighbor`, buf)
+            FfiConverterULong.write(value.`overloaded`, buf)
+            FfiConverterULong.write(value.`directSent`, buf)
+            FfiConverterULong.write(value.`directReceived`, buf)
     }
 }
 
