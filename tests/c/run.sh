@@ -32,7 +32,12 @@ done
 
 # The Rust side is not instrumented; ASan still checks every access the C
 # side makes to memory the library hands out, and LeakSanitizer every byte.
+# Not fork: GCC's ASan allocator is not fork-safe. A child forked while
+# another thread of the parent is inside the allocator inherits its lock held
+# and deadlocks at its next allocation (seen in 3 of 15 runs, with a stack in
+# __sanitizer::SizeClassAllocator64::GetFromAllocator); fork runs plain above.
 for t in "${tests[@]}"; do
+  [ "$t" = fork ] && continue
   step "$t (ASan + UBSan)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 "$out/$t-asan"
 done
