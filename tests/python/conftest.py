@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Callable
 
@@ -23,6 +24,25 @@ def wait_until(condition: Callable[[], bool], timeout: float = 20.0, what: str =
 
 def wait_neighbours(topic: hypar.Topic, n: int = 1) -> None:
     wait_until(lambda: topic.stats().active_view >= n, what=f"{n} neighbour(s) in {topic.name!r}")
+
+
+class Inbox:
+    """An on_message callback that keeps every message it gets (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.items: list[hypar.Message] = []
+
+    def __call__(self, message: hypar.Message) -> None:
+        with self.lock:
+            self.items.append(message)
+
+    def messages(self) -> list[hypar.Message]:
+        with self.lock:
+            return list(self.items)
+
+    def payloads(self) -> list[bytes]:
+        return [bytes(m) for m in self.messages()]
 
 
 @pytest.fixture

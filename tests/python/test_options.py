@@ -2,29 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 import hypar
-from conftest import wait_neighbours, wait_until
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.items: list[hypar.Message] = []
-
-    def __call__(self, message: hypar.Message) -> None:
-        with self.lock:
-            self.items.append(message)
-
-    def messages(self) -> list[hypar.Message]:
-        with self.lock:
-            return list(self.items)
-
-    def payloads(self) -> list[bytes]:
-        return [bytes(m) for m in self.messages()]
+from conftest import Inbox, wait_neighbours, wait_until
 
 
 def a_peer_id() -> str:

@@ -10,21 +10,7 @@ import time
 import pytest
 
 import hypar
-from conftest import wait_neighbours, wait_until
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.items: list[hypar.Message] = []
-
-    def __call__(self, message: hypar.Message) -> None:
-        with self.lock:
-            self.items.append(message)
-
-    def payloads(self) -> list[bytes]:
-        with self.lock:
-            return [bytes(m) for m in self.items]
+from conftest import Inbox, wait_neighbours, wait_until
 
 
 def judge(msg: hypar.Message) -> object:
