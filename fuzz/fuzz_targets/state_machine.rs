@@ -58,6 +58,7 @@ struct Reconfig {
     max_hops: u8,
     missing: u8,
     cache: u8,
+    proxy: bool,
 }
 
 impl Reconfig {
@@ -76,6 +77,7 @@ impl Reconfig {
         p.max_hops = u16::from(self.max_hops % 50) + 1;
         p.missing_capacity = usize::from(self.missing % 5) + 1;
         p.message_cache_capacity = usize::from(self.cache % 6) + 1;
+        p.proxy = self.proxy && !c.signed;
         c
     }
 }
@@ -94,6 +96,7 @@ enum ArbMessage {
     Graft(Option<u8>),
     Prune,
     Direct(u8),
+    Proxy { nonce: u8, limit: u8, age_ms: u32, len: u8 },
 }
 
 fn peer(p: u8) -> u32 {
@@ -104,10 +107,14 @@ fn info(p: u8) -> PeerInfo<u32> {
     PeerInfo { id: peer(p), data: (p & 0x80 != 0).then(|| Bytes::from_static(b"addr")) }
 }
 
-/// Test message `k`: from one of three origins, numbered within session 1.
+/// Test message `k`: for 0..24 from one of three origins, numbered within
+/// session 1; for 24..32 anonymous (proxy passing), nonce `k`, published by
+/// one of three nodes.
 fn msg(k: u8, hops: u16, age_ms: u32, payload: Bytes) -> Gossip<u32> {
-    let k = k % 24;
-    Gossip::new(90 + u32::from(k % 3), 1, u64::from(k / 3) + 1, hops, age_ms, payload)
+    match k % 32 {
+        k @ 0..24 => Gossip::new(90 + u32::from(k % 3), 1, u64::from(k / 3) + 1, hops, age_ms, payload),
+        k => Gossip::new(90 + u32::from(k % 3), u64::from(k), 0, hops, age_ms, payload),
+    }
 }
 
 fn message(m: ArbMessage) -> Message<u32> {
@@ -139,11 +146,23 @@ fn message(m: ArbMessage) -> Message<u32> {
         ArbMessage::Graft(k) => Message::Graft { id: k.map(|k| msg(k, 1, 0, Bytes::new()).id) },
         ArbMessage::Prune => Message::Prune,
         ArbMessage::Direct(len) => Message::Direct { payload: Bytes::from(vec![3; usize::from(len % 64)]) },
+        ArbMessage::Proxy { nonce, limit, age_ms, len } => Message::Proxy {
+            nonce: u64::from(24 + nonce % 8),
+            limit: u16::from(limit % 8),
+            age_ms: age_ms % 100_000,
+            payload: Bytes::from(vec![4; usize::from(len % 64)]),
+        },
     }
 }
 
-const TIMERS: [TimerKind; 5] =
-    [TimerKind::Shuffle, TimerKind::Maintenance, TimerKind::JoinRetry, TimerKind::IHaveFlush, TimerKind::Graft];
+const TIMERS: [TimerKind; 6] = [
+    TimerKind::Shuffle,
+    TimerKind::Maintenance,
+    TimerKind::JoinRetry,
+    TimerKind::IHaveFlush,
+    TimerKind::Graft,
+    TimerKind::Proxy,
+];
 const VERDICTS: [Validation; 4] = [Validation::Accept, Validation::Ignore, Validation::Reject, Validation::Forged];
 
 fn config(allow: bool, hold: bool) -> ProtocolConfig<u32> {
@@ -196,6 +215,7 @@ fn check(n: &Node, c: &ProtocolConfig<u32>) {
     assert!(s.missing <= c.plumtree.missing_capacity);
     assert!(s.known_peers <= c.hyparview.known_peers_capacity);
     assert!(s.pending <= c.plumtree.max_pending, "{} messages held", s.pending);
+    assert!(s.anonymous <= c.plumtree.max_sessions && s.handoffs <= c.plumtree.max_pending);
 }
 
 fuzz_target!(|run: Run| {
@@ -255,7 +275,10 @@ fuzz_target!(|run: Run| {
                     assert_ne!(*to, ME, "sent to self");
                     let refusal = matches!(message, Message::Disconnect { alive: false });
                     assert!(c.admits(to) || refusal, "sent {message:?} to outsider {to}");
-                    let data = matches!(message, Message::Gossip(_) | Message::IHave(_) | Message::Direct { .. });
+                    let data = matches!(
+                        message,
+                        Message::Gossip(_) | Message::IHave(_) | Message::Direct { .. } | Message::Proxy { .. }
+                    );
                     assert!(!data || c.tells(to), "sent {message:?} to {to}, not told");
                 }
                 Output::Event { event: Event::Delivered(d), .. } => {

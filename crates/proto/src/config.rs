@@ -166,7 +166,23 @@ pub struct PlumtreeConfig {
     /// the future is refused, and its age counts as at least this node's
     /// time minus its time minus this skew, whatever age it claims.
     pub max_clock_skew: Duration,
+    /// Proxy passing (plausible deniability), in unsigned topics only: each
+    /// message this node publishes, or is handed to publish, goes with even
+    /// chance to one random neighbour this node tells, which publishes it as
+    /// if it were its own (or, if it proxies too, hands it on with the same
+    /// chance). The message's first appearance in the overlay then says
+    /// nothing certain about who wrote it. Off by default.
+    pub proxy: bool,
+    /// How long a neighbour handed a message to publish (proxy passing) has
+    /// to show it in the overlay (this node receives it, or an announcement
+    /// of it) before the hand-off goes to another neighbour. After
+    /// [`PROXY_ATTEMPTS`] neighbours, this node publishes it itself.
+    pub proxy_timeout: Duration,
 }
+
+/// Neighbours one node hands a message to (proxy passing) before it
+/// publishes the message itself.
+pub const PROXY_ATTEMPTS: usize = 3;
 
 impl Default for PlumtreeConfig {
     fn default() -> Self {
@@ -195,6 +211,8 @@ impl Default for PlumtreeConfig {
             max_pending: 1024,
             validation_timeout: Duration::from_secs(2),
             max_clock_skew: Duration::from_secs(25),
+            proxy: false,
+            proxy_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -438,6 +456,7 @@ impl PlumtreeConfig {
             ("plumtree.seen_ttl", self.seen_ttl),
             ("plumtree.max_link_delay", self.max_link_delay),
             ("plumtree.validation_timeout", self.validation_timeout),
+            ("plumtree.proxy_timeout", self.proxy_timeout),
         ] {
             ConfigError::check_duration(field, d)?;
         }
@@ -452,6 +471,13 @@ impl PlumtreeConfig {
             "plumtree.graft_timeout_max",
             ms(self.graft_timeout_max),
             "must not be below graft_timeout_1",
+        )?;
+        ConfigError::check(
+            self.proxy_timeout * (PROXY_ATTEMPTS as u32) < self.max_message_age,
+            "plumtree.proxy_timeout",
+            ms(self.proxy_timeout),
+            "must be below max_message_age / 3: a message goes to at most 3 proxies in turn, and must still be young \
+             enough to publish after the last",
         )?;
         ConfigError::check(
             self.max_message_age >= self.message_cache_ttl,
@@ -495,6 +521,12 @@ impl<PI> ProtocolConfig<PI> {
             "publish_as",
             "Some(..)",
             "must be None in a signed topic: a signed message names its signer",
+        )?;
+        ConfigError::check(
+            !(self.signed && self.plumtree.proxy),
+            "plumtree.proxy",
+            true,
+            "requires an unsigned topic: a signed message names its author, so passing it to a proxy hides nothing",
         )?;
         let p = &self.plumtree;
         ConfigError::check(

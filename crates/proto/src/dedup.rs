@@ -10,6 +10,10 @@
 //! message age. [`RecentIds`] remembers recent message ids to answer "do I
 //! have it?" for announcements; it is only an optimisation (a forgotten id
 //! costs a needless GRAFT, never a second delivery).
+//!
+//! Anonymous messages (proxy passing, number 0) each have a session of their
+//! own, so ranges would not save anything: they are remembered one by one,
+//! until they are too old to be accepted, at most `max_sessions` of them.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -156,6 +160,8 @@ pub(crate) struct SeenWindows<PI> {
     /// lost), and windows evicted for room.
     pub(crate) forced_gap_closures: u64,
     pub(crate) evictions: u64,
+    /// Anonymous messages delivered, by id, until every copy is too old.
+    anonymous: RecentIds,
 }
 
 /// Windows sampled to choose one to evict.
@@ -180,12 +186,21 @@ impl<PI: PeerIdentity> SeenWindows<PI> {
             slack: link_delay,
             forced_gap_closures: 0,
             evictions: 0,
+            anonymous: RecentIds::new(max_age + link_delay, max_sessions),
         }
     }
 
     /// Whether message `seq` of `origin`'s `session`, published at
     /// `published`, is new.
     pub(crate) fn check(&self, origin: PI, session: u64, seq: u64, published: Instant) -> Verdict {
+        if seq == 0 {
+            let id = MessageId::anonymous(session);
+            return match self.anonymous.contains(&id) {
+                true => Verdict::Duplicate,
+                false if self.before(self.anonymous.evicted_until, published) => Verdict::TooOld,
+                false => Verdict::New,
+            };
+        }
         match self.index.get(&(origin, session)) {
             Some(&i) if self.windows[i].contains(seq) => Verdict::Duplicate,
             Some(&i) if self.before(self.windows[i].horizon, published) => Verdict::TooOld,
@@ -202,6 +217,10 @@ impl<PI: PeerIdentity> SeenWindows<PI> {
 
     /// Record message `seq` of `origin`'s `session` as delivered.
     pub(crate) fn insert(&mut self, origin: PI, session: u64, seq: u64, now: Instant, rng: &mut dyn RngCore) {
+        if seq == 0 {
+            self.anonymous.insert(MessageId::anonymous(session), now);
+            return;
+        }
         let key = (origin, session);
         let i = match self.index.get(&key) {
             Some(&i) => i,
@@ -250,6 +269,7 @@ impl<PI: PeerIdentity> SeenWindows<PI> {
 
     /// Close gaps old enough to be settled and drop windows idle too long.
     pub(crate) fn expire(&mut self, now: Instant) {
+        self.anonymous.expire(now);
         let mut i = 0;
         while i < self.windows.len() {
             let w = &mut self.windows[i];
@@ -267,6 +287,11 @@ impl<PI: PeerIdentity> SeenWindows<PI> {
         self.windows.len()
     }
 
+    /// Anonymous messages remembered.
+    pub(crate) fn anonymous(&self) -> usize {
+        self.anonymous.len()
+    }
+
     /// Ranges held over every session (the memory the windows use).
     pub(crate) fn ranges(&self) -> usize {
         self.windows.iter().map(|w| w.ranges.len() + 1).sum()
@@ -281,11 +306,14 @@ pub(crate) struct RecentIds {
     order: VecDeque<(MessageId, Instant)>,
     ttl: Duration,
     capacity: usize,
+    /// The latest insertion forgotten for room rather than age: ids first
+    /// seen up to then may have been forgotten early.
+    evicted_until: Option<Instant>,
 }
 
 impl RecentIds {
     pub(crate) fn new(ttl: Duration, capacity: usize) -> Self {
-        RecentIds { ids: FastSet::default(), order: VecDeque::new(), ttl, capacity }
+        RecentIds { ids: FastSet::default(), order: VecDeque::new(), ttl, capacity, evicted_until: None }
     }
 
     pub(crate) fn contains(&self, id: &MessageId) -> bool {
@@ -297,6 +325,9 @@ impl RecentIds {
         if self.ids.insert(id) {
             self.order.push_back((id, now));
             while self.order.len() > self.capacity {
+                if let Some(&(_, at)) = self.order.front() {
+                    self.evicted_until = Some(at);
+                }
                 self.pop();
             }
         }

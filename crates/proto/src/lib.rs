@@ -24,7 +24,7 @@ mod state;
 mod topic;
 pub mod wire;
 
-pub use config::{HyParViewConfig, PlumtreeConfig, ProtocolConfig};
+pub use config::{HyParViewConfig, PlumtreeConfig, ProtocolConfig, PROXY_ATTEMPTS};
 pub use error::{ConfigError, ProtoError};
 pub use io::Signer;
 pub use message::{Auth, Gossip, IHaveEntry, Message, MessageId, PeerInfo, Priority, TopicId};
@@ -202,7 +202,8 @@ pub struct DeliveredMessage<PI> {
     pub id: MessageId,
     /// What its origin published.
     pub payload: Bytes,
-    /// Overlay hops the message travelled (1 = straight from its origin).
+    /// Overlay hops the message travelled (1 = straight from its origin; 0 =
+    /// a neighbour handed it to this node to publish, by proxy passing).
     pub hops: u16,
     /// The neighbour it arrived from.
     pub from: PI,
@@ -236,4 +237,7 @@ pub enum TimerKind {
     IHaveFlush,
     /// Announced messages have not arrived: graft those whose wait is over.
     Graft,
+    /// Messages handed to proxies have not shown up in the overlay: hand
+    /// those whose wait is over to other neighbours.
+    Proxy,
 }

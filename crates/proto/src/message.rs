@@ -59,8 +59,16 @@ impl MessageId {
     /// The domain-separation prefix hashed before a message's origin.
     pub const PREFIX: &'static [u8] = b"hypar/msg/v2/";
 
-    /// The id of message `seq` of `origin`'s `session`.
+    /// The domain-separation prefix of an anonymous message's id.
+    pub const ANONYMOUS_PREFIX: &'static [u8] = b"hypar/anon/v1/";
+
+    /// The id of message `seq` of `origin`'s `session`. Number 0 marks an
+    /// anonymous message (proxy passing): its id is
+    /// [`MessageId::anonymous`] of the session, whoever broadcast it.
     pub fn derive<PI: Serialize>(origin: &PI, session: u64, seq: u64) -> MessageId {
+        if seq == 0 {
+            return MessageId::anonymous(session);
+        }
         let mut hasher = Sha256::new();
         hasher.update(Self::PREFIX);
         let mut buf = [0u8; 128];
@@ -71,6 +79,22 @@ impl MessageId {
         }
         hasher.update(session.to_le_bytes());
         hasher.update(seq.to_le_bytes());
+        let digest = hasher.finalize();
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&digest[..16]);
+        MessageId(id)
+    }
+}
+
+impl MessageId {
+    /// The id of the anonymous message its author named `nonce`: the first
+    /// 16 bytes of SHA-256 over [`MessageId::ANONYMOUS_PREFIX`] and the
+    /// nonce (8 bytes, little-endian). It names no node, so every proxy that
+    /// publishes the message publishes it under the same id.
+    pub fn anonymous(nonce: u64) -> MessageId {
+        let mut hasher = Sha256::new();
+        hasher.update(Self::ANONYMOUS_PREFIX);
+        hasher.update(nonce.to_le_bytes());
         let digest = hasher.finalize();
         let mut id = [0u8; 16];
         id.copy_from_slice(&digest[..16]);
@@ -127,6 +151,11 @@ pub enum Priority {
 /// is a random number the origin picks each time it joins the topic. The
 /// triple (origin, session, seq) names the message for deduplication, and
 /// its id derives from it.
+///
+/// An anonymous message (proxy passing) has number 0: its session is a
+/// nonce its author picked for it alone, which names it (see
+/// [`MessageId::anonymous`]), and its origin is whichever node broadcast it,
+/// which need not be its author.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Gossip<PI> {
     /// The message's id, derived from the three fields that follow (not
@@ -274,6 +303,22 @@ pub enum Message<PI> {
         /// What the sender sent.
         payload: Bytes,
     },
+    /// Proxy passing: "publish this message as if it were yours". The
+    /// receiver broadcasts it as the anonymous GOSSIP `{ origin: itself,
+    /// session: nonce, seq: 0 }`, or hands it on to a neighbour of its own.
+    Proxy {
+        /// The author's random name for the message (8 bytes on the wire);
+        /// its id is [`MessageId::anonymous`] of it.
+        #[serde(with = "postcard::fixint::le")]
+        nonce: u64,
+        /// The author's hop limit, as in [`Gossip::limit`].
+        limit: u16,
+        /// Milliseconds the message has spent inside nodes so far, as in
+        /// [`Gossip::age_ms`].
+        age_ms: u32,
+        /// What the author published.
+        payload: Bytes,
+    },
 }
 
 impl<PI> Message<PI> {
@@ -292,6 +337,7 @@ impl<PI> Message<PI> {
             Message::Graft { .. } => "graft",
             Message::Prune => "prune",
             Message::Direct { .. } => "direct",
+            Message::Proxy { .. } => "proxy",
         }
     }
 }

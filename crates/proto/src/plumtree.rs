@@ -29,8 +29,8 @@ use super::dedup::{RecentIds, SeenWindows, Verdict};
 use super::io::Io;
 use super::FastMap;
 use super::{
-    wire, Auth, DeliveredMessage, Event, Gossip, IHaveEntry, Message, MessageId, Offence, Output, PeerIdentity,
-    PlumtreeConfig, ProtoError, TimerKind, Validation,
+    wire, Auth, CacheSizes, DeliveredMessage, Event, Gossip, IHaveEntry, Message, MessageId, Offence, Output,
+    PeerIdentity, PlumtreeConfig, ProtoError, TimerKind, Validation,
 };
 
 /// What one topic's Plumtree instance counted since the topic was joined.
@@ -48,6 +48,8 @@ pub(crate) struct PlumtreeCounters {
     pub forged: u64,
     pub pending_full: u64,
     pub missing_full: u64,
+    pub handoffs_sent: u64,
+    pub handoffs_taken: u64,
 }
 
 /// A new message waiting for the driver's verdict.
@@ -59,6 +61,28 @@ struct Pending<PI> {
     published: Instant,
     /// Its announcements, if it was announced before it arrived.
     missing: Option<Missing<PI>>,
+    /// `from` handed it to this node to publish (proxy passing).
+    handoff: bool,
+}
+
+/// A message handed to a neighbour to publish (proxy passing), until the
+/// overlay shows it.
+#[derive(Debug)]
+struct Handoff<PI> {
+    nonce: u64,
+    payload: Bytes,
+    limit: u16,
+    /// When it was published: its age counts from here.
+    published: Instant,
+    /// Who handed it to this node (`None`: this node wrote it).
+    from: Option<PI>,
+    /// The neighbour holding it now.
+    to: PI,
+    /// Neighbours it went to, `to` included.
+    tried: Vec<PI>,
+    /// When to give up on `to`; `None` once the message was announced here
+    /// (it is in the overlay; the copy is on its way).
+    deadline: Option<Instant>,
 }
 
 /// Announcements of a message not received yet.
@@ -134,7 +158,16 @@ pub(crate) struct Plumtree<PI> {
     signed: bool,
     holds: bool,
     pending: FastMap<MessageId, Pending<PI>>,
+    /// Messages handed to proxies, not yet seen in the overlay: at most
+    /// `max_pending`.
+    handoffs: FastMap<MessageId, Handoff<PI>>,
+    /// The deadline the topic's `Proxy` timer is armed for.
+    proxy_timer_at: Option<Instant>,
 }
+
+/// The chance that a node passing proxies hands a message on rather than
+/// publishing it itself.
+const PROXY_CHANCE: f64 = 0.5;
 
 /// Refuse a payload whose GOSSIP frame, framing included, would exceed
 /// `max_message_size`, when published (signed or not) by an origin whose
@@ -159,6 +192,27 @@ const LAG_SAMPLES: usize = 64;
 /// still fetched: a message's age does not count the link delays along its
 /// path, so a message published just after the join may look a little older.
 const JOIN_SLACK: Duration = Duration::from_secs(1);
+
+/// The cache entry of message `g`, published at `published`.
+fn cache_entry<PI>(
+    g: Gossip<PI>,
+    published: Instant,
+    parent: Option<PI>,
+    grafted_after: Option<Instant>,
+) -> CachedMessage<PI> {
+    CachedMessage {
+        origin: g.origin,
+        session: g.session,
+        seq: g.seq,
+        payload: g.payload,
+        auth: g.auth,
+        hops: g.hops,
+        limit: g.limit,
+        published,
+        parent,
+        grafted_after,
+    }
+}
 
 fn age_ms(now: Instant, origin: Instant) -> u32 {
     now.saturating_duration_since(origin).as_millis().min(u32::MAX as u128) as u32
@@ -192,6 +246,8 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             signed,
             holds,
             pending: FastMap::default(),
+            handoffs: FastMap::default(),
+            proxy_timer_at: None,
             recent: RecentIds::new(config.seen_ttl, config.recent_ids_capacity),
             me,
             session,
@@ -237,9 +293,19 @@ impl<PI: PeerIdentity> Plumtree<PI> {
     }
 
     /// How full the bounded structures are.
-    pub(crate) fn sizes(&self) -> (usize, usize, usize, usize, usize, usize) {
+    pub(crate) fn sizes(&self) -> CacheSizes {
         let (w, c) = (&self.windows, &self.cache);
-        (w.len(), w.ranges(), self.recent.len(), c.len(), self.missing.len(), self.pending.len())
+        CacheSizes {
+            sessions: w.len(),
+            ranges: w.ranges(),
+            anonymous: w.anonymous(),
+            recent_ids: self.recent.len(),
+            cached_messages: c.len(),
+            missing: self.missing.len(),
+            known_peers: 0,
+            pending: self.pending.len(),
+            handoffs: self.handoffs.len(),
+        }
     }
 
     /// Whether `p` is a neighbour this node sends data to (eager or lazy).
@@ -327,6 +393,12 @@ impl<PI: PeerIdentity> Plumtree<PI> {
     ) -> Result<MessageId, ProtoError> {
         self.check_size(payload.len())?;
         let limit = if limit >= self.config.max_hops { 0 } else { limit };
+        if self.config.proxy && !self.signed {
+            let nonce = io.rng.next_u64();
+            self.counters.published += 1;
+            self.pass_on(nonce, payload, limit, io.now, None, io);
+            return Ok(MessageId::anonymous(nonce));
+        }
         let seq = self.next_seq;
         let auth = match (self.signed, io.signer) {
             (false, _) => None,
@@ -338,9 +410,6 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             }
         };
         self.next_seq += 1;
-        let id = MessageId::derive(&self.me, self.session, seq);
-        self.windows.insert(self.me, self.session, seq, io.now, io.rng);
-        self.recent.insert(id, io.now);
         let cached = CachedMessage {
             origin: self.me,
             session: self.session,
@@ -353,10 +422,198 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             parent: None,
             grafted_after: None,
         };
-        self.push(id, &cached, None, io);
-        self.cache.insert(id, cached, io.now);
+        let id = MessageId::derive(&self.me, self.session, seq);
+        self.originate(id, cached, None, io);
         self.counters.published += 1;
         Ok(id)
+    }
+
+    /// Put a message into the overlay from this node (at hop 0): record it
+    /// as seen, deliver it here if it came from `deliver_from` (a proxy's
+    /// hand-off), push and announce it.
+    fn originate(&mut self, id: MessageId, cached: CachedMessage<PI>, deliver_from: Option<PI>, io: &mut Io<'_, PI>) {
+        self.windows.insert(cached.origin, cached.session, cached.seq, io.now, io.rng);
+        self.recent.insert(id, io.now);
+        if let Some(from) = deliver_from {
+            io.event(Event::Delivered(DeliveredMessage {
+                id,
+                payload: cached.payload.clone(),
+                hops: 0,
+                from,
+                origin: None,
+            }));
+            self.counters.delivered += 1;
+        }
+        self.push(id, &cached, None, io);
+        self.cache.insert(id, cached, io.now);
+    }
+
+    // ---- Proxy passing ----
+
+    /// An anonymous message to publish, written here (`from` = `None`) or
+    /// handed over by `from`: hand it to a random neighbour with even
+    /// chance if this node passes proxies, else publish it.
+    fn pass_on(
+        &mut self,
+        nonce: u64,
+        payload: Bytes,
+        limit: u16,
+        published: Instant,
+        from: Option<PI>,
+        io: &mut Io<'_, PI>,
+    ) {
+        let h = Handoff { nonce, payload, limit, published, from, to: self.me, tried: Vec::new(), deadline: None };
+        let pass = self.config.proxy && self.handoffs.len() < self.config.max_pending && io.rng.gen_bool(PROXY_CHANCE);
+        let h = if pass { self.hand_to_next(h, io) } else { Some(h) };
+        if let Some(h) = h {
+            self.publish_anonymous(h, io);
+        }
+    }
+
+    /// Hand `h` to a neighbour not tried yet, if attempts and neighbours
+    /// are left; else give it back, for this node to publish (`None`: handed
+    /// on, or too old to publish at all).
+    fn hand_to_next(&mut self, mut h: Handoff<PI>, io: &mut Io<'_, PI>) -> Option<Handoff<PI>> {
+        let candidates: Vec<PI> = self
+            .eager
+            .iter()
+            .chain(&self.lazy)
+            .copied()
+            .filter(|p| !h.tried.contains(p) && Some(*p) != h.from)
+            .collect();
+        if h.tried.len() >= crate::PROXY_ATTEMPTS || candidates.is_empty() {
+            return Some(h);
+        }
+        let now = io.now;
+        if now.saturating_duration_since(h.published) > self.config.max_message_age {
+            // Too old for anyone to accept now: publishing it would not
+            // help either.
+            self.counters.dropped_too_old += 1;
+            return None;
+        }
+        let to = candidates[io.rng.gen_range(0..candidates.len())];
+        io.send(
+            to,
+            Message::Proxy {
+                nonce: h.nonce,
+                limit: h.limit,
+                age_ms: age_ms(now, h.published),
+                payload: h.payload.clone(),
+            },
+        );
+        self.counters.handoffs_sent += 1;
+        h.to = to;
+        h.tried.push(to);
+        let deadline = now + self.config.proxy_timeout;
+        h.deadline = Some(deadline);
+        self.handoffs.insert(MessageId::anonymous(h.nonce), h);
+        if self.proxy_timer_at.is_none_or(|armed| deadline < armed) {
+            self.proxy_timer_at = Some(deadline);
+            io.timer(self.config.proxy_timeout, TimerKind::Proxy);
+        }
+        None
+    }
+
+    /// Publish an anonymous message under this node's name. One handed over
+    /// by a neighbour is delivered here too, after the driver's verdict
+    /// where messages are held.
+    fn publish_anonymous(&mut self, h: Handoff<PI>, io: &mut Io<'_, PI>) {
+        let id = MessageId::anonymous(h.nonce);
+        if self.windows.check(self.me, h.nonce, 0, h.published) != Verdict::New || self.pending.contains_key(&id) {
+            return;
+        }
+        let cached = CachedMessage {
+            origin: self.me,
+            session: h.nonce,
+            seq: 0,
+            payload: h.payload,
+            auth: None,
+            hops: 0,
+            limit: h.limit,
+            published: h.published,
+            parent: None,
+            grafted_after: None,
+        };
+        match h.from {
+            Some(from) if self.holds => {
+                if self.pending.len() >= self.config.max_pending {
+                    // Not taken: the neighbour hands it to another proxy
+                    // when this one does not publish it in time.
+                    self.counters.pending_full += 1;
+                    return;
+                }
+                let g = Self::copy_of(id, &cached, io.now);
+                let g = Gossip { hops: 0, ..g };
+                io.out.push(Output::Validate { topic: io.topic, from, message: g.clone() });
+                let (since, published) = (io.now, h.published);
+                self.pending.insert(id, Pending { gossip: g, from, since, published, missing: None, handoff: true });
+            }
+            from => self.originate(id, cached, from, io),
+        }
+    }
+
+    /// `from` hands this node a message to publish (proxy passing).
+    pub(crate) fn on_proxy(
+        &mut self,
+        from: PI,
+        nonce: u64,
+        limit: u16,
+        age_ms: u32,
+        payload: Bytes,
+        io: &mut Io<'_, PI>,
+    ) {
+        let age = Duration::from_millis(age_ms.into());
+        // A signed topic cannot publish anonymously; a payload too large to
+        // publish under this node's name, or too old, is refused (the
+        // sender hands it to another neighbour).
+        if self.signed || age > self.config.max_message_age || self.check_size(payload.len()).is_err() {
+            self.counters.dropped_invalid += 1;
+            return;
+        }
+        let id = MessageId::anonymous(nonce);
+        let published = io.now.checked_sub(age).unwrap_or(io.now);
+        let seen = self.recent.contains(&id) || self.windows.check(self.me, nonce, 0, published) != Verdict::New;
+        if seen || self.pending.contains_key(&id) || self.handoffs.contains_key(&id) {
+            // Published already (a hand-off retried after a slow proxy), or
+            // on its way.
+            self.counters.duplicates += 1;
+            return;
+        }
+        self.counters.handoffs_taken += 1;
+        self.pass_on(nonce, payload, limit, published, Some(from), io);
+    }
+
+    /// The topic's `Proxy` timer fired: hand every message whose proxy did
+    /// not show it in time to another neighbour, then re-arm.
+    pub(crate) fn on_proxy_timer(&mut self, io: &mut Io<'_, PI>) {
+        self.proxy_timer_at = None;
+        let now = io.now;
+        let due: Vec<MessageId> =
+            self.handoffs.iter().filter(|(_, h)| h.deadline.is_some_and(|d| d <= now)).map(|(id, _)| *id).collect();
+        for id in due {
+            self.retry_handoff(id, io);
+        }
+        let next = self.handoffs.values().filter_map(|h| h.deadline).min();
+        if let Some(at) = next {
+            self.proxy_timer_at = Some(at);
+            io.timer(at.saturating_duration_since(now), TimerKind::Proxy);
+        }
+    }
+
+    /// Hand message `id` to the next neighbour, or publish it here.
+    fn retry_handoff(&mut self, id: MessageId, io: &mut Io<'_, PI>) {
+        let Some(h) = self.handoffs.remove(&id) else { return };
+        if let Some(h) = self.hand_to_next(h, io) {
+            self.publish_anonymous(h, io);
+        }
+    }
+
+    /// A hand-off to `peer` could not be sent: try the next neighbour now.
+    pub(crate) fn on_handoff_refused(&mut self, peer: PI, nonce: u64, io: &mut Io<'_, PI>) {
+        let id = MessageId::anonymous(nonce);
+        if self.handoffs.get(&id).is_some_and(|h| h.to == peer) {
+            self.retry_handoff(id, io);
+        }
     }
 
     /// The copy of cached message `id` to send one hop further.
@@ -463,7 +720,9 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             age = age.max(Duration::from_millis(since));
         }
         let past_limit = g.hops > self.config.max_hops || (g.limit != 0 && g.hops > g.limit);
-        if age > self.config.max_message_age || g.hops == 0 || past_limit || g.seq == 0 {
+        // Number 0 (anonymous) only in unsigned topics: nobody signs it.
+        let bad_seq = g.seq == 0 && self.signed;
+        if age > self.config.max_message_age || g.hops == 0 || past_limit || bad_seq {
             self.counters.dropped_invalid += 1;
             return None;
         }
@@ -482,6 +741,16 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             return;
         }
         let published = now.checked_sub(age).unwrap_or(now);
+        // A message this node handed to a proxy is in the overlay: the
+        // hand-off is done. One this node wrote is not delivered here, and
+        // needs no verdict; from here on this node relays it like any other.
+        if let Some(h) = self.handoffs.remove(&g.id) {
+            if h.from.is_none() {
+                let missing = self.forget_missing(&g.id);
+                self.accept(from, g, published, missing, false, io);
+                return;
+            }
+        }
         let verdict = match self.recent.contains(&g.id) {
             true => Verdict::Duplicate,
             false => self.windows.check(g.origin, g.session, g.seq, published),
@@ -531,11 +800,11 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             }
             let missing = self.forget_missing(&g.id);
             io.out.push(Output::Validate { topic: io.topic, from, message: g.clone() });
-            self.pending.insert(g.id, Pending { gossip: g, from, since: now, published, missing });
+            self.pending.insert(g.id, Pending { gossip: g, from, since: now, published, missing, handoff: false });
             return;
         }
         let missing = self.forget_missing(&g.id);
-        self.accept(from, g, published, missing, io);
+        self.accept(from, g, published, missing, true, io);
     }
 
     /// The driver's verdict on a held message.
@@ -547,7 +816,11 @@ impl<PI: PeerIdentity> Plumtree<PI> {
                 // Nothing else could deliver it meanwhile (copies of a held
                 // message are duplicates), but the record may have moved on.
                 match self.windows.check(g.origin, g.session, g.seq, p.published) {
-                    Verdict::New => self.accept(p.from, p.gossip, p.published, p.missing, io),
+                    Verdict::New if p.handoff => {
+                        let cached = cache_entry(p.gossip, p.published, None, None);
+                        self.originate(id, cached, Some(p.from), io);
+                    }
+                    Verdict::New => self.accept(p.from, p.gossip, p.published, p.missing, true, io),
                     Verdict::Duplicate => self.counters.duplicates += 1,
                     Verdict::TooOld => self.counters.dropped_too_old += 1,
                 }
@@ -569,13 +842,15 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         }
     }
 
-    /// Deliver and relay a new message that arrived from `from`.
+    /// Deliver (if `deliver`: not a message this node wrote) and relay a
+    /// new message that arrived from `from`.
     fn accept(
         &mut self,
         from: PI,
         g: Gossip<PI>,
         published: Instant,
         missing: Option<Missing<PI>>,
+        deliver: bool,
         io: &mut Io<'_, PI>,
     ) {
         let now = io.now;
@@ -594,33 +869,26 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             l.carried = true;
             l.duplicate_streak = 0;
         }
-        let cached = CachedMessage {
-            origin: g.origin,
-            session: g.session,
-            seq: g.seq,
-            payload: g.payload,
-            auth: g.auth,
-            hops: g.hops,
-            limit: g.limit,
-            published,
-            parent: Some(from),
-            grafted_after,
-        };
+        let id = g.id;
         let origin = self.signed.then_some(g.origin);
-        io.event(Event::Delivered(DeliveredMessage {
-            id: g.id,
-            payload: cached.payload.clone(),
-            hops: g.hops,
-            from,
-            origin,
-        }));
-        self.counters.delivered += 1;
-        self.push(g.id, &cached, Some(from), io);
-        self.cache.insert(g.id, cached, now);
+        let cached = cache_entry(g, published, Some(from), grafted_after);
+        if deliver {
+            io.event(Event::Delivered(DeliveredMessage {
+                id,
+                payload: cached.payload.clone(),
+                hops: cached.hops,
+                from,
+                origin,
+            }));
+            self.counters.delivered += 1;
+        }
+        let hops = cached.hops;
+        self.push(id, &cached, Some(from), io);
+        self.cache.insert(id, cached, now);
         // Tree optimisation: a lazy link announced this message much closer
         // to its origin than the copy we got.
         if let Some(best) = missing.and_then(|m| m.announcers.into_iter().min_by_key(|(_, h)| *h)) {
-            self.optimize(g.id, best.0, best.1, g.hops, from, io);
+            self.optimize(id, best.0, best.1, hops, from, io);
         }
     }
 
@@ -656,6 +924,11 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         let wait = self.graft_wait();
         let catch_up = self.config.catch_up.max(JOIN_SLACK);
         for e in entries {
+            if let Some(h) = self.handoffs.get_mut(&e.id) {
+                // Handed to a proxy, and in the overlay now: no more
+                // hand-offs; the copy is fetched as any announced message.
+                h.deadline = None;
+            }
             if self.pending.contains_key(&e.id) {
                 continue;
             }
@@ -895,6 +1168,16 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         }
     }
 
+    /// A neighbour went down: messages handed to it and not yet seen go to
+    /// another neighbour at once.
+    pub(crate) fn retry_handoffs_to(&mut self, peer: PI, io: &mut Io<'_, PI>) {
+        let to_peer: Vec<MessageId> =
+            self.handoffs.iter().filter(|(_, h)| h.to == peer && h.deadline.is_some()).map(|(id, _)| *id).collect();
+        for id in to_peer {
+            self.retry_handoff(id, io);
+        }
+    }
+
     /// Apply a new configuration to the running topic (the fields that may
     /// change, see [`crate::ProtocolConfig::check_change`]): count and byte
     /// bounds apply at once, times (timers, the cache's age) from their next
@@ -932,6 +1215,9 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         // Messages held for a verdict that came from a peer no longer heard
         // are let go, not recorded: a heard neighbour may bring them again.
         self.pending.retain(|_, p| hears(&p.from));
+        // So are messages such a peer handed over to publish: it hands them
+        // to another proxy when they do not show up.
+        self.handoffs.retain(|_, h| h.from.is_none_or(|f| hears(&f)));
         // A smaller announcement set: give up the newest entries beyond it
         // (announcers will announce again what is still wanted).
         let excess = self.missing.len().saturating_sub(self.config.missing_capacity);
@@ -968,6 +1254,16 @@ impl<PI: PeerIdentity> Plumtree<PI> {
                 self.counters.ignored += 1;
             }
         }
+        // Hand-offs too old to publish or deliver: announced but never
+        // fetched, or (counted) stuck with a proxy that never answered.
+        let max_age = self.config.max_message_age;
+        let mut stuck = 0;
+        self.handoffs.retain(|_, h| {
+            let keep = now.saturating_duration_since(h.published) <= max_age;
+            stuck += u64::from(!keep && h.deadline.is_some());
+            keep
+        });
+        self.counters.dropped_too_old += stuck;
         self.windows.expire(now);
         self.recent.expire(now);
         self.cache.expire(now);

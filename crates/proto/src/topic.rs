@@ -51,6 +51,11 @@ pub struct TopicCounters {
     pub direct_sent: u64,
     /// Direct messages received from neighbours.
     pub direct_received: u64,
+    /// Messages handed to neighbours to publish (proxy passing), retries
+    /// included.
+    pub handoffs_sent: u64,
+    /// Messages neighbours handed this node to publish (proxy passing).
+    pub handoffs_taken: u64,
 }
 
 /// How full a topic's bounded structures are (see [`Topic::cache_sizes`]).
@@ -60,6 +65,9 @@ pub struct CacheSizes {
     pub sessions: usize,
     /// Ranges of delivered numbers over every session.
     pub ranges: usize,
+    /// Anonymous messages (proxy passing) remembered one by one, at most
+    /// `max_sessions`.
+    pub anonymous: usize,
     /// Recent message ids remembered.
     pub recent_ids: usize,
     /// Messages kept to answer GRAFTs.
@@ -70,6 +78,8 @@ pub struct CacheSizes {
     pub known_peers: usize,
     /// New messages held for the driver's verdict.
     pub pending: usize,
+    /// Messages handed to proxies and not yet seen in the overlay.
+    pub handoffs: usize,
 }
 
 /// One joined topic.
@@ -193,14 +203,14 @@ impl<PI: PeerIdentity> Topic<PI> {
             missing_full: p.missing_full,
             direct_sent: self.direct.0,
             direct_received: self.direct.1,
+            handoffs_sent: p.handoffs_sent,
+            handoffs_taken: p.handoffs_taken,
         }
     }
 
     /// How full the topic's bounded structures are.
     pub fn cache_sizes(&self) -> CacheSizes {
-        let (sessions, ranges, recent_ids, cached_messages, missing, pending) = self.plumtree.sizes();
-        let known_peers = self.hyparview.known_len();
-        CacheSizes { sessions, ranges, recent_ids, cached_messages, missing, known_peers, pending }
+        CacheSizes { known_peers: self.hyparview.known_len(), ..self.plumtree.sizes() }
     }
 
     /// The configured largest frame, framing included.
@@ -223,7 +233,10 @@ impl<PI: PeerIdentity> Topic<PI> {
         for change in self.hyparview.take_changes() {
             match change {
                 NeighborChange::Up(peer) => self.plumtree.on_neighbor_up(peer, self.config.tells(&peer), io),
-                NeighborChange::Down(peer) => self.plumtree.on_neighbor_down(peer),
+                NeighborChange::Down(peer) => {
+                    self.plumtree.on_neighbor_down(peer);
+                    self.plumtree.retry_handoffs_to(peer, io);
+                }
             }
         }
     }
@@ -248,8 +261,10 @@ impl<PI: PeerIdentity> Topic<PI> {
 
     /// A message for `peer` could not be sent.
     pub(crate) fn on_send_refused(&mut self, peer: PI, message: &Message<PI>, io: &mut Io<'_, PI>) {
-        if let Message::Gossip(g) = message {
-            self.plumtree.on_push_refused(peer, g, io);
+        match message {
+            Message::Gossip(g) => self.plumtree.on_push_refused(peer, g, io),
+            Message::Proxy { nonce, .. } => self.plumtree.on_handoff_refused(peer, *nonce, io),
+            _ => {}
         }
     }
 
@@ -296,7 +311,12 @@ impl<PI: PeerIdentity> Topic<PI> {
         }
         let broadcast = matches!(
             message,
-            Message::Gossip(_) | Message::IHave(_) | Message::Graft { .. } | Message::Prune | Message::Direct { .. }
+            Message::Gossip(_)
+                | Message::IHave(_)
+                | Message::Graft { .. }
+                | Message::Prune
+                | Message::Direct { .. }
+                | Message::Proxy { .. }
         );
         if broadcast && !self.hyparview.is_active(&from) {
             // Only neighbours take part in the broadcast (or talk directly).
@@ -304,7 +324,8 @@ impl<PI: PeerIdentity> Topic<PI> {
             io.offence(from, Offence::NotNeighbor);
             return;
         }
-        let data = matches!(message, Message::Gossip(_) | Message::IHave(_) | Message::Direct { .. });
+        let data =
+            matches!(message, Message::Gossip(_) | Message::IHave(_) | Message::Direct { .. } | Message::Proxy { .. });
         if data && !self.config.hears(&from) {
             // Data from a neighbour not heard: not taken. One that pushes is
             // told to announce instead (announcements are dropped too).
@@ -322,6 +343,9 @@ impl<PI: PeerIdentity> Topic<PI> {
             Message::Direct { payload } => {
                 self.direct.1 += 1;
                 io.event(super::Event::Direct { from, payload });
+            }
+            Message::Proxy { nonce, limit, age_ms, payload } => {
+                self.plumtree.on_proxy(from, nonce, limit, age_ms, payload, io)
             }
             Message::ForwardJoin { peer, ttl } => {
                 if self.is_allowed(&peer.id) {
@@ -370,6 +394,7 @@ impl<PI: PeerIdentity> Topic<PI> {
             TimerKind::JoinRetry => self.hyparview.on_join_retry(io),
             TimerKind::IHaveFlush => self.plumtree.on_ihave_flush(io),
             TimerKind::Graft => self.plumtree.on_graft_timer(io),
+            TimerKind::Proxy => self.plumtree.on_proxy_timer(io),
         }
         self.sync_neighbors(io);
     }

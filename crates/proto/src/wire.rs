@@ -29,7 +29,7 @@ pub const SIGNATURE_PREFIX: &[u8] = b"hypar/sig/v4/";
 pub const SIGNATURE_LEN: usize = 64;
 
 /// The protocol version, the first byte of every frame body.
-pub const VERSION: u8 = 4;
+pub const VERSION: u8 = 5;
 
 /// A keep-alive: where a frame's length prefix would start, the single byte
 /// `0x00` (a length of zero) stands alone. It carries nothing and belongs to
@@ -44,7 +44,7 @@ const MAX_PREFIX_LEN: usize = 4;
 /// Largest body a 4-byte length prefix can declare.
 const MAX_BODY_LEN: usize = (1 << (7 * MAX_PREFIX_LEN)) - 1;
 
-/// version + topic id + variant index (always one byte: there are 12 variants).
+/// version + topic id + variant index (always one byte: there are 13 variants).
 const BODY_HEADER_LEN: usize = 1 + 32 + 1;
 
 /// Largest varint encodings of the integer types used in messages.
@@ -229,6 +229,15 @@ pub fn direct_frame_len(payload_len: usize) -> usize {
     varint_len(body).saturating_add(body)
 }
 
+/// An upper bound of the frame size of a [`Message::Proxy`] carrying
+/// `payload_len` bytes, whatever its limit and age. Never above the
+/// [`gossip_frame_len`] of the same payload from any origin, unsigned.
+pub fn proxy_frame_len(payload_len: usize) -> usize {
+    let fixed = BODY_HEADER_LEN + 8 + MAX_VARINT_U16 + MAX_VARINT_U32 + varint_len(payload_len);
+    let body = fixed.saturating_add(payload_len);
+    varint_len(body).saturating_add(body)
+}
+
 /// The bytes a GOSSIP's origin signs, and every receiver verifies:
 /// [`SIGNATURE_PREFIX`], the topic id (32 bytes), the origin's peer id as
 /// encoded on the wire, the session and the sequence number (8 bytes each,
@@ -399,6 +408,12 @@ impl Reader<'_> {
             9 => Message::Graft { id: self.take::<Option<MessageId>>("Graft.id")? },
             10 => Message::Prune,
             11 => Message::Direct { payload: self.take("Direct.payload")? },
+            12 => Message::Proxy {
+                nonce: self.take::<[u8; 8]>("Proxy.nonce").map(u64::from_le_bytes)?,
+                limit: self.take("Proxy.limit")?,
+                age_ms: self.take("Proxy.age_ms")?,
+                payload: self.take("Proxy.payload")?,
+            },
             other => return Err(WireError::Malformed(format!("unknown message variant index {other}"))),
         })
     }
@@ -504,6 +519,7 @@ mod tests {
             Message::Graft { .. } => 9,
             Message::Prune => 10,
             Message::Direct { .. } => 11,
+            Message::Proxy { .. } => 12,
         }
     }
 
@@ -532,6 +548,14 @@ mod tests {
             Message::Gossip(Gossip::new(b, 0, 1, 1, 0, Bytes::new()).with_limit(u16::MAX)),
             Message::Direct { payload: Bytes::new() },
             Message::Direct { payload: Bytes::from(vec![0xcd; 700]) },
+            Message::Proxy {
+                nonce: u64::MAX,
+                limit: u16::MAX,
+                age_ms: u32::MAX,
+                payload: Bytes::from(vec![0xef; 300]),
+            },
+            Message::Proxy { nonce: 0, limit: 0, age_ms: 0, payload: Bytes::new() },
+            Message::Gossip(Gossip::new(a, 7, 0, 1, 0, Bytes::from_static(b"anonymous"))),
             Message::IHave(vec![]),
             Message::IHave(vec![
                 IHaveEntry { id: MessageId([1; 16]), hops: 1, age_ms: 0 },
@@ -599,10 +623,10 @@ mod tests {
     fn vectors() -> Vec<(&'static str, &'static str, Message<BytesId>)> {
         vec![
             ("prune",
-                "2204b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410a", Message::Prune),
+                "2205b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410a", Message::Prune),
             (
                 "gossip",
-                "3b04b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410704aabbccdd0807060504030201010100ac020568656c6c6f00",
+                "3b05b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410704aabbccdd0807060504030201010100ac020568656c6c6f00",
                 Message::Gossip(Gossip::new(
                     BytesId::new(&[0xaa, 0xbb, 0xcc, 0xdd]),
                     0x0102_0304_0506_0708,
@@ -614,7 +638,7 @@ mod tests {
             ),
             (
                 "ihave",
-                "4904b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc17741080211111111111111111111111111111111020022222222222222222222222222222222ac02dc0b",
+                "4905b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc17741080211111111111111111111111111111111020022222222222222222222222222222222ac02dc0b",
                 Message::IHave(vec![
                     IHaveEntry { id: MessageId([0x11; 16]), hops: 2, age_ms: 0 },
                     IHaveEntry { id: MessageId([0x22; 16]), hops: 300, age_ms: 1500 },
@@ -622,17 +646,17 @@ mod tests {
             ),
             (
                 "forward_join",
-                "2c04b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410104aabbccdd0102010206",
+                "2c05b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410104aabbccdd0102010206",
                 Message::ForwardJoin {
                     peer: PeerInfo { id: BytesId::new(&[0xaa, 0xbb, 0xcc, 0xdd]), data: Some(Bytes::from_static(&[1, 2])) },
                     ttl: 6,
                 },
             ),
             ("neighbor",
-                "2404b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc17741020000", Message::Neighbor { priority: Priority::High, data: None }),
+                "2405b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc17741020000", Message::Neighbor { priority: Priority::High, data: None }),
             (
                 "shuffle_reply",
-                "2c04b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410602010100020203010178",
+                "2c05b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410602010100020203010178",
                 Message::ShuffleReply {
                     peers: vec![
                         PeerInfo { id: BytesId::new(&[0x01]), data: None },
@@ -641,9 +665,14 @@ mod tests {
                 },
             ),
             ("direct",
-                "2604b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410b03686579", Message::Direct { payload: Bytes::from_static(b"hey") }),
+                "2605b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410b03686579", Message::Direct { payload: Bytes::from_static(b"hey") }),
+            (
+                "proxy",
+                "3005b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410c080706050403020102ac02026869",
+                Message::Proxy { nonce: 0x0102_0304_0506_0708, limit: 2, age_ms: 300, payload: Bytes::from_static(b"hi") },
+            ),
             ("graft",
-                "3304b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410901ffffffffffffffffffffffffffffffff", Message::Graft { id: Some(MessageId([0xff; 16])) }),
+                "3305b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410901ffffffffffffffffffffffffffffffff", Message::Graft { id: Some(MessageId([0xff; 16])) }),
         ]
     }
 
@@ -664,6 +693,24 @@ mod tests {
     /// The id of the `gossip` vector's message, derived as the specification
     /// says; also printed in it.
     const GOSSIP_VECTOR_ID: &str = "d51329d398d7db99c59b9e74b6124f3c";
+
+    /// The id of the anonymous message with nonce 0x0102030405060708.
+    const ANON_VECTOR_ID: &str = "d3f0765247453d94fb0bb467278bc0cd";
+
+    #[test]
+    fn anonymous_id_vector_matches_code_and_doc() {
+        let id = MessageId::anonymous(0x0102_0304_0506_0708);
+        assert_eq!(hex(&id.0), ANON_VECTOR_ID);
+        assert!(DOC.contains(ANON_VECTOR_ID), "PROTOCOL.md lacks the anonymous id vector");
+        use sha2::Digest;
+        let mut input = b"hypar/anon/v1/".to_vec();
+        input.extend(0x0102_0304_0506_0708u64.to_le_bytes());
+        assert_eq!(&sha2::Sha256::digest(&input)[..16], &id.0[..]);
+        // Whoever broadcasts it, a GOSSIP with seq 0 has that id.
+        for origin in [BytesId::new(&[1]), BytesId::new(&[0xaa, 0xbb])] {
+            assert_eq!(MessageId::derive(&origin, 0x0102_0304_0506_0708, 0), id);
+        }
+    }
 
     #[test]
     fn message_id_vector_matches_code_and_doc() {
@@ -793,9 +840,9 @@ mod tests {
         assert_eq!(decode::<u64>(&framed, MAX), Err(WireError::BadFrame { size: framed.len(), reason }));
 
         let mut body = bytes[1..].to_vec();
-        body[33] = 12;
+        body[33] = 13;
         body.truncate(34);
-        assert_eq!(decode_body::<u64>(&body), Err(WireError::Malformed("unknown message variant index 12".into())));
+        assert_eq!(decode_body::<u64>(&body), Err(WireError::Malformed("unknown message variant index 13".into())));
         // Bad bool, bad option tag, bad priority.
         for (variant, field) in [(4u8, 2u8), (0, 2), (2, 2), (9, 7)] {
             let mut body = bytes[1..35].to_vec();
@@ -814,7 +861,7 @@ mod tests {
         );
         assert_eq!(
             WireError::UnsupportedVersion(7).to_string(),
-            "unsupported wire version 7 (this implementation speaks version 4)"
+            "unsupported wire version 7 (this implementation speaks version 5)"
         );
         let body = [&[VERSION][..], &[0; 32], &[8, 0x80, 0x80, 0x80, 0x80, 0x10]].concat();
         assert_eq!(

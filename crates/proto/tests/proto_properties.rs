@@ -4,7 +4,9 @@
 //! disjoint, the allow list and the `hear` and `tell` sets always hold (no
 //! data taken from a peer not heard, none given to a peer not told, nobody
 //! outside both in a view), Plumtree's eager, lazy and muted sets partition
-//! the active view, and every cache stays within its bound.
+//! the active view, and every cache stays within its bound. With proxy
+//! passing turned on and off among the changes: hand-offs stay bounded, go
+//! only to told neighbours, and a node never delivers what it wrote.
 
 mod common;
 
@@ -43,12 +45,13 @@ struct Reconfig {
     max_hops: u16,
     missing: usize,
     cache: usize,
+    proxy: bool,
 }
 
 fn reconfig() -> impl Strategy<Value = Reconfig> {
     let set = || proptest::option::of(any::<u32>());
-    (set(), set(), 1usize..5, 1usize..7, 1u16..50, 1usize..5, 1usize..6).prop_map(
-        |(hear, tell, active, passive, max_hops, missing, cache)| Reconfig {
+    (set(), set(), 1usize..5, 1usize..7, 1u16..50, 1usize..5, 1usize..6, any::<bool>()).prop_map(
+        |(hear, tell, active, passive, max_hops, missing, cache, proxy)| Reconfig {
             hear,
             tell,
             active,
@@ -56,6 +59,7 @@ fn reconfig() -> impl Strategy<Value = Reconfig> {
             max_hops,
             missing,
             cache,
+            proxy,
         },
     )
 }
@@ -76,6 +80,7 @@ impl Reconfig {
         p.max_hops = self.max_hops;
         p.missing_capacity = self.missing;
         p.message_cache_capacity = self.cache;
+        p.proxy = self.proxy;
         c
     }
 }
@@ -89,14 +94,18 @@ fn info() -> impl Strategy<Value = PeerInfo<u32>> {
         .prop_map(|(id, d)| PeerInfo { id, data: d.map(Bytes::from) })
 }
 
-/// Test message `k` (0..12): from one of three origins, numbered within
-/// session 1 of its origin.
-fn msg(k: u8, hops: u16, age_ms: u32, payload: Bytes) -> Gossip<u32> {
-    Gossip::new(90 + u32::from(k % 3), 1, u64::from(k / 3) + 1, hops, age_ms, payload)
+/// Test message `k`: for 0..12 from one of three origins, numbered within
+/// session 1 of its origin; for 12..16 anonymous (proxy passing), with
+/// nonce `k`, published by `by`.
+fn msg(k: u8, by: u32, hops: u16, age_ms: u32, payload: Bytes) -> Gossip<u32> {
+    match k {
+        0..12 => Gossip::new(90 + u32::from(k % 3), 1, u64::from(k / 3) + 1, hops, age_ms, payload),
+        _ => Gossip::new(by, u64::from(k), 0, hops, age_ms, payload),
+    }
 }
 
 fn msg_id() -> impl Strategy<Value = MessageId> {
-    (0u8..12).prop_map(|k| msg(k, 1, 0, Bytes::new()).id)
+    (0u8..16).prop_map(|k| msg(k, 1, 1, 0, Bytes::new()).id)
 }
 
 fn message() -> impl Strategy<Value = Message<u32>> {
@@ -113,12 +122,8 @@ fn message() -> impl Strategy<Value = Message<u32>> {
             peers
         }),
         proptest::collection::vec(info(), 0..10).prop_map(|peers| Message::ShuffleReply { peers }),
-        (0u8..12, 0u16..80, 0u32..100_000, 0usize..64).prop_map(|(k, hops, age_ms, n)| Message::Gossip(msg(
-            k,
-            hops,
-            age_ms,
-            Bytes::from(vec![7; n])
-        ))),
+        (0u8..16, peer(), 0u16..80, 0u32..100_000, 0usize..64)
+            .prop_map(|(k, by, hops, age_ms, n)| Message::Gossip(msg(k, by, hops, age_ms, Bytes::from(vec![7; n])))),
         proptest::collection::vec(
             (msg_id(), 0u16..80, 0u32..100_000).prop_map(|(id, hops, age_ms)| IHaveEntry { id, hops, age_ms }),
             0..6
@@ -127,19 +132,26 @@ fn message() -> impl Strategy<Value = Message<u32>> {
         proptest::option::of(msg_id()).prop_map(|id| Message::Graft { id }),
         Just(Message::Prune),
         proptest::collection::vec(any::<u8>(), 0..8).prop_map(|p| Message::Direct { payload: Bytes::from(p) }),
+        (12u64..16, 0u16..4, 0u32..100_000).prop_map(|(nonce, limit, age_ms)| Message::Proxy {
+            nonce,
+            limit,
+            age_ms,
+            payload: Bytes::from_static(b"p")
+        }),
     ]
 }
 
 fn input() -> impl Strategy<Value = Input> {
     prop_oneof![
         6 => (peer(), message()).prop_map(|(p, m)| Input::Recv(p, m)),
-        3 => (peer(), 0u8..12, 0u16..80, 0u16..4_000).prop_map(|(p, n, hops, d)| Input::HonestGossip(p, n, hops, d)),
+        3 => (peer(), 0u8..16, 0u16..80, 0u16..4_000).prop_map(|(p, n, hops, d)| Input::HonestGossip(p, n, hops, d)),
         2 => prop_oneof![
             Just(TimerKind::Shuffle),
             Just(TimerKind::Maintenance),
             Just(TimerKind::JoinRetry),
             Just(TimerKind::IHaveFlush),
             Just(TimerKind::Graft),
+            Just(TimerKind::Proxy),
         ]
         .prop_map(Input::Timer),
         1 => peer().prop_map(Input::DialFailed),
@@ -170,6 +182,7 @@ fn small_config(allow: bool) -> ProtocolConfig<u32> {
     c.plumtree.missing_capacity = 3;
     c.plumtree.announcers_per_message = 2;
     c.plumtree.max_hops = 40;
+    c.plumtree.max_pending = 3;
     if allow {
         c.allowed_peers = Some((0..24).filter(|p| p % 3 != 0).collect());
     }
@@ -209,6 +222,8 @@ fn check_invariants(n: &Node, c: &ProtocolConfig<u32>) -> Result<(), TestCaseErr
     prop_assert!(sizes.cached_messages <= c.plumtree.message_cache_capacity);
     prop_assert!(sizes.missing <= c.plumtree.missing_capacity);
     prop_assert!(sizes.known_peers <= c.hyparview.known_peers_capacity);
+    prop_assert!(sizes.anonymous <= c.plumtree.max_sessions);
+    prop_assert!(sizes.handoffs <= c.plumtree.max_pending);
     Ok(())
 }
 
@@ -223,11 +238,14 @@ fn run(inputs: Vec<Input>, allow: bool) -> Result<(), TestCaseError> {
     // are checked for it.
     let mut dishonest = BTreeSet::new();
     let mut delivered = BTreeSet::new();
+    let mut written = BTreeSet::new();
     for input in inputs {
         let out = match input {
             Input::Recv(from, m) => {
-                if let Message::Gossip(g) = &m {
-                    dishonest.insert(g.id);
+                match &m {
+                    Message::Gossip(g) => _ = dishonest.insert(g.id),
+                    Message::Proxy { nonce, .. } => _ = dishonest.insert(MessageId::anonymous(*nonce)),
+                    _ => {}
                 }
                 n.recv(from, m)
             }
@@ -235,13 +253,19 @@ fn run(inputs: Vec<Input>, allow: bool) -> Result<(), TestCaseError> {
                 // Message k was published k seconds before the test started.
                 let origin = start - Duration::from_secs(k as u64);
                 let age_ms = (n.now.duration_since(origin).as_millis() as u32).saturating_sub(link_ms as u32);
-                let g = msg(k, hops, age_ms, Bytes::from_static(b"h"));
+                let g = msg(k, from, hops, age_ms, Bytes::from_static(b"h"));
                 n.recv(from, Message::Gossip(g))
             }
             Input::Timer(k) => n.timer(k),
             Input::DialFailed(p) => n.dial_failed(p),
             Input::Disconnected(p) => n.disconnected(p),
-            Input::Broadcast(len) => n.broadcast(&vec![1; len]).map(|(_, o)| o).unwrap_or_default(),
+            Input::Broadcast(len) => match n.broadcast(&vec![1; len]) {
+                Ok((id, out)) => {
+                    written.insert(id);
+                    out
+                }
+                Err(_) => Vec::new(),
+            },
             Input::Advance(ms) => {
                 n.advance(Duration::from_millis(ms));
                 Vec::new()
@@ -256,6 +280,7 @@ fn run(inputs: Vec<Input>, allow: bool) -> Result<(), TestCaseError> {
                 let first_time = delivered.insert(d.id);
                 prop_assert!(first_time || dishonest.contains(&d.id), "message {:?} delivered twice", d.id);
                 prop_assert!(d.from == ME || c.hears(&d.from), "delivered from {}, not heard", d.from);
+                prop_assert!(!written.contains(&d.id), "delivered its own message {:?}", d.id);
             }
             if let Event::Direct { from, .. } = &e {
                 prop_assert!(n.topic().is_active(from) && c.hears(from), "direct message from {}", from);
@@ -265,7 +290,8 @@ fn run(inputs: Vec<Input>, allow: bool) -> Result<(), TestCaseError> {
             prop_assert_ne!(to, ME, "sent to self");
             let refusal = matches!(m, Message::Disconnect { alive: false });
             prop_assert!(c.admits(&to) || refusal, "sent {:?} to outsider {}", m, to);
-            let data = matches!(m, Message::Gossip(_) | Message::IHave(_) | Message::Direct { .. });
+            let data =
+                matches!(m, Message::Gossip(_) | Message::IHave(_) | Message::Direct { .. } | Message::Proxy { .. });
             prop_assert!(!data || c.tells(&to), "sent {:?} to {}, not told", m, to);
         }
         check_invariants(&n, &c)?;
