@@ -133,6 +133,11 @@ pub struct TopicStats {
     pub direct_sent: u64,
     /// Direct messages received from neighbours.
     pub direct_received: u64,
+    /// Messages handed to neighbours to publish (proxy passing), retries
+    /// included.
+    pub handoffs_sent: u64,
+    /// Messages neighbours handed this node to publish (proxy passing).
+    pub handoffs_taken: u64,
     /// Frame bytes received for this topic.
     pub bytes_in: u64,
     /// Frame bytes sent for this topic.
@@ -160,6 +165,8 @@ impl From<TopicSnapshot> for TopicStats {
             overloaded: c.pending_full + c.missing_full,
             direct_sent: c.direct_sent,
             direct_received: c.direct_received,
+            handoffs_sent: c.handoffs_sent,
+            handoffs_taken: c.handoffs_taken,
             bytes_in: s.bytes_in,
             bytes_out: s.bytes_out,
         }

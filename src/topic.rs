@@ -62,6 +62,25 @@ impl Config {
         self
     }
 
+    /// This config with proxy passing on or off (off by default): each
+    /// message this node publishes, or is handed by a neighbour, goes with
+    /// even chance to one random neighbour, which publishes it as if it
+    /// were its own, so a message's first appearance in the overlay is no
+    /// evidence of who wrote it. A neighbour that does not show the message
+    /// in the overlay within `protocol.plumtree.proxy_timeout` (2 s) is
+    /// replaced; after three, this node publishes it itself.
+    ///
+    /// It needs an unsigned topic ([`Config::signed`]`(false)`): joining a
+    /// signed topic with it fails with a [`crate::Error::Config`] naming
+    /// `plumtree.proxy`. It may be turned on and off while joined
+    /// ([`Topic::configure`]). The cost: on average one more link latency
+    /// before a message enters the overlay. `docs/PROTOCOL.md` ("Proxy
+    /// passing") says what it hides and what it does not.
+    pub fn proxy(mut self, on: bool) -> Self {
+        self.protocol.plumtree.proxy = on;
+        self
+    }
+
     /// This config with a validator: `validate` sees every new message (its
     /// signature already checked, in a signed topic) before it is delivered
     /// or relayed, and says what to do with it ([`Verdict`]). While it
@@ -137,7 +156,9 @@ impl From<Verdict> for Validation {
 pub struct Received {
     /// What the publisher sent.
     pub payload: Bytes,
-    /// Overlay hops it travelled: 1 when it came straight from its publisher.
+    /// Overlay hops it travelled: 1 when it came straight from its
+    /// publisher; 0 when a neighbour handed it to this node to publish
+    /// (proxy passing, see [`Config::proxy`]).
     pub hops: u16,
     /// Its publisher, whose signature was verified, in a signed topic;
     /// `None` in an unsigned topic. For a direct message, the neighbour that

@@ -115,11 +115,16 @@ async fn options_fixed_while_joined_are_refused_by_name() {
 
 /// A line A - B - C (allow lists keep A and C apart).
 async fn line(name: &str) -> ([Network; 3], [Topic; 3]) {
+    line_with(name, |c| c).await
+}
+
+/// A line A - B - C, each topic's config passed through `tune`.
+async fn line_with(name: &str, tune: fn(topic::Config) -> topic::Config) -> ([Network; 3], [Topic; 3]) {
     let (a, b, c) = (node(TCP), node(TCP), node(TCP));
     let (ia, ib, ic) = (a.peer_id(), b.peer_id(), c.peer_id());
     let mut b_events = b.events();
     let with = |peers: &[PeerId], boot: Vec<hypar::Multiaddr>| {
-        let mut config = topic::Config::new(name, boot);
+        let mut config = tune(topic::Config::new(name, boot));
         config.protocol.allowed_peers = only(peers);
         config
     };
@@ -173,4 +178,55 @@ async fn direct_messages_reach_one_neighbour_marked_with_their_sender() {
     assert_eq!((&m.payload[..], m.direct), (&b"broadcast"[..], false));
     let (sa, sb) = (ta.stats().unwrap(), tb.stats().unwrap());
     assert_eq!((sa.direct_sent, sb.direct_received), (2, 2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn proxy_passing_needs_an_unsigned_topic() {
+    let a = node(TCP);
+    match a.join(topic::Config::new("proxy-signed", vec![]).proxy(true)) {
+        Err(Error::InvalidConfig(e)) => {
+            assert_eq!(e.field, "plumtree.proxy");
+            assert!(e.to_string().contains("unsigned"), "{e}");
+        }
+        other => panic!("expected InvalidConfig, got {other:?}"),
+    }
+    // Nor can a signed topic turn it on later; an unsigned one can.
+    let signed = a.join(topic::Config::new("proxy-later", vec![])).unwrap();
+    let mut c = signed.config();
+    c.plumtree.proxy = true;
+    assert!(matches!(signed.configure(c), Err(Error::InvalidConfig(e)) if e.field == "plumtree.proxy"));
+    let unsigned = a.join(topic::Config::new("proxy-unsigned", vec![]).signed(false)).unwrap();
+    let mut c = unsigned.config();
+    c.plumtree.proxy = true;
+    unsigned.configure(c).unwrap();
+    assert!(unsigned.config().plumtree.proxy);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn proxy_passing_delivers_every_message_once_through_proxies() {
+    // A - B - C: A's hand-offs go to B, B's (never back to A) to C, and C
+    // publishes what it is handed.
+    let (_nets, [mut ta, mut tb, mut tc]) = line_with("proxy", |c| c.signed(false).proxy(true)).await;
+    const N: u64 = 40;
+    let sent: BTreeSet<bytes::Bytes> = (0..N).map(|i| bytes::Bytes::from(format!("m{i}"))).collect();
+    for m in &sent {
+        ta.gossip(m.clone()).unwrap();
+    }
+    for t in [&mut tb, &mut tc] {
+        let mut got = BTreeSet::new();
+        for _ in 0..N {
+            got.insert(next(t).await);
+        }
+        assert_eq!(got, sent);
+    }
+    wait_stats(&tb, |s| s.delivered == N).await;
+    wait_stats(&tc, |s| s.delivered == N).await;
+    let (sa, sb, sc) = (ta.stats().unwrap(), tb.stats().unwrap(), tc.stats().unwrap());
+    // About half of A's messages went to B, and about a quarter on to C
+    // (none failed, so none was retried). A never delivers its own.
+    assert!((1..N).contains(&sa.handoffs_sent), "{sa:?}");
+    assert_eq!(sb.handoffs_taken, sa.handoffs_sent, "{sb:?}");
+    assert!(sc.handoffs_taken >= 1 && sc.handoffs_taken == sb.handoffs_sent, "{sc:?}");
+    assert_eq!((sa.delivered, sa.published), (0, N));
+    assert!(ta.try_recv().is_none(), "A delivered its own message");
 }

@@ -254,7 +254,11 @@ impl Runtime {
                     return;
                 }
                 let size = bytes.len() as u64;
-                let payload = matches!(message, Message::Gossip(_)).then(|| Box::new((topic, message)));
+                // Payload frames may be refused on a congested link; the
+                // core then announces the message instead, or hands it to
+                // another proxy.
+                let payload =
+                    matches!(message, Message::Gossip(_) | Message::Proxy { .. }).then(|| Box::new((topic, message)));
                 let frame = OutFrame { bytes: Bytes::from(bytes), payload };
                 match self.swarm.behaviour_mut().hypar.send(to, frame) {
                     Ok(()) => {
