@@ -78,6 +78,10 @@ pub(crate) struct SimArgs {
     /// Plumtree: milliseconds IHAVE announcements are batched for.
     #[arg(long)]
     ihave_interval_ms: Option<u64>,
+    /// Proxy passing on every node: each message goes to a random
+    /// neighbour to publish with even chance, at every step.
+    #[arg(long)]
+    proxy: bool,
     /// Print one JSON object per (scenario, seed) line.
     #[arg(long)]
     json: bool,
@@ -131,6 +135,7 @@ pub(crate) fn run(a: SimArgs) -> Result<(), String> {
     if let Some(ms) = a.ihave_interval_ms {
         base.topic.plumtree.ihave_interval = Duration::from_millis(ms);
     }
+    base.topic.plumtree.proxy = a.proxy;
     base.topic.validate().map_err(|e| e.to_string())?;
 
     let seeds: Vec<u64> = (a.seed..a.seed + a.seeds).collect();
@@ -164,7 +169,7 @@ fn print_report(r: &Report, json: bool) {
         return;
     }
     println!(
-        "{}{} nodes={} seed={} fail={:.2} delivered={:.4} first={} healed={} reach={:.4} rmr={:.3} ldh={:.1} p50={:.0}ms p99={:.0}ms dup={} active={:.2} tree={:?} events={} sim={:.1}s wall={:.2}s",
+        "{}{} nodes={} seed={} fail={:.2} delivered={:.4} first={} healed={} reach={:.4} rmr={:.3} ldh={:.1} p50={:.0}ms p99={:.0}ms dup={} author_first={:.3} handoffs={:.2} active={:.2} tree={:?} events={} sim={:.1}s wall={:.2}s",
         r.scenario,
         r.mode.as_ref().map(|m| format!("/{m}")).unwrap_or_default(),
         r.nodes,
@@ -179,6 +184,8 @@ fn print_report(r: &Report, json: bool) {
         r.latency_ms_p50,
         r.latency_ms_p99,
         r.double_deliveries,
+        r.author_first,
+        r.handoffs_per_message,
         r.active_view_mean,
         r.tree,
         r.events,

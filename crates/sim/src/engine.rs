@@ -93,6 +93,11 @@ pub struct BroadcastRecord {
     pub payload_receipts: u64,
     /// Deliveries of a message a node had already delivered (must stay 0).
     pub double_deliveries: u64,
+    /// The first node that put it into the overlay (sent it at hop 1): its
+    /// sender, unless proxy passing handed it to another node.
+    pub first_broadcaster: Option<NodeId>,
+    /// Proxy-passing hand-offs it took (retries included).
+    pub handoffs: u32,
 }
 
 /// The simulator.
@@ -251,6 +256,8 @@ impl Sim {
             latency_us: vec![u32::MAX; n],
             payload_receipts: 0,
             double_deliveries: 0,
+            first_broadcaster: None,
+            handoffs: 0,
         });
         self.by_id.insert(id, idx);
         self.process_outputs(node, &mut out);
@@ -351,10 +358,14 @@ impl Sim {
                     self.out = out;
                     return;
                 }
-                if let Message::Gossip(g) = &message {
-                    if let Some(&idx) = self.by_id.get(&g.id) {
-                        self.broadcasts[idx].payload_receipts += 1;
-                    }
+                // Payload copies: pushes, graft answers and proxy hand-offs.
+                let carried = match &message {
+                    Message::Gossip(g) => Some(g.id),
+                    Message::Proxy { nonce, .. } => Some(MessageId::anonymous(*nonce)),
+                    _ => None,
+                };
+                if let Some(idx) = carried.and_then(|id| self.by_id.get(&id)) {
+                    self.broadcasts[*idx].payload_receipts += 1;
                 }
                 let n = &mut self.nodes[to as usize];
                 n.state.on_message(from, topic, message, now, &mut self.rng, &mut out);
@@ -394,12 +405,30 @@ impl Sim {
         self.out = out;
     }
 
+    /// Record who first put a measured message into the overlay, and its
+    /// hand-offs.
+    fn note_origination(&mut self, node: NodeId, message: &Message<NodeId>) {
+        let (id, handoff) = match message {
+            Message::Gossip(g) if g.hops == 1 => (g.id, false),
+            Message::Proxy { nonce, .. } => (MessageId::anonymous(*nonce), true),
+            _ => return,
+        };
+        let Some(&idx) = self.by_id.get(&id) else { return };
+        let rec = &mut self.broadcasts[idx];
+        if handoff {
+            rec.handoffs += 1;
+        } else if rec.first_broadcaster.is_none() {
+            rec.first_broadcaster = Some(node);
+        }
+    }
+
     fn process_outputs(&mut self, node: NodeId, out: &mut Vec<Output<NodeId>>) {
         let incarnation = self.nodes[node as usize].incarnation;
         for o in out.drain(..) {
             match o {
                 Output::Send { to, message, .. } => {
                     *self.sent.entry(message.kind()).or_default() += 1;
+                    self.note_origination(node, &message);
                     if to as usize >= self.nodes.len() {
                         continue;
                     }

@@ -148,6 +148,11 @@ pub struct Report {
     pub latency_ms_p99: f64,
     /// Deliveries of an already delivered message (must be 0).
     pub double_deliveries: u64,
+    /// Fraction of measured broadcasts first put into the overlay by their
+    /// author (1 without proxy passing).
+    pub author_first: f64,
+    /// Proxy-passing hand-offs per measured broadcast (0 without it).
+    pub handoffs_per_message: f64,
     /// Broadcasts the figures are over.
     pub measured_broadcasts: usize,
     /// Mean active-view size of the live nodes at the end.
@@ -401,6 +406,11 @@ pub fn run(scenario: Scenario, cfg: &ScenarioConfig) -> Report {
         latency_ms_p50: percentile_ms(&lat, 0.5),
         latency_ms_p99: percentile_ms(&lat, 0.99),
         double_deliveries: figures.iter().map(|m| m.double).sum(),
+        author_first: mean(measured.iter().map(|&i| {
+            let rec = &sim.broadcasts[i];
+            f64::from(u8::from(rec.first_broadcaster == Some(rec.sender)))
+        })),
+        handoffs_per_message: mean(measured.iter().map(|&i| f64::from(sim.broadcasts[i].handoffs))),
         measured_broadcasts: measured.len(),
         active_view_mean: mean(sizes.iter().map(|&s| s as f64)),
         tree: sim.tree_shape(),
