@@ -228,7 +228,8 @@ typedef struct {
   const char *origin;
   /**
    * Overlay hops the message travelled: 1 when it came straight from its
-   * publisher.
+   * publisher; 0 when a neighbour handed it to this node to publish
+   * (proxy passing).
    */
   uint16_t hops;
   /**
@@ -300,6 +301,14 @@ typedef struct {
    * As `allow_count`, for `tell`.
    */
   size_t tell_count;
+  /**
+   * Proxy passing is on.
+   */
+  bool proxy;
+  /**
+   * Milliseconds a proxy has to show a message before it is replaced.
+   */
+  uint64_t proxy_timeout_ms;
 } hypar_topic_settings;
 
 /**
@@ -378,6 +387,15 @@ typedef struct {
    * Direct messages received from neighbours.
    */
   uint64_t direct_received;
+  /**
+   * Messages handed to neighbours to publish (proxy passing), retries
+   * included.
+   */
+  uint64_t handoffs_sent;
+  /**
+   * Messages neighbours handed this node to publish (proxy passing).
+   */
+  uint64_t handoffs_taken;
 } hypar_topic_stats;
 
 /**
@@ -1004,6 +1022,28 @@ hypar_result hypar_topic_options_set_ihave_interval_ms(hypar_topic_options *opti
 hypar_result hypar_topic_options_set_message_cache(hypar_topic_options *options,
                                                    uint64_t count,
                                                    uint64_t bytes);
+
+/**
+ * Proxy passing (off by default): each message this node publishes, or is
+ * handed by a neighbour, goes with even chance to one random neighbour,
+ * which publishes it as if it were its own, so a message's first
+ * appearance in the overlay is no evidence of who wrote it. A neighbour
+ * that does not show the message in the overlay within `timeout_ms`
+ * milliseconds (0: the default, 2000) is replaced; after three, this node
+ * publishes the message itself. Costs on average one more link latency per
+ * message.
+ *
+ * Needs an unsigned topic (`hypar_topic_options_set_signed(options,
+ * false)`): a join or configure with both fails with
+ * `HYPAR_ERR_INVALID_CONFIG`, and the last error names `plumtree.proxy`.
+ * May be turned on and off while joined (`hypar_topic_configure`).
+ *
+ * # Safety
+ * `options` is NULL or live.
+ */
+hypar_result hypar_topic_options_set_proxy(hypar_topic_options *options,
+                                           bool on,
+                                           uint64_t timeout_ms);
 
 /**
  * Release options. NULL is ignored.

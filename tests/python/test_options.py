@@ -141,3 +141,41 @@ def test_direct_messages_reach_one_neighbour_with_their_sender(network_factory):
     assert not at_c.messages()[0].direct
     assert (ta.stats().direct_sent, tb.stats().direct_received) == (2, 2)
     assert tc.stats().direct_received == 0
+
+
+def test_proxy_passing_needs_an_unsigned_topic(network_factory):
+    net = network_factory()
+    with pytest.raises(hypar.InvalidConfig, match="plumtree.proxy"):
+        net.join("proxy", proxy=True)
+    with pytest.raises(hypar.InvalidArgument, match="proxy"):
+        net.join("proxy", signed=False, proxy="yes")  # type: ignore[arg-type]
+    t = net.join("proxy", signed=False, proxy=True, proxy_timeout=1.5)
+    c = t.config()
+    assert (c.signed, c.proxy, c.proxy_timeout) == (False, True, 1.5)
+    t.configure(proxy=False)
+    assert (t.config().proxy, t.config().proxy_timeout) == (False, 1.5)
+    signed = net.join("proxy-signed")
+    with pytest.raises(hypar.InvalidConfig, match="plumtree.proxy"):
+        signed.configure(proxy=True)
+    assert net.join("defaults").config().proxy is False
+
+
+def test_proxy_passing_hands_messages_to_a_neighbour_that_publishes_them(network_factory):
+    a, b = network_factory(), network_factory()
+    inbox_a, inbox_b = Inbox(), Inbox()
+    ta = a.join("anon", signed=False, proxy=True, on_message=inbox_a)
+    tb = b.join("anon", signed=False, proxy=True, bootstrap=a.listen_addrs(), on_message=inbox_b)
+    wait_neighbours(ta)
+    wait_neighbours(tb)
+    sent = [f"m{i}".encode() for i in range(30)]
+    for m in sent:
+        ta.gossip(m)
+    wait_until(lambda: len(inbox_b.payloads()) >= len(sent), what="every message at b")
+    # Every message once; those a handed to b arrive with hops 0 (b published them).
+    assert sorted(inbox_b.payloads()) == sorted(sent)
+    handed = [m for m in inbox_b.messages() if m.hops == 0]
+    sa, sb = ta.stats(), tb.stats()
+    assert 1 <= sa.handoffs_sent < len(sent)
+    assert sb.handoffs_taken == sa.handoffs_sent == len(handed)
+    assert all(m.origin is None for m in inbox_b.messages())
+    assert inbox_a.payloads() == [] and sa.delivered == 0

@@ -150,7 +150,8 @@ class Message(bytes):
 
     ``origin`` is the publisher's peer id, verified by its signature, in a signed
     topic (``None`` in an unsigned one); ``hops`` is how many overlay hops it
-    travelled (1: straight from its publisher). ``direct`` is true for a message a
+    travelled (1: straight from its publisher; 0: a neighbour handed it to this node to
+    publish, by proxy passing). ``direct`` is true for a message a
     neighbour sent this node alone (:meth:`Topic.send`); ``origin`` is then that
     neighbour. Code written for plain ``bytes`` keeps working.
     """
@@ -251,6 +252,8 @@ class TopicConfig:
     validation_timeout: float
     message_cache: int
     message_cache_bytes: int
+    proxy: bool
+    proxy_timeout: float
 
 
 #: The keywords that set topic options, for join and configure.
@@ -268,6 +271,8 @@ _OPTION_KEYWORDS = (
     "validation_timeout",
     "message_cache",
     "message_cache_bytes",
+    "proxy",
+    "proxy_timeout",
 )
 
 
@@ -285,13 +290,19 @@ def _set_options(options: _TopicOptions, given: dict[str, object]) -> None:
             check = _as_count if field.startswith("message_cache") else _as_u32
             setattr(options, field, check(given[keyword], keyword))  # type: ignore[arg-type]
     durations = {"shuffle_interval": "shuffle_interval_ms", "graft_timeout": "graft_timeout_ms",
-                 "ihave_interval": "ihave_interval_ms", "validation_timeout": "validation_timeout_ms"}
+                 "ihave_interval": "ihave_interval_ms", "validation_timeout": "validation_timeout_ms",
+                 "proxy_timeout": "proxy_timeout_ms"}
     for keyword, field in durations.items():
         if keyword in given and given[keyword] is not None:
             setattr(options, field, _as_millis(given[keyword], keyword))  # type: ignore[arg-type]
     for keyword in ("allow", "hear", "tell"):
         if keyword in given:
             setattr(options, keyword, _as_peers(given[keyword], keyword))  # type: ignore[arg-type]
+    proxy = given.get("proxy")
+    if proxy is not None:
+        if not isinstance(proxy, bool):
+            raise InvalidArgument(f"proxy must be True or False, not {proxy!r}")
+        options.proxy = proxy
 
 
 #: Messages handed from Rust to Python per call at most. A foreign call costs
@@ -414,11 +425,13 @@ class Topic:
             validation_timeout=_millis_as_seconds(o.validation_timeout_ms),
             message_cache=o.message_cache or 0,
             message_cache_bytes=o.message_cache_bytes or 0,
+            proxy=o.proxy,
+            proxy_timeout=_millis_as_seconds(o.proxy_timeout_ms),
         )
 
     def configure(self, **options: object) -> None:
         """Change options while the topic runs, at once; the keywords of :meth:`Network.join`
-        (``hops``, ``allow``, ``hear``, ``tell``, view sizes, timers, caches). Options not given keep
+        (``hops``, ``allow``, ``hear``, ``tell``, ``proxy``, view sizes, timers, caches). Options not given keep
         their value. A peer no longer allowed (or in neither ``hear`` nor ``tell``) is
         disconnected from the topic; a neighbour no longer in ``tell`` gets no more messages; a
         smaller ``hops`` applies to what is relayed from now on; a smaller view sheds peers.
@@ -553,6 +566,8 @@ class Network:
         ihave_interval: Optional[float] = None,
         message_cache: Optional[int] = None,
         message_cache_bytes: Optional[int] = None,
+        proxy: Optional[bool] = None,
+        proxy_timeout: Optional[float] = None,
     ) -> Topic:
         """Join ``topic`` through the ``bootstrap`` multiaddrs (none: this node is a bootstrap node).
 
@@ -586,7 +601,13 @@ class Network:
           shuffles [10], shortest wait for an announced message [0.15], announcement batching
           [0.1];
         - ``message_cache``, ``message_cache_bytes``: messages and payload bytes kept for
-          neighbours that missed them [4096, 32 MiB].
+          neighbours that missed them [4096, 32 MiB];
+        - ``proxy``: proxy passing [False]: each message this node publishes, or is handed by a
+          neighbour, goes with even chance to one random neighbour, which publishes it as its
+          own, so a message's first appearance is no evidence of its author; it needs
+          ``signed=False``. A proxy that does not show the message within ``proxy_timeout``
+          seconds [2] is replaced; after three, this node publishes it. Messages a node
+          publishes for a neighbour arrive there with ``hops`` 0.
 
         Raises :class:`InvalidArgument`, :class:`InvalidConfig`, :class:`AlreadyJoined` or
         :class:`ShutDown`.
@@ -617,6 +638,8 @@ class Network:
                 ihave_interval=ihave_interval,
                 message_cache=message_cache,
                 message_cache_bytes=message_cache_bytes,
+                proxy=proxy,
+                proxy_timeout=proxy_timeout,
             ),
         )
         validator = None if validate is None else _Validator(topic, validate)

@@ -2583,6 +2583,18 @@ public struct TopicOptions: Equatable, Hashable {
      * Peers remembered beyond the views, to rejoin through (default 256).
      */
     public var knownPeers: UInt32?
+    /**
+     * Proxy passing (default false): each message this node publishes, or
+     * is handed by a neighbour, goes with even chance to one random
+     * neighbour, which publishes it as its own, so a message's first
+     * appearance is no evidence of its author. Needs `signed` false.
+     */
+    public var proxy: Bool
+    /**
+     * Milliseconds a proxy has to show a message in the overlay before the
+     * message goes to another neighbour (default 2000).
+     */
+    public var proxyTimeoutMs: UInt64?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2636,7 +2648,17 @@ public struct TopicOptions: Equatable, Hashable {
          */messageCacheBytes: UInt64? = nil, 
         /**
          * Peers remembered beyond the views, to rejoin through (default 256).
-         */knownPeers: UInt32? = nil) {
+         */knownPeers: UInt32? = nil, 
+        /**
+         * Proxy passing (default false): each message this node publishes, or
+         * is handed by a neighbour, goes with even chance to one random
+         * neighbour, which publishes it as its own, so a message's first
+         * appearance is no evidence of its author. Needs `signed` false.
+         */proxy: Bool = false, 
+        /**
+         * Milliseconds a proxy has to show a message in the overlay before the
+         * message goes to another neighbour (default 2000).
+         */proxyTimeoutMs: UInt64? = nil) {
         self.signed = signed
         self.validationTimeoutMs = validationTimeoutMs
         self.allow = allow
@@ -2651,6 +2673,8 @@ public struct TopicOptions: Equatable, Hashable {
         self.messageCache = messageCache
         self.messageCacheBytes = messageCacheBytes
         self.knownPeers = knownPeers
+        self.proxy = proxy
+        self.proxyTimeoutMs = proxyTimeoutMs
     }
 
     
@@ -2682,7 +2706,9 @@ public struct FfiConverterTypeTopicOptions: FfiConverterRustBuffer {
                 ihaveIntervalMs: FfiConverterOptionUInt64.read(from: &buf), 
                 messageCache: FfiConverterOptionUInt64.read(from: &buf), 
                 messageCacheBytes: FfiConverterOptionUInt64.read(from: &buf), 
-                knownPeers: FfiConverterOptionUInt32.read(from: &buf)
+                knownPeers: FfiConverterOptionUInt32.read(from: &buf), 
+                proxy: FfiConverterBool.read(from: &buf), 
+                proxyTimeoutMs: FfiConverterOptionUInt64.read(from: &buf)
         )
     }
 
@@ -2701,6 +2727,8 @@ public struct FfiConverterTypeTopicOptions: FfiConverterRustBuffer {
         FfiConverterOptionUInt64.write(value.messageCache, into: &buf)
         FfiConverterOptionUInt64.write(value.messageCacheBytes, into: &buf)
         FfiConverterOptionUInt32.write(value.knownPeers, into: &buf)
+        FfiConverterBool.write(value.proxy, into: &buf)
+        FfiConverterOptionUInt64.write(value.proxyTimeoutMs, into: &buf)
     }
 }
 
@@ -2801,6 +2829,15 @@ public struct TopicStats: Equatable, Hashable {
      * Direct messages received from neighbours.
      */
     public var directReceived: UInt64
+    /**
+     * Messages handed to neighbours to publish (proxy passing), retries
+     * included.
+     */
+    public var handoffsSent: UInt64
+    /**
+     * Messages neighbours handed this node to publish (proxy passing).
+     */
+    public var handoffsTaken: UInt64
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2862,7 +2899,14 @@ public struct TopicStats: Equatable, Hashable {
          */directSent: UInt64, 
         /**
          * Direct messages received from neighbours.
-         */directReceived: UInt64) {
+         */directReceived: UInt64, 
+        /**
+         * Messages handed to neighbours to publish (proxy passing), retries
+         * included.
+         */handoffsSent: UInt64, 
+        /**
+         * Messages neighbours handed this node to publish (proxy passing).
+         */handoffsTaken: UInt64) {
         self.name = name
         self.activeView = activeView
         self.passiveView = passiveView
@@ -2882,6 +2926,8 @@ public struct TopicStats: Equatable, Hashable {
         self.overloaded = overloaded
         self.directSent = directSent
         self.directReceived = directReceived
+        self.handoffsSent = handoffsSent
+        self.handoffsTaken = handoffsTaken
     }
 
     
@@ -2918,7 +2964,9 @@ public struct FfiConverterTypeTopicStats: FfiConverterRustBuffer {
                 notNeighbor: FfiConverterUInt64.read(from: &buf), 
                 overloaded: FfiConverterUInt64.read(from: &buf), 
                 directSent: FfiConverterUInt64.read(from: &buf), 
-                directReceived: FfiConverterUInt64.read(from: &buf)
+                directReceived: FfiConverterUInt64.read(from: &buf), 
+                handoffsSent: FfiConverterUInt64.read(from: &buf), 
+                handoffsTaken: FfiConverterUInt64.read(from: &buf)
         )
     }
 
@@ -2942,6 +2990,8 @@ public struct FfiConverterTypeTopicStats: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.overloaded, into: &buf)
         FfiConverterUInt64.write(value.directSent, into: &buf)
         FfiConverterUInt64.write(value.directReceived, into: &buf)
+        FfiConverterUInt64.write(value.handoffsSent, into: &buf)
+        FfiConverterUInt64.write(value.handoffsTaken, into: &buf)
     }
 }
 

@@ -65,6 +65,11 @@ pub struct hypar_topic_stats {
     pub direct_sent: u64,
     /// Direct messages received from neighbours.
     pub direct_received: u64,
+    /// Messages handed to neighbours to publish (proxy passing), retries
+    /// included.
+    pub handoffs_sent: u64,
+    /// Messages neighbours handed this node to publish (proxy passing).
+    pub handoffs_taken: u64,
 }
 
 /// Join the topic named `topic` through the `bootstrap_len` multiaddrs in
@@ -241,6 +246,10 @@ pub struct hypar_topic_settings {
     pub hear_count: usize,
     /// As `allow_count`, for `tell`.
     pub tell_count: usize,
+    /// Proxy passing is on.
+    pub proxy: bool,
+    /// Milliseconds a proxy has to show a message before it is replaced.
+    pub proxy_timeout_ms: u64,
 }
 
 /// Fill `*out` with the options the topic runs with now. Waits for nothing.
@@ -272,6 +281,8 @@ pub unsafe extern "C" fn hypar_topic_get_settings(
             allow_count: count(&o.allow),
             hear_count: count(&o.hear),
             tell_count: count(&o.tell),
+            proxy: o.proxy,
+            proxy_timeout_ms: o.proxy_timeout_ms.unwrap_or_default(),
         };
         // SAFETY: `out` is writable (checked non-NULL above).
         unsafe { out.write(settings) };
@@ -385,6 +396,8 @@ pub unsafe extern "C" fn hypar_topic_get_stats(topic: *const hypar_topic, out: *
             overloaded: s.overloaded,
             direct_sent: s.direct_sent,
             direct_received: s.direct_received,
+            handoffs_sent: s.handoffs_sent,
+            handoffs_taken: s.handoffs_taken,
         };
         // SAFETY: `out` was checked and is writable.
         unsafe { *out = stats };

@@ -23,10 +23,10 @@ pub struct hypar_topic_options {
 pub(crate) struct CTopicOptions {
     pub(crate) options: TopicOptions,
     pub(crate) validator: Option<(ValidatorCallback, UserData)>,
-    /// Which of `signed`, the allow list, `hear` and `tell` were set: at
-    /// configure only these replace the topic's (numbers left unset are
-    /// kept by the shared layer).
-    touched: [bool; 4],
+    /// Which of `signed`, the allow list, `hear`, `tell` and `proxy` were
+    /// set: at configure only these replace the topic's (numbers left unset
+    /// are kept by the shared layer).
+    touched: [bool; 5],
 }
 
 /// The options whose being set is tracked (see [`CTopicOptions::touched`]).
@@ -36,6 +36,7 @@ enum Touch {
     Allow = 1,
     Hear = 2,
     Tell = 3,
+    Proxy = 4,
 }
 
 impl Castable for hypar_topic_options {
@@ -67,7 +68,8 @@ pub struct hypar_message {
     /// signature, in a signed topic; NULL in an unsigned topic.
     pub origin: *const c_char,
     /// Overlay hops the message travelled: 1 when it came straight from its
-    /// publisher.
+    /// publisher; 0 when a neighbour handed it to this node to publish
+    /// (proxy passing).
     pub hops: u16,
     /// A direct message from a neighbour (`hypar_topic_send`), not a
     /// broadcast; `origin` is then that neighbour's peer id.
@@ -115,6 +117,9 @@ impl CTopicOptions {
         }
         if kept(Touch::Hear) {
             merged.hear = current.hear;
+        }
+        if kept(Touch::Proxy) {
+            merged.proxy = current.proxy;
         }
         if kept(Touch::Tell) {
             merged.tell = current.tell;
@@ -260,7 +265,7 @@ unsafe fn set_peers(
                 Touch::Allow => o.options.allow = ids,
                 Touch::Hear => o.options.hear = ids,
                 Touch::Tell => o.options.tell = ids,
-                Touch::Signed => unreachable!("not a peer set"),
+                Touch::Signed | Touch::Proxy => unreachable!("not a peer set"),
             }
             Ok(())
         })
@@ -431,6 +436,41 @@ pub unsafe extern "C" fn hypar_topic_options_set_message_cache(
         set(options, |o| {
             o.message_cache = Some(count);
             o.message_cache_bytes = Some(bytes);
+        })
+    }
+}
+
+/// Proxy passing (off by default): each message this node publishes, or is
+/// handed by a neighbour, goes with even chance to one random neighbour,
+/// which publishes it as if it were its own, so a message's first
+/// appearance in the overlay is no evidence of who wrote it. A neighbour
+/// that does not show the message in the overlay within `timeout_ms`
+/// milliseconds (0: the default, 2000) is replaced; after three, this node
+/// publishes the message itself. Costs on average one more link latency per
+/// message.
+///
+/// Needs an unsigned topic (`hypar_topic_options_set_signed(options,
+/// false)`): a join or configure with both fails with
+/// `HYPAR_ERR_INVALID_CONFIG`, and the last error names `plumtree.proxy`.
+/// May be turned on and off while joined (`hypar_topic_configure`).
+///
+/// # Safety
+/// `options` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_topic_options_set_proxy(
+    options: *mut hypar_topic_options,
+    on: bool,
+    timeout_ms: u64,
+) -> hypar_result {
+    // SAFETY: the function's contract.
+    unsafe {
+        edit(options, |o| {
+            o.options.proxy = on;
+            if timeout_ms != 0 {
+                o.options.proxy_timeout_ms = Some(timeout_ms);
+            }
+            o.touched[Touch::Proxy as usize] = true;
+            Ok(())
         })
     }
 }

@@ -176,6 +176,11 @@ pub struct TopicStats {
     pub direct_sent: u64,
     /// Direct messages received from neighbours.
     pub direct_received: u64,
+    /// Messages handed to neighbours to publish (proxy passing), retries
+    /// included.
+    pub handoffs_sent: u64,
+    /// Messages neighbours handed this node to publish (proxy passing).
+    pub handoffs_taken: u64,
 }
 
 impl From<hypar::TopicStats> for TopicStats {
@@ -200,6 +205,8 @@ impl From<hypar::TopicStats> for TopicStats {
             overloaded: s.overloaded,
             direct_sent: s.direct_sent,
             direct_received: s.direct_received,
+            handoffs_sent: s.handoffs_sent,
+            handoffs_taken: s.handoffs_taken,
         }
     }
 }
@@ -331,6 +338,16 @@ pub struct TopicOptions {
     /// Peers remembered beyond the views, to rejoin through (default 256).
     #[uniffi(default)]
     pub known_peers: Option<u32>,
+    /// Proxy passing (default false): each message this node publishes, or
+    /// is handed by a neighbour, goes with even chance to one random
+    /// neighbour, which publishes it as its own, so a message's first
+    /// appearance is no evidence of its author. Needs `signed` false.
+    #[uniffi(default = false)]
+    pub proxy: bool,
+    /// Milliseconds a proxy has to show a message in the overlay before the
+    /// message goes to another neighbour (default 2000).
+    #[uniffi(default)]
+    pub proxy_timeout_ms: Option<u64>,
 }
 
 impl Default for TopicOptions {
@@ -350,6 +367,8 @@ impl Default for TopicOptions {
             message_cache: None,
             message_cache_bytes: None,
             known_peers: None,
+            proxy: false,
+            proxy_timeout_ms: None,
         }
     }
 }
@@ -389,6 +408,8 @@ impl TopicOptions {
         set(&mut h.shuffle_interval, self.shuffle_interval_ms);
         set(&mut p.graft_timeout_1, self.graft_timeout_ms);
         set(&mut p.ihave_interval, self.ihave_interval_ms);
+        set(&mut p.proxy_timeout, self.proxy_timeout_ms);
+        p.proxy = self.proxy;
         if let Some(n) = self.max_hops {
             p.max_hops = u16::try_from(n).map_err(|_| {
                 ForeignError::new(ErrorKind::InvalidConfig, format!("max_hops = {n}: must be at most 65535"))
@@ -444,6 +465,8 @@ impl TopicOptions {
             message_cache: Some(p.message_cache_capacity as u64),
             message_cache_bytes: Some(p.message_cache_max_bytes as u64),
             known_peers: n32(h.known_peers_capacity),
+            proxy: p.proxy,
+            proxy_timeout_ms: ms(p.proxy_timeout),
         }
     }
 }

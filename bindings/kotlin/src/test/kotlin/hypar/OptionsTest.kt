@@ -66,4 +66,31 @@ class OptionsTest {
             }
         }
     }
+
+    @Test
+    fun `proxy passing needs an unsigned topic, and hands messages to a neighbour that publishes them`(): Unit =
+        Nodes().use { nodes ->
+            val (a, b) = nodes.node() to nodes.node()
+            val e = assertThrows<HyparException.InvalidConfig> { a.join("anon", options = TopicOptions(proxy = true)) }
+            assertTrue(e.message!!.contains("plumtree.proxy"), e.message)
+            val options = TopicOptions(signed = false, proxy = true, proxyTimeoutMs = 1500u)
+            val received = LinkedBlockingQueue<Message>()
+            a.join("anon", options = options).use { ta ->
+                b.join("anon", a.listenAddrs(), options = options) { received.put(it) }.use { tb ->
+                    assertEquals(true to 1500UL, ta.config().proxy to ta.config().proxyTimeoutMs)
+                    eventually("a neighbour") { ta.activeView() >= 1 && tb.activeView() >= 1 }
+                    val sent = (0 until 30).map { "m$it" }
+                    sent.forEach { ta.gossip(it) }
+                    val got = sent.map { received.take("message $it") }
+                    assertEquals(sent.toSet(), got.map { it.data.decodeToString() }.toSet())
+                    // What a handed to b, b published: it arrived there at hop 0.
+                    val handed = got.count { it.hops.toInt() == 0 }
+                    val (sa, sb) = ta.stats() to tb.stats()
+                    assertTrue(sa.handoffsSent in 1UL until 30UL, sa.toString())
+                    assertEquals(listOf(sa.handoffsSent, handed.toULong()), listOf(sb.handoffsTaken, sb.handoffsTaken))
+                    ta.configure(ta.config().copy(proxy = false))
+                    assertEquals(false, ta.config().proxy)
+                }
+            }
+        }
 }

@@ -4198,6 +4198,20 @@ data class TopicOptions (
      * Peers remembered beyond the views, to rejoin through (default 256).
      */
     var `knownPeers`: kotlin.UInt? = null 
+    , 
+    /**
+     * Proxy passing (default false): each message this node publishes, or
+     * is handed by a neighbour, goes with even chance to one random
+     * neighbour, which publishes it as its own, so a message's first
+     * appearance is no evidence of its author. Needs `signed` false.
+     */
+    var `proxy`: kotlin.Boolean = false 
+    , 
+    /**
+     * Milliseconds a proxy has to show a message in the overlay before the
+     * message goes to another neighbour (default 2000).
+     */
+    var `proxyTimeoutMs`: kotlin.ULong? = null 
     
 ){
     
@@ -4228,6 +4242,8 @@ public object FfiConverterTypeTopicOptions: FfiConverterRustBuffer<TopicOptions>
             FfiConverterOptionalULong.read(buf),
             FfiConverterOptionalULong.read(buf),
             FfiConverterOptionalUInt.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterOptionalULong.read(buf),
         )
     }
 
@@ -4245,7 +4261,9 @@ public object FfiConverterTypeTopicOptions: FfiConverterRustBuffer<TopicOptions>
             FfiConverterOptionalULong.allocationSize(value.`ihaveIntervalMs`) +
             FfiConverterOptionalULong.allocationSize(value.`messageCache`) +
             FfiConverterOptionalULong.allocationSize(value.`messageCacheBytes`) +
-            FfiConverterOptionalUInt.allocationSize(value.`knownPeers`)
+            FfiConverterOptionalUInt.allocationSize(value.`knownPeers`) +
+            FfiConverterBoolean.allocationSize(value.`proxy`) +
+            FfiConverterOptionalULong.allocationSize(value.`proxyTimeoutMs`)
     )
 
     override fun write(value: TopicOptions, buf: ByteBuffer) {
@@ -4263,6 +4281,8 @@ public object FfiConverterTypeTopicOptions: FfiConverterRustBuffer<TopicOptions>
             FfiConverterOptionalULong.write(value.`messageCache`, buf)
             FfiConverterOptionalULong.write(value.`messageCacheBytes`, buf)
             FfiConverterOptionalUInt.write(value.`knownPeers`, buf)
+            FfiConverterBoolean.write(value.`proxy`, buf)
+            FfiConverterOptionalULong.write(value.`proxyTimeoutMs`, buf)
     }
 }
 
@@ -4367,6 +4387,17 @@ data class TopicStats (
      * Direct messages received from neighbours.
      */
     var `directReceived`: kotlin.ULong
+    , 
+    /**
+     * Messages handed to neighbours to publish (proxy passing), retries
+     * included.
+     */
+    var `handoffsSent`: kotlin.ULong
+    , 
+    /**
+     * Messages neighbours handed this node to publish (proxy passing).
+     */
+    var `handoffsTaken`: kotlin.ULong
     
 ){
     
@@ -4384,6 +4415,8 @@ public object FfiConverterTypeTopicStats: FfiConverterRustBuffer<TopicStats> {
     override fun read(buf: ByteBuffer): TopicStats {
         return TopicStats(
             FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
@@ -4424,7 +4457,9 @@ public object FfiConverterTypeTopicStats: FfiConverterRustBuffer<TopicStats> {
             FfiConverterULong.allocationSize(value.`notNeighbor`) +
             FfiConverterULong.allocationSize(value.`overloaded`) +
             FfiConverterULong.allocationSize(value.`directSent`) +
-            FfiConverterULong.allocationSize(value.`directReceived`)
+            FfiConverterULong.allocationSize(value.`directReceived`) +
+            FfiConverterULong.allocationSize(value.`handoffsSent`) +
+            FfiConverterULong.allocationSize(value.`handoffsTaken`)
     )
 
     override fun write(value: TopicStats, buf: ByteBuffer) {
@@ -4447,6 +4482,8 @@ public object FfiConverterTypeTopicStats: FfiConverterRustBuffer<TopicStats> {
             FfiConverterULong.write(value.`overloaded`, buf)
             FfiConverterULong.write(value.`directSent`, buf)
             FfiConverterULong.write(value.`directReceived`, buf)
+            FfiConverterULong.write(value.`handoffsSent`, buf)
+            FfiConverterULong.write(value.`handoffsTaken`, buf)
     }
 }
 
