@@ -215,7 +215,7 @@ fn check(n: &Node, c: &ProtocolConfig<u32>) {
     assert!(s.missing <= c.plumtree.missing_capacity);
     assert!(s.known_peers <= c.hyparview.known_peers_capacity);
     assert!(s.pending <= c.plumtree.max_pending, "{} messages held", s.pending);
-    assert!(s.anonymous <= c.plumtree.max_sessions && s.handoffs <= c.plumtree.max_pending);
+    assert!(s.anonymous <= c.plumtree.recent_ids_capacity && s.handoffs <= c.plumtree.max_pending);
 }
 
 fuzz_target!(|run: Run| {

@@ -13,7 +13,8 @@
 //!
 //! Anonymous messages (proxy passing, number 0) each have a session of their
 //! own, so ranges would not save anything: they are remembered one by one,
-//! until they are too old to be accepted, at most `max_sessions` of them.
+//! until they are too old to be accepted, at most `recent_ids_capacity` of
+//! them.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -174,6 +175,7 @@ impl<PI: PeerIdentity> SeenWindows<PI> {
         max_age: Duration,
         link_delay: Duration,
         idle_after: Duration,
+        max_anonymous: usize,
     ) -> Self {
         SeenWindows {
             windows: Vec::new(),
@@ -186,7 +188,7 @@ impl<PI: PeerIdentity> SeenWindows<PI> {
             slack: link_delay,
             forced_gap_closures: 0,
             evictions: 0,
-            anonymous: RecentIds::new(max_age + link_delay, max_sessions),
+            anonymous: RecentIds::new(max_age + link_delay, max_anonymous),
         }
     }
 
@@ -361,7 +363,7 @@ mod tests {
     const DELAY: Duration = Duration::from_secs(5);
 
     fn windows(max_sessions: usize, max_gaps: usize) -> SeenWindows<u32> {
-        SeenWindows::new(max_sessions, max_gaps, AGE, DELAY, Duration::from_secs(120))
+        SeenWindows::new(max_sessions, max_gaps, AGE, DELAY, Duration::from_secs(120), 3)
     }
 
     #[test]
@@ -406,6 +408,33 @@ mod tests {
         w.expire(t0 + AGE + DELAY + Duration::from_millis(1));
         assert_eq!(w.check(1, 1, 2, t0), Verdict::Duplicate, "closed: 2 would be older than the maximum age");
         assert_eq!(w.forced_gap_closures, 0);
+    }
+
+    #[test]
+    fn anonymous_messages_are_remembered_one_by_one_until_too_old_within_their_bound() {
+        let mut w = windows(16, 8); // at most 3 anonymous messages
+        let mut rng = SmallRng::seed_from_u64(6);
+        let t0 = Instant::now();
+        // Named by the nonce alone, whoever broadcast it.
+        w.insert(1, 100, 0, t0, &mut rng);
+        assert_eq!(w.check(2, 100, 0, t0), Verdict::Duplicate);
+        assert_eq!((w.len(), w.anonymous()), (0, 1), "no session window for it");
+        // Forgotten once every copy is too old to accept.
+        w.expire(t0 + AGE + DELAY);
+        assert_eq!(w.anonymous(), 0);
+        assert_eq!(w.check(2, 100, 0, t0 + AGE + DELAY), Verdict::New);
+        // Beyond the bound, the oldest is forgotten early, and a message not
+        // remembered, published before then (within the link delay), could
+        // be it: refused.
+        let t1 = t0 + AGE * 2;
+        for nonce in 0..4u64 {
+            w.insert(1, nonce, 0, t1 + Duration::from_secs(nonce), &mut rng);
+        }
+        assert_eq!(w.anonymous(), 3);
+        assert_eq!(w.check(1, 0, 0, t1), Verdict::TooOld, "forgotten for room");
+        assert_eq!(w.check(1, 9, 0, t1 + DELAY), Verdict::TooOld);
+        assert_eq!(w.check(1, 9, 0, t1 + DELAY + Duration::from_millis(1)), Verdict::New);
+        assert_eq!(w.check(1, 3, 0, t1), Verdict::Duplicate);
     }
 
     #[test]

@@ -241,6 +241,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
                     config.max_message_age,
                     link_delay,
                     config.seen_ttl,
+                    config.recent_ids_capacity,
                 )
             }),
             signed,

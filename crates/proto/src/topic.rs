@@ -66,7 +66,7 @@ pub struct CacheSizes {
     /// Ranges of delivered numbers over every session.
     pub ranges: usize,
     /// Anonymous messages (proxy passing) remembered one by one, at most
-    /// `max_sessions`.
+    /// `recent_ids_capacity`.
     pub anonymous: usize,
     /// Recent message ids remembered.
     pub recent_ids: usize,

@@ -222,7 +222,7 @@ fn check_invariants(n: &Node, c: &ProtocolConfig<u32>) -> Result<(), TestCaseErr
     prop_assert!(sizes.cached_messages <= c.plumtree.message_cache_capacity);
     prop_assert!(sizes.missing <= c.plumtree.missing_capacity);
     prop_assert!(sizes.known_peers <= c.hyparview.known_peers_capacity);
-    prop_assert!(sizes.anonymous <= c.plumtree.max_sessions);
+    prop_assert!(sizes.anonymous <= c.plumtree.recent_ids_capacity);
     prop_assert!(sizes.handoffs <= c.plumtree.max_pending);
     Ok(())
 }
