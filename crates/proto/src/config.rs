@@ -473,7 +473,7 @@ impl PlumtreeConfig {
             "must not be below graft_timeout_1",
         )?;
         ConfigError::check(
-            self.proxy_timeout * (PROXY_ATTEMPTS as u32) < self.max_message_age,
+            !self.proxy || self.proxy_timeout * (PROXY_ATTEMPTS as u32) < self.max_message_age,
             "plumtree.proxy_timeout",
             ms(self.proxy_timeout),
             "must be below max_message_age / 3: a message goes to at most 3 proxies in turn, and must still be young \

@@ -80,9 +80,9 @@ struct Handoff<PI> {
     to: PI,
     /// Neighbours it went to, `to` included.
     tried: Vec<PI>,
-    /// When to give up on `to`; `None` once the message was announced here
-    /// (it is in the overlay; the copy is on its way).
-    deadline: Option<Instant>,
+    /// When to give up on `to` (pushed back when the message is announced
+    /// here: it is in the overlay, and its copy is being fetched).
+    deadline: Instant,
 }
 
 /// Announcements of a message not received yet.
@@ -395,7 +395,10 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         self.check_size(payload.len())?;
         let limit = if limit >= self.config.max_hops { 0 } else { limit };
         if self.config.proxy && !self.signed {
+            // Recorded as seen at once, like any message this node
+            // publishes: it is never delivered here, even after a rejoin.
             let nonce = io.rng.next_u64();
+            self.windows.insert(self.me, nonce, 0, io.now, io.rng);
             self.counters.published += 1;
             self.pass_on(nonce, payload, limit, io.now, None, io);
             return Ok(MessageId::anonymous(nonce));
@@ -463,7 +466,8 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         from: Option<PI>,
         io: &mut Io<'_, PI>,
     ) {
-        let h = Handoff { nonce, payload, limit, published, from, to: self.me, tried: Vec::new(), deadline: None };
+        let now = io.now;
+        let h = Handoff { nonce, payload, limit, published, from, to: self.me, tried: Vec::new(), deadline: now };
         let pass = self.config.proxy && self.handoffs.len() < self.config.max_pending && io.rng.gen_bool(PROXY_CHANCE);
         let h = if pass { self.hand_to_next(h, io) } else { Some(h) };
         if let Some(h) = h {
@@ -471,10 +475,17 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         }
     }
 
-    /// Hand `h` to a neighbour not tried yet, if attempts and neighbours
-    /// are left; else give it back, for this node to publish (`None`: handed
-    /// on, or too old to publish at all).
+    /// Hand `h` to a neighbour not tried yet, if proxy passing is still on
+    /// and attempts and neighbours are left; else give it back, for this
+    /// node to publish (`None`: handed on, or too old to publish at all).
     fn hand_to_next(&mut self, mut h: Handoff<PI>, io: &mut Io<'_, PI>) -> Option<Handoff<PI>> {
+        let now = io.now;
+        if now.saturating_duration_since(h.published) > self.config.max_message_age {
+            // Too old for anyone to accept now: publishing it would not
+            // help either.
+            self.counters.dropped_too_old += 1;
+            return None;
+        }
         let candidates: Vec<PI> = self
             .eager
             .iter()
@@ -482,15 +493,8 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             .copied()
             .filter(|p| !h.tried.contains(p) && Some(*p) != h.from)
             .collect();
-        if h.tried.len() >= crate::PROXY_ATTEMPTS || candidates.is_empty() {
+        if !self.config.proxy || h.tried.len() >= crate::PROXY_ATTEMPTS || candidates.is_empty() {
             return Some(h);
-        }
-        let now = io.now;
-        if now.saturating_duration_since(h.published) > self.config.max_message_age {
-            // Too old for anyone to accept now: publishing it would not
-            // help either.
-            self.counters.dropped_too_old += 1;
-            return None;
         }
         let to = candidates[io.rng.gen_range(0..candidates.len())];
         io.send(
@@ -505,23 +509,37 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         self.counters.handoffs_sent += 1;
         h.to = to;
         h.tried.push(to);
-        let deadline = now + self.config.proxy_timeout;
-        h.deadline = Some(deadline);
+        h.deadline = now + self.config.proxy_timeout;
+        self.arm_proxy_timer(h.deadline, io);
         self.handoffs.insert(MessageId::anonymous(h.nonce), h);
-        if self.proxy_timer_at.is_none_or(|armed| deadline < armed) {
-            self.proxy_timer_at = Some(deadline);
-            io.timer(self.config.proxy_timeout, TimerKind::Proxy);
-        }
         None
     }
 
+    /// Make sure the topic's `Proxy` timer fires by `deadline`.
+    fn arm_proxy_timer(&mut self, deadline: Instant, io: &mut Io<'_, PI>) {
+        if self.proxy_timer_at.is_none_or(|armed| deadline < armed) {
+            self.proxy_timer_at = Some(deadline);
+            io.timer(deadline.saturating_duration_since(io.now), TimerKind::Proxy);
+        }
+    }
+
     /// Publish an anonymous message under this node's name. One handed over
-    /// by a neighbour is delivered here too, after the driver's verdict
-    /// where messages are held.
+    /// by a neighbour (and, where messages are held, accepted already) is
+    /// delivered here too, unless it was delivered meanwhile.
     fn publish_anonymous(&mut self, h: Handoff<PI>, io: &mut Io<'_, PI>) {
         let id = MessageId::anonymous(h.nonce);
-        if self.windows.check(self.me, h.nonce, 0, h.published) != Verdict::New || self.pending.contains_key(&id) {
-            return;
+        if h.from.is_some() {
+            match self.windows.check(self.me, h.nonce, 0, h.published) {
+                Verdict::New => {}
+                // Here already, so in the overlay: nothing is lost.
+                Verdict::Duplicate => return,
+                // Not publishable any more; the neighbour that handed it
+                // over hands it to another when it does not show up.
+                Verdict::TooOld => {
+                    self.counters.dropped_too_old += 1;
+                    return;
+                }
+            }
         }
         let cached = CachedMessage {
             origin: self.me,
@@ -535,22 +553,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             parent: None,
             grafted_after: None,
         };
-        match h.from {
-            Some(from) if self.holds => {
-                if self.pending.len() >= self.config.max_pending {
-                    // Not taken: the neighbour hands it to another proxy
-                    // when this one does not publish it in time.
-                    self.counters.pending_full += 1;
-                    return;
-                }
-                let g = Self::copy_of(id, &cached, io.now);
-                let g = Gossip { hops: 0, ..g };
-                io.out.push(Output::Validate { topic: io.topic, from, message: g.clone() });
-                let (since, published) = (io.now, h.published);
-                self.pending.insert(id, Pending { gossip: g, from, since, published, missing: None, handoff: true });
-            }
-            from => self.originate(id, cached, from, io),
-        }
+        self.originate(id, cached, h.from, io);
     }
 
     /// `from` hands this node a message to publish (proxy passing).
@@ -581,6 +584,21 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             return;
         }
         self.counters.handoffs_taken += 1;
+        if self.holds {
+            // Judged before it goes anywhere, so an honest proxy never passes
+            // on what its validator rejects.
+            if self.pending.len() >= self.config.max_pending {
+                // Not taken: the neighbour hands it to another proxy when it
+                // does not show up.
+                self.counters.pending_full += 1;
+                return;
+            }
+            let g = Gossip { id, origin: self.me, session: nonce, seq: 0, hops: 0, limit, age_ms, payload, auth: None };
+            io.out.push(Output::Validate { topic: io.topic, from, message: g.clone() });
+            let pending = Pending { gossip: g, from, since: io.now, published, missing: None, handoff: true };
+            self.pending.insert(id, pending);
+            return;
+        }
         self.pass_on(nonce, payload, limit, published, Some(from), io);
     }
 
@@ -589,15 +607,12 @@ impl<PI: PeerIdentity> Plumtree<PI> {
     pub(crate) fn on_proxy_timer(&mut self, io: &mut Io<'_, PI>) {
         self.proxy_timer_at = None;
         let now = io.now;
-        let due: Vec<MessageId> =
-            self.handoffs.iter().filter(|(_, h)| h.deadline.is_some_and(|d| d <= now)).map(|(id, _)| *id).collect();
+        let due: Vec<MessageId> = self.handoffs.iter().filter(|(_, h)| h.deadline <= now).map(|(id, _)| *id).collect();
         for id in due {
             self.retry_handoff(id, io);
         }
-        let next = self.handoffs.values().filter_map(|h| h.deadline).min();
-        if let Some(at) = next {
-            self.proxy_timer_at = Some(at);
-            io.timer(at.saturating_duration_since(now), TimerKind::Proxy);
+        if let Some(at) = self.handoffs.values().map(|h| h.deadline).min() {
+            self.arm_proxy_timer(at, io);
         }
     }
 
@@ -613,6 +628,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
     pub(crate) fn on_handoff_refused(&mut self, peer: PI, nonce: u64, io: &mut Io<'_, PI>) {
         let id = MessageId::anonymous(nonce);
         if self.handoffs.get(&id).is_some_and(|h| h.to == peer) {
+            self.counters.handoffs_sent = self.counters.handoffs_sent.saturating_sub(1);
             self.retry_handoff(id, io);
         }
     }
@@ -818,8 +834,8 @@ impl<PI: PeerIdentity> Plumtree<PI> {
                 // message are duplicates), but the record may have moved on.
                 match self.windows.check(g.origin, g.session, g.seq, p.published) {
                     Verdict::New if p.handoff => {
-                        let cached = cache_entry(p.gossip, p.published, None, None);
-                        self.originate(id, cached, Some(p.from), io);
+                        let g = p.gossip;
+                        self.pass_on(g.session, g.payload, g.limit, p.published, Some(p.from), io);
                     }
                     Verdict::New => self.accept(p.from, p.gossip, p.published, p.missing, true, io),
                     Verdict::Duplicate => self.counters.duplicates += 1,
@@ -925,11 +941,6 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         let wait = self.graft_wait();
         let catch_up = self.config.catch_up.max(JOIN_SLACK);
         for e in entries {
-            if let Some(h) = self.handoffs.get_mut(&e.id) {
-                // Handed to a proxy, and in the overlay now: no more
-                // hand-offs; the copy is fetched as any announced message.
-                h.deadline = None;
-            }
             if self.pending.contains_key(&e.id) {
                 continue;
             }
@@ -974,6 +985,12 @@ impl<PI: PeerIdentity> Plumtree<PI> {
                 self.missing.insert(e.id, fresh);
             }
             let Some(entry) = self.missing.get_mut(&e.id) else { continue };
+            if let Some(h) = self.handoffs.get_mut(&e.id) {
+                // Handed to a proxy, and in the overlay now: the copy is
+                // fetched as any announced message, and the hand-off waits
+                // for it one more timeout before going elsewhere.
+                h.deadline = now + self.config.proxy_timeout;
+            }
             // A peer we grafted from that announces again could not send its
             // answer (its link was congested): it may be grafted once more.
             entry.grafted.retain(|p| *p != from);
@@ -1172,8 +1189,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
     /// A neighbour went down: messages handed to it and not yet seen go to
     /// another neighbour at once.
     pub(crate) fn retry_handoffs_to(&mut self, peer: PI, io: &mut Io<'_, PI>) {
-        let to_peer: Vec<MessageId> =
-            self.handoffs.iter().filter(|(_, h)| h.to == peer && h.deadline.is_some()).map(|(id, _)| *id).collect();
+        let to_peer: Vec<MessageId> = self.handoffs.iter().filter(|(_, h)| h.to == peer).map(|(id, _)| *id).collect();
         for id in to_peer {
             self.retry_handoff(id, io);
         }
@@ -1255,16 +1271,12 @@ impl<PI: PeerIdentity> Plumtree<PI> {
                 self.counters.ignored += 1;
             }
         }
-        // Hand-offs too old to publish or deliver: announced but never
-        // fetched, or (counted) stuck with a proxy that never answered.
+        // Hand-offs too old to publish or deliver (a proxy timeout longer
+        // than the configuration allows could leave one): counted.
         let max_age = self.config.max_message_age;
-        let mut stuck = 0;
-        self.handoffs.retain(|_, h| {
-            let keep = now.saturating_duration_since(h.published) <= max_age;
-            stuck += u64::from(!keep && h.deadline.is_some());
-            keep
-        });
-        self.counters.dropped_too_old += stuck;
+        let before = self.handoffs.len();
+        self.handoffs.retain(|_, h| now.saturating_duration_since(h.published) <= max_age);
+        self.counters.dropped_too_old += (before - self.handoffs.len()) as u64;
         self.windows.expire(now);
         self.recent.expire(now);
         self.cache.expire(now);

@@ -158,18 +158,49 @@ fn a_silent_proxy_is_replaced_and_after_the_last_attempt_the_author_publishes() 
 }
 
 #[test]
-fn an_announcement_stops_the_retries_and_the_copy_is_grafted() {
+fn an_announcement_holds_the_retry_back_while_the_copy_is_grafted() {
     let mut n = node(proxy_config());
     let (id, nonce, proxy) = publish_handed_off(&mut n);
     let other = *NEIGHBORS.iter().find(|p| **p != proxy).unwrap();
+    n.advance(Duration::from_millis(1500));
     n.recv(other, Message::IHave(vec![IHaveEntry { id, hops: 2, age_ms: 0 }]));
     let out = n.timer(TimerKind::Proxy);
-    assert!(handoffs(&out).is_empty(), "announced: in the overlay, no new proxy");
+    assert!(handoffs(&out).is_empty(), "announced: in the overlay, no new proxy yet");
     let out = n.timer(TimerKind::Graft);
     assert!(sends(&out).contains(&(other, Message::Graft { id: Some(id) })));
     let out = n.recv(other, anonymous(proxy, nonce, b"secret"));
     assert!(delivered(&out).is_empty());
     assert_eq!(n.topic().cache_sizes().handoffs, 0);
+    assert!(handoffs(&n.timer(TimerKind::Proxy)).is_empty());
+}
+
+#[test]
+fn an_announced_copy_that_never_comes_is_handed_to_another_proxy() {
+    // A proxy that announces but never serves (hostile, or gone) does not
+    // stall the message.
+    let mut n = node(proxy_config());
+    let (id, nonce, proxy) = publish_handed_off(&mut n);
+    n.recv(proxy, Message::IHave(vec![IHaveEntry { id, hops: 1, age_ms: 0 }]));
+    n.advance(Duration::from_millis(2500));
+    let h = handoffs(&n.timer(TimerKind::Proxy));
+    assert_eq!(h.len(), 1);
+    assert_eq!(h[0].1, nonce);
+    assert_ne!(h[0].0, proxy);
+}
+
+#[test]
+fn an_author_never_delivers_its_message_even_after_leaving_and_joining_again() {
+    let mut n = node(proxy_config());
+    let (_, nonce, proxy) = publish_handed_off(&mut n);
+    n.state.leave(n.topic, n.now, &mut n.rng, &mut n.out).unwrap();
+    n.take();
+    n.state.join(n.topic, proxy_config(), vec![], n.now, &mut n.rng, &mut n.out).unwrap();
+    n.take();
+    let mut n = n.with_neighbors(&NEIGHBORS);
+    let out = n.recv(proxy, anonymous(proxy, nonce, b"secret"));
+    assert!(delivered(&out).is_empty(), "its own message, after a rejoin");
+    let out = n.recv(2, handoff(nonce, b"secret"));
+    assert!(delivered(&out).is_empty() && gossips(&out).is_empty(), "nor handed back to it");
 }
 
 #[test]

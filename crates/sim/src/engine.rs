@@ -91,7 +91,8 @@ pub struct BroadcastRecord {
     pub latency_us: Vec<u32>,
     /// Payload copies received by live nodes (for RMR).
     pub payload_receipts: u64,
-    /// Deliveries of a message a node had already delivered (must stay 0).
+    /// Deliveries of a message a node had already delivered, or to its
+    /// own author (must stay 0).
     pub double_deliveries: u64,
     /// The first node that put it into the overlay (sent it at hop 1): its
     /// sender, unless proxy passing handed it to another node.
@@ -458,7 +459,8 @@ impl Sim {
                     if let Some(&idx) = self.by_id.get(&d.id) {
                         let rec = &mut self.broadcasts[idx];
                         let Some(slot) = rec.hops.get_mut(node as usize) else { continue };
-                        if *slot != u16::MAX {
+                        // A second delivery, or its author's own: both wrong.
+                        if *slot != u16::MAX || node == rec.sender {
                             rec.double_deliveries += 1;
                         } else {
                             *slot = d.hops;
