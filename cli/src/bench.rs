@@ -85,6 +85,8 @@ pub(crate) fn topology(nodes: usize, degree: usize, rng: &mut StdRng) -> Vec<Vec
 struct Figures {
     protocol: &'static str,
     delivered: f64,
+    /// Deliveries counted (each message once per node).
+    deliveries: usize,
     duplicates: usize,
     latencies: Vec<u64>,
     wire_bytes: u64,
@@ -142,6 +144,7 @@ fn figures(protocol: &'static str, a: &BenchArgs, c: &Collector, wire: u64, cpu:
     Figures {
         protocol,
         delivered: delivered as f64 / (a.messages * (a.nodes - 1)) as f64,
+        deliveries: delivered,
         duplicates,
         latencies,
         wire_bytes: wire,
@@ -265,19 +268,22 @@ pub(crate) fn run(a: BenchArgs) -> Result<(), String> {
     for f in &results {
         let ms = |p: f64| percentile(&f.latencies, p) as f64 / 1e6;
         let ratio = f.wire_bytes as f64 / f.payload_bytes.max(1) as f64;
+        // The whole process's CPU time (every node, the runtime, the
+        // collector) over the deliveries.
+        let cpu_us = f.cpu_seconds * 1e6 / f.deliveries.max(1) as f64;
         if a.json {
             let line = json!({
                 "protocol": f.protocol, "nodes": a.nodes, "messages": a.messages, "size": a.size,
                 "rate": a.rate, "delivered": f.delivered, "duplicates": f.duplicates,
                 "latency_ms_p50": ms(0.5), "latency_ms_p99": ms(0.99), "latency_ms_max": ms(1.0),
                 "wire_bytes": f.wire_bytes, "wire_bytes_per_payload_byte": ratio,
-                "cpu_seconds": f.cpu_seconds, "wall_seconds": f.wall_seconds,
+                "cpu_seconds": f.cpu_seconds, "cpu_us_per_delivery": cpu_us, "wall_seconds": f.wall_seconds,
             });
             println!("{line}");
         } else {
             println!(
-                "{:<10} delivered={:.4} dup={} latency p50={:.2}ms p99={:.2}ms max={:.2}ms wire/payload={:.3} cpu={:.2}s wall={:.1}s",
-                f.protocol, f.delivered, f.duplicates, ms(0.5), ms(0.99), ms(1.0), ratio, f.cpu_seconds, f.wall_seconds
+                "{:<10} delivered={:.4} dup={} latency p50={:.2}ms p99={:.2}ms max={:.2}ms wire/payload={:.3} cpu={:.2}s ({:.0}us/delivery) wall={:.1}s",
+                f.protocol, f.delivered, f.duplicates, ms(0.5), ms(0.99), ms(1.0), ratio, f.cpu_seconds, cpu_us, f.wall_seconds
             );
         }
     }
