@@ -78,6 +78,13 @@ pub(crate) struct SimArgs {
     /// Plumtree: milliseconds IHAVE announcements are batched for.
     #[arg(long)]
     ihave_interval_ms: Option<u64>,
+    /// Plumtree: push to every neighbour, not only the tree, below this many
+    /// hops.
+    #[arg(long)]
+    eager_hops: Option<u16>,
+    /// Plumtree: duplicates in a row over a tree link before it is pruned.
+    #[arg(long)]
+    duplicates_before_prune: Option<u8>,
     /// Proxy passing on every node: each message goes to a random
     /// neighbour to publish with even chance, at every step.
     #[arg(long)]
@@ -136,6 +143,12 @@ pub(crate) fn run(a: SimArgs) -> Result<(), String> {
         base.topic.plumtree.ihave_interval = Duration::from_millis(ms);
     }
     base.topic.plumtree.proxy = a.proxy;
+    if let Some(n) = a.duplicates_before_prune {
+        base.topic.plumtree.duplicates_before_prune = n;
+    }
+    if let Some(h) = a.eager_hops {
+        base.topic.plumtree.eager_hops = h;
+    }
     base.topic.validate().map_err(|e| e.to_string())?;
 
     let seeds: Vec<u64> = (a.seed..a.seed + a.seeds).collect();

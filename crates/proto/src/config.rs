@@ -103,6 +103,13 @@ pub struct PlumtreeConfig {
     /// a latency-shortest tree) and, with many senders, concurrent swaps for
     /// different origins cut the tree apart (random-sender RMR 0.14 -> 0.6).
     pub optimization_threshold: u16,
+    /// Messages are pushed to every neighbour this node tells, not only along
+    /// the tree, while their hops are below this (`0`, the default: the tree
+    /// alone). Copies that arrive within these first hops neither prune nor
+    /// graft links: the flood near the origin leaves the tree as it was.
+    /// A candidate for shallower random-sender trees (simulator figures in
+    /// the README); it costs about `active_view`^hops copies per message.
+    pub eager_hops: u16,
     /// Messages older than this (summed holding time along their path) are
     /// neither delivered nor relayed.
     pub max_message_age: Duration,
@@ -195,6 +202,7 @@ impl Default for PlumtreeConfig {
             ihave_interval: Duration::from_millis(100),
             duplicates_before_prune: 2,
             optimization_threshold: 0,
+            eager_hops: 0,
             max_message_age: Duration::from_secs(60),
             message_cache_ttl: Duration::from_secs(60),
             message_cache_capacity: 4096,

@@ -665,7 +665,8 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         }
         let hops = m.hops + 1;
         let age = age_ms(io.now, m.published);
-        for &p in &self.eager {
+        let flood = m.hops < self.config.eager_hops;
+        for &p in self.eager.iter().chain(if flood { &self.lazy[..] } else { &[] }) {
             if Some(p) != skip {
                 io.send(p, Message::Gossip(Self::copy_of(id, m, io.now)));
                 self.counters.relayed += 1;
@@ -675,7 +676,10 @@ impl<PI: PeerIdentity> Plumtree<PI> {
                 }
             }
         }
-        let lazy: Vec<PI> = self.lazy.iter().copied().filter(|p| Some(*p) != skip).collect();
+        let lazy: Vec<PI> = match flood {
+            true => Vec::new(),
+            false => self.lazy.iter().copied().filter(|p| Some(*p) != skip).collect(),
+        };
         for p in lazy {
             self.queue_ihave(p, IHaveEntry { id, hops, age_ms: age }, io);
         }
@@ -774,6 +778,10 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         };
         if verdict == Verdict::Duplicate {
             self.counters.duplicates += 1;
+            if g.hops <= self.config.eager_hops {
+                // A copy of the flood near the origin: expected, not a cycle.
+                return;
+            }
             // A copy down the tree after our graft was answered. Usually the
             // graft only raced a slow tree path: learn the lag, keep the tree
             // link, and drop the grafted one, so spurious grafts neither leave
@@ -881,10 +889,14 @@ impl<PI: PeerIdentity> Plumtree<PI> {
                 self.learn_lag(now.saturating_duration_since(m.announced_at));
             }
         }
-        self.make_eager(from);
-        if let Some(l) = self.links.iter_mut().find(|l| l.peer == from) {
-            l.carried = true;
-            l.duplicate_streak = 0;
+        // A first copy from the flood near the origin says nothing about the
+        // tree: links keep their roles.
+        if g.hops > self.config.eager_hops {
+            self.make_eager(from);
+            if let Some(l) = self.links.iter_mut().find(|l| l.peer == from) {
+                l.carried = true;
+                l.duplicate_streak = 0;
+            }
         }
         let id = g.id;
         let origin = self.signed.then_some(g.origin);

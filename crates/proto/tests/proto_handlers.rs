@@ -842,3 +842,34 @@ fn direct_messages_go_to_one_neighbour_and_are_never_relayed() {
     let c = n.topic().counters();
     assert_eq!((c.direct_sent, c.direct_received), (1, 2));
 }
+
+#[test]
+fn below_eager_hops_a_message_goes_to_every_neighbour_and_its_copies_leave_the_tree_alone() {
+    let mut c = ProtocolConfig::default();
+    c.plumtree.eager_hops = 1;
+    let mut n = Node::new(c, &[]).with_neighbors(&[1, 2, 3]);
+    n.recv(3, Message::Prune); // 3 is lazy now
+    assert_eq!(n.topic().lazy(), &[3]);
+    let (_, out) = n.broadcast(b"near").unwrap();
+    let mut to: Vec<u32> =
+        sends(&out).iter().filter(|(_, m)| matches!(m, Message::Gossip(_))).map(|(p, _)| *p).collect();
+    to.sort();
+    assert_eq!(to, vec![1, 2, 3], "pushed to the lazy neighbour too");
+    assert!(timers(&out).iter().all(|t| *t != TimerKind::IHaveFlush), "nothing to announce");
+    // A first copy at hop 1 from the lazy neighbour does not make it eager,
+    // and a duplicate at hop 1 prunes nothing.
+    let out = n.recv(3, gossip(id(1), 1, b"m"));
+    assert_eq!(events(&out).len(), 1);
+    assert_eq!(n.topic().lazy(), &[3]);
+    let out = n.recv(1, gossip(id(1), 1, b"m"));
+    assert!(sends(&out).iter().all(|(_, m)| *m != Message::Prune));
+    assert!(n.topic().eager().contains(&1));
+    // Beyond the flood, duplicates prune as usual: a link that carries the
+    // tree after two in a row.
+    for k in [2, 3] {
+        let out = n.recv(2, gossip(id(k), 2, b"m"));
+        assert_eq!(events(&out).len(), 1);
+        let out = n.recv(1, gossip(id(k), 3, b"m"));
+        assert_eq!(sends(&out).contains(&(1, Message::Prune)), k == 3, "{out:?}");
+    }
+}
