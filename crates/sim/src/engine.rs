@@ -129,6 +129,16 @@ pub struct Sim {
     pub sent: std::collections::BTreeMap<&'static str, u64>,
 }
 
+/// The message whose payload `message` carries, if any: a GOSSIP's, or the
+/// anonymous message a PROXY hands over.
+fn carried(message: &Message<NodeId>) -> Option<MessageId> {
+    match message {
+        Message::Gossip(g) => Some(g.id),
+        Message::Proxy { nonce, .. } => Some(MessageId::anonymous(*nonce)),
+        _ => None,
+    }
+}
+
 fn splitmix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -360,12 +370,7 @@ impl Sim {
                     return;
                 }
                 // Payload copies: pushes, graft answers and proxy hand-offs.
-                let carried = match &message {
-                    Message::Gossip(g) => Some(g.id),
-                    Message::Proxy { nonce, .. } => Some(MessageId::anonymous(*nonce)),
-                    _ => None,
-                };
-                if let Some(idx) = carried.and_then(|id| self.by_id.get(&id)) {
+                if let Some(idx) = carried(&message).and_then(|id| self.by_id.get(&id)) {
                     self.broadcasts[*idx].payload_receipts += 1;
                 }
                 let n = &mut self.nodes[to as usize];
@@ -409,17 +414,12 @@ impl Sim {
     /// Record who first put a measured message into the overlay, and its
     /// hand-offs.
     fn note_origination(&mut self, node: NodeId, message: &Message<NodeId>) {
-        let (id, handoff) = match message {
-            Message::Gossip(g) if g.hops == 1 => (g.id, false),
-            Message::Proxy { nonce, .. } => (MessageId::anonymous(*nonce), true),
-            _ => return,
-        };
-        let Some(&idx) = self.by_id.get(&id) else { return };
+        let Some(&idx) = carried(message).and_then(|id| self.by_id.get(&id)) else { return };
         let rec = &mut self.broadcasts[idx];
-        if handoff {
-            rec.handoffs += 1;
-        } else if rec.first_broadcaster.is_none() {
-            rec.first_broadcaster = Some(node);
+        match message {
+            Message::Proxy { .. } => rec.handoffs += 1,
+            Message::Gossip(g) if g.hops == 1 && rec.first_broadcaster.is_none() => rec.first_broadcaster = Some(node),
+            _ => {}
         }
     }
 
