@@ -48,6 +48,10 @@ pub(crate) struct BenchArgs {
     /// hypar publishes unsigned messages (topics are signed by default).
     #[arg(long)]
     unsigned: bool,
+    /// hypar: senders given a broadcast tree of their own (0: one shared
+    /// tree for every sender); the library's default (64) when not given.
+    #[arg(long)]
+    origin_trees: Option<usize>,
     /// Print one JSON object per protocol.
     #[arg(long)]
     json: bool,
@@ -168,7 +172,11 @@ fn run_hypar(a: &BenchArgs, links: &[Vec<usize>]) -> Result<Figures, String> {
     for (i, earlier) in links.iter().enumerate() {
         let net = Network::new(config.clone(), Keypair::generate()).map_err(|e| e.to_string())?;
         let boot: Vec<Multiaddr> = earlier.iter().map(|&e| nets[e].listen_addrs()[0].clone()).collect();
-        let t = net.join(topic::Config::new("bench", boot).signed(!a.unsigned)).map_err(|e| e.to_string())?;
+        let mut topic_config = topic::Config::new("bench", boot).signed(!a.unsigned);
+        if let Some(trees) = a.origin_trees {
+            topic_config.protocol.plumtree.origin_trees = trees;
+        }
+        let t = net.join(topic_config).map_err(|e| e.to_string())?;
         let mut rx = t.clone();
         let c = collector.clone();
         rt.spawn(async move {

@@ -42,6 +42,10 @@ pub(crate) struct DemoArgs {
     /// Do not write a plot.
     #[arg(long)]
     no_plot: bool,
+    /// Senders given a broadcast tree of their own (0: one shared tree for
+    /// every sender); the library's default (64) when not given.
+    #[arg(long)]
+    origin_trees: Option<usize>,
     /// Seed for the topology, senders and victims.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -78,7 +82,11 @@ fn start(a: &DemoArgs, rt: &tokio::runtime::Runtime, rng: &mut StdRng, log: &Arc
     for (i, earlier) in links.iter().enumerate() {
         let net = Network::new(config.clone(), Keypair::generate()).map_err(|e| format!("node {i}: {e}"))?;
         let boot: Vec<Multiaddr> = earlier.iter().map(|&e| swarm.nets[e].listen_addrs()[0].clone()).collect();
-        let t = net.join(topic::Config::new("demo", boot)).map_err(|e| format!("node {i}: {e}"))?;
+        let mut topic_config = topic::Config::new("demo", boot);
+        if let Some(trees) = a.origin_trees {
+            topic_config.protocol.plumtree.origin_trees = trees;
+        }
+        let t = net.join(topic_config).map_err(|e| format!("node {i}: {e}"))?;
         let (mut rx, log) = (t.clone(), log.clone());
         rt.spawn(async move {
             while let Some(m) = rx.recv_with_hops().await {

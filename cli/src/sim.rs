@@ -18,6 +18,7 @@ enum ModeArg {
     One,
     Random,
     All,
+    Pool,
 }
 
 #[derive(Args)]
@@ -28,6 +29,10 @@ pub(crate) struct SimArgs {
     /// Sender mode for `steady`.
     #[arg(long, value_enum, default_value = "one")]
     mode: ModeArg,
+    /// Senders of `--mode pool`: each broadcast comes from one of this many
+    /// nodes, chosen at random.
+    #[arg(long, default_value_t = 10)]
+    senders: usize,
     /// Number of nodes.
     #[arg(long, default_value_t = 1000)]
     nodes: usize,
@@ -85,6 +90,10 @@ pub(crate) struct SimArgs {
     /// Plumtree: duplicates in a row over a tree link before it is pruned.
     #[arg(long)]
     duplicates_before_prune: Option<u8>,
+    /// Plumtree: trees of their own for up to this many origins (0: one
+    /// shared tree).
+    #[arg(long)]
+    origin_trees: Option<usize>,
     /// Proxy passing on every node: each message goes to a random
     /// neighbour to publish with even chance, at every step.
     #[arg(long)]
@@ -112,6 +121,7 @@ pub(crate) fn run(a: SimArgs) -> Result<(), String> {
             ModeArg::One => SenderMode::One,
             ModeArg::Random => SenderMode::Random,
             ModeArg::All => SenderMode::All,
+            ModeArg::Pool => SenderMode::Pool(a.senders),
         }),
         ScenarioArg::Fail => Scenario::Fail { fraction: a.fail },
         ScenarioArg::Partition => Scenario::Partition,
@@ -145,6 +155,9 @@ pub(crate) fn run(a: SimArgs) -> Result<(), String> {
     base.topic.plumtree.proxy = a.proxy;
     if let Some(n) = a.duplicates_before_prune {
         base.topic.plumtree.duplicates_before_prune = n;
+    }
+    if let Some(n) = a.origin_trees {
+        base.topic.plumtree.origin_trees = n;
     }
     if let Some(h) = a.eager_hops {
         base.topic.plumtree.eager_hops = h;

@@ -59,6 +59,7 @@ struct Reconfig {
     missing: u8,
     cache: u8,
     proxy: bool,
+    origin_trees: u8,
 }
 
 impl Reconfig {
@@ -78,6 +79,7 @@ impl Reconfig {
         p.missing_capacity = usize::from(self.missing % 5) + 1;
         p.message_cache_capacity = usize::from(self.cache % 6) + 1;
         p.proxy = self.proxy && !c.signed;
+        p.origin_trees = usize::from(self.origin_trees % 4);
         c
     }
 }
@@ -97,6 +99,8 @@ enum ArbMessage {
     Prune,
     Direct(u8),
     Proxy { nonce: u8, limit: u8, age_ms: u32, len: u8 },
+    PruneOrigin(u8),
+    GraftOrigin(u8),
 }
 
 fn peer(p: u8) -> u32 {
@@ -114,6 +118,15 @@ fn msg(k: u8, hops: u16, age_ms: u32, payload: Bytes) -> Gossip<u32> {
     match k % 32 {
         k @ 0..24 => Gossip::new(90 + u32::from(k % 3), 1, u64::from(k / 3) + 1, hops, age_ms, payload),
         k => Gossip::new(90 + u32::from(k % 3), u64::from(k), 0, hops, age_ms, payload),
+    }
+}
+
+/// One of the three test origins, or any peer (this node included).
+fn origin(o: u8) -> u32 {
+    if o & 0x80 != 0 {
+        90 + u32::from(o % 3)
+    } else {
+        peer(o)
     }
 }
 
@@ -152,6 +165,8 @@ fn message(m: ArbMessage) -> Message<u32> {
             age_ms: age_ms % 100_000,
             payload: Bytes::from(vec![4; usize::from(len % 64)]),
         },
+        ArbMessage::PruneOrigin(o) => Message::PruneOrigin { origin: origin(o) },
+        ArbMessage::GraftOrigin(o) => Message::GraftOrigin { origin: origin(o) },
     }
 }
 
@@ -182,6 +197,8 @@ fn config(allow: bool, hold: bool) -> ProtocolConfig<u32> {
     c.plumtree.announcers_per_message = 2;
     c.plumtree.max_pending = 3;
     c.plumtree.max_hops = 40;
+    // Fewer than the three test origins: trees are forgotten and rebuilt.
+    c.plumtree.origin_trees = 2;
     c.validation = hold;
     if allow {
         c.allowed_peers = Some((0..PEERS).filter(|p| p % 3 != 0).collect());
@@ -216,6 +233,14 @@ fn check(n: &Node, c: &ProtocolConfig<u32>) {
     assert!(s.known_peers <= c.hyparview.known_peers_capacity);
     assert!(s.pending <= c.plumtree.max_pending, "{} messages held", s.pending);
     assert!(s.anonymous <= c.plumtree.recent_ids_capacity && s.handoffs <= c.plumtree.max_pending);
+    assert!(s.origin_trees <= c.plumtree.origin_trees);
+    for o in (0..PEERS).chain(90..93) {
+        if let Some(tree) = t.origin_tree(&o) {
+            let set: BTreeSet<u32> = tree.iter().copied().collect();
+            assert_eq!(set.len(), tree.len(), "origin {o}'s tree has duplicates");
+            assert!(set.is_subset(&(&eager | &lazy)), "origin {o}'s tree {tree:?} holds an untold peer");
+        }
+    }
 }
 
 fuzz_target!(|run: Run| {

@@ -271,7 +271,7 @@ async fn a_forger_is_told_disconnect_banned_dropped_from_the_views_and_refused()
 mod from_the_spec {
     use libp2p::PeerId;
 
-    pub(super) const VERSION: u8 = 5;
+    pub(super) const VERSION: u8 = 6;
 
     pub(super) fn varint(mut n: u64, out: &mut Vec<u8>) {
         while n >= 0x80 {

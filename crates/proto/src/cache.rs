@@ -34,6 +34,10 @@ pub(crate) struct CachedMessage<PI> {
     /// was first announced to us. A later copy down the tree then tells how
     /// long the graft should have waited.
     pub grafted_after: Option<Instant>,
+    /// It travels its origin's own tree here, not the shared one
+    /// ([`crate::PlumtreeConfig::origin_trees`]): its duplicates prune that
+    /// tree alone.
+    pub own_tree: bool,
 }
 
 /// Recently received messages, bounded by age, count and payload bytes.

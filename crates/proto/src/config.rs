@@ -110,6 +110,15 @@ pub struct PlumtreeConfig {
     /// A candidate for shallower random-sender trees (simulator figures in
     /// the README); it costs about `active_view`^hops copies per message.
     pub eager_hops: u16,
+    /// Trees of their own for up to this many origins (`0`: one shared tree
+    /// for every origin). An origin's first message travels the shared
+    /// tree; its second is pushed to every neighbour, and duplicates prune
+    /// that origin's tree alone (PRUNE_ORIGIN), so every origin that keeps
+    /// publishing gets its own latency-shortest tree, as a single sender
+    /// does with the shared tree. The least recently active origin's tree
+    /// is forgotten first. Each tree costs one origin id plus one peer id
+    /// per eager neighbour (at most `active_view` of them).
+    pub origin_trees: usize,
     /// Messages older than this (summed holding time along their path) are
     /// neither delivered nor relayed.
     pub max_message_age: Duration,
@@ -203,6 +212,7 @@ impl Default for PlumtreeConfig {
             duplicates_before_prune: 2,
             optimization_threshold: 0,
             eager_hops: 0,
+            origin_trees: 64,
             max_message_age: Duration::from_secs(60),
             message_cache_ttl: Duration::from_secs(60),
             message_cache_capacity: 4096,
@@ -438,6 +448,8 @@ impl PlumtreeConfig {
     pub const MIN_MESSAGE_SIZE: usize = 256;
     /// Largest accepted `max_message_size`.
     pub const MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+    /// The most origin trees a topic may keep.
+    pub const MAX_ORIGIN_TREES: usize = 1 << 16;
 
     /// `Ok` if every value is in range; else the first that is not.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -453,6 +465,12 @@ impl PlumtreeConfig {
             "plumtree.duplicates_before_prune",
             self.duplicates_before_prune,
             "must be at least 1",
+        )?;
+        ConfigError::check(
+            self.origin_trees <= Self::MAX_ORIGIN_TREES,
+            "plumtree.origin_trees",
+            self.origin_trees,
+            "must be at most 65536",
         )?;
         for (field, d) in [
             ("plumtree.graft_timeout_1", self.graft_timeout_1),

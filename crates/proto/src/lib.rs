@@ -19,6 +19,7 @@ mod error;
 mod hyparview;
 mod io;
 mod message;
+mod origins;
 mod plumtree;
 mod state;
 mod topic;

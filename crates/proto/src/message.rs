@@ -319,6 +319,21 @@ pub enum Message<PI> {
         /// What the author published.
         payload: Bytes,
     },
+    /// "Make our link lazy for this origin's messages": the pruning of one
+    /// origin's own tree ([`crate::PlumtreeConfig::origin_trees`]). The
+    /// shared tree and other origins' trees keep the link as they have it.
+    PruneOrigin {
+        /// The origin whose tree no longer needs the link.
+        origin: PI,
+    },
+    /// "Make our link eager for this origin's messages": the receiver
+    /// pushes them to the sender from now on, as its parent on that
+    /// origin's tree. Sent when the receiver announced them in fewer hops
+    /// than the sender's parent delivers them.
+    GraftOrigin {
+        /// The origin whose tree takes the link.
+        origin: PI,
+    },
 }
 
 impl<PI> Message<PI> {
@@ -338,6 +353,8 @@ impl<PI> Message<PI> {
             Message::Prune => "prune",
             Message::Direct { .. } => "direct",
             Message::Proxy { .. } => "proxy",
+            Message::PruneOrigin { .. } => "prune_origin",
+            Message::GraftOrigin { .. } => "graft_origin",
         }
     }
 }

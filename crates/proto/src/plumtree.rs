@@ -27,6 +27,7 @@ use rand::Rng;
 use super::cache::{CachedMessage, MessageCache};
 use super::dedup::{RecentIds, SeenWindows, Verdict};
 use super::io::Io;
+use super::origins::OriginTrees;
 use super::FastMap;
 use super::{
     wire, Auth, CacheSizes, DeliveredMessage, Event, Gossip, IHaveEntry, Message, MessageId, Offence, Output,
@@ -132,6 +133,8 @@ pub(crate) struct Plumtree<PI> {
     /// from, grafted from, never pushed, announced or answered.
     muted: Vec<PI>,
     links: Vec<LinkRecord<PI>>,
+    /// Trees of their own for the origins that keep publishing.
+    origins: OriginTrees<PI>,
     windows: SeenWindows<PI>,
     recent: RecentIds,
     cache: MessageCache<PI>,
@@ -164,6 +167,11 @@ pub(crate) struct Plumtree<PI> {
     /// The deadline the topic's `Proxy` timer is armed for.
     proxy_timer_at: Option<Instant>,
 }
+
+/// On an origin's own tree, a neighbour that announces the origin's message
+/// at least this many hops closer than the parent delivered it becomes the
+/// parent.
+const ORIGIN_SWAP_HOPS: u16 = 2;
 
 /// The chance that a node passing proxies hands a message on rather than
 /// publishing it itself.
@@ -199,6 +207,7 @@ fn cache_entry<PI>(
     published: Instant,
     parent: Option<PI>,
     grafted_after: Option<Instant>,
+    own_tree: bool,
 ) -> CachedMessage<PI> {
     CachedMessage {
         origin: g.origin,
@@ -211,6 +220,7 @@ fn cache_entry<PI>(
         published,
         parent,
         grafted_after,
+        own_tree,
     }
 }
 
@@ -260,6 +270,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
                 config.message_cache_max_bytes,
             ),
             max_ihave_entries: wire::max_ihave_entries(config.max_message_size),
+            origins: OriginTrees::new(config.origin_trees),
             config,
             counters: PlumtreeCounters::default(),
             eager: Vec::new(),
@@ -293,6 +304,10 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         &self.lazy
     }
 
+    pub(crate) fn origin_tree(&self, origin: &PI) -> Option<&[PI]> {
+        self.origins.eager(origin)
+    }
+
     /// How full the bounded structures are.
     pub(crate) fn sizes(&self) -> CacheSizes {
         let (w, c) = (&self.windows, &self.cache);
@@ -306,6 +321,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             known_peers: 0,
             pending: self.pending.len(),
             handoffs: self.handoffs.len(),
+            origin_trees: self.origins.len(),
         }
     }
 
@@ -414,6 +430,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             }
         };
         self.next_seq += 1;
+        let own_tree = self.origins.route(self.me, self.eager.iter().copied());
         let cached = CachedMessage {
             origin: self.me,
             session: self.session,
@@ -425,6 +442,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             published: io.now,
             parent: None,
             grafted_after: None,
+            own_tree,
         };
         let id = MessageId::derive(&self.me, self.session, seq);
         self.originate(id, cached, None, io);
@@ -552,6 +570,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             published: h.published,
             parent: None,
             grafted_after: None,
+            own_tree: false,
         };
         self.originate(id, cached, h.from, io);
     }
@@ -665,6 +684,22 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         }
         let hops = m.hops + 1;
         let age = age_ms(io.now, m.published);
+        let own = if m.own_tree { self.origins.eager(&m.origin) } else { None };
+        if let Some(own) = own {
+            // The origin's own tree: pushed to its eager neighbours,
+            // announced to every other neighbour this node tells.
+            let lazy: Vec<PI> = self.eager.iter().chain(&self.lazy).filter(|p| !own.contains(p)).copied().collect();
+            for &p in own {
+                if Some(p) != skip {
+                    io.send(p, Message::Gossip(Self::copy_of(id, m, io.now)));
+                    self.counters.relayed += 1;
+                }
+            }
+            for p in lazy.into_iter().filter(|p| Some(*p) != skip) {
+                self.queue_ihave(p, IHaveEntry { id, hops, age_ms: age }, io);
+            }
+            return;
+        }
         let flood = m.hops < self.config.eager_hops;
         for &p in self.eager.iter().chain(if flood { &self.lazy[..] } else { &[] }) {
             if Some(p) != skip {
@@ -791,6 +826,22 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             // too slow to keep (a congested or throttled link): keep the
             // grafted link instead, and prune the slow one, so a slow node
             // does not hold its subtree back.
+            let own = self.cache.get_mut(&g.id).filter(|m| m.own_tree);
+            if let Some(m) = own {
+                // A duplicate on the origin's own tree: that tree alone
+                // drops the link. After a graft of ours was answered, the
+                // copy down the old path is the slower one: it is the link
+                // dropped, and its lag teaches the graft wait.
+                let (origin, after_graft) = (m.origin, m.grafted_after.take());
+                if let Some(lag) = after_graft.map(|at| now.saturating_duration_since(at)) {
+                    if lag <= self.config.graft_timeout_max {
+                        self.learn_lag(lag);
+                    }
+                }
+                self.origins.prune(&origin, &from);
+                io.send(from, Message::PruneOrigin { origin });
+                return;
+            }
             let after_graft = self.cache.get_mut(&g.id).and_then(|m| m.grafted_after.take().map(|at| (at, m.parent)));
             if let Some((at, grafted)) = after_graft {
                 let lag = now.saturating_duration_since(at);
@@ -889,9 +940,17 @@ impl<PI: PeerIdentity> Plumtree<PI> {
                 self.learn_lag(now.saturating_duration_since(m.announced_at));
             }
         }
-        // A first copy from the flood near the origin says nothing about the
-        // tree: links keep their roles.
-        if g.hops > self.config.eager_hops {
+        // Anonymous messages (number 0) have no lasting origin: shared tree.
+        let own_tree = g.seq != 0 && self.origins.route(g.origin, self.eager.iter().copied());
+        if own_tree {
+            // The link that brought the first copy carries the origin's tree
+            // (if this node tells the peer at all).
+            if self.is_neighbor(&from) {
+                self.origins.make_eager(&g.origin, from);
+            }
+        } else if g.hops > self.config.eager_hops {
+            // (A first copy from the flood near the origin says nothing about
+            // the tree: links keep their roles.)
             self.make_eager(from);
             if let Some(l) = self.links.iter_mut().find(|l| l.peer == from) {
                 l.carried = true;
@@ -900,7 +959,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         }
         let id = g.id;
         let origin = self.signed.then_some(g.origin);
-        let cached = cache_entry(g, published, Some(from), grafted_after);
+        let cached = cache_entry(g, published, Some(from), grafted_after, own_tree);
         if deliver {
             io.event(Event::Delivered(DeliveredMessage {
                 id,
@@ -933,6 +992,25 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         parent: PI,
         io: &mut Io<'_, PI>,
     ) {
+        if let Some(origin) = self.cache.get(&id).filter(|m| m.own_tree).map(|m| m.origin) {
+            // On an origin's own tree: one origin, so swaps converge (the
+            // shared tree's swaps for different origins undo each other).
+            let Some(tree) = self.origins.eager(&origin) else { return };
+            let switch = announcer != parent
+                && !tree.contains(&announcer)
+                && self.is_neighbor(&announcer)
+                && received_hops >= announced_hops.saturating_add(ORIGIN_SWAP_HOPS);
+            if switch {
+                self.origins.make_eager(&origin, announcer);
+                io.send(announcer, Message::GraftOrigin { origin });
+                self.origins.prune(&origin, &parent);
+                io.send(parent, Message::PruneOrigin { origin });
+                if let Some(m) = self.cache.get_mut(&id) {
+                    m.parent = None;
+                }
+            }
+            return;
+        }
         let t = self.config.optimization_threshold;
         if t == 0 || announcer == parent || !self.lazy.contains(&announcer) || !self.eager.contains(&parent) {
             return;
@@ -1149,6 +1227,9 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             }
             return;
         };
+        if m.own_tree {
+            self.origins.make_eager(&m.origin, from);
+        }
         if m.hops >= self.hop_limit(m) || io.now.saturating_duration_since(m.published) > self.config.max_message_age {
             return;
         }
@@ -1158,6 +1239,16 @@ impl<PI: PeerIdentity> Plumtree<PI> {
 
     pub(crate) fn on_prune(&mut self, from: PI) {
         self.make_lazy(from);
+    }
+
+    pub(crate) fn on_prune_origin(&mut self, from: PI, origin: PI) {
+        self.origins.prune(&origin, &from);
+    }
+
+    pub(crate) fn on_graft_origin(&mut self, from: PI, origin: PI) {
+        if self.is_neighbor(&from) {
+            self.origins.make_eager(&origin, from);
+        }
     }
 
     /// A new active neighbour: push to it eagerly from now on, and announce
@@ -1172,6 +1263,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             return;
         }
         self.eager.push(peer);
+        self.origins.neighbor_up(peer);
         self.links.push(LinkRecord { peer, carried: false, pushes: 0, duplicate_streak: 0 });
         self.cache.expire(io.now);
         let now = io.now;
@@ -1192,6 +1284,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         self.lazy.retain(|p| *p != peer);
         self.muted.retain(|p| *p != peer);
         self.links.retain(|l| l.peer != peer);
+        self.origins.neighbor_down(&peer);
         self.ihave_queue.retain(|(p, _)| *p != peer);
         for m in self.missing.values_mut() {
             m.announcers.retain(|(p, _)| *p != peer);
@@ -1222,6 +1315,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         io: &mut Io<'_, PI>,
     ) {
         self.cache.set_limits(config.message_cache_ttl, config.message_cache_capacity, config.message_cache_max_bytes);
+        self.origins.set_capacity(config.origin_trees);
         self.config = config;
         // Neighbours no longer told: no more pushes or announcements, but
         // still heard (their announcements stand).
@@ -1230,6 +1324,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             self.eager.retain(|x| *x != p);
             self.lazy.retain(|x| *x != p);
             self.links.retain(|l| l.peer != p);
+            self.origins.neighbor_down(&p);
             self.ihave_queue.retain(|(x, _)| *x != p);
             self.muted.push(p);
         }

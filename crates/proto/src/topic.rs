@@ -80,6 +80,9 @@ pub struct CacheSizes {
     pub pending: usize,
     /// Messages handed to proxies and not yet seen in the overlay.
     pub handoffs: usize,
+    /// Origins with a tree of their own, or whose first message was seen
+    /// (at most `origin_trees`).
+    pub origin_trees: usize,
 }
 
 /// One joined topic.
@@ -164,6 +167,12 @@ impl<PI: PeerIdentity> Topic<PI> {
     /// Active peers that only get announcements.
     pub fn lazy(&self) -> &[PI] {
         self.plumtree.lazy()
+    }
+
+    /// The neighbours `origin`'s messages are pushed to, if it has a tree
+    /// of its own here ([`crate::PlumtreeConfig::origin_trees`]).
+    pub fn origin_tree(&self, origin: &PI) -> Option<&[PI]> {
+        self.plumtree.origin_tree(origin)
     }
 
     /// Active peers this node tells: the eager and lazy ones, to which its
@@ -315,6 +324,8 @@ impl<PI: PeerIdentity> Topic<PI> {
                 | Message::IHave(_)
                 | Message::Graft { .. }
                 | Message::Prune
+                | Message::PruneOrigin { .. }
+                | Message::GraftOrigin { .. }
                 | Message::Direct { .. }
                 | Message::Proxy { .. }
         );
@@ -340,6 +351,8 @@ impl<PI: PeerIdentity> Topic<PI> {
             Message::IHave(entries) => self.plumtree.on_ihave(from, entries, io),
             Message::Graft { id } => self.plumtree.on_graft(from, id, io),
             Message::Prune => self.plumtree.on_prune(from),
+            Message::PruneOrigin { origin } => self.plumtree.on_prune_origin(from, origin),
+            Message::GraftOrigin { origin } => self.plumtree.on_graft_origin(from, origin),
             Message::Direct { payload } => {
                 self.direct.1 += 1;
                 io.event(super::Event::Direct { from, payload });

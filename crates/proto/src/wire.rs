@@ -29,7 +29,7 @@ pub const SIGNATURE_PREFIX: &[u8] = b"hypar/sig/v4/";
 pub const SIGNATURE_LEN: usize = 64;
 
 /// The protocol version, the first byte of every frame body.
-pub const VERSION: u8 = 5;
+pub const VERSION: u8 = 6;
 
 /// A keep-alive: where a frame's length prefix would start, the single byte
 /// `0x00` (a length of zero) stands alone. It carries nothing and belongs to
@@ -414,6 +414,8 @@ impl Reader<'_> {
                 age_ms: self.take("Proxy.age_ms")?,
                 payload: self.take("Proxy.payload")?,
             },
+            13 => Message::PruneOrigin { origin: self.take("PruneOrigin.origin")? },
+            14 => Message::GraftOrigin { origin: self.take("GraftOrigin.origin")? },
             other => return Err(WireError::Malformed(format!("unknown message variant index {other}"))),
         })
     }
@@ -520,6 +522,8 @@ mod tests {
             Message::Prune => 10,
             Message::Direct { .. } => 11,
             Message::Proxy { .. } => 12,
+            Message::PruneOrigin { .. } => 13,
+            Message::GraftOrigin { .. } => 14,
         }
     }
 
@@ -564,6 +568,9 @@ mod tests {
             Message::Graft { id: None },
             Message::Graft { id: Some(MessageId([9; 16])) },
             Message::Prune,
+            Message::PruneOrigin { origin: a },
+            Message::PruneOrigin { origin: b },
+            Message::GraftOrigin { origin: a },
         ]
     }
 
@@ -623,10 +630,16 @@ mod tests {
     fn vectors() -> Vec<(&'static str, &'static str, Message<BytesId>)> {
         vec![
             ("prune",
-                "2205b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410a", Message::Prune),
+                "2206b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410a", Message::Prune),
+            ("prune_origin",
+                "2706b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410d04aabbccdd",
+                Message::PruneOrigin { origin: BytesId::new(&[0xaa, 0xbb, 0xcc, 0xdd]) }),
+            ("graft_origin",
+                "2706b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410e04aabbccdd",
+                Message::GraftOrigin { origin: BytesId::new(&[0xaa, 0xbb, 0xcc, 0xdd]) }),
             (
                 "gossip",
-                "3b05b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410704aabbccdd0807060504030201010100ac020568656c6c6f00",
+                "3b06b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410704aabbccdd0807060504030201010100ac020568656c6c6f00",
                 Message::Gossip(Gossip::new(
                     BytesId::new(&[0xaa, 0xbb, 0xcc, 0xdd]),
                     0x0102_0304_0506_0708,
@@ -638,7 +651,7 @@ mod tests {
             ),
             (
                 "ihave",
-                "4905b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc17741080211111111111111111111111111111111020022222222222222222222222222222222ac02dc0b",
+                "4906b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc17741080211111111111111111111111111111111020022222222222222222222222222222222ac02dc0b",
                 Message::IHave(vec![
                     IHaveEntry { id: MessageId([0x11; 16]), hops: 2, age_ms: 0 },
                     IHaveEntry { id: MessageId([0x22; 16]), hops: 300, age_ms: 1500 },
@@ -646,17 +659,17 @@ mod tests {
             ),
             (
                 "forward_join",
-                "2c05b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410104aabbccdd0102010206",
+                "2c06b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410104aabbccdd0102010206",
                 Message::ForwardJoin {
                     peer: PeerInfo { id: BytesId::new(&[0xaa, 0xbb, 0xcc, 0xdd]), data: Some(Bytes::from_static(&[1, 2])) },
                     ttl: 6,
                 },
             ),
             ("neighbor",
-                "2405b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc17741020000", Message::Neighbor { priority: Priority::High, data: None }),
+                "2406b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc17741020000", Message::Neighbor { priority: Priority::High, data: None }),
             (
                 "shuffle_reply",
-                "2c05b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410602010100020203010178",
+                "2c06b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410602010100020203010178",
                 Message::ShuffleReply {
                     peers: vec![
                         PeerInfo { id: BytesId::new(&[0x01]), data: None },
@@ -665,14 +678,14 @@ mod tests {
                 },
             ),
             ("direct",
-                "2605b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410b03686579", Message::Direct { payload: Bytes::from_static(b"hey") }),
+                "2606b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410b03686579", Message::Direct { payload: Bytes::from_static(b"hey") }),
             (
                 "proxy",
-                "3005b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410c080706050403020102ac02026869",
+                "3006b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410c080706050403020102ac02026869",
                 Message::Proxy { nonce: 0x0102_0304_0506_0708, limit: 2, age_ms: 300, payload: Bytes::from_static(b"hi") },
             ),
             ("graft",
-                "3305b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410901ffffffffffffffffffffffffffffffff", Message::Graft { id: Some(MessageId([0xff; 16])) }),
+                "3306b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410901ffffffffffffffffffffffffffffffff", Message::Graft { id: Some(MessageId([0xff; 16])) }),
         ]
     }
 
@@ -840,9 +853,9 @@ mod tests {
         assert_eq!(decode::<u64>(&framed, MAX), Err(WireError::BadFrame { size: framed.len(), reason }));
 
         let mut body = bytes[1..].to_vec();
-        body[33] = 13;
+        body[33] = 15;
         body.truncate(34);
-        assert_eq!(decode_body::<u64>(&body), Err(WireError::Malformed("unknown message variant index 13".into())));
+        assert_eq!(decode_body::<u64>(&body), Err(WireError::Malformed("unknown message variant index 15".into())));
         // Bad bool, bad option tag, bad priority.
         for (variant, field) in [(4u8, 2u8), (0, 2), (2, 2), (9, 7)] {
             let mut body = bytes[1..35].to_vec();
@@ -861,7 +874,7 @@ mod tests {
         );
         assert_eq!(
             WireError::UnsupportedVersion(7).to_string(),
-            "unsupported wire version 7 (this implementation speaks version 5)"
+            "unsupported wire version 7 (this implementation speaks version 6)"
         );
         let body = [&[VERSION][..], &[0; 32], &[8, 0x80, 0x80, 0x80, 0x80, 0x10]].concat();
         assert_eq!(
@@ -1116,7 +1129,7 @@ mod tests {
                 .prop_map(|(origin, ttl, peers)| Message::Shuffle { origin, ttl, peers }),
             prop::collection::vec(info(), 0..12).prop_map(|peers| Message::ShuffleReply { peers }),
             (
-                pi,
+                pi.clone(),
                 (any::<u64>(), any::<u64>(), any::<u16>(), any::<u32>()),
                 arb_bytes(600),
                 prop::option::of((any::<u64>(), arb_bytes(80)))
@@ -1135,6 +1148,8 @@ mod tests {
             .prop_map(Message::IHave),
             prop::option::of(arb_id()).prop_map(|id| Message::Graft { id }),
             Just(Message::Prune),
+            pi.clone().prop_map(|origin| Message::PruneOrigin { origin }),
+            pi.prop_map(|origin| Message::GraftOrigin { origin }),
         ]
     }
 

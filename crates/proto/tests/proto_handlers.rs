@@ -10,8 +10,14 @@ use bytes::Bytes;
 use common::*;
 use hypar_proto::*;
 
+/// The defaults, with one shared tree for every origin: these tests pin the
+/// shared tree's rules, and most of their messages come from one test
+/// origin, whose own tree would take over from its second message
+/// (`proto_origin_trees.rs` tests origin trees).
 fn cfg() -> ProtocolConfig<u32> {
-    ProtocolConfig::default()
+    let mut c = ProtocolConfig::default();
+    c.plumtree.origin_trees = 0;
+    c
 }
 
 #[test]
@@ -845,7 +851,7 @@ fn direct_messages_go_to_one_neighbour_and_are_never_relayed() {
 
 #[test]
 fn below_eager_hops_a_message_goes_to_every_neighbour_and_its_copies_leave_the_tree_alone() {
-    let mut c = ProtocolConfig::default();
+    let mut c = cfg();
     c.plumtree.eager_hops = 1;
     let mut n = Node::new(c, &[]).with_neighbors(&[1, 2, 3]);
     n.recv(3, Message::Prune); // 3 is lazy now

@@ -46,12 +46,13 @@ struct Reconfig {
     missing: usize,
     cache: usize,
     proxy: bool,
+    origin_trees: usize,
 }
 
 fn reconfig() -> impl Strategy<Value = Reconfig> {
     let set = || proptest::option::of(any::<u32>());
-    (set(), set(), 1usize..5, 1usize..7, 1u16..50, 1usize..5, 1usize..6, any::<bool>()).prop_map(
-        |(hear, tell, active, passive, max_hops, missing, cache, proxy)| Reconfig {
+    (set(), set(), 1usize..5, 1usize..7, 1u16..50, 1usize..5, 1usize..6, any::<bool>(), 0usize..4).prop_map(
+        |(hear, tell, active, passive, max_hops, missing, cache, proxy, origin_trees)| Reconfig {
             hear,
             tell,
             active,
@@ -60,6 +61,7 @@ fn reconfig() -> impl Strategy<Value = Reconfig> {
             missing,
             cache,
             proxy,
+            origin_trees,
         },
     )
 }
@@ -81,6 +83,7 @@ impl Reconfig {
         p.missing_capacity = self.missing;
         p.message_cache_capacity = self.cache;
         p.proxy = self.proxy;
+        p.origin_trees = self.origin_trees;
         c
     }
 }
@@ -131,6 +134,8 @@ fn message() -> impl Strategy<Value = Message<u32>> {
         .prop_map(Message::IHave),
         proptest::option::of(msg_id()).prop_map(|id| Message::Graft { id }),
         Just(Message::Prune),
+        peer().prop_map(|origin| Message::PruneOrigin { origin }),
+        peer().prop_map(|origin| Message::GraftOrigin { origin }),
         proptest::collection::vec(any::<u8>(), 0..8).prop_map(|p| Message::Direct { payload: Bytes::from(p) }),
         (12u64..16, 0u16..4, 0u32..100_000).prop_map(|(nonce, limit, age_ms)| Message::Proxy {
             nonce,
@@ -183,6 +188,8 @@ fn small_config(allow: bool) -> ProtocolConfig<u32> {
     c.plumtree.announcers_per_message = 2;
     c.plumtree.max_hops = 40;
     c.plumtree.max_pending = 3;
+    // Fewer than the three test origins: trees are forgotten and rebuilt.
+    c.plumtree.origin_trees = 2;
     if allow {
         c.allowed_peers = Some((0..24).filter(|p| p % 3 != 0).collect());
     }
@@ -224,6 +231,19 @@ fn check_invariants(n: &Node, c: &ProtocolConfig<u32>) -> Result<(), TestCaseErr
     prop_assert!(sizes.known_peers <= c.hyparview.known_peers_capacity);
     prop_assert!(sizes.anonymous <= c.plumtree.recent_ids_capacity);
     prop_assert!(sizes.handoffs <= c.plumtree.max_pending);
+    prop_assert!(sizes.origin_trees <= c.plumtree.origin_trees);
+    for origin in 0..100 {
+        if let Some(tree) = t.origin_tree(&origin) {
+            let tree_set: BTreeSet<u32> = tree.iter().copied().collect();
+            prop_assert_eq!(tree_set.len(), tree.len(), "origin {}'s tree has duplicates", origin);
+            prop_assert!(
+                tree_set.is_subset(&(&eager | &lazy)),
+                "origin {}'s tree {:?} holds an untold peer",
+                origin,
+                tree
+            );
+        }
+    }
     Ok(())
 }
 

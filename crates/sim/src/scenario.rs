@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rand::seq::SliceRandom;
+use rand::Rng;
 use serde::Serialize;
 
 use super::engine::{LinkModel, NodeId, Sim, TreeShape};
@@ -19,6 +20,9 @@ pub enum SenderMode {
     Random,
     /// All broadcasts are published at the same instant by distinct nodes.
     All,
+    /// Each broadcast comes from one of this many nodes, chosen at random
+    /// (a few active senders: a chat room, a handful of sensors).
+    Pool(usize),
 }
 
 impl SenderMode {
@@ -28,6 +32,7 @@ impl SenderMode {
             SenderMode::One => "one",
             SenderMode::Random => "random",
             SenderMode::All => "all",
+            SenderMode::Pool(_) => "pool",
         }
     }
 }
@@ -305,6 +310,10 @@ pub fn run(scenario: Scenario, cfg: &ScenarioConfig) -> Report {
                     SenderMode::One => one,
                     SenderMode::Random => sim.random_alive(),
                     SenderMode::All => senders[k % senders.len()],
+                    SenderMode::Pool(n) => {
+                        let n = n.clamp(1, senders.len());
+                        senders[sim.rng().gen_range(0..n)]
+                    }
                 };
                 if mode != SenderMode::All {
                     sim.run_until(start + k as u64 * interval);
