@@ -309,6 +309,10 @@ typedef struct {
    * Milliseconds a proxy has to show a message before it is replaced.
    */
   uint64_t proxy_timeout_ms;
+  /**
+   * Senders given a broadcast tree of their own.
+   */
+  uint32_t origin_trees;
 } hypar_topic_settings;
 
 /**
@@ -396,6 +400,11 @@ typedef struct {
    * Messages neighbours handed this node to publish (proxy passing).
    */
   uint64_t handoffs_taken;
+  /**
+   * Senders whose messages travel a broadcast tree of their own here, or
+   * whose first message was seen (at most the `origin_trees` option).
+   */
+  uint64_t origin_trees;
 } hypar_topic_stats;
 
 /**
@@ -985,6 +994,19 @@ hypar_result hypar_topic_options_set_passive_view(hypar_topic_options *options, 
  * `options` is NULL or live.
  */
 hypar_result hypar_topic_options_set_known_peers(hypar_topic_options *options, uint32_t n);
+
+/**
+ * Senders given a broadcast tree of their own (default 64, at most 65536;
+ * 0: one shared tree for every sender). A sender's second message starts
+ * its tree from the shared one, later ones reshape it for that sender
+ * alone, so its messages arrive in fewer hops and sooner; the least
+ * recently active sender's tree is forgotten first. Each costs about 300
+ * bytes per node. Every member of a topic should use the same setting.
+ *
+ * # Safety
+ * `options` is NULL or live.
+ */
+hypar_result hypar_topic_options_set_origin_trees(hypar_topic_options *options, uint32_t n);
 
 /**
  * Mean milliseconds between view shuffles (default 10000; 1 to 86400000).

@@ -102,6 +102,9 @@ pub struct TopicStats {
     /// Neighbours on the broadcast tree (eager links); the others get
     /// announcements only.
     pub tree_links: usize,
+    /// Senders whose messages travel a broadcast tree of their own here, or
+    /// whose first message was seen (at most `plumtree.origin_trees`).
+    pub origin_trees: usize,
     /// Announced messages fetched with a GRAFT because they did not arrive
     /// along the tree.
     pub grafts: u64,
@@ -152,6 +155,7 @@ impl From<TopicSnapshot> for TopicStats {
             active_view: s.active_view,
             passive_view: s.passive_view,
             tree_links: s.tree_links,
+            origin_trees: s.origin_trees,
             grafts: c.grafts_sent,
             published: c.published,
             delivered: c.delivered,

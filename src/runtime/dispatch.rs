@@ -374,6 +374,7 @@ impl Runtime {
                     active_view: t.active().count(),
                     passive_view: t.passive().count(),
                     tree_links: t.eager().len(),
+                    origin_trees: t.cache_sizes().origin_trees,
                     counters: t.counters(),
                     subscriber_drops: e.channels.subscriber_drops.load(Ordering::Relaxed),
                     bytes_in: e.bytes_in,

@@ -51,6 +51,7 @@ pub(crate) struct TopicSnapshot {
     pub active_view: usize,
     pub passive_view: usize,
     pub tree_links: usize,
+    pub origin_trees: usize,
     pub counters: TopicCounters,
     /// Messages a full subscriber queue refused.
     pub subscriber_drops: u64,

@@ -29,16 +29,20 @@ def test_options_given_at_join_read_back(network_factory):
         validation_timeout=1.5,
         message_cache=1000,
         message_cache_bytes=2**20,
+        origin_trees=16,
     )
     c = t.config()
     assert isinstance(c, hypar.TopicConfig)
     assert (c.signed, c.hops, c.hear, c.tell, c.allow) == (True, 8, [friend], None, None)
     assert (c.active_view, c.passive_view, c.known_peers) == (4, 20, 300)
     assert (c.shuffle_interval, c.graft_timeout, c.ihave_interval, c.validation_timeout) == (5, 0.2, 0.05, 1.5)
-    assert (c.message_cache, c.message_cache_bytes) == (1000, 2**20)
+    assert (c.message_cache, c.message_cache_bytes, c.origin_trees) == (1000, 2**20, 16)
+    t.configure(origin_trees=0)
+    assert t.config().origin_trees == 0
     # Defaults, for a topic joined without options.
     d = net.join("defaults").config()
     assert (d.hops, d.active_view, d.passive_view, d.allow, d.hear, d.tell) == (64, 5, 30, None, None, None)
+    assert d.origin_trees == 64
 
 
 def test_bad_options_are_refused_by_name(network_factory):
@@ -48,6 +52,8 @@ def test_bad_options_are_refused_by_name(network_factory):
         (dict(hops=70000), hypar.InvalidConfig, "max_hops"),
         (dict(hops=-1), hypar.InvalidConfig, "hops"),
         (dict(active_view=0), hypar.InvalidConfig, "active_view"),
+        (dict(origin_trees=70000), hypar.InvalidConfig, "plumtree.origin_trees"),
+        (dict(origin_trees=-1), hypar.InvalidConfig, "origin_trees"),
         (dict(graft_timeout=0), hypar.InvalidConfig, "graft_timeout"),
         (dict(hear=["not a peer id"]), hypar.InvalidArgument, "hear"),
         (dict(allow="12D3KooW"), hypar.InvalidArgument, "allow"),
@@ -179,3 +185,23 @@ def test_proxy_passing_hands_messages_to_a_neighbour_that_publishes_them(network
     assert sb.handoffs_taken == sa.handoffs_sent == len(handed)
     assert all(m.origin is None for m in inbox_b.messages())
     assert inbox_a.payloads() == [] and sa.delivered == 0
+
+
+def test_origin_trees_keep_one_record_per_sender_within_their_bound(network_factory):
+    a, b, c = network_factory(), network_factory(), network_factory()
+    inbox_b = Inbox()
+    ta = a.join("trees")
+    tb = b.join("trees", bootstrap=a.listen_addrs(), on_message=inbox_b, origin_trees=1)
+    tc = c.join("trees", bootstrap=a.listen_addrs())
+    for t in (ta, tb, tc):
+        wait_neighbours(t)
+    ta.gossip(b"from a")
+    wait_until(lambda: len(inbox_b.payloads()) >= 1, what="a's message at b")
+    assert tb.stats().origin_trees == 1
+    # A second sender replaces the first: at most one record at b.
+    tc.gossip(b"from c")
+    wait_until(lambda: len(inbox_b.payloads()) >= 2, what="c's message at b")
+    assert tb.stats().origin_trees == 1
+    assert sorted(inbox_b.payloads()) == [b"from a", b"from c"]
+    tb.configure(origin_trees=0)
+    assert tb.stats().origin_trees == 0

@@ -70,6 +70,9 @@ pub struct hypar_topic_stats {
     pub handoffs_sent: u64,
     /// Messages neighbours handed this node to publish (proxy passing).
     pub handoffs_taken: u64,
+    /// Senders whose messages travel a broadcast tree of their own here, or
+    /// whose first message was seen (at most the `origin_trees` option).
+    pub origin_trees: u64,
 }
 
 /// Join the topic named `topic` through the `bootstrap_len` multiaddrs in
@@ -250,6 +253,8 @@ pub struct hypar_topic_settings {
     pub proxy: bool,
     /// Milliseconds a proxy has to show a message before it is replaced.
     pub proxy_timeout_ms: u64,
+    /// Senders given a broadcast tree of their own.
+    pub origin_trees: u32,
 }
 
 /// Fill `*out` with the options the topic runs with now. Waits for nothing.
@@ -283,6 +288,7 @@ pub unsafe extern "C" fn hypar_topic_get_settings(
             tell_count: count(&o.tell),
             proxy: o.proxy,
             proxy_timeout_ms: o.proxy_timeout_ms.unwrap_or_default(),
+            origin_trees: o.origin_trees.unwrap_or_default(),
         };
         // SAFETY: `out` is writable (checked non-NULL above).
         unsafe { out.write(settings) };
@@ -398,6 +404,7 @@ pub unsafe extern "C" fn hypar_topic_get_stats(topic: *const hypar_topic, out: *
             direct_received: s.direct_received,
             handoffs_sent: s.handoffs_sent,
             handoffs_taken: s.handoffs_taken,
+            origin_trees: s.origin_trees,
         };
         // SAFETY: `out` was checked and is writable.
         unsafe { *out = stats };

@@ -379,6 +379,24 @@ pub unsafe extern "C" fn hypar_topic_options_set_known_peers(
     unsafe { set(options, |o| o.known_peers = Some(n)) }
 }
 
+/// Senders given a broadcast tree of their own (default 64, at most 65536;
+/// 0: one shared tree for every sender). A sender's second message starts
+/// its tree from the shared one, later ones reshape it for that sender
+/// alone, so its messages arrive in fewer hops and sooner; the least
+/// recently active sender's tree is forgotten first. Each costs about 300
+/// bytes per node. Every member of a topic should use the same setting.
+///
+/// # Safety
+/// `options` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_topic_options_set_origin_trees(
+    options: *mut hypar_topic_options,
+    n: u32,
+) -> hypar_result {
+    // SAFETY: the function's contract.
+    unsafe { set(options, |o| o.origin_trees = Some(n)) }
+}
+
 /// Mean milliseconds between view shuffles (default 10000; 1 to 86400000).
 ///
 /// # Safety

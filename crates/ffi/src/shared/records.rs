@@ -181,6 +181,9 @@ pub struct TopicStats {
     pub handoffs_sent: u64,
     /// Messages neighbours handed this node to publish (proxy passing).
     pub handoffs_taken: u64,
+    /// Senders whose messages travel a broadcast tree of their own here, or
+    /// whose first message was seen (at most the `origin_trees` option).
+    pub origin_trees: u64,
 }
 
 impl From<hypar::TopicStats> for TopicStats {
@@ -207,6 +210,7 @@ impl From<hypar::TopicStats> for TopicStats {
             direct_received: s.direct_received,
             handoffs_sent: s.handoffs_sent,
             handoffs_taken: s.handoffs_taken,
+            origin_trees: s.origin_trees as u64,
         }
     }
 }
@@ -348,6 +352,12 @@ pub struct TopicOptions {
     /// message goes to another neighbour (default 2000).
     #[uniffi(default)]
     pub proxy_timeout_ms: Option<u64>,
+    /// Senders given a broadcast tree of their own (default 64, at most
+    /// 65536; 0: one shared tree for every sender). A sender's messages
+    /// then travel a tree shaped for it, so they arrive in fewer hops and
+    /// sooner; each costs about 300 bytes of memory per node.
+    #[uniffi(default)]
+    pub origin_trees: Option<u32>,
 }
 
 impl Default for TopicOptions {
@@ -369,6 +379,7 @@ impl Default for TopicOptions {
             known_peers: None,
             proxy: false,
             proxy_timeout_ms: None,
+            origin_trees: None,
         }
     }
 }
@@ -442,6 +453,9 @@ impl TopicOptions {
         if let Some(n) = self.message_cache_bytes {
             p.message_cache_max_bytes = count(n);
         }
+        if let Some(n) = self.origin_trees {
+            p.origin_trees = count(n);
+        }
         Ok(())
     }
 
@@ -467,6 +481,7 @@ impl TopicOptions {
             known_peers: n32(h.known_peers_capacity),
             proxy: p.proxy,
             proxy_timeout_ms: ms(p.proxy_timeout),
+            origin_trees: n32(p.origin_trees),
         }
     }
 }

@@ -16,18 +16,25 @@ class OptionsTest {
     @Test
     fun `options given at join read back, and bad ones are refused by name`(): Unit = Nodes().use { nodes ->
         val net = nodes.node()
-        val options = TopicOptions(maxHops = 8u, activeView = 4u, passiveView = 20u, graftTimeoutMs = 200u)
+        val options =
+            TopicOptions(maxHops = 8u, activeView = 4u, passiveView = 20u, graftTimeoutMs = 200u, originTrees = 16u)
         net.join("opts", options = options).use { t ->
             val c = t.config()
-            assertEquals(listOf(8u, 4u, 20u), listOf(c.maxHops, c.activeView, c.passiveView))
+            assertEquals(listOf(8u, 4u, 20u, 16u), listOf(c.maxHops, c.activeView, c.passiveView, c.originTrees))
             assertEquals(200UL, c.graftTimeoutMs)
             assertEquals(null, c.hear)
             val e = assertThrows<HyparException.InvalidConfig> { t.configure(c.copy(signed = false)) }
             assertTrue(e.message!!.contains("signed"), e.message)
             assertEquals(c, t.config())
+            t.configure(c.copy(originTrees = 0u))
+            assertEquals(0u, t.config().originTrees)
+            assertEquals(0UL, t.stats().originTrees)
         }
+        assertEquals(64u, net.join("defaults").use { it.config().originTrees })
         val e = assertThrows<HyparException.InvalidArgument> { net.join("bad", options = TopicOptions(tell = listOf("nope"))) }
         assertTrue(e.message!!.contains("tell"), e.message)
+        val tooMany = assertThrows<HyparException.InvalidConfig> { net.join("bad", options = TopicOptions(originTrees = 70000u)) }
+        assertTrue(tooMany.message!!.contains("plumtree.origin_trees"), tooMany.message)
     }
 
     @Test
