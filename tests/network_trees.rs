@@ -93,29 +93,23 @@ async fn a_senders_own_tree_takes_the_short_way_round_the_ring() {
     // 5 hops to the far side of the cut.
     assert_eq!(spread(&mut topics, s, "from s: 0".into()).await, 5);
     // Its tree then starts as the shared one and is reshaped by the
-    // announcements from the short side.
-    let mut sent = 1;
-    loop {
-        let hops = spread(&mut topics, s, format!("from s: {sent}")).await;
-        sent += 1;
-        if hops == 3 {
-            break;
-        }
-        assert!(sent < 200, "node {s}'s messages still take {hops} hops after {sent} messages");
-    }
-    // It stays so, and settles: the last duplicates (where the two halves
-    // of the ring meet) prune the tree until ten messages in a row carry
-    // none.
+    // announcements from the short side, and by the duplicates where the two
+    // halves of the ring meet, until ten messages in a row take 3 hops and
+    // carry no duplicate. (Timing can make a round worse while it settles: a
+    // late copy on a loaded machine is pruned as the slower one.)
     let duplicates = |topics: &[Topic]| -> u64 { topics.iter().map(|t| t.stats().unwrap().duplicates).sum() };
+    let mut sent = 1;
     for round in 0.. {
         let before = duplicates(&topics);
-        for k in 0..10 {
-            assert_eq!(spread(&mut topics, s, format!("round {round}: {k}")).await, 3);
+        let mut most = 0;
+        for _ in 0..10 {
+            most = most.max(spread(&mut topics, s, format!("from s: {sent}")).await);
+            sent += 1;
         }
-        if duplicates(&topics) == before {
+        if most == 3 && duplicates(&topics) == before {
             break;
         }
-        assert!(round < 20, "node {s}'s tree still carries duplicates after {round} rounds of 10 messages");
+        assert!(round < 30, "node {s}'s messages still take up to {most} hops, or carry duplicates, after {sent}");
     }
     // Every node keeps a record of both senders.
     for t in &topics {

@@ -111,13 +111,14 @@ pub struct PlumtreeConfig {
     /// the README); it costs about `active_view`^hops copies per message.
     pub eager_hops: u16,
     /// Trees of their own for up to this many origins (`0`: one shared tree
-    /// for every origin). An origin's first message travels the shared
-    /// tree; its second is pushed to every neighbour, and duplicates prune
-    /// that origin's tree alone (PRUNE_ORIGIN), so every origin that keeps
-    /// publishing gets its own latency-shortest tree, as a single sender
-    /// does with the shared tree. The least recently active origin's tree
-    /// is forgotten first. Each tree costs one origin id plus one peer id
-    /// per eager neighbour (at most `active_view` of them).
+    /// for every origin; default 64). An origin's first message travels the
+    /// shared tree; from its second on, its messages travel a tree of its
+    /// own, which starts as a copy of the shared tree and is reshaped for
+    /// that origin alone: duplicates prune it (PRUNE_ORIGIN), and a
+    /// neighbour announcing its messages two hops closer joins it
+    /// (GRAFT_ORIGIN). Origins seen once are forgotten first, then the
+    /// least recently active tree. Each costs about 300 bytes
+    /// (`docs/PROTOCOL.md`, "Origin trees").
     pub origin_trees: usize,
     /// Messages older than this (summed holding time along their path) are
     /// neither delivered nor relayed.

@@ -5,15 +5,17 @@
 //! floods, duplicates prune, and what is left is the latency-shortest tree
 //! from that sender. Every other sender's messages climb toward wherever
 //! the tree happens to be rooted and back down. Here each origin that
-//! publishes a second message gets the same treatment as that first
-//! sender: its second message is pushed to every neighbour, and duplicates
-//! prune that origin's tree only. Its first message (and every message of
-//! an origin without a tree) travels the shared tree, so an origin that
-//! publishes once costs nothing extra.
+//! publishes a second message gets a tree of its own, starting as a copy of
+//! the shared tree, which duplicates and announcements then reshape for
+//! that origin alone (in `plumtree.rs`). Its first message (and every
+//! message of an origin without a tree) travels the shared tree, so an
+//! origin that publishes once costs nothing but its record.
 //!
-//! Bounded: at most `capacity` origins, the least recently active forgotten
-//! first. A tree is one origin id, its age stamp and its eager neighbours
-//! (a subset of the active view).
+//! Bounded: at most `capacity` origins. Records of origins seen once go
+//! first, oldest first, so one-off (or forged) origins cannot push out the
+//! trees of origins that keep publishing; then the least recently active
+//! tree. A tree is one origin id, its age stamp and its eager neighbours (a
+//! subset of the active view).
 
 use std::collections::BTreeMap;
 
@@ -32,14 +34,22 @@ struct Tree<PI> {
 pub(crate) struct OriginTrees<PI> {
     capacity: usize,
     trees: FastMap<PI, Tree<PI>>,
-    /// Origins by the stamp of their last message, oldest first.
-    order: BTreeMap<u64, PI>,
+    /// Origins seen once (no tree yet), and origins with a tree, each by
+    /// the stamp of their last message, oldest first.
+    once: BTreeMap<u64, PI>,
+    grown: BTreeMap<u64, PI>,
     next_stamp: u64,
 }
 
 impl<PI: PeerIdentity> OriginTrees<PI> {
     pub(crate) fn new(capacity: usize) -> Self {
-        OriginTrees { capacity, trees: FastMap::default(), order: BTreeMap::new(), next_stamp: 0 }
+        OriginTrees {
+            capacity,
+            trees: FastMap::default(),
+            once: BTreeMap::new(),
+            grown: BTreeMap::new(),
+            next_stamp: 0,
+        }
     }
 
     /// Origins with a record (a tree, or a first message seen).
@@ -55,8 +65,11 @@ impl<PI: PeerIdentity> OriginTrees<PI> {
         }
     }
 
+    /// Forget the oldest origin seen once, or if there is none, the least
+    /// recently active tree.
     fn evict_oldest(&mut self) {
-        if let Some((_, origin)) = self.order.pop_first() {
+        let oldest = self.once.pop_first().or_else(|| self.grown.pop_first());
+        if let Some((_, origin)) = oldest {
             self.trees.remove(&origin);
         }
     }
@@ -72,12 +85,14 @@ impl<PI: PeerIdentity> OriginTrees<PI> {
         self.next_stamp += 1;
         match self.trees.get_mut(&origin) {
             Some(tree) => {
-                self.order.remove(&tree.stamp);
-                self.order.insert(stamp, origin);
-                tree.stamp = stamp;
                 if tree.eager.is_none() {
+                    self.once.remove(&tree.stamp);
                     tree.eager = Some(neighbours.collect());
+                } else {
+                    self.grown.remove(&tree.stamp);
                 }
+                self.grown.insert(stamp, origin);
+                tree.stamp = stamp;
                 true
             }
             None => {
@@ -85,7 +100,7 @@ impl<PI: PeerIdentity> OriginTrees<PI> {
                     self.evict_oldest();
                 }
                 self.trees.insert(origin, Tree { eager: None, stamp });
-                self.order.insert(stamp, origin);
+                self.once.insert(stamp, origin);
                 false
             }
         }
@@ -150,6 +165,24 @@ mod tests {
         t.neighbor_up(4);
         t.neighbor_down(&1);
         assert_eq!(t.eager(&7), Some(&[3, 2, 4][..]));
+    }
+
+    #[test]
+    fn origins_seen_once_go_before_trees() {
+        let mut t = OriginTrees::<u64>::new(3);
+        t.route(1, [9].into_iter());
+        t.route(1, [9].into_iter()); // 1 has a tree
+        for one_off in 10..100 {
+            t.route(one_off, [9].into_iter());
+        }
+        assert_eq!(t.len(), 3);
+        assert!(t.eager(&1).is_some(), "one-off origins pushed out a tree");
+        // Only trees left: the least recently active goes.
+        let mut t = OriginTrees::<u64>::new(2);
+        for o in [1, 1, 2, 2, 1, 3] {
+            t.route(o, [9].into_iter());
+        }
+        assert!(t.eager(&1).is_some() && t.eager(&2).is_none());
     }
 
     #[test]

@@ -813,6 +813,10 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         };
         if verdict == Verdict::Duplicate {
             self.counters.duplicates += 1;
+            if self.cache.get(&g.id).is_some_and(|m| m.own_tree) {
+                self.on_origin_tree_duplicate(from, &g, now, io);
+                return;
+            }
             if g.hops <= self.config.eager_hops {
                 // A copy of the flood near the origin: expected, not a cycle.
                 return;
@@ -826,22 +830,6 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             // too slow to keep (a congested or throttled link): keep the
             // grafted link instead, and prune the slow one, so a slow node
             // does not hold its subtree back.
-            let own = self.cache.get_mut(&g.id).filter(|m| m.own_tree);
-            if let Some(m) = own {
-                // A duplicate on the origin's own tree: that tree alone
-                // drops the link. After a graft of ours was answered, the
-                // copy down the old path is the slower one: it is the link
-                // dropped, and its lag teaches the graft wait.
-                let (origin, after_graft) = (m.origin, m.grafted_after.take());
-                if let Some(lag) = after_graft.map(|at| now.saturating_duration_since(at)) {
-                    if lag <= self.config.graft_timeout_max {
-                        self.learn_lag(lag);
-                    }
-                }
-                self.origins.prune(&origin, &from);
-                io.send(from, Message::PruneOrigin { origin });
-                return;
-            }
             let after_graft = self.cache.get_mut(&g.id).and_then(|m| m.grafted_after.take().map(|at| (at, m.parent)));
             if let Some((at, grafted)) = after_graft {
                 let lag = now.saturating_duration_since(at);
@@ -859,6 +847,12 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             if self.should_prune(from) {
                 self.make_lazy(from);
                 io.send(from, Message::Prune);
+                if g.seq != 0 && self.config.origin_trees > 0 {
+                    // The sender may have pushed it on the origin's own tree
+                    // (where this node has no tree for it: the record was
+                    // forgotten, or the message left the cache).
+                    io.send(from, Message::PruneOrigin { origin: g.origin });
+                }
             }
             return;
         }
@@ -916,6 +910,39 @@ impl<PI: PeerIdentity> Plumtree<PI> {
                 io.offence(p.from, Offence::BadSignature);
             }
         }
+    }
+
+    /// A duplicate of a message that took its origin's own tree here: one of
+    /// the two senders is told to stop pushing that origin's messages here
+    /// (PRUNE_ORIGIN). Fewer hops win (as in the swaps of `optimize`, so the
+    /// two rules never undo each other): the one whose copy had more hops,
+    /// the later one on a tie. But a copy that trails the answer to our
+    /// graft by more than the longest graft wait comes from a parent too
+    /// slow to keep, whatever its hops; within that, the lag teaches the
+    /// graft wait. An origin's tree has a direction: this node keeps pushing
+    /// to the peer it prunes (which may need it, if that peer's own copy
+    /// came the long way) until that peer prunes it in turn.
+    fn on_origin_tree_duplicate(&mut self, from: PI, g: &Gossip<PI>, now: Instant, io: &mut Io<'_, PI>) {
+        let Some(m) = self.cache.get_mut(&g.id) else { return };
+        let (origin, parent, first_hops) = (m.origin, m.parent, m.hops);
+        let lag = m.grafted_after.take().map(|at| now.saturating_duration_since(at));
+        let too_slow = lag.is_some_and(|lag| lag > self.config.graft_timeout_max);
+        let drop = match parent {
+            Some(parent) if parent != from && !too_slow && g.hops < first_hops => {
+                // The new copy came the shorter way: it is the parent now.
+                m.parent = Some(from);
+                m.hops = g.hops;
+                if self.is_neighbor(&from) {
+                    self.origins.make_eager(&origin, from);
+                }
+                parent
+            }
+            _ => from,
+        };
+        if let Some(lag) = lag.filter(|_| !too_slow) {
+            self.learn_lag(lag);
+        }
+        io.send(drop, Message::PruneOrigin { origin });
     }
 
     /// Deliver (if `deliver`: not a message this node wrote) and relay a
@@ -1001,10 +1028,12 @@ impl<PI: PeerIdentity> Plumtree<PI> {
                 && self.is_neighbor(&announcer)
                 && received_hops >= announced_hops.saturating_add(ORIGIN_SWAP_HOPS);
             if switch {
-                self.origins.make_eager(&origin, announcer);
+                // The announcer is asked to push (it is upstream: this node
+                // does not push to it); the parent stays until a duplicate
+                // shows which of the two paths has fewer hops (announced hop
+                // counts are the announcer's word: one that lies, or never
+                // pushes, takes no link away).
                 io.send(announcer, Message::GraftOrigin { origin });
-                self.origins.prune(&origin, &parent);
-                io.send(parent, Message::PruneOrigin { origin });
                 if let Some(m) = self.cache.get_mut(&id) {
                     m.parent = None;
                 }
@@ -1199,7 +1228,9 @@ impl<PI: PeerIdentity> Plumtree<PI> {
                 m.grafted.push(peer);
                 let jittered = self.config.graft_timeout_2.mul_f64(io.rng.gen_range(1.0..1.5));
                 self.schedule_graft(id, io.now + jittered, io);
-                self.make_eager(peer);
+                // The link turns eager when the copy arrives, on the tree the
+                // message takes (the shared one, or its origin's own, which
+                // the announcement does not tell).
                 io.send(peer, Message::Graft { id: Some(id) });
                 self.counters.grafts_sent += 1;
             }
@@ -1214,11 +1245,19 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             // Not told: its requests are not answered (nor an offence).
             return;
         }
-        self.make_eager(from);
-        // The peer needs this link: it carries the tree from our side too.
-        if let Some(l) = self.links.iter_mut().find(|l| l.peer == from) {
-            l.carried = true;
-            l.duplicate_streak = 0;
+        // The peer needs this link, on the tree the message took here: its
+        // origin's own, or the shared one (where it carries the tree from
+        // our side too).
+        let own = id.and_then(|id| self.cache.get(&id)).filter(|m| m.own_tree).map(|m| m.origin);
+        match own {
+            Some(origin) => self.origins.make_eager(&origin, from),
+            None => {
+                self.make_eager(from);
+                if let Some(l) = self.links.iter_mut().find(|l| l.peer == from) {
+                    l.carried = true;
+                    l.duplicate_streak = 0;
+                }
+            }
         }
         let Some(id) = id else { return };
         let Some(m) = self.cache.get(&id) else {
@@ -1227,9 +1266,6 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             }
             return;
         };
-        if m.own_tree {
-            self.origins.make_eager(&m.origin, from);
-        }
         if m.hops >= self.hop_limit(m) || io.now.saturating_duration_since(m.published) > self.config.max_message_age {
             return;
         }

@@ -341,8 +341,12 @@ impl<PI: PeerIdentity> Topic<PI> {
             // Data from a neighbour not heard: not taken. One that pushes is
             // told to announce instead (announcements are dropped too).
             self.dropped_outsider += 1;
-            if matches!(message, Message::Gossip(_)) {
+            if let Message::Gossip(g) = &message {
                 io.send(from, Message::Prune);
+                if g.seq != 0 {
+                    // It may be pushing on the origin's own tree.
+                    io.send(from, Message::PruneOrigin { origin: g.origin });
+                }
             }
             return;
         }

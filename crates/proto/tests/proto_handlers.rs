@@ -748,7 +748,9 @@ fn a_neighbour_not_heard_is_pruned_and_not_delivered() {
     let mut n = Node::new(config, &[]).with_neighbors(&[1, 2]);
     let out = n.recv(2, gossip(id(1), 1, b"from 2"));
     assert!(events(&out).is_empty());
-    assert_eq!(sends(&out), vec![(2, Message::Prune)]);
+    // Pruned from the shared tree and from its origin's own, whichever it
+    // pushed on.
+    assert_eq!(sends(&out), vec![(2, Message::Prune), (2, Message::PruneOrigin { origin: 99 })]);
     let entry = IHaveEntry { id: id(2), hops: 1, age_ms: 0 };
     assert!(n.recv(2, Message::IHave(vec![entry])).is_empty());
     assert_eq!(n.topic().counters().dropped_outsider, 2);

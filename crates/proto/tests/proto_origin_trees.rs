@@ -76,16 +76,20 @@ fn an_origins_first_message_takes_the_shared_tree_and_its_second_starts_its_own(
 }
 
 #[test]
-fn a_duplicate_prunes_the_origins_tree_alone() {
+fn a_duplicate_prunes_the_origins_tree_alone_in_the_direction_it_came() {
     let mut n = node(8);
     n.recv(1, msg(ALICE, 1, 1));
     n.recv(1, msg(ALICE, 2, 1));
     n.take();
-    // A duplicate from 3 on Alice's tree: PRUNE_ORIGIN, not PRUNE.
+    // A duplicate from 3 on Alice's tree: PRUNE_ORIGIN, not PRUNE. It tells
+    // 3 to stop pushing her messages here; this node still pushes to 3
+    // (3's own copy may have come the long way) until 3 prunes it.
     let out = n.recv(3, msg(ALICE, 2, 3));
     assert_eq!(sends(&out), vec![(3, Message::PruneOrigin { origin: ALICE })]);
-    assert!(!n.topic().origin_tree(&ALICE).unwrap().contains(&3));
+    assert!(n.topic().origin_tree(&ALICE).unwrap().contains(&3));
     assert!(n.topic().eager().contains(&3), "the shared tree keeps 3");
+    n.recv(3, Message::PruneOrigin { origin: ALICE });
+    assert!(!n.topic().origin_tree(&ALICE).unwrap().contains(&3));
     // Alice's next message: 3 only hears of it.
     let out = n.recv(1, msg(ALICE, 3, 1));
     assert_eq!(pushed(&out), vec![2, 4]);
@@ -103,7 +107,7 @@ fn ihave(origin: u32, seq: u64, hops: u16) -> Message<u32> {
 }
 
 #[test]
-fn a_neighbour_announcing_an_origins_message_two_hops_closer_becomes_its_parent() {
+fn a_neighbour_announcing_an_origins_message_two_hops_closer_joins_its_tree_and_the_longer_path_goes() {
     let mut n = node(8);
     shared_tree_of_one(&mut n);
     n.recv(1, msg(ALICE, 1, 5));
@@ -111,20 +115,65 @@ fn a_neighbour_announcing_an_origins_message_two_hops_closer_becomes_its_parent(
     n.take();
     // 3 announces message 2 at 4 hops: one better than 5, not enough.
     assert!(sends(&n.recv(3, ihave(ALICE, 2, 4))).is_empty());
-    // At 3 hops: 3 becomes Alice's parent here, 1 is pruned from her tree
-    // (but not from the shared tree).
-    let mut s = sends(&n.recv(3, ihave(ALICE, 2, 3)));
-    s.sort_by_key(|(p, _)| *p);
-    assert_eq!(s, vec![(1, Message::PruneOrigin { origin: ALICE }), (3, Message::GraftOrigin { origin: ALICE })]);
-    let tree = n.topic().origin_tree(&ALICE).unwrap();
-    assert!(tree.contains(&3) && !tree.contains(&1), "{tree:?}");
-    assert_eq!(n.topic().eager(), &[1]);
+    // At 3 hops: 3 is asked to push her messages here (GRAFT_ORIGIN); the
+    // parent, 1, stays until a duplicate shows which path is shorter.
+    assert_eq!(sends(&n.recv(3, ihave(ALICE, 2, 3))), vec![(3, Message::GraftOrigin { origin: ALICE })]);
+    assert_eq!(n.topic().origin_tree(&ALICE), Some(&[1][..]));
+    assert_eq!(n.topic().eager(), &[1], "the shared tree is unchanged");
     // Once per message: a still better announcement does not swap again.
     assert!(sends(&n.recv(4, ihave(ALICE, 2, 1))).is_empty());
+    // Her next message comes both ways: the copy with more hops goes,
+    // whichever came first.
+    n.recv(1, msg(ALICE, 3, 5));
+    n.take();
+    assert_eq!(sends(&n.recv(3, msg(ALICE, 3, 3))), vec![(1, Message::PruneOrigin { origin: ALICE })]);
+    n.recv(3, msg(ALICE, 4, 3));
+    n.take();
+    assert_eq!(sends(&n.recv(1, msg(ALICE, 4, 5))), vec![(1, Message::PruneOrigin { origin: ALICE })]);
+    // 1, told twice to stop, prunes this node in turn when this node's
+    // copies reach it as duplicates.
+    n.recv(1, Message::PruneOrigin { origin: ALICE });
+    let tree = n.topic().origin_tree(&ALICE).unwrap();
+    assert!(tree.contains(&3) && !tree.contains(&1), "{tree:?}");
     // The shared tree is not optimised (its threshold is 0: off).
     n.recv(1, msg(BOB, 1, 5));
     n.take();
     assert!(sends(&n.recv(3, ihave(BOB, 1, 1))).is_empty());
+}
+
+#[test]
+fn an_origin_whose_message_comes_back_keeps_pushing_to_that_neighbour() {
+    // The neighbour got the origin's message the long way first and passed
+    // it back: it is told to stop, but still needs the origin's pushes.
+    let mut n = node(8);
+    n.broadcast(b"1").unwrap();
+    n.broadcast(b"2").unwrap();
+    let (_, out) = n.broadcast(b"3").unwrap();
+    let Some((_, Message::Gossip(mut back))) = sends(&out).into_iter().find(|(_, m)| matches!(m, Message::Gossip(_)))
+    else {
+        panic!("message 3 was not pushed: {out:?}")
+    };
+    back.hops = 4;
+    let out = n.recv(2, Message::Gossip(back));
+    assert_eq!(sends(&out), vec![(2, Message::PruneOrigin { origin: ME })]);
+    let (_, out) = n.broadcast(b"4").unwrap();
+    assert!(pushed(&out).contains(&2));
+}
+
+#[test]
+fn an_announcer_that_lies_about_hops_and_never_pushes_takes_no_link_away() {
+    let mut n = node(8);
+    shared_tree_of_one(&mut n);
+    n.recv(1, msg(ALICE, 1, 5));
+    for seq in 2..12 {
+        let out = n.recv(1, msg(ALICE, seq, 5));
+        assert!(!pushed(&out).contains(&1), "the parent is not pushed to");
+        // 3 claims every message at 1 hop but never sends one.
+        for (_, m) in sends(&n.recv(3, ihave(ALICE, seq, 1))) {
+            assert!(!matches!(m, Message::PruneOrigin { .. }), "the real parent was pruned: {m:?}");
+        }
+        assert!(n.topic().origin_tree(&ALICE).unwrap().contains(&1), "message {seq}");
+    }
 }
 
 #[test]
@@ -140,6 +189,30 @@ fn graft_origin_makes_the_link_eager_for_that_origin() {
     // For an origin without a tree here, nothing changes.
     n.recv(4, Message::GraftOrigin { origin: BOB });
     assert_eq!(n.topic().origin_tree(&BOB), None);
+}
+
+#[test]
+fn a_duplicate_on_the_shared_tree_also_prunes_the_senders_tree_for_its_origin() {
+    // Here Alice's message took the shared tree (her first), but the sender
+    // may have pushed it on a tree of hers that this node no longer shares.
+    let mut n = node(8);
+    n.recv(1, msg(ALICE, 1, 1));
+    n.take();
+    let out = n.recv(2, msg(ALICE, 1, 3));
+    assert_eq!(sends(&out), vec![(2, Message::Prune), (2, Message::PruneOrigin { origin: ALICE })]);
+}
+
+#[test]
+fn on_an_origins_tree_a_duplicate_near_the_origin_still_prunes() {
+    // The flood near the origin (eager_hops) is the shared tree's: an
+    // origin's own tree never floods, so its duplicates are cycles.
+    let mut c = config(8);
+    c.plumtree.eager_hops = 2;
+    let mut n = Node::new(c, &[]).with_neighbors(&NEIGHBORS);
+    n.recv(1, msg(ALICE, 1, 1));
+    n.recv(1, msg(ALICE, 2, 1));
+    n.take();
+    assert_eq!(sends(&n.recv(2, msg(ALICE, 2, 2))), vec![(2, Message::PruneOrigin { origin: ALICE })]);
 }
 
 #[test]
