@@ -920,8 +920,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
     /// graft by more than the longest graft wait comes from a parent too
     /// slow to keep, whatever its hops; within that, the lag teaches the
     /// graft wait. An origin's tree has a direction: this node keeps pushing
-    /// to the peer it prunes (which may need it, if that peer's own copy
-    /// came the long way) until that peer prunes it in turn.
+    /// to the peer it prunes when that peer's own copy came a longer way.
     fn on_origin_tree_duplicate(&mut self, from: PI, g: &Gossip<PI>, now: Instant, io: &mut Io<'_, PI>) {
         let Some(m) = self.cache.get_mut(&g.id) else { return };
         let (origin, parent, first_hops) = (m.origin, m.parent, m.hops);
@@ -943,6 +942,16 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             self.learn_lag(lag);
         }
         io.send(drop, Message::PruneOrigin { origin });
+        // Keep pushing to the pruned peer only if this node's copies reach it
+        // in fewer hops than its own (it then keeps this node and prunes the
+        // other way); otherwise it would prune this node at the next copy.
+        let (mine, theirs) = match drop == from {
+            true => (first_hops, g.hops.saturating_sub(1)),
+            false => (g.hops, first_hops.saturating_sub(1)),
+        };
+        if mine.saturating_add(1) >= theirs {
+            self.origins.prune(&origin, &drop);
+        }
     }
 
     /// Deliver (if `deliver`: not a message this node wrote) and relay a

@@ -81,15 +81,18 @@ fn a_duplicate_prunes_the_origins_tree_alone_in_the_direction_it_came() {
     n.recv(1, msg(ALICE, 1, 1));
     n.recv(1, msg(ALICE, 2, 1));
     n.take();
-    // A duplicate from 3 on Alice's tree: PRUNE_ORIGIN, not PRUNE. It tells
-    // 3 to stop pushing her messages here; this node still pushes to 3
-    // (3's own copy may have come the long way) until 3 prunes it.
+    // A duplicate from 3 on Alice's tree: PRUNE_ORIGIN, not PRUNE. 3 had it
+    // at 2 hops, no more than this node's copies would give it: this node
+    // stops pushing to 3 as well.
     let out = n.recv(3, msg(ALICE, 2, 3));
     assert_eq!(sends(&out), vec![(3, Message::PruneOrigin { origin: ALICE })]);
-    assert!(n.topic().origin_tree(&ALICE).unwrap().contains(&3));
-    assert!(n.topic().eager().contains(&3), "the shared tree keeps 3");
-    n.recv(3, Message::PruneOrigin { origin: ALICE });
     assert!(!n.topic().origin_tree(&ALICE).unwrap().contains(&3));
+    assert!(n.topic().eager().contains(&3), "the shared tree keeps 3");
+    // 4 had it the long way (5 hops): it is told to stop pushing here, but
+    // still gets this node's pushes, which reach it in 2.
+    let out = n.recv(4, msg(ALICE, 2, 6));
+    assert_eq!(sends(&out), vec![(4, Message::PruneOrigin { origin: ALICE })]);
+    assert!(n.topic().origin_tree(&ALICE).unwrap().contains(&4));
     // Alice's next message: 3 only hears of it.
     let out = n.recv(1, msg(ALICE, 3, 1));
     assert_eq!(pushed(&out), vec![2, 4]);
