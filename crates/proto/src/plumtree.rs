@@ -1237,9 +1237,11 @@ impl<PI: PeerIdentity> Plumtree<PI> {
                 m.grafted.push(peer);
                 let jittered = self.config.graft_timeout_2.mul_f64(io.rng.gen_range(1.0..1.5));
                 self.schedule_graft(id, io.now + jittered, io);
-                // The link turns eager when the copy arrives, on the tree the
-                // message takes (the shared one, or its origin's own, which
-                // the announcement does not tell).
+                // The shared tree takes the link at once (joining tree
+                // fragments sooner). An announcement does not tell whose
+                // message it is: if it took its origin's own tree, the copy
+                // that answers adds the link there too.
+                self.make_eager(peer);
                 io.send(peer, Message::Graft { id: Some(id) });
                 self.counters.grafts_sent += 1;
             }
