@@ -996,8 +996,9 @@ hypar_result hypar_topic_options_set_passive_view(hypar_topic_options *options, 
 hypar_result hypar_topic_options_set_known_peers(hypar_topic_options *options, uint32_t n);
 
 /**
- * Senders given a broadcast tree of their own (default 64, at most 65536;
- * 0: one shared tree for every sender). A sender's second message starts
+ * Senders given a broadcast tree of their own (default 0: one shared tree
+ * for every sender; at most 65536; 64 suits a topic where a few dozen
+ * senders publish again and again). A sender's second message starts
  * its tree from the shared one, later ones reshape it for that sender
  * alone, so its messages arrive in fewer hops and sooner; the least
  * recently active sender's tree is forgotten first. Each costs about 300

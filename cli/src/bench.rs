@@ -49,7 +49,7 @@ pub(crate) struct BenchArgs {
     #[arg(long)]
     unsigned: bool,
     /// hypar: senders given a broadcast tree of their own (0: one shared
-    /// tree for every sender); the library's default (64) when not given.
+    /// tree for every sender, the library's default).
     #[arg(long)]
     origin_trees: Option<usize>,
     /// Print one JSON object per protocol.

@@ -43,7 +43,7 @@ pub(crate) struct DemoArgs {
     #[arg(long)]
     no_plot: bool,
     /// Senders given a broadcast tree of their own (0: one shared tree for
-    /// every sender); the library's default (64) when not given.
+    /// every sender, the library's default).
     #[arg(long)]
     origin_trees: Option<usize>,
     /// Seed for the topology, senders and victims.

@@ -42,7 +42,7 @@ def test_options_given_at_join_read_back(network_factory):
     # Defaults, for a topic joined without options.
     d = net.join("defaults").config()
     assert (d.hops, d.active_view, d.passive_view, d.allow, d.hear, d.tell) == (64, 5, 30, None, None, None)
-    assert d.origin_trees == 64
+    assert d.origin_trees == 0
 
 
 def test_bad_options_are_refused_by_name(network_factory):

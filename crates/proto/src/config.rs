@@ -110,8 +110,9 @@ pub struct PlumtreeConfig {
     /// A candidate for shallower random-sender trees (simulator figures in
     /// the README); it costs about `active_view`^hops copies per message.
     pub eager_hops: u16,
-    /// Trees of their own for up to this many origins (`0`: one shared tree
-    /// for every origin; default 64). An origin's first message travels the
+    /// Trees of their own for up to this many origins (`0`, the default: one
+    /// shared tree for every origin; 64 suits a topic where a few dozen
+    /// senders publish again and again). An origin's first message travels the
     /// shared tree; from its second on, its messages travel a tree of its
     /// own, which starts as a copy of the shared tree and is reshaped for
     /// that origin alone: duplicates prune it (PRUNE_ORIGIN), and a
@@ -213,7 +214,7 @@ impl Default for PlumtreeConfig {
             duplicates_before_prune: 2,
             optimization_threshold: 0,
             eager_hops: 0,
-            origin_trees: 64,
+            origin_trees: 0,
             max_message_age: Duration::from_secs(60),
             message_cache_ttl: Duration::from_secs(60),
             message_cache_capacity: 4096,

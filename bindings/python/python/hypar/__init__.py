@@ -612,8 +612,8 @@ class Network:
           ``signed=False``. A proxy that does not show the message within ``proxy_timeout``
           seconds [2] is replaced; after three, this node publishes it. Messages a node
           publishes for a neighbour arrive there with ``hops`` 0;
-        - ``origin_trees``: senders given a broadcast tree of their own [64]; 0: one shared tree
-          for every sender. A sender's messages then travel a tree shaped for it, arriving in
+        - ``origin_trees``: senders given a broadcast tree of their own [0: one shared tree for
+          every sender]; 64 suits a topic where a few dozen senders publish again and again. A sender's messages then travel a tree shaped for it, arriving in
           fewer hops and sooner; each costs about 300 bytes. Every member should agree.
 
         Raises :class:`InvalidArgument`, :class:`InvalidConfig`, :class:`AlreadyJoined` or

@@ -2596,8 +2596,9 @@ public struct TopicOptions: Equatable, Hashable {
      */
     public var proxyTimeoutMs: UInt64?
     /**
-     * Senders given a broadcast tree of their own (default 64, at most
-     * 65536; 0: one shared tree for every sender). A sender's messages
+     * Senders given a broadcast tree of their own (default 0: one shared
+     * tree for every sender; at most 65536; 64 suits a topic where a few
+     * dozen senders publish again and again). A sender's messages
      * then travel a tree shaped for it, so they arrive in fewer hops and
      * sooner; each costs about 300 bytes of memory per node.
      */
@@ -2667,8 +2668,9 @@ public struct TopicOptions: Equatable, Hashable {
          * message goes to another neighbour (default 2000).
          */proxyTimeoutMs: UInt64? = nil, 
         /**
-         * Senders given a broadcast tree of their own (default 64, at most
-         * 65536; 0: one shared tree for every sender). A sender's messages
+         * Senders given a broadcast tree of their own (default 0: one shared
+         * tree for every sender; at most 65536; 64 suits a topic where a few
+         * dozen senders publish again and again). A sender's messages
          * then travel a tree shaped for it, so they arrive in fewer hops and
          * sooner; each costs about 300 bytes of memory per node.
          */originTrees: UInt32? = nil) {

@@ -30,7 +30,7 @@ class OptionsTest {
             assertEquals(0u, t.config().originTrees)
             assertEquals(0UL, t.stats().originTrees)
         }
-        assertEquals(64u, net.join("defaults").use { it.config().originTrees })
+        assertEquals(0u, net.join("defaults").use { it.config().originTrees })
         val e = assertThrows<HyparException.InvalidArgument> { net.join("bad", options = TopicOptions(tell = listOf("nope"))) }
         assertTrue(e.message!!.contains("tell"), e.message)
         val tooMany = assertThrows<HyparException.InvalidConfig> { net.join("bad", options = TopicOptions(originTrees = 70000u)) }
