@@ -7,7 +7,7 @@ mod common_net;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common_net::{node, wait_for, wait_neighbor, TCP};
+use common_net::{node, wait_for, wait_neighbor, wait_stats, TCP};
 use hypar::proto::ProtocolConfig;
 use hypar::{topic, Error, EventKind, Network, PeerId, Topic};
 use tokio::time::timeout;
@@ -28,17 +28,6 @@ async fn pair(name: &str) -> (Network, Topic, Network, Topic) {
 
 async fn next(topic: &mut Topic) -> bytes::Bytes {
     timeout(Duration::from_secs(20), topic.recv()).await.expect("nothing arrived").expect("stream ended")
-}
-
-/// Wait until `topic`'s counters satisfy `done`.
-async fn wait_stats(topic: &Topic, done: impl Fn(&hypar::TopicStats) -> bool) {
-    for _ in 0..2000 {
-        if done(&topic.stats().unwrap()) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the counters never got there: {:?}", topic.stats().unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -9,22 +9,11 @@ mod common_net;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common_net::{node, TCP};
+use common_net::{node, wait_stats, TCP};
 use hypar::{topic, Network, PeerId, Topic};
 use tokio::time::timeout;
 
 const RING: usize = 6;
-
-/// Wait until `topic`'s counters satisfy `done`.
-async fn wait_stats(topic: &Topic, done: impl Fn(&hypar::TopicStats) -> bool) {
-    for _ in 0..2000 {
-        if done(&topic.stats().unwrap()) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the counters never got there: {:?}", topic.stats().unwrap());
-}
 
 /// Six nodes in a ring (each allows only its two ring neighbours), with
 /// `origin_trees`. A duplicate prunes at once (`duplicates_before_prune` 1)

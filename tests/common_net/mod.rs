@@ -89,3 +89,14 @@ pub(crate) async fn settle(nets: &[Network], secs: u64) {
     .await
     .expect("overlay did not settle");
 }
+
+/// Wait until `topic`'s counters satisfy `done`.
+pub(crate) async fn wait_stats(topic: &Topic, done: impl Fn(&hypar::TopicStats) -> bool) {
+    for _ in 0..2000 {
+        if done(&topic.stats().unwrap()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the counters never got there: {:?}", topic.stats().unwrap());
+}
