@@ -24,9 +24,11 @@ pub struct Event {
 pub enum EventKind {
     /// The node got its first neighbour in the topic (again, after a rejoin).
     Joined,
-    /// A peer became a neighbour.
+    /// A peer became a neighbour, and its link carries frames: it has sent
+    /// this node a frame of the topic. A peer that cannot be reached is
+    /// never announced.
     NeighborUp(PeerId),
-    /// A neighbour left, failed or was replaced.
+    /// A neighbour announced by `NeighborUp` left, failed or was replaced.
     NeighborDown(PeerId),
     /// No bootstrap peer could be reached; retrying with backoff.
     BootstrapFailed,

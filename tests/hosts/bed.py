@@ -302,12 +302,21 @@ class Bed:
         if nat:
             if shutil.which("nft") is None:
                 raise BedUnavailable("NAT needs `nft` (nftables), which is not installed")
-            rules = (
-                "table ip nat { chain post { type nat hook postrouting priority 100; "
-                f"oifname \"wan0\" masquerade; }} }}\n"
-                "table ip filter { chain fwd { type filter hook forward priority 0; policy drop; "
-                "ct state established,related accept; iifname \"lan0\" accept; } }\n"
-            )
+            rules = """
+table ip nat {
+  chain postrouting {
+    type nat hook postrouting priority 100;
+    oifname "wan0" masquerade
+  }
+}
+table ip filter {
+  chain forwarding {
+    type filter hook forward priority 0; policy drop;
+    ct state established,related accept
+    iifname "lan0" accept
+  }
+}
+"""
             subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=rules, text=True, check=True,
                            capture_output=True, timeout=20)
         return Router(self, name, ns, lan_addr, wan_addr)

@@ -86,12 +86,18 @@ class ChatSwarm:
     is the bootstrap host: every other host joins through it."""
 
     def __init__(self, bed: Bed, n: int, workdir: Path, subnet: str = "10.201.0.0/24",
-                 switch: Optional[Switch] = None) -> None:
+                 switch: Optional[Switch] = None, hosts: Optional[Sequence[Host]] = None) -> None:
+        """`n` hosts on a new switch of `subnet` (or on `switch`), or the
+        `hosts` given, wherever they are plugged."""
         self.bed = bed
         self.workdir = workdir
         self.bin = hypar_bin()
-        self.switch = switch or bed.switch("lan", subnet)
-        self.hosts: list[Host] = [bed.host(f"h{i}", self.switch) for i in range(n)]
+        if hosts:
+            self.switch = hosts[0].switch
+            self.hosts: list[Host] = list(hosts)
+        else:
+            self.switch = switch or bed.switch("lan", subnet)
+            self.hosts = [bed.host(f"h{i}", self.switch) for i in range(n)]
         self.peer_ids: dict[str, str] = {}
         for h in self.hosts:
             key = self.key(h)
@@ -382,6 +388,31 @@ def slow_link(bed: Bed, workdir: Path, n: int = 8, count: int = 200, size: int =
     return fig
 
 
+def unreachable(bed: Bed, workdir: Path) -> Figures:
+    """Two hosts behind two NAT routers join through a public host. Each
+    learns of the other (the join's walk, the shuffle), but neither can dial
+    the other: neither may ever announce the other as a neighbour, and
+    messages flow both ways through the public host."""
+    wan = bed.switch("wan", "10.210.0.0/24")
+    hosts = [bed.host("h0", wan)]
+    for i in (1, 2):
+        lan = bed.switch(f"lan{i}", f"10.21{i}.0.0/24")
+        router = bed.router(f"r{i}", lan, wan, nat=True)
+        hosts.append(bed.host(f"h{i}", lan, gateway=router.lan_addr))
+    s = ChatSwarm(bed, 3, workdir, hosts=hosts)
+    s.start_all()
+    public, b, c = s.hosts
+    msgs = s.publish([b, c], 5)
+    s.wait_delivered(msgs, s.hosts, timeout=60)
+    fig = s.measure(Figures("unreachable", 3), msgs, s.hosts)
+    ever_up = {h.name: {r["peer"] for r in s.procs[h.name].snapshot() if r["type"] == "neighbor_up"}
+               for h in (b, c)}
+    fig.extra["b_announced_c"] = s.peer_ids[c.name] in ever_up[b.name]
+    fig.extra["c_announced_b"] = s.peer_ids[b.name] in ever_up[c.name]
+    fig.extra["public_is_neighbour"] = all(s.peer_ids[public.name] in s.neighbours(h) for h in (b, c))
+    return fig
+
+
 SCENARIOS: dict[str, Callable[..., Figures]] = {
     "steady": steady,
     "crash": crash,
@@ -390,6 +421,7 @@ SCENARIOS: dict[str, Callable[..., Figures]] = {
     "restart": restart,
     "late_bootstrap": late_bootstrap,
     "slow_link": slow_link,
+    "unreachable": unreachable,
 }
 
 
@@ -403,7 +435,7 @@ def main() -> int:
     for name in a.only or list(SCENARIOS):
         with tempfile.TemporaryDirectory(prefix="hostbed-") as tmp, Bed() as b:
             fn = SCENARIOS[name]
-            kwargs: dict[str, Any] = {} if name == "late_bootstrap" else {"n": a.hosts}
+            kwargs: dict[str, Any] = {} if name in ("late_bootstrap", "unreachable") else {"n": a.hosts}
             fig = fn(b, Path(tmp), **kwargs)
         row = fig.row()
         rows.append(row)

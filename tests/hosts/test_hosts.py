@@ -102,3 +102,12 @@ def test_slow_link(bed: tuple[Bed, Path]) -> None:
     fig = scenarios.slow_link(*bed, n=8)
     report(fig)
     assert_exact(fig)
+
+
+def test_unreachable_peers_are_never_announced(bed: tuple[Bed, Path]) -> None:
+    fig = scenarios.unreachable(*bed)
+    report(fig)
+    assert_exact(fig)
+    assert fig.extra["public_is_neighbour"], fig.row()
+    assert not fig.extra["b_announced_c"] and not fig.extra["c_announced_b"], \
+        f"a peer no packet can reach was announced as a neighbour: {fig.row()}"

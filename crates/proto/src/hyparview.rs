@@ -46,6 +46,12 @@ pub(crate) struct HyParView<PI> {
     known: KnownPeers<PI>,
     /// Active-view changes since the caller last took them.
     changes: Vec<NeighborChange<PI>>,
+    /// Active peers that have sent nothing in this topic yet (added at the
+    /// end of a forward-join walk). Their `NeighborUp` waits for their
+    /// first frame, so that the application hears only of links that carry
+    /// frames; a peer that never answers leaves silently. A subset of
+    /// `active`.
+    unheard: Vec<PI>,
     pending: Vec<Pending<PI>>,
     /// Peers that refused a NEIGHBOR request, not asked again until the
     /// instant given (bounded by the passive view's capacity).
@@ -75,6 +81,7 @@ impl<PI: PeerIdentity> HyParView<PI> {
             active: Vec::new(),
             passive: Vec::new(),
             changes: Vec::new(),
+            unheard: Vec::new(),
             pending: Vec::new(),
             refused: Vec::new(),
             bootstrap: Vec::new(),
@@ -108,10 +115,34 @@ impl<PI: PeerIdentity> HyParView<PI> {
         std::mem::take(&mut self.changes)
     }
 
-    /// Record a neighbour going away, for the application and the caller.
+    /// Record a neighbour going away, for the caller and, if it was
+    /// announced, for the application.
     fn neighbor_down(&mut self, peer: PI, io: &mut Io<'_, PI>) {
-        io.event(Event::NeighborDown(peer));
+        match self.unheard.iter().position(|p| *p == peer) {
+            Some(i) => {
+                self.unheard.swap_remove(i);
+            }
+            None => io.event(Event::NeighborDown(peer)),
+        }
         self.changes.push(NeighborChange::Down(peer));
+    }
+
+    /// A frame of this topic arrived from `peer`: if it is a neighbour not
+    /// announced yet, its link works, so announce it now.
+    pub(crate) fn heard_from(&mut self, peer: &PI, io: &mut Io<'_, PI>) {
+        if let Some(i) = self.unheard.iter().position(|p| p == peer) {
+            self.unheard.swap_remove(i);
+            self.announce(*peer, io);
+        }
+    }
+
+    /// Tell the application of a neighbour whose link carries frames, and
+    /// that the node is connected if it is the first such.
+    fn announce(&mut self, peer: PI, io: &mut Io<'_, PI>) {
+        io.event(Event::NeighborUp(peer));
+        if self.active.len() - self.unheard.len() == 1 {
+            io.event(Event::Joined);
+        }
     }
 
     pub(crate) fn is_active(&self, peer: &PI) -> bool {
@@ -266,8 +297,10 @@ impl<PI: PeerIdentity> HyParView<PI> {
 
     /// Put `info` into the active view, evicting a random peer if full.
     /// With `notify`, the peer is told with a high-priority NEIGHBOR (it must
-    /// accept). Returns false if the peer was already active or is self.
-    fn add_active(&mut self, info: PeerInfo<PI>, notify: bool, io: &mut Io<'_, PI>) -> bool {
+    /// accept). `heard`: the peer itself just sent a frame, so it is
+    /// announced at once; otherwise at its first frame. Returns false if the
+    /// peer was already active or is self.
+    fn add_active(&mut self, info: PeerInfo<PI>, notify: bool, heard: bool, io: &mut Io<'_, PI>) -> bool {
         if info.id == self.me || self.is_active(&info.id) {
             return false;
         }
@@ -284,16 +317,16 @@ impl<PI: PeerIdentity> HyParView<PI> {
             self.add_passive(evicted, io);
         }
         let id = info.id;
-        let was_empty = self.active.is_empty();
         self.active.push(info);
         if notify {
             io.send(id, Message::Neighbor { priority: Priority::High, data: self.my_data.clone() });
         }
-        io.event(Event::NeighborUp(id));
-        self.changes.push(NeighborChange::Up(id));
-        if was_empty {
-            io.event(Event::Joined);
+        if heard {
+            self.announce(id, io);
+        } else {
+            self.unheard.push(id);
         }
+        self.changes.push(NeighborChange::Up(id));
         if self.active.len() >= self.rejoin_below() {
             self.join_backoff = self.config.join_retry_initial;
         }
@@ -419,7 +452,7 @@ impl<PI: PeerIdentity> HyParView<PI> {
 
     fn on_join(&mut self, joiner: PeerInfo<PI>, io: &mut Io<'_, PI>) {
         let id = joiner.id;
-        self.add_active(joiner.clone(), true, io);
+        self.add_active(joiner.clone(), true, true, io);
         let others: Vec<PI> = self.active().copied().filter(|p| *p != id).collect();
         for &peer in &others {
             io.send(peer, Message::ForwardJoin { peer: joiner.clone(), ttl: self.config.active_random_walk_length });
@@ -446,7 +479,7 @@ impl<PI: PeerIdentity> HyParView<PI> {
             return;
         }
         if ttl == 0 || self.active.len() <= 1 {
-            self.add_active(peer, true, io);
+            self.add_active(peer, true, false, io);
             return;
         }
         if ttl == self.config.passive_random_walk_length {
@@ -460,7 +493,7 @@ impl<PI: PeerIdentity> HyParView<PI> {
         match next.choose(io.rng) {
             Some(&next) => io.send(next, Message::ForwardJoin { peer, ttl: ttl - 1 }),
             None => {
-                self.add_active(peer, true, io);
+                self.add_active(peer, true, false, io);
             }
         }
     }
@@ -470,7 +503,7 @@ impl<PI: PeerIdentity> HyParView<PI> {
         let accept =
             self.is_active(&id) || priority == Priority::High || self.active.len() < self.config.active_view_capacity;
         if accept {
-            self.add_active(peer, false, io);
+            self.add_active(peer, false, true, io);
         } else {
             self.add_passive(peer, io);
         }
@@ -501,7 +534,7 @@ impl<PI: PeerIdentity> HyParView<PI> {
         let room = self.active.len() < self.config.active_view_capacity;
         if request == Some(Priority::High) || (request == Some(Priority::Low) && room) {
             let info = self.info_of(from);
-            self.add_active(info, false, io);
+            self.add_active(info, false, true, io);
         } else {
             // An answer we no longer wait for: keep the views symmetric.
             io.send(from, Message::Disconnect { alive: true });

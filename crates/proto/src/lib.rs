@@ -175,12 +175,15 @@ impl Offence {
 /// An event for the application, per topic.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event<PI> {
-    /// The active view went from empty to non-empty: the node is connected to
-    /// the topic's overlay. Emitted again after a rejoin.
+    /// The node has its first neighbour whose link carries frames: it is
+    /// connected to the topic's overlay. Emitted again after a rejoin.
     Joined,
-    /// A peer entered the active view.
+    /// A peer is in the active view and its link carries frames: it sent
+    /// this node a frame of the topic. A peer added without having sent one
+    /// (at the end of a forward-join walk) is announced at its first frame;
+    /// one that never sends leaves the view without any event.
     NeighborUp(PI),
-    /// A peer left the active view.
+    /// A peer announced by [`Event::NeighborUp`] left the active view.
     NeighborDown(PI),
     /// A message was received for the first time.
     Delivered(DeliveredMessage<PI>),

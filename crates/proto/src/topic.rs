@@ -318,6 +318,10 @@ impl<PI: PeerIdentity> Topic<PI> {
             }
             return;
         }
+        if !matches!(message, Message::Disconnect { .. }) {
+            // A frame from a neighbour not announced yet: its link works.
+            self.hyparview.heard_from(&from, io);
+        }
         let broadcast = matches!(
             message,
             Message::Gossip(_)

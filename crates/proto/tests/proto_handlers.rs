@@ -52,6 +52,38 @@ fn forward_join_with_zero_ttl_adds_the_new_node() {
 }
 
 #[test]
+fn a_peer_added_by_forward_join_is_announced_only_once_it_sends_a_frame() {
+    // Isolated: the walk's end adds 9 at once, but 9 has sent nothing.
+    let mut n = Node::new(cfg(), &[]);
+    let out = n.recv(1, Message::ForwardJoin { peer: PeerInfo::new(9), ttl: 0 });
+    assert!(n.active().contains(&9));
+    assert!(sends(&out).contains(&(9, Message::Neighbor { priority: Priority::High, data: None })));
+    assert_eq!(events(&out), vec![], "9 announced before its link carried a frame");
+    // Its answer proves the link: announced, and the node is connected.
+    let out = n.recv(9, Message::NeighborReply { accepted: true });
+    assert_eq!(events(&out), vec![Event::NeighborUp(9), Event::Joined]);
+    // Announced once only.
+    assert_eq!(events(&n.recv(9, Message::Prune)), vec![]);
+}
+
+#[test]
+fn a_peer_that_never_answers_leaves_without_any_event() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2]);
+    n.take();
+    n.recv(1, Message::ForwardJoin { peer: PeerInfo::new(9), ttl: 0 });
+    assert!(n.active().contains(&9));
+    // Unreachable (behind a NAT, say): the dial fails.
+    let out = n.dial_failed(9);
+    assert!(!n.active().contains(&9));
+    assert_eq!(events(&out), vec![], "a peer never announced was reported gone");
+    // A DISCONNECT from a peer not announced yet announces nothing either.
+    n.recv(1, Message::ForwardJoin { peer: PeerInfo::new(8), ttl: 0 });
+    let out = n.recv(8, Message::Disconnect { alive: true });
+    assert!(!n.active().contains(&8));
+    assert_eq!(events(&out), vec![]);
+}
+
+#[test]
 fn forward_join_at_passive_walk_length_adds_passive_and_forwards() {
     let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2, 3]);
     let out = n.recv(1, Message::ForwardJoin { peer: PeerInfo::new(9), ttl: 3 });

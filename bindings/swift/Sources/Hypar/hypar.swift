@@ -3223,11 +3223,13 @@ public enum NetworkEventKind: Equatable, Hashable {
      */
     case joined
     /**
-     * A peer became a neighbour.
+     * A peer became a neighbour, and its link carries frames: it has sent
+     * this node a frame of the topic. A peer that cannot be reached is
+     * never announced.
      */
     case neighborUp
     /**
-     * A neighbour left, failed or was replaced.
+     * A neighbour announced by `NeighborUp` left, failed or was replaced.
      */
     case neighborDown
     /**

@@ -34,9 +34,12 @@ impl Castable for hypar_network_config {
 pub enum hypar_event_kind {
     /// The node got its first neighbour in the topic (again, after a rejoin).
     HYPAR_EVENT_JOINED = 0,
-    /// A peer became a neighbour; `peer_id` names it.
+    /// A peer became a neighbour, and its link carries frames (it has sent
+    /// this node a frame of the topic); `peer_id` names it. A peer that
+    /// cannot be reached is never announced.
     HYPAR_EVENT_NEIGHBOR_UP = 1,
-    /// A neighbour left, failed or was replaced; `peer_id` names it.
+    /// A neighbour announced by HYPAR_EVENT_NEIGHBOR_UP left, failed or was
+    /// replaced; `peer_id` names it.
     HYPAR_EVENT_NEIGHBOR_DOWN = 2,
     /// No bootstrap peer could be reached; the node retries with backoff.
     HYPAR_EVENT_BOOTSTRAP_FAILED = 3,

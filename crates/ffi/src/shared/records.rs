@@ -90,9 +90,11 @@ impl NetworkConfig {
 pub enum NetworkEventKind {
     /// The node got its first neighbour in the topic (again, after a rejoin).
     Joined,
-    /// A peer became a neighbour.
+    /// A peer became a neighbour, and its link carries frames: it has sent
+    /// this node a frame of the topic. A peer that cannot be reached is
+    /// never announced.
     NeighborUp,
-    /// A neighbour left, failed or was replaced.
+    /// A neighbour announced by `NeighborUp` left, failed or was replaced.
     NeighborDown,
     /// No bootstrap peer could be reached; retrying with backoff.
     BootstrapFailed,

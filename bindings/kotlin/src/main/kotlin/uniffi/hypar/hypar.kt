@@ -4651,11 +4651,13 @@ enum class NetworkEventKind {
      */
     JOINED,
     /**
-     * A peer became a neighbour.
+     * A peer became a neighbour, and its link carries frames: it has sent
+     * this node a frame of the topic. A peer that cannot be reached is
+     * never announced.
      */
     NEIGHBOR_UP,
     /**
-     * A neighbour left, failed or was replaced.
+     * A neighbour announced by `NeighborUp` left, failed or was replaced.
      */
     NEIGHBOR_DOWN,
     /**
