@@ -78,6 +78,16 @@ pub struct NetworkConfig {
     pub ban_duration: Duration,
     /// How long [`Network::new`](crate::Network::new) waits for listeners.
     pub startup_timeout: Duration,
+    /// Find peers on the local networks with mDNS (multicast DNS, UDP port
+    /// 5353): nodes on one LAN that join the same topic find each other
+    /// with no bootstrap address. A discovered peer that speaks hypar (its
+    /// identify record says so) becomes a join candidate for every topic
+    /// this node is in, while the topic has too few neighbours. Loopback
+    /// interfaces are not searched. Off by default: it announces this node
+    /// to everyone on the LAN. Android apps must hold a `MulticastLock`
+    /// (permission `CHANGE_WIFI_MULTICAST_STATE`); iOS apps need the
+    /// multicast networking entitlement.
+    pub mdns: bool,
 }
 
 impl Default for NetworkConfig {
@@ -103,6 +113,7 @@ impl Default for NetworkConfig {
             ban_threshold: 100,
             ban_duration: Duration::from_secs(600),
             startup_timeout: Duration::from_secs(10),
+            mdns: false,
         }
     }
 }

@@ -219,3 +219,21 @@ async fn proxy_passing_delivers_every_message_once_through_proxies() {
     assert_eq!((sa.delivered, sa.published), (0, N));
     assert!(ta.try_recv().is_none(), "A delivered its own message");
 }
+
+/// LAN discovery is a network option; with it on, nodes still join and
+/// deliver through bootstrap addresses. (Loopback has no LAN to search:
+/// `tests/hosts` proves that hosts on one LAN find each other.)
+#[tokio::test(flavor = "multi_thread")]
+async fn nodes_with_lan_discovery_on_join_and_deliver() {
+    let with_mdns = || {
+        Network::new(hypar::NetworkConfig { mdns: true, ..common_net::config(TCP) }, hypar::Keypair::generate())
+            .unwrap()
+    };
+    let (a, b) = (with_mdns(), with_mdns());
+    let mut events = b.events();
+    let ta = a.join(topic::Config::new("lan", vec![])).unwrap();
+    let mut tb = b.join(topic::Config::new("lan", a.listen_addrs())).unwrap();
+    wait_neighbor(&mut events).await;
+    ta.gossip(b"with discovery on".to_vec()).unwrap();
+    assert_eq!(&next(&mut tb).await[..], b"with discovery on");
+}

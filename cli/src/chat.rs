@@ -31,6 +31,10 @@ pub(crate) struct ChatArgs {
     /// topic's counters.
     #[arg(long)]
     json: bool,
+    /// Find members on the local network with mDNS: nodes on one LAN that
+    /// join the same topic need no bootstrap address.
+    #[arg(long)]
+    mdns: bool,
 }
 
 #[derive(Args)]
@@ -141,7 +145,7 @@ pub(crate) fn run(a: ChatArgs) -> Result<(), String> {
         Some(path) => load_or_create(path)?,
         None => Keypair::generate(),
     };
-    let mut config = NetworkConfig::default();
+    let mut config = NetworkConfig { mdns: a.mdns, ..NetworkConfig::default() };
     if !a.listen.is_empty() {
         config.listen = a.listen.clone();
     }

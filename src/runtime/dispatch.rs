@@ -47,6 +47,7 @@ impl Runtime {
                 for addr in addrs {
                     self.dial_bootstrap(id, addr, 0);
                 }
+                self.offer_lan_peers(id);
                 let _ = reply.send(Ok(()));
             }
             Command::Leave { topic } => self.leave(topic),
@@ -209,7 +210,9 @@ impl Runtime {
                     self.to_release.extend(self.topics.keys().copied());
                 }
             },
+            SwarmEvent::Behaviour(ComposedEvent::Mdns(event)) => self.on_mdns(event),
             SwarmEvent::Behaviour(ComposedEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
+                self.check_lan_peer(peer_id, &info);
                 let addrs: Vec<Multiaddr> =
                     info.listen_addrs.iter().take(peer_data::MAX_ADDRS).map(peer_data::without_peer_id).collect();
                 self.swarm.behaviour_mut().hypar.add_addresses(peer_id, addrs);

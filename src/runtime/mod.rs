@@ -8,11 +8,13 @@
 //! [`swarm`] builds the libp2p stack, [`dispatch`] turns commands and swarm
 //! events into protocol calls and carries out the protocol's outputs,
 //! [`timers`] keeps the deadlines, [`bootstrap`] dials bootstrap addresses,
-//! [`facts`] is what the thread reports back.
+//! [`facts`] is what the thread reports back, [`lan`] turns peers mDNS
+//! finds into join candidates.
 
 mod bootstrap;
 mod dispatch;
 mod facts;
+mod lan;
 mod penalties;
 mod swarm;
 mod thread;
@@ -184,6 +186,8 @@ struct Runtime {
     validating: FastMap<PeerId, usize>,
     /// Misbehaviour scores and bans.
     penalties: penalties::Penalties,
+    /// Peers found on the LAN (mDNS).
+    lan: lan::LanPeers,
 }
 
 /// A peer with this many messages waiting for a verdict is not read from

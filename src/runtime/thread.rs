@@ -141,6 +141,7 @@ impl Runtime {
             validation,
             validating: FastMap::default(),
             penalties: penalties::Penalties::new(config.ban_threshold, config.ban_duration),
+            lan: Default::default(),
         })
     }
 }

@@ -70,11 +70,15 @@ int main(void) {
   hypar_topic_options_free(NULL);
   EXPECT(HYPAR_ERR_NULL_ARGUMENT, hypar_network_config_set_ban(NULL, 100, 1000));
   EXPECT(HYPAR_ERR_NULL_ARGUMENT, hypar_network_config_set_peer_rate(NULL, 100, 0));
+  EXPECT(HYPAR_ERR_NULL_ARGUMENT, hypar_network_config_set_mdns(NULL, true));
   {
-    /* Any rate is valid, 0 meaning no bound. */
+    /* Any rate is valid, 0 meaning no bound. LAN discovery starts its
+       multicast sockets with the network (tests/hosts proves it finds
+       peers; loopback has none to find). */
     hypar_network_config *cfg = hypar_network_config_new();
     OK(hypar_network_config_add_listen_addr(cfg, "/ip4/127.0.0.1/tcp/0"));
     OK(hypar_network_config_set_peer_rate(cfg, 2000, 0));
+    OK(hypar_network_config_set_mdns(cfg, true));
     hypar_network *net = NULL;
     OK(hypar_network_new(cfg, &net));
     hypar_network_free(net);

@@ -117,13 +117,14 @@ class ChatSwarm:
     def host(self, name: str) -> Host:
         return next(h for h in self.hosts if h.name == name)
 
-    def start(self, h: Host, bootstrap: Optional[Sequence[Host]] = None) -> Process:
+    def start(self, h: Host, bootstrap: Optional[Sequence[Host]] = None,
+              extra: Sequence[str] = ()) -> Process:
         """Start (or restart) the chat on `h`, joining through `bootstrap`
-        (default: h0, unless `h` is h0)."""
+        (default: h0, unless `h` is h0), with `extra` arguments."""
         if bootstrap is None:
             bootstrap = [] if h is self.hosts[0] else [self.hosts[0]]
         args = [self.bin, "chat", "--json", "--topic", TOPIC, "--listen", f"/ip4/{h.addr}/tcp/{PORT}",
-                "--key", str(self.key(h))]
+                "--key", str(self.key(h)), *extra]
         for b in bootstrap:
             args += ["--bootstrap", self.addr(b)]
         p = h.spawn(args, env={"RUST_LOG": "off"})
@@ -413,6 +414,22 @@ def unreachable(bed: Bed, workdir: Path) -> Figures:
     return fig
 
 
+def mdns(bed: Bed, workdir: Path, n: int = 3) -> Figures:
+    """`n` hosts on one LAN start with `--mdns` and no bootstrap address at
+    all: they find each other, form one overlay, and everyone delivers
+    everything."""
+    s = ChatSwarm(bed, n, workdir, subnet="10.220.0.0/24")
+    for h in s.hosts:
+        s.start(h, bootstrap=[], extra=["--mdns"])
+    found_s = s.wait_until("every host finding a neighbour on the LAN",
+                           lambda: all(s.neighbours(h) for h in s.hosts), 60)
+    msgs = s.publish(s.hosts, 10)
+    s.wait_delivered(msgs, s.hosts, timeout=60)
+    fig = s.measure(Figures("mdns", n), msgs, s.hosts)
+    fig.extra["found_s"] = round(found_s, 1)
+    return fig
+
+
 SCENARIOS: dict[str, Callable[..., Figures]] = {
     "steady": steady,
     "crash": crash,
@@ -422,6 +439,7 @@ SCENARIOS: dict[str, Callable[..., Figures]] = {
     "late_bootstrap": late_bootstrap,
     "slow_link": slow_link,
     "unreachable": unreachable,
+    "mdns": mdns,
 }
 
 

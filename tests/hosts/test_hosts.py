@@ -111,3 +111,9 @@ def test_unreachable_peers_are_never_announced(bed: tuple[Bed, Path]) -> None:
     assert fig.extra["public_is_neighbour"], fig.row()
     assert not fig.extra["b_announced_c"] and not fig.extra["c_announced_b"], \
         f"a peer no packet can reach was announced as a neighbour: {fig.row()}"
+
+
+def test_mdns_finds_the_lan_without_bootstrap(bed: tuple[Bed, Path]) -> None:
+    fig = scenarios.mdns(*bed, n=3)
+    report(fig)
+    assert_exact(fig)

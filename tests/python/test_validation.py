@@ -121,6 +121,23 @@ def test_ban_settings_are_checked(network_factory):
     assert (stats.peers_banned, stats.banned_now) == (0, 0)
 
 
+def test_lan_discovery_is_a_network_option(network_factory):
+    for bad in (1, "yes", None):
+        with pytest.raises(hypar.InvalidConfig, match="mdns"):
+            network_factory(mdns=bad)
+    # With discovery on, a node still joins and delivers through a
+    # bootstrap address (loopback has no LAN to search; tests/hosts proves
+    # discovery between hosts).
+    a, b = network_factory(mdns=True), network_factory(mdns=True)
+    inbox = Inbox()
+    ta = a.join("lan")
+    tb = b.join("lan", bootstrap=a.listen_addrs(), on_message=inbox)
+    wait_neighbours(ta)
+    ta.gossip(b"with discovery on")
+    wait_until(lambda: inbox.payloads() == [b"with discovery on"], what="the message")
+    assert tb.stats().delivered == 1
+
+
 def test_a_peer_over_its_rate_is_read_slower_and_nothing_is_lost(network_factory):
     for bad in (-1, 2**32, 1.5, "7"):
         with pytest.raises(hypar.InvalidConfig, match="peer_frame_rate"):

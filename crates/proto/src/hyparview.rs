@@ -219,6 +219,23 @@ impl<PI: PeerIdentity> HyParView<PI> {
         }
     }
 
+    /// A peer found by local discovery (mDNS), reachable and speaking the
+    /// protocol, but perhaps not in this topic. It is remembered among the
+    /// known peers, and sent a JOIN while the node has too few neighbours
+    /// and fewer JOINs out than it needs neighbours; a peer outside the
+    /// topic answers with a DISCONNECT. Unlike a bootstrap peer it is not
+    /// retried.
+    pub(crate) fn add_candidate(&mut self, peer: PeerInfo<PI>, io: &mut Io<'_, PI>) {
+        if peer.id == self.me || self.is_active(&peer.id) {
+            return;
+        }
+        self.learn_from(&peer, true, io);
+        let wanted = self.rejoin_below();
+        if self.active.len() < wanted && self.joining.len() < wanted && !self.is_joining(&peer.id) {
+            self.send_join(peer.id, io);
+        }
+    }
+
     /// Send JOIN to `contact` and wait for its answer.
     fn send_join(&mut self, contact: PI, io: &mut Io<'_, PI>) {
         io.send(contact, Message::Join { data: self.my_data.clone() });

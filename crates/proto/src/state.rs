@@ -216,6 +216,21 @@ impl<PI: PeerIdentity> State<PI> {
         self.with_topic(topic, now, rng, out, |t, io| t.add_bootstrap(peer, io)).ok_or(ProtoError::NotJoined(topic))
     }
 
+    /// Offer a joined topic a peer found by local discovery (mDNS): a
+    /// reachable peer that may or may not be in the topic. It is sent a
+    /// JOIN while the topic has too few neighbours (a peer outside the topic
+    /// answers DISCONNECT), and kept among the known peers otherwise.
+    pub fn add_candidate(
+        &mut self,
+        topic: TopicId,
+        peer: PeerInfo<PI>,
+        now: Instant,
+        rng: &mut dyn RngCore,
+        out: &mut Vec<Output<PI>>,
+    ) -> Result<(), ProtoError> {
+        self.with_topic(topic, now, rng, out, |t, io| t.add_candidate(peer, io)).ok_or(ProtoError::NotJoined(topic))
+    }
+
     /// Leave `topic`: active peers are told, and all its state is dropped.
     pub fn leave(
         &mut self,

@@ -262,6 +262,12 @@ impl<PI: PeerIdentity> Topic<PI> {
         }
     }
 
+    pub(crate) fn add_candidate(&mut self, peer: PeerInfo<PI>, io: &mut Io<'_, PI>) {
+        if self.is_allowed(&peer.id) {
+            self.hyparview.add_candidate(peer, io);
+        }
+    }
+
     /// Tell the neighbours we leave; returns the deduplication record to keep.
     pub(crate) fn leave(mut self, io: &mut Io<'_, PI>) -> SeenWindows<PI> {
         self.hyparview.leave(io);

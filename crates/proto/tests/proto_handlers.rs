@@ -84,6 +84,35 @@ fn a_peer_that_never_answers_leaves_without_any_event() {
 }
 
 #[test]
+fn discovered_candidates_get_a_join_only_while_neighbours_are_wanted() {
+    let mut n = Node::new(cfg(), &[]);
+    n.take();
+    let wanted = cfg().hyparview.active_view_min;
+    let joins = |out: &[Output<u32>]| -> Vec<u32> {
+        sends(out).iter().filter(|(_, m)| matches!(m, Message::Join { .. })).map(|(p, _)| *p).collect()
+    };
+    let mut sent = Vec::new();
+    for p in 10..10 + 2 * wanted as u32 {
+        n.state.add_candidate(n.topic, PeerInfo::new(p), n.now, &mut n.rng, &mut n.out).unwrap();
+        sent.extend(joins(&n.take()));
+    }
+    // No more JOINs out at once than neighbours wanted; every candidate known.
+    assert_eq!(sent, (10..10 + wanted as u32).collect::<Vec<_>>());
+    let known: BTreeSet<u32> = n.topic().known().copied().collect();
+    assert!((10..10 + 2 * wanted as u32).all(|p| known.contains(&p)), "{known:?}");
+    // A candidate outside the topic refuses: forgotten, and other known
+    // peers are asked instead.
+    let out = n.recv(10, Message::Disconnect { alive: false });
+    assert!(!n.topic().known().any(|p| *p == 10));
+    assert!(sends(&out).iter().any(|(p, _)| *p > 10), "nobody else was asked: {:?}", sends(&out));
+    // A node with enough neighbours sends none.
+    let mut full = Node::new(cfg(), &[]).with_neighbors(&(1..=wanted as u32).collect::<Vec<_>>());
+    full.state.add_candidate(full.topic, PeerInfo::new(99), full.now, &mut full.rng, &mut full.out).unwrap();
+    assert_eq!(joins(&full.take()), Vec::<u32>::new());
+    assert!(full.topic().known().any(|p| *p == 99));
+}
+
+#[test]
 fn forward_join_at_passive_walk_length_adds_passive_and_forwards() {
     let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2, 3]);
     let out = n.recv(1, Message::ForwardJoin { peer: PeerInfo::new(9), ttl: 3 });

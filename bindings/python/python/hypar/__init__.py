@@ -509,7 +509,9 @@ class Network:
       on one connection (defaults 50000 and 128 MiB; 0 no bound; a byte rate is at least
       ``max_message_size``). Beyond them the peer is read
       more slowly, so its publishers see backpressure; nothing is dropped or penalised. Set them
-      to the busiest honest rate one neighbour may send: a flood then costs at most that.
+      to the busiest honest rate one neighbour may send: a flood then costs at most that;
+    - ``mdns``: find peers on the local networks with mDNS (default off): nodes on one LAN
+      that join the same topic need no bootstrap address. Loopback is not searched.
 
     Returns once every listen address is bound. Use as a context manager to shut down on exit.
     """
@@ -525,7 +527,10 @@ class Network:
         ban_duration: Optional[float] = None,
         peer_frame_rate: Optional[int] = None,
         peer_byte_rate: Optional[int] = None,
+        mdns: bool = False,
     ) -> None:
+        if not isinstance(mdns, bool):
+            raise InvalidConfig(f"mdns must be True or False, not {mdns!r}")
         options = _NetworkConfig(
             listen=_as_addrs(listen, "listen"),
             keypair=None if keypair is None else _as_bytes(keypair, "keypair"),
@@ -535,6 +540,7 @@ class Network:
             ban_duration_ms=_as_millis(ban_duration, "ban_duration"),
             peer_frame_rate=_as_u32(peer_frame_rate, "peer_frame_rate"),
             peer_byte_rate=_as_count(peer_byte_rate, "peer_byte_rate"),
+            mdns=mdns,
         )
         self._inner = _HyparNetwork(options)
         self._topics: "weakref.WeakSet[Topic]" = weakref.WeakSet()

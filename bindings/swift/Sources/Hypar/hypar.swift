@@ -2219,6 +2219,14 @@ public struct NetworkConfig: Equatable, Hashable {
      * `peer_frame_rate`.
      */
     public var peerByteRate: UInt64?
+    /**
+     * Find peers on the local networks with mDNS (default off): nodes on
+     * one LAN that join the same topic need no bootstrap address. Loopback
+     * is not searched. Android apps must hold a `WifiManager.MulticastLock`
+     * (permission `CHANGE_WIFI_MULTICAST_STATE`); iOS apps need the
+     * `com.apple.developer.networking.multicast` entitlement.
+     */
+    public var mdns: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2257,7 +2265,14 @@ public struct NetworkConfig: Equatable, Hashable {
          * Frame bytes a peer may send per second on one connection (default
          * 134217728; 0 no bound, else at least the maximum message size); as
          * `peer_frame_rate`.
-         */peerByteRate: UInt64? = nil) {
+         */peerByteRate: UInt64? = nil, 
+        /**
+         * Find peers on the local networks with mDNS (default off): nodes on
+         * one LAN that join the same topic need no bootstrap address. Loopback
+         * is not searched. Android apps must hold a `WifiManager.MulticastLock`
+         * (permission `CHANGE_WIFI_MULTICAST_STATE`); iOS apps need the
+         * `com.apple.developer.networking.multicast` entitlement.
+         */mdns: Bool = false) {
         self.listen = listen
         self.keypair = keypair
         self.maxMessageSize = maxMessageSize
@@ -2266,6 +2281,7 @@ public struct NetworkConfig: Equatable, Hashable {
         self.banDurationMs = banDurationMs
         self.peerFrameRate = peerFrameRate
         self.peerByteRate = peerByteRate
+        self.mdns = mdns
     }
 
     
@@ -2291,7 +2307,8 @@ public struct FfiConverterTypeNetworkConfig: FfiConverterRustBuffer {
                 banThreshold: FfiConverterOptionUInt32.read(from: &buf), 
                 banDurationMs: FfiConverterOptionUInt64.read(from: &buf), 
                 peerFrameRate: FfiConverterOptionUInt32.read(from: &buf), 
-                peerByteRate: FfiConverterOptionUInt64.read(from: &buf)
+                peerByteRate: FfiConverterOptionUInt64.read(from: &buf), 
+                mdns: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -2304,6 +2321,7 @@ public struct FfiConverterTypeNetworkConfig: FfiConverterRustBuffer {
         FfiConverterOptionUInt64.write(value.banDurationMs, into: &buf)
         FfiConverterOptionUInt32.write(value.peerFrameRate, into: &buf)
         FfiConverterOptionUInt64.write(value.peerByteRate, into: &buf)
+        FfiConverterBool.write(value.mdns, into: &buf)
     }
 }
 

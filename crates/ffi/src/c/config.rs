@@ -178,6 +178,28 @@ pub unsafe extern "C" fn hypar_network_config_set_peer_rate(
     }
 }
 
+/// Find peers on the local networks with mDNS (multicast DNS, UDP port
+/// 5353) when `enabled` (default off): nodes on one LAN that join the same
+/// topic need no bootstrap address. A discovered peer that speaks hypar
+/// becomes a join candidate for every topic the network is in. Loopback
+/// interfaces are not searched. On Android the app must hold a
+/// `WifiManager.MulticastLock` (permission `CHANGE_WIFI_MULTICAST_STATE`);
+/// on iOS it needs the `com.apple.developer.networking.multicast`
+/// entitlement.
+///
+/// # Safety
+/// `cfg` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_network_config_set_mdns(cfg: *mut hypar_network_config, enabled: bool) -> hypar_result {
+    // SAFETY: the function's contract.
+    unsafe {
+        edit(cfg, |cfg| {
+            cfg.config.mdns = enabled;
+            Ok(())
+        })
+    }
+}
+
 /// The largest frame on the wire, framing included (payload limit is a few
 /// dozen bytes less). Between 256 and 16777216; default 65536. Out of range
 /// values are reported by `hypar_network_new` as `HYPAR_ERR_INVALID_CONFIG`.

@@ -49,6 +49,13 @@ pub struct NetworkConfig {
     /// `peer_frame_rate`.
     #[uniffi(default)]
     pub peer_byte_rate: Option<u64>,
+    /// Find peers on the local networks with mDNS (default off): nodes on
+    /// one LAN that join the same topic need no bootstrap address. Loopback
+    /// is not searched. Android apps must hold a `WifiManager.MulticastLock`
+    /// (permission `CHANGE_WIFI_MULTICAST_STATE`); iOS apps need the
+    /// `com.apple.developer.networking.multicast` entitlement.
+    #[uniffi(default)]
+    pub mdns: bool,
 }
 
 impl NetworkConfig {
@@ -77,6 +84,7 @@ impl NetworkConfig {
         if let Some(n) = self.peer_byte_rate {
             config.peer_byte_rate = n;
         }
+        config.mdns = self.mdns;
         let keypair = match &self.keypair {
             Some(bytes) => Keypair::from_bytes(bytes)?,
             None => Keypair::generate(),

@@ -6,7 +6,9 @@ import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.Timeout
 import org.junit.jupiter.api.assertThrows
 import uniffi.hypar.HyparException
+import uniffi.hypar.HyparNetwork
 import uniffi.hypar.Message
+import uniffi.hypar.NetworkConfig
 import uniffi.hypar.TopicOptions
 import java.util.concurrent.LinkedBlockingQueue
 
@@ -35,6 +37,24 @@ class OptionsTest {
         assertTrue(e.message!!.contains("tell"), e.message)
         val tooMany = assertThrows<HyparException.InvalidConfig> { net.join("bad", options = TopicOptions(originTrees = 70000u)) }
         assertTrue(tooMany.message!!.contains("plumtree.origin_trees"), tooMany.message)
+    }
+
+    @Test
+    fun `nodes with LAN discovery on still join and deliver through a bootstrap address`() {
+        // Loopback has no LAN to search; tests/hosts proves discovery between hosts.
+        val config = NetworkConfig(listen = listOf(LOOPBACK), mdns = true)
+        HyparNetwork(config).use { a ->
+            HyparNetwork(config).use { b ->
+                val received = LinkedBlockingQueue<Message>()
+                a.join("lan").use { ta ->
+                    b.join("lan", a.listenAddrs()) { received.put(it) }.use {
+                        eventually("a neighbour") { ta.activeView() >= 1 }
+                        ta.gossip("with discovery on")
+                        assertEquals("with discovery on", received.take("the message").data.decodeToString())
+                    }
+                }
+            }
+        }
     }
 
     @Test

@@ -3927,6 +3927,15 @@ data class NetworkConfig (
      * `peer_frame_rate`.
      */
     var `peerByteRate`: kotlin.ULong? = null 
+    , 
+    /**
+     * Find peers on the local networks with mDNS (default off): nodes on
+     * one LAN that join the same topic need no bootstrap address. Loopback
+     * is not searched. Android apps must hold a `WifiManager.MulticastLock`
+     * (permission `CHANGE_WIFI_MULTICAST_STATE`); iOS apps need the
+     * `com.apple.developer.networking.multicast` entitlement.
+     */
+    var `mdns`: kotlin.Boolean = false 
     
 ){
     
@@ -3951,6 +3960,7 @@ public object FfiConverterTypeNetworkConfig: FfiConverterRustBuffer<NetworkConfi
             FfiConverterOptionalULong.read(buf),
             FfiConverterOptionalUInt.read(buf),
             FfiConverterOptionalULong.read(buf),
+            FfiConverterBoolean.read(buf),
         )
     }
 
@@ -3962,7 +3972,8 @@ public object FfiConverterTypeNetworkConfig: FfiConverterRustBuffer<NetworkConfi
             FfiConverterOptionalUInt.allocationSize(value.`banThreshold`) +
             FfiConverterOptionalULong.allocationSize(value.`banDurationMs`) +
             FfiConverterOptionalUInt.allocationSize(value.`peerFrameRate`) +
-            FfiConverterOptionalULong.allocationSize(value.`peerByteRate`)
+            FfiConverterOptionalULong.allocationSize(value.`peerByteRate`) +
+            FfiConverterBoolean.allocationSize(value.`mdns`)
     )
 
     override fun write(value: NetworkConfig, buf: ByteBuffer) {
@@ -3974,6 +3985,7 @@ public object FfiConverterTypeNetworkConfig: FfiConverterRustBuffer<NetworkConfi
             FfiConverterOptionalULong.write(value.`banDurationMs`, buf)
             FfiConverterOptionalUInt.write(value.`peerFrameRate`, buf)
             FfiConverterOptionalULong.write(value.`peerByteRate`, buf)
+            FfiConverterBoolean.write(value.`mdns`, buf)
     }
 }
 
