@@ -6,6 +6,19 @@ use hypar_proto::{ConfigError, PlumtreeConfig};
 
 use crate::Multiaddr;
 
+/// Most bytes one relayed circuit carries (both directions) on a node that
+/// offers relay service ([`NetworkConfig::relay_server`]). libp2p's default,
+/// 128 KiB, would cut a busy topic's circuit within seconds; 4 MiB carries
+/// gossip until hole punching replaces the circuit, which takes seconds,
+/// and bounds what a node whose punching fails costs the relay.
+pub const RELAY_CIRCUIT_BYTES: u64 = 4 * 1024 * 1024;
+/// Longest life of one relayed circuit on a relay; as
+/// [`RELAY_CIRCUIT_BYTES`]. A circuit cut here is a link loss: what it
+/// held is repaired, and the peers reconnect (relayed again, or directly).
+pub const RELAY_CIRCUIT_DURATION: Duration = Duration::from_secs(5 * 60);
+/// Circuits a relay carries at once, and per peer.
+pub const RELAY_MAX_CIRCUITS: (usize, usize) = (64, 8);
+
 /// How a [`Network`](crate::Network) listens and what it bounds. Every
 /// field has a default ([`NetworkConfig::default`]); [`NetworkConfig::validate`]
 /// says which value is out of range.
@@ -88,6 +101,30 @@ pub struct NetworkConfig {
     /// (permission `CHANGE_WIFI_MULTICAST_STATE`); iOS apps need the
     /// multicast networking entitlement.
     pub mdns: bool,
+    /// Offer relay service (circuit relay v2) to other nodes: nodes behind
+    /// NAT reserve a slot here and are reached through it until hole
+    /// punching (DCUtR) gives them a direct link. Off by default, even on a
+    /// node that finds it is publicly reachable: relaying spends this
+    /// node's bandwidth on others' traffic, which a phone or a laptop
+    /// should not do unasked. Run it on the public nodes you operate for
+    /// your application (`hypar relay`). A circuit carries at most
+    /// [`RELAY_CIRCUIT_BYTES`](crate::RELAY_CIRCUIT_BYTES) for at most
+    /// [`RELAY_CIRCUIT_DURATION`](crate::RELAY_CIRCUIT_DURATION); a circuit
+    /// cut there is a link loss the overlay repairs.
+    pub relay_server: bool,
+    /// Addresses at which this node is publicly reachable, declared by the
+    /// operator (a server with a known public IP, a port forward). They are
+    /// announced to peers at once, and the node counts as publicly reachable
+    /// without waiting for AutoNAT.
+    pub external_addrs: Vec<Multiaddr>,
+    /// Map ports on the local router with UPnP (IGD), and announce the
+    /// mapped address once the router confirms it. Off by default.
+    pub upnp: bool,
+    /// Count private address ranges (10/8, 172.16/12, 192.168/16, ...) as
+    /// public when probing reachability (AutoNAT), for test beds that play
+    /// the internet on private addresses. Off by default; never turn it on
+    /// in the field: a node would think itself reachable at a LAN address.
+    pub private_is_public: bool,
 }
 
 impl Default for NetworkConfig {
@@ -114,6 +151,10 @@ impl Default for NetworkConfig {
             ban_duration: Duration::from_secs(600),
             startup_timeout: Duration::from_secs(10),
             mdns: false,
+            relay_server: false,
+            external_addrs: Vec::new(),
+            upnp: false,
+            private_is_public: false,
         }
     }
 }
@@ -123,6 +164,12 @@ impl NetworkConfig {
     /// its field name and the rule it breaks.
     pub fn validate(&self) -> Result<(), ConfigError> {
         ConfigError::check(!self.listen.is_empty(), "network.listen", "[]", "needs at least one address")?;
+        ConfigError::check(
+            self.external_addrs.len() <= crate::net::peer_data::MAX_ADDRS,
+            "network.external_addrs",
+            self.external_addrs.len(),
+            "at most 8 addresses are announced",
+        )?;
         ConfigError::check(
             (PlumtreeConfig::MIN_MESSAGE_SIZE..=PlumtreeConfig::MAX_MESSAGE_SIZE).contains(&self.max_message_size),
             "network.max_message_size",

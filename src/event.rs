@@ -44,6 +44,36 @@ pub enum EventKind {
     /// `ban_duration` (see [`crate::NetworkConfig::ban_threshold`]). A
     /// network-wide event: its topic is empty.
     PeerBanned(PeerId),
+    /// Whether this node is publicly reachable changed, as AutoNAT probes
+    /// by peers found (or as `external_addrs` declared). Network-wide.
+    ReachabilityChanged(Reachability),
+    /// A relay accepted this node's reservation: peers can reach it through
+    /// the relay's `/p2p-circuit` address, now among its listen addresses
+    /// and announced to neighbours. Network-wide.
+    RelayReserved(PeerId),
+    /// The reservation on this relay ended (the relay went away, or the
+    /// node found it is publicly reachable and needs none). A node that
+    /// still needs one reserves on another relay it is connected to.
+    /// Network-wide.
+    RelayLost(PeerId),
+    /// Hole punching (DCUtR) gave a direct connection to this peer, which
+    /// was reached through a relay; the relayed circuit is closed.
+    /// Network-wide.
+    DirectConnection(PeerId),
+}
+
+/// Whether other nodes can dial this one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Reachability {
+    /// Not known yet: no probe answered (a fresh node, or no peer to ask).
+    #[default]
+    Unknown,
+    /// Peers dialed this node back at one of its addresses, or the
+    /// operator declared an external address.
+    Public,
+    /// Peers could not dial this node back: it is behind a NAT or a
+    /// firewall, and is reached through a relay.
+    Private,
 }
 
 impl From<Fact> for Event {
@@ -55,6 +85,10 @@ impl From<Fact> for Event {
             Happened::BootstrapFailed => EventKind::BootstrapFailed,
             Happened::Lagged { missed } => EventKind::Lagged { missed },
             Happened::Banned(p) => EventKind::PeerBanned(p),
+            Happened::Reachability(r) => EventKind::ReachabilityChanged(r),
+            Happened::RelayReserved(p) => EventKind::RelayReserved(p),
+            Happened::RelayLost(p) => EventKind::RelayLost(p),
+            Happened::Direct(p) => EventKind::DirectConnection(p),
         };
         Event { topic: fact.topic.to_string(), kind }
     }
@@ -192,6 +226,14 @@ pub struct Stats {
     pub peers_banned: u64,
     /// Peers banned now.
     pub banned_now: usize,
+    /// Whether other nodes can dial this one, as last probed.
+    pub reachability: Reachability,
+    /// Neighbours (in any topic) reached only through a relay now.
+    pub relayed_links: usize,
+    /// Neighbours (in any topic) reached over a direct connection now.
+    pub direct_links: usize,
+    /// The relay holding this node's reservation, if one does.
+    pub relay: Option<PeerId>,
 }
 
 impl From<NetworkSnapshot> for Stats {
@@ -202,6 +244,10 @@ impl From<NetworkSnapshot> for Stats {
             frames_dropped: s.frames_dropped,
             peers_banned: s.peers_banned,
             banned_now: s.banned_now,
+            reachability: s.reachability,
+            relayed_links: s.relayed_links,
+            direct_links: s.direct_links,
+            relay: s.relay,
         }
     }
 }

@@ -1,8 +1,9 @@
-//! `hypar chat` and `hypar keygen`: a line-based chat on one topic, and the
-//! identity files it can keep.
+//! `hypar chat`, `hypar relay` and `hypar keygen`: a line-based chat on
+//! one topic, a relay and bootstrap node, and the identity files they keep.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::Args;
 use hypar::{topic, EventKind, Keypair, Multiaddr, Network, NetworkConfig};
@@ -26,15 +27,80 @@ pub(crate) struct ChatArgs {
     key: Option<PathBuf>,
     /// Machine-readable output: one JSON object per line on stdout for
     /// everything that happens (`ready`, `message`, `neighbor_up`,
-    /// `neighbor_down`, `bootstrap_failed`, `error`, `stats`), each with `t`,
-    /// the Unix time in milliseconds. A stdin line `/stats` prints the
-    /// topic's counters.
+    /// `neighbor_down`, `bootstrap_failed`, `reachability`,
+    /// `relay_reserved` then `addrs`, `relay_lost`, `direct`, `error`,
+    /// `stats`), each with `t`, the Unix time in milliseconds. A stdin line
+    /// `/stats` prints the topic's counters and the network's links.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    reach: ReachArgs,
+}
+
+/// How a node is found and reached: LAN discovery, relays, NAT.
+#[derive(Args)]
+pub(crate) struct ReachArgs {
     /// Find members on the local network with mDNS: nodes on one LAN that
     /// join the same topic need no bootstrap address.
     #[arg(long)]
     mdns: bool,
+    /// Offer relay service to nodes behind NAT (circuit relay v2).
+    #[arg(long)]
+    relay_server: bool,
+    /// An address at which this node is publicly reachable (repeatable),
+    /// such as /ip4/203.0.113.7/tcp/4001: announced to peers at once.
+    #[arg(long, value_parser = parse_addr)]
+    external_addr: Vec<Multiaddr>,
+    /// Count private address ranges as public when probing reachability
+    /// (for test beds that play the internet on private addresses).
+    #[arg(long)]
+    private_is_public: bool,
+    /// Map a port on the local router with UPnP.
+    #[arg(long)]
+    upnp: bool,
+}
+
+impl ReachArgs {
+    fn config(&self, listen: &[Multiaddr]) -> NetworkConfig {
+        let mut config = NetworkConfig {
+            mdns: self.mdns,
+            relay_server: self.relay_server,
+            external_addrs: self.external_addr.clone(),
+            private_is_public: self.private_is_public,
+            upnp: self.upnp,
+            ..NetworkConfig::default()
+        };
+        if !listen.is_empty() {
+            config.listen = listen.to_vec();
+        }
+        config
+    }
+}
+
+#[derive(Args)]
+pub(crate) struct RelayArgs {
+    /// Where to listen (repeatable). Default: TCP and QUIC on every IPv4
+    /// interface, ports chosen by the system; give fixed ports for a
+    /// server others bootstrap from.
+    #[arg(long, value_parser = parse_addr)]
+    listen: Vec<Multiaddr>,
+    /// Identity file: used if it exists, created otherwise, so the node's
+    /// addresses stay the same across restarts.
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// A topic to join, so that the relay is also a bootstrap node for it
+    /// (repeatable).
+    #[arg(long)]
+    topic: Vec<String>,
+    /// An address at which this node is publicly reachable (repeatable).
+    #[arg(long, value_parser = parse_addr)]
+    external_addr: Vec<Multiaddr>,
+    /// Count private address ranges as public (test beds).
+    #[arg(long)]
+    private_is_public: bool,
+    /// One JSON object per line on stdout, as `hypar chat --json`.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -145,22 +211,9 @@ pub(crate) fn run(a: ChatArgs) -> Result<(), String> {
         Some(path) => load_or_create(path)?,
         None => Keypair::generate(),
     };
-    let mut config = NetworkConfig { mdns: a.mdns, ..NetworkConfig::default() };
-    if !a.listen.is_empty() {
-        config.listen = a.listen.clone();
-    }
-    let net = Network::new(config, keypair).map_err(|e| e.to_string())?;
-    let mut events = net.events();
-    let output = std::sync::Arc::new(Output { json: a.json, stdout: std::sync::Mutex::new(std::io::stdout()) });
-    let addrs: Vec<String> = net.listen_addrs().iter().map(|a| a.to_string()).collect();
-    output.record("ready", serde_json::json!({"peer_id": net.peer_id().to_string(), "addrs": addrs}));
-    if !a.json {
-        eprintln!("peer id {}", net.peer_id());
-        eprintln!("others can join with --bootstrap and one of:");
-        for addr in &addrs {
-            eprintln!("  {addr}");
-        }
-    }
+    let net = Arc::new(Network::new(a.reach.config(&a.listen), keypair).map_err(|e| e.to_string())?);
+    let output = Arc::new(Output { json: a.json, stdout: std::sync::Mutex::new(std::io::stdout()) });
+    announce(&net, &output, "ready");
     let mut topic = net.join(topic::Config::new(a.topic.clone(), a.bootstrap.clone())).map_err(|e| e.to_string())?;
     let publisher = topic.publisher();
 
@@ -171,34 +224,22 @@ pub(crate) fn run(a: ChatArgs) -> Result<(), String> {
             out.message(&m);
         }
     });
-    let out = output.clone();
-    std::thread::spawn(move || {
-        while let Some(e) = events.recv_blocking() {
-            match e.kind {
-                EventKind::NeighborUp(p) => {
-                    let peer = p.to_string();
-                    out.note(format!("* {p} joined"), "neighbor_up", serde_json::json!({"peer": peer}));
-                }
-                EventKind::NeighborDown(p) => {
-                    let peer = p.to_string();
-                    out.note(format!("* {p} left"), "neighbor_down", serde_json::json!({"peer": peer}));
-                }
-                EventKind::BootstrapFailed => out.note(
-                    "* no bootstrap peer answered yet; retrying".into(),
-                    "bootstrap_failed",
-                    serde_json::json!({}),
-                ),
-                _ => {}
-            }
-        }
-    });
+    let (events_net, out) = (net.clone(), output.clone());
+    std::thread::spawn(move || print_events(&events_net, &out));
     // Lines typed before the first neighbour is there wait in the topic's
     // publish buffer and go out once it is.
     for line in std::io::stdin().lock().lines() {
         let line = line.map_err(|e| format!("reading stdin: {e}"))?;
         if a.json && line == "/stats" {
-            match publisher.stats() {
-                Ok(s) => output.record("stats", stats_json(&s)),
+            match publisher.stats().and_then(|t| Ok((t, net.stats()?))) {
+                Ok((t, n)) => {
+                    let mut record = stats_json(&t);
+                    record["reachability"] = format!("{:?}", n.reachability).to_lowercase().into();
+                    record["relayed_links"] = n.relayed_links.into();
+                    record["direct_links"] = n.direct_links.into();
+                    record["relay"] = n.relay.map(|p| p.to_string()).into();
+                    output.record("stats", record)
+                }
                 Err(e) => output.record("error", serde_json::json!({"error": e.to_string()})),
             }
             continue;
@@ -210,6 +251,89 @@ pub(crate) fn run(a: ChatArgs) -> Result<(), String> {
     drop(publisher);
     net.shutdown();
     let _ = printer.join();
+    Ok(())
+}
+
+/// Print this node's peer id and addresses (a `kind` record in JSON).
+fn announce(net: &Network, output: &Output, kind: &str) {
+    let addrs: Vec<String> = net.listen_addrs().iter().map(|a| a.to_string()).collect();
+    output.record(kind, serde_json::json!({"peer_id": net.peer_id().to_string(), "addrs": addrs}));
+    if !output.json {
+        eprintln!("peer id {}", net.peer_id());
+        eprintln!("others can join with --bootstrap and one of:");
+        for addr in &addrs {
+            eprintln!("  {addr}");
+        }
+    }
+}
+
+/// Print the network's events until it shuts down. A new relay
+/// reservation changes the addresses: they are printed again (`addrs`).
+fn print_events(net: &Network, out: &Output) {
+    let mut events = net.events();
+    while let Some(e) = events.recv_blocking() {
+        let (text, kind, fields) = match e.kind {
+            EventKind::NeighborUp(p) => {
+                (format!("* {p} joined"), "neighbor_up", serde_json::json!({"peer": p.to_string()}))
+            }
+            EventKind::NeighborDown(p) => {
+                (format!("* {p} left"), "neighbor_down", serde_json::json!({"peer": p.to_string()}))
+            }
+            EventKind::BootstrapFailed => {
+                ("* no bootstrap peer answered yet; retrying".into(), "bootstrap_failed", serde_json::json!({}))
+            }
+            EventKind::ReachabilityChanged(r) => {
+                let r = format!("{r:?}").to_lowercase();
+                (format!("* reachability: {r}"), "reachability", serde_json::json!({"reachability": r}))
+            }
+            EventKind::RelayReserved(p) => {
+                out.note(
+                    format!("* reserved a slot on relay {p}"),
+                    "relay_reserved",
+                    serde_json::json!({"relay": p.to_string()}),
+                );
+                announce(net, out, "addrs");
+                continue;
+            }
+            EventKind::RelayLost(p) => {
+                (format!("* lost the slot on relay {p}"), "relay_lost", serde_json::json!({"relay": p.to_string()}))
+            }
+            EventKind::DirectConnection(p) => {
+                (format!("* direct connection to {p}"), "direct", serde_json::json!({"peer": p.to_string()}))
+            }
+            _ => continue,
+        };
+        out.note(text, kind, fields);
+    }
+}
+
+/// `hypar relay`: a public node that offers relay service (and is a
+/// bootstrap node for the topics given) until it is stopped.
+pub(crate) fn relay(a: RelayArgs) -> Result<(), String> {
+    let keypair = match &a.key {
+        Some(path) => load_or_create(path)?,
+        None => Keypair::generate(),
+    };
+    let reach = ReachArgs {
+        mdns: false,
+        relay_server: true,
+        external_addr: a.external_addr.clone(),
+        private_is_public: a.private_is_public,
+        upnp: false,
+    };
+    let net = Network::new(reach.config(&a.listen), keypair).map_err(|e| e.to_string())?;
+    let output = Output { json: a.json, stdout: std::sync::Mutex::new(std::io::stdout()) };
+    let _topics: Vec<topic::Topic> = a
+        .topic
+        .iter()
+        .map(|t| net.join(topic::Config::new(t.clone(), vec![])))
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    announce(&net, &output, "ready");
+    if !a.json {
+        eprintln!("relaying for nodes behind NAT; stop with Ctrl-C");
+    }
+    print_events(&net, &output);
     Ok(())
 }
 

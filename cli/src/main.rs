@@ -29,6 +29,9 @@ enum Command {
     Chat(chat::ChatArgs),
     /// Write a new identity (Ed25519 keypair) to a file.
     Keygen(chat::KeygenArgs),
+    /// Run a public node that relays for nodes behind NAT, and prints its
+    /// addresses; with --topic, also a bootstrap node for those topics.
+    Relay(chat::RelayArgs),
     /// Run the deterministic protocol simulator.
     Sim(sim::SimArgs),
     /// Benchmark real nodes over loopback, side by side with gossipsub.
@@ -40,11 +43,16 @@ enum Command {
 }
 
 fn main() {
+    // Logs go to stderr, filtered by RUST_LOG (nothing without it).
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Chat(args) => chat::run(args),
         Command::Keygen(args) => chat::keygen(args),
+        Command::Relay(args) => chat::relay(args),
         Command::Sim(args) => sim::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Throughput(args) => throughput::run(args),

@@ -77,6 +77,8 @@ pub(crate) struct Behaviour {
     /// Peers refused: no connection to or from them is established (bounded
     /// by the runtime's ban list, which lifts bans here).
     banned: HashSet<PeerId>,
+    /// Connections that are relayed circuits (a subset of `gauges`' keys).
+    relayed: HashSet<ConnectionId>,
 }
 
 impl Behaviour {
@@ -95,6 +97,7 @@ impl Behaviour {
             address_dials: HashMap::new(),
             events: VecDeque::new(),
             banned: HashSet::new(),
+            relayed: HashSet::new(),
         }
     }
 
@@ -136,7 +139,10 @@ impl Behaviour {
             return Ok(());
         }
         self.waiting.insert(peer, VecDeque::from([frame]));
-        let opts = DialOpts::peer_id(peer).condition(PeerCondition::DisconnectedAndNotDialing).build();
+        // Not `DisconnectedAndNotDialing`: a connection that is closing
+        // still counts as connected to the swarm, and must not stop the
+        // dial that replaces it.
+        let opts = DialOpts::peer_id(peer).condition(PeerCondition::NotDialing).build();
         self.events.push_back(ToSwarm::Dial { opts });
         Ok(())
     }
@@ -255,6 +261,22 @@ impl Behaviour {
         known.truncate(super::peer_data::MAX_ADDRS);
     }
 
+    /// Send nothing more through `connection` (it is closing or closed).
+    fn forget_connection(&mut self, peer: PeerId, connection: ConnectionId) {
+        if let Some(conns) = self.connections.get_mut(&peer) {
+            conns.retain(|c| *c != connection);
+            if conns.is_empty() {
+                self.connections.remove(&peer);
+            }
+        }
+    }
+
+    /// Whether frames to `peer` go through a relay (its only connections
+    /// are relayed circuits). A peer not connected is not.
+    pub(crate) fn is_relayed(&self, peer: &PeerId) -> bool {
+        self.connections.get(peer).and_then(|c| c.first()).is_some_and(|c| self.relayed.contains(c))
+    }
+
     fn close(&mut self, peer: PeerId, connection: ConnectionId) {
         self.events.push_back(ToSwarm::CloseConnection { peer_id: peer, connection: CloseConnection::One(connection) });
     }
@@ -309,7 +331,22 @@ impl NetworkBehaviour for Behaviour {
     fn on_swarm_event(&mut self, event: FromSwarm) {
         match event {
             FromSwarm::ConnectionEstablished(e) => {
-                self.connections.entry(e.peer_id).or_default().push(e.connection_id);
+                let conns = self.connections.entry(e.peer_id).or_default();
+                if e.endpoint.is_relayed() {
+                    self.relayed.insert(e.connection_id);
+                    conns.push(e.connection_id);
+                } else {
+                    // A direct connection carries the frames from now on;
+                    // relayed ones are closed (what they still hold is
+                    // reported lost and repaired over this one).
+                    conns.insert(0, e.connection_id);
+                    for &c in conns.iter().filter(|c| self.relayed.contains(c)) {
+                        self.events.push_back(ToSwarm::CloseConnection {
+                            peer_id: e.peer_id,
+                            connection: CloseConnection::One(c),
+                        });
+                    }
+                }
                 if let Some(addr) = self.address_dials.remove(&e.connection_id) {
                     self.add_addresses(e.peer_id, vec![addr.clone()]);
                     let result = Ok(e.peer_id);
@@ -329,12 +366,11 @@ impl NetworkBehaviour for Behaviour {
             }
             FromSwarm::ConnectionClosed(e) => {
                 self.gauges.remove(&e.connection_id);
-                if let Some(conns) = self.connections.get_mut(&e.peer_id) {
-                    conns.retain(|c| *c != e.connection_id);
-                    if conns.is_empty() {
-                        self.connections.remove(&e.peer_id);
-                        self.events.push_back(ToSwarm::GenerateEvent(Event::Disconnected { peer: e.peer_id }));
-                    }
+                self.relayed.remove(&e.connection_id);
+                self.forget_connection(e.peer_id, e.connection_id);
+                if e.remaining_established == 0 {
+                    self.connections.remove(&e.peer_id);
+                    self.events.push_back(ToSwarm::GenerateEvent(Event::Disconnected { peer: e.peer_id }));
                 }
             }
             FromSwarm::ListenFailure(e) => {
@@ -358,6 +394,7 @@ impl NetworkBehaviour for Behaviour {
 
     fn on_connection_handler_event(&mut self, peer: PeerId, connection: ConnectionId, event: THandlerOutEvent<Self>) {
         let event = match event {
+            Out::Closing => return self.forget_connection(peer, connection),
             Out::Frame(frame, size) => Event::Frame { peer, frame: *frame, size },
             Out::Lost { count, payloads } => Event::Lost { peer, count, payloads },
             Out::Drained => Event::Drained { peer },

@@ -220,6 +220,8 @@ pub(crate) enum Out {
     BadFrame(String),
     /// Frames lost: `count` in all, and the payload messages among them.
     Lost { count: usize, payloads: Vec<(TopicId, Message<PeerId>)> },
+    /// The connection is closing: send nothing more through it.
+    Closing,
     /// A congested queue drained: payloads may flow again.
     Drained,
     /// The peer does not speak the protocol.
@@ -252,6 +254,8 @@ pub(crate) struct Handler {
     /// fails before the next flush), and the payloads among them.
     unflushed: usize,
     unflushed_payloads: Vec<(TopicId, Message<PeerId>)>,
+    /// `poll_close` has begun.
+    closing: bool,
     /// Outbound streams that failed in a row.
     stream_failures: u8,
     liveness: Liveness,
@@ -291,6 +295,7 @@ impl Handler {
             events: VecDeque::new(),
             unflushed: 0,
             unflushed_payloads: Vec::new(),
+            closing: false,
             stream_failures: 0,
             liveness,
             tick: Box::pin(tokio::time::sleep(liveness.interval)),
@@ -427,6 +432,27 @@ impl ConnectionHandler for Handler {
 
     fn connection_keep_alive(&self) -> bool {
         self.keep_alive || !self.queue.is_empty()
+    }
+
+    /// The connection is closing (closed by either side, failed, or a
+    /// relay ended its circuit): what was queued or not flushed yet is
+    /// reported lost, so the runtime repairs it (a payload becomes an
+    /// announcement, which the peer fetches over another connection).
+    fn poll_close(&mut self, _: &mut Context<'_>) -> Poll<Option<Out>> {
+        if !self.closing {
+            // First, so that the repairs below go to another connection.
+            self.closing = true;
+            return Poll::Ready(Some(Out::Closing));
+        }
+        if !self.unflushed_payloads.is_empty() || self.unflushed > 0 {
+            let payloads = std::mem::take(&mut self.unflushed_payloads);
+            let count = std::mem::take(&mut self.unflushed);
+            self.lost(count, payloads);
+        }
+        if !self.queue.is_empty() {
+            self.lose_queue();
+        }
+        Poll::Ready(self.events.pop_front())
     }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ConnectionHandlerEvent<Self::OutboundProtocol, (), Out>> {

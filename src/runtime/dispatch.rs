@@ -158,7 +158,7 @@ impl Runtime {
             self.timers.cancel_where(|due| match due {
                 Due::Proto(timer) => timer.topic == topic,
                 Due::Redial { topic: t, .. } => *t == topic,
-                Due::CloseBanned(_) => false,
+                Due::CloseBanned(_) | Due::Relays => false,
             });
             let _ = self.state.leave(topic, Instant::now(), &mut self.rng, &mut self.out);
         }
@@ -178,6 +178,7 @@ impl Runtime {
                     self.state.on_message(peer, frame.topic, frame.message, now, &mut self.rng, &mut self.out);
                 }
                 BehaviourEvent::Disconnected { peer } => {
+                    self.relay_peer_gone(&peer);
                     self.state.on_peer_disconnected(peer, now, &mut self.rng, &mut self.out)
                 }
                 BehaviourEvent::DialFailed { peer } => {
@@ -211,20 +212,26 @@ impl Runtime {
                 }
             },
             SwarmEvent::Behaviour(ComposedEvent::Mdns(event)) => self.on_mdns(event),
+            SwarmEvent::Behaviour(ComposedEvent::RelayClient(event)) => self.on_relay_client(event),
+            SwarmEvent::Behaviour(ComposedEvent::RelayServer(event)) => tracing::debug!("relay service: {event:?}"),
+            SwarmEvent::Behaviour(ComposedEvent::Dcutr(event)) => self.on_dcutr(event),
+            SwarmEvent::Behaviour(ComposedEvent::Autonat(event)) => self.on_autonat(event),
+            SwarmEvent::Behaviour(ComposedEvent::Upnp(event)) => tracing::debug!("UPnP: {event:?}"),
+            SwarmEvent::ListenerClosed { listener_id, .. } => self.on_listener_closed(listener_id),
+            SwarmEvent::ExternalAddrConfirmed { .. } | SwarmEvent::ExternalAddrExpired { .. } => {
+                self.announce_addresses()
+            }
             SwarmEvent::Behaviour(ComposedEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
                 self.check_lan_peer(peer_id, &info);
+                self.note_relay_offer(peer_id, &info);
                 let addrs: Vec<Multiaddr> =
                     info.listen_addrs.iter().take(peer_data::MAX_ADDRS).map(peer_data::without_peer_id).collect();
                 self.swarm.behaviour_mut().hypar.add_addresses(peer_id, addrs);
             }
-            SwarmEvent::NewListenAddr { address, .. } => {
-                let mut addrs = self.handle.listen_addrs.write();
-                if !addrs.contains(&address) {
-                    addrs.push(address);
-                }
-            }
+            SwarmEvent::NewListenAddr { address, .. } => self.on_new_listen_addr(address),
             SwarmEvent::ExpiredListenAddr { address, .. } => {
                 self.handle.listen_addrs.write().retain(|a| *a != address);
+                self.announce_addresses();
             }
             _ => {}
         }
@@ -367,6 +374,15 @@ impl Runtime {
     }
 
     fn snapshot(&self) -> NetworkSnapshot {
+        let mut neighbours: Vec<PeerId> = Vec::new();
+        for id in self.topics.keys() {
+            for p in self.state.topic(id).into_iter().flat_map(|t| t.active()) {
+                if !neighbours.contains(p) && self.swarm.is_connected(p) {
+                    neighbours.push(*p);
+                }
+            }
+        }
+        let relayed_links = neighbours.iter().filter(|p| self.swarm.behaviour().hypar.is_relayed(p)).count();
         let topics = self
             .topics
             .values()
@@ -391,6 +407,10 @@ impl Runtime {
             frames_dropped: self.handle.frames_dropped.load(Ordering::Relaxed),
             peers_banned: self.penalties.banned_total,
             banned_now: self.penalties.banned_now(),
+            reachability: self.relays.reachability(),
+            relayed_links,
+            direct_links: neighbours.len() - relayed_links,
+            relay: self.relays.relay(),
         }
     }
 }

@@ -35,6 +35,16 @@ pub(crate) enum Happened {
     },
     /// A peer was banned (network-wide: the fact's topic is empty).
     Banned(PeerId),
+    /// Whether this node is publicly reachable changed (network-wide).
+    Reachability(crate::Reachability),
+    /// A relay accepted this node's reservation (network-wide).
+    RelayReserved(PeerId),
+    /// A reservation ended: the relay went away, or this node no longer
+    /// needs one (network-wide).
+    RelayLost(PeerId),
+    /// Hole punching gave a direct connection to a peer this node had
+    /// reached through a relay (network-wide).
+    Direct(PeerId),
 }
 
 /// What happened, with the name of the topic it happened in.
@@ -67,6 +77,10 @@ pub(crate) struct NetworkSnapshot {
     pub frames_dropped: u64,
     pub peers_banned: u64,
     pub banned_now: usize,
+    pub reachability: crate::Reachability,
+    pub relayed_links: usize,
+    pub direct_links: usize,
+    pub relay: Option<PeerId>,
 }
 
 /// The queues of everyone who asked for membership facts. Each is bounded:

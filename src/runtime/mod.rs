@@ -9,13 +9,15 @@
 //! events into protocol calls and carries out the protocol's outputs,
 //! [`timers`] keeps the deadlines, [`bootstrap`] dials bootstrap addresses,
 //! [`facts`] is what the thread reports back, [`lan`] turns peers mDNS
-//! finds into join candidates.
+//! finds into join candidates, [`relays`] keeps a relay reservation while
+//! the node is not publicly reachable.
 
 mod bootstrap;
 mod dispatch;
 mod facts;
 mod lan;
 mod penalties;
+mod relays;
 mod swarm;
 mod thread;
 mod timers;
@@ -136,6 +138,8 @@ enum Due {
     /// Close the connections of a peer banned a moment ago (its DISCONNECTs
     /// had that moment to go out).
     CloseBanned(PeerId),
+    /// Look for a relay again (one failed a while ago).
+    Relays,
 }
 
 /// How long a banned peer's connections stay open for its DISCONNECTs.
@@ -188,6 +192,8 @@ struct Runtime {
     penalties: penalties::Penalties,
     /// Peers found on the LAN (mDNS).
     lan: lan::LanPeers,
+    /// Reachability and the relay reservation.
+    relays: relays::Relays,
 }
 
 /// A peer with this many messages waiting for a verdict is not read from
@@ -251,6 +257,7 @@ impl Runtime {
                 Due::Proto(timer) => self.state.on_timer(timer, now, &mut self.rng, &mut self.out),
                 Due::Redial { topic, addr, attempt } => self.redial(topic, addr, attempt),
                 Due::CloseBanned(peer) => self.swarm.behaviour_mut().hypar.close_all(peer),
+                Due::Relays => self.maintain_relays(),
             }
         }
         for peer in self.penalties.expired(now) {

@@ -1,10 +1,13 @@
 //! The libp2p swarm the network thread drives: TCP and QUIC, Noise, Yamux,
-//! DNS, and the behaviours composed into it.
+//! DNS, relayed circuits, and the behaviours composed into it.
+
+use std::time::Duration;
 
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{connection_limits, identify, mdns, noise, tcp, yamux, Swarm};
+use libp2p::{autonat, connection_limits, dcutr, identify, mdns, noise, relay, tcp, upnp, yamux, Swarm};
 
+use crate::config::{RELAY_CIRCUIT_BYTES, RELAY_CIRCUIT_DURATION, RELAY_MAX_CIRCUITS};
 use crate::net::{Behaviour as HyparBehaviour, Limits, Liveness, Rate};
 use crate::{Error, Keypair, NetworkConfig};
 
@@ -16,6 +19,46 @@ pub(crate) struct Composed {
     pub limits: connection_limits::Behaviour,
     /// LAN discovery, when [`NetworkConfig::mdns`] asks for it.
     pub mdns: Toggle<mdns::tokio::Behaviour>,
+    /// Every node can reserve a slot on a relay and be reached through it.
+    pub relay_client: relay::client::Behaviour,
+    /// Relay service for others, when [`NetworkConfig::relay_server`] asks.
+    pub relay_server: Toggle<relay::Behaviour>,
+    /// Hole punching: relayed connections become direct.
+    pub dcutr: dcutr::Behaviour,
+    /// Reachability probes, asked of peers and answered for them.
+    pub autonat: autonat::v1::Behaviour,
+    /// Port mapping on the local router, when [`NetworkConfig::upnp`] asks.
+    pub upnp: Toggle<upnp::tokio::Behaviour>,
+}
+
+/// Connections to one peer at most: a direct one, a relayed one while hole
+/// punching replaces it, and one more when both sides dial at once.
+const MAX_CONNECTIONS_PER_PEER: u32 = 3;
+
+/// How reachability is probed: the first probe soon after start (peers
+/// must be connected first), then every 30 s until sure, then every
+/// 5 min. libp2p's defaults (15 s, 90 s, 15 min) leave a fresh node
+/// unsure for minutes.
+fn autonat_config(config: &NetworkConfig) -> autonat::v1::Config {
+    autonat::v1::Config {
+        boot_delay: Duration::from_secs(2),
+        retry_interval: Duration::from_secs(30),
+        refresh_interval: Duration::from_secs(5 * 60),
+        throttle_server_period: Duration::from_secs(15),
+        confidence_max: 2,
+        only_global_ips: !config.private_is_public,
+        ..Default::default()
+    }
+}
+
+fn relay_config() -> relay::Config {
+    relay::Config {
+        max_circuits: RELAY_MAX_CIRCUITS.0,
+        max_circuits_per_peer: RELAY_MAX_CIRCUITS.1,
+        max_circuit_duration: RELAY_CIRCUIT_DURATION,
+        max_circuit_bytes: RELAY_CIRCUIT_BYTES,
+        ..Default::default()
+    }
 }
 
 /// Build the swarm for `keypair` with the limits of `config`.
@@ -35,10 +78,13 @@ pub(crate) fn build(keypair: &Keypair, config: &NetworkConfig) -> Result<Swarm<C
         .with_quic()
         .with_dns()
         .map_err(|e| runtime_err(&e))?
-        .with_behaviour(|key| {
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| runtime_err(&e))?
+        .with_behaviour(|key, relay_client| {
+            let me = key.public().to_peer_id();
             let limits = connection_limits::ConnectionLimits::default()
                 .with_max_established(Some(config.max_connections))
-                .with_max_established_per_peer(Some(2));
+                .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER));
             Composed {
                 // Neighbour links carry keep-alives when quiet; a silent
                 // neighbour's connection is closed, so it is replaced in seconds.
@@ -51,6 +97,11 @@ pub(crate) fn build(keypair: &Keypair, config: &NetworkConfig) -> Result<Swarm<C
                 identify: identify::Behaviour::new(identify::Config::new("/hypar/id/1.0.0".into(), key.public())),
                 limits: connection_limits::Behaviour::new(limits),
                 mdns: Toggle::from(mdns),
+                relay_client,
+                relay_server: Toggle::from(config.relay_server.then(|| relay::Behaviour::new(me, relay_config()))),
+                dcutr: dcutr::Behaviour::new(me),
+                autonat: autonat::v1::Behaviour::new(me, autonat_config(config)),
+                upnp: Toggle::from(config.upnp.then(upnp::tokio::Behaviour::default)),
             }
         })
         .map_err(|e| runtime_err(&e))?

@@ -15,7 +15,9 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{bootstrap, penalties, swarm, timers, validation, Command, FactSubscribers, Runtime, RuntimeHandle};
+use super::{
+    bootstrap, penalties, relays, swarm, timers, validation, Command, FactSubscribers, Runtime, RuntimeHandle,
+};
 use crate::net::peer_data;
 use crate::{BornIn, Error, FastMap, Keypair, NetworkConfig};
 
@@ -121,6 +123,9 @@ impl Runtime {
                 _ => {}
             }
         }
+        for addr in &config.external_addrs {
+            swarm.add_external_address(addr.clone());
+        }
         *handle.listen_addrs.write() = bound.clone();
         let mut state = State::new(handle.peer_id, Some(peer_data::encode(&bound)));
         let signing_key = keypair.0.clone();
@@ -128,7 +133,7 @@ impl Runtime {
         state.set_wall_clock(std::time::Instant::now(), super::unix_ms());
         let validation = validation::start(&format!("hypar-{}", short(&handle.peer_id)), handle.commands.clone())?;
         let timers = timers::TimerTable::new();
-        Ok(Runtime {
+        let mut runtime = Runtime {
             handle,
             swarm,
             state,
@@ -142,6 +147,9 @@ impl Runtime {
             validating: FastMap::default(),
             penalties: penalties::Penalties::new(config.ban_threshold, config.ban_duration),
             lan: Default::default(),
-        })
+            relays: relays::Relays::new(!config.external_addrs.is_empty()),
+        };
+        runtime.announce_addresses();
+        Ok(runtime)
     }
 }

@@ -142,7 +142,10 @@ class Host:
 class Router:
     """A namespace forwarding between two switches; with `nat`, it
     masquerades the LAN behind its WAN address (connections from the LAN
-    out are allowed, from the WAN in are not)."""
+    out are allowed, from the WAN in are not). Like most home routers it
+    drops unsolicited packets from the WAN silently: no TCP reset, no ICMP
+    port unreachable, so a hole-punching SYN that arrives before the
+    router's own mapping exists is lost (and retransmitted), not refused."""
 
     bed: "Bed"
     name: str
@@ -310,6 +313,10 @@ table ip nat {
   }
 }
 table ip filter {
+  chain input {
+    type filter hook input priority 0; policy accept;
+    iifname "wan0" ct state new drop
+  }
   chain forwarding {
     type filter hook forward priority 0; policy drop;
     ct state established,related accept
@@ -324,8 +331,15 @@ table ip filter {
     def _spawn(self, host: Host, args: Sequence[str], env: Optional[dict[str, str]]) -> Process:
         full_env = dict(os.environ)
         full_env.update(env or {})
+        # HOSTBED_LOGS=<dir> keeps each process's stderr in <dir>/<host>.log
+        # (with HOSTBED_RUST_LOG as its RUST_LOG), for debugging.
+        logs = os.environ.get("HOSTBED_LOGS")
+        stderr: Any = subprocess.DEVNULL
+        if logs:
+            full_env["RUST_LOG"] = os.environ.get("HOSTBED_RUST_LOG", "debug")
+            stderr = open(os.path.join(logs, f"{host.name}.log"), "a")
         popen = subprocess.Popen(["ip", "netns", "exec", host.ns, *args], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1,
+                                 stdout=subprocess.PIPE, stderr=stderr, text=True, bufsize=1,
                                  env=full_env)
         process = Process(host, popen)
         self.processes.append(process)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The host bed's scenarios at CI size: hypar chat processes on hosts in
 # network namespaces (steady, crash, power-off, partition, restart, late
-# bootstrap, slow link, unreachable peers behind NAT). Needs root; without it the tests fail and say why.
+# bootstrap, slow link, unreachable peers behind NAT, mDNS, NAT traversal
+# through a relay). Needs root; without it the tests fail and say why.
 # Uses the release `hypar` binary ($HYPAR_BIN overrides) and the Python venv
 # the Python suite made ($HYPAR_VENV, default .venv), for pytest.
 set -euo pipefail
@@ -18,5 +19,5 @@ fi
 [ -x "$venv/bin/python" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q -r "$root/bindings/python/requirements-dev.txt"; }
 cd "$root/tests/hosts"
 echo "mypy --strict: the host bed"
-"$venv/bin/python" -m mypy --strict --cache-dir=/dev/null bed.py scenarios.py test_hosts.py
+"$venv/bin/python" -m mypy --strict --cache-dir=/dev/null bed.py scenarios.py nat.py test_hosts.py
 "$venv/bin/python" -m pytest -q -s -p no:cacheprovider test_hosts.py

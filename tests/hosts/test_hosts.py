@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import nat  # noqa: E402
 import scenarios  # noqa: E402
 from bed import Bed  # noqa: E402
 
@@ -117,3 +118,11 @@ def test_mdns_finds_the_lan_without_bootstrap(bed: tuple[Bed, Path]) -> None:
     fig = scenarios.mdns(*bed, n=3)
     report(fig)
     assert_exact(fig)
+
+
+def test_nat_pair_goes_direct_and_survives_the_relay(bed: tuple[Bed, Path]) -> None:
+    fig = nat.direct_pair(*bed)
+    report(fig)
+    assert_exact(fig)
+    assert fig.extra["relayed_links"] == [0, 0], f"a relayed link was left after the upgrade: {fig.row()}"
+    assert fig.extra["delivered_after_kill"], f"the NATed hosts lost each other with the relay: {fig.row()}"

@@ -93,6 +93,21 @@ impl<PI: PeerIdentity> HyParView<PI> {
         }
     }
 
+    pub(crate) fn set_my_data(&mut self, data: Option<PeerData>) {
+        self.my_data = data;
+    }
+
+    /// This node's data changed in a way that makes it reachable where it
+    /// was not (a relay address): walk a JOIN through one neighbour again,
+    /// so that nodes which failed to reach it at the old addresses learn
+    /// the new ones, and the walk's end links to it. A neighbour already
+    /// linked only forwards the walk.
+    pub(crate) fn readvertise(&mut self, io: &mut Io<'_, PI>) {
+        if let Some(contact) = self.active.choose(io.rng).map(|p| p.id) {
+            io.send(contact, Message::Join { data: self.my_data.clone() });
+        }
+    }
+
     pub(crate) fn active(&self) -> impl Iterator<Item = &PI> {
         self.active.iter().map(|p| &p.id)
     }
@@ -178,12 +193,20 @@ impl<PI: PeerIdentity> HyParView<PI> {
         if info.id == self.me {
             return;
         }
+        if from_itself && info.data.is_some() {
+            // Its own word on its addresses replaces what the views held,
+            // so that what this node passes on about it is current.
+            for p in self.active.iter_mut().chain(self.passive.iter_mut()).filter(|p| p.id == info.id) {
+                p.data = info.data.clone();
+            }
+        }
         let (active, passive) = (&self.active, &self.passive);
         let pinned = |id: &PI| active.iter().chain(passive.iter()).any(|p| p.id == *id);
-        if self.known.insert(info.clone(), from_itself, io.rng, pinned) {
-            if let Some(data) = &info.data {
-                io.out.push(Output::PeerData { peer: info.id, data: data.clone() });
-            }
+        // The driver hears of the data even when the peer was known: its
+        // addresses may have changed (a relay slot reserved since).
+        self.known.insert(info.clone(), from_itself, io.rng, pinned);
+        if let Some(data) = &info.data {
+            io.out.push(Output::PeerData { peer: info.id, data: data.clone() });
         }
     }
 

@@ -107,9 +107,24 @@ impl<PI: PeerIdentity> State<PI> {
         self.me
     }
 
-    /// Data announced for this node in topics joined from now on.
+    /// Data announced for this node (its addresses), in every topic from
+    /// the next message that carries it (JOIN, NEIGHBOR, SHUFFLE).
     pub fn set_my_data(&mut self, data: Option<PeerData>) {
+        for t in self.topics.values_mut() {
+            t.set_my_data(data.clone());
+        }
         self.my_data = data;
+    }
+
+    /// Walk a JOIN carrying this node's current data through one neighbour
+    /// in every topic: after its addresses changed so that nodes which could
+    /// not reach it now can (it reserved a relay slot), they learn the new
+    /// addresses and the walk's end links to it.
+    pub fn readvertise(&mut self, now: Instant, rng: &mut dyn RngCore, out: &mut Vec<Output<PI>>) {
+        let ids: Vec<TopicId> = self.topics.keys().copied().collect();
+        for topic in ids {
+            self.with_topic(topic, now, rng, out, |t, io| t.readvertise(io));
+        }
     }
 
     /// The state of a joined topic.

@@ -262,6 +262,14 @@ impl<PI: PeerIdentity> Topic<PI> {
         }
     }
 
+    pub(crate) fn set_my_data(&mut self, data: Option<crate::PeerData>) {
+        self.hyparview.set_my_data(data);
+    }
+
+    pub(crate) fn readvertise(&mut self, io: &mut Io<'_, PI>) {
+        self.hyparview.readvertise(io);
+    }
+
     pub(crate) fn add_candidate(&mut self, peer: PeerInfo<PI>, io: &mut Io<'_, PI>) {
         if self.is_allowed(&peer.id) {
             self.hyparview.add_candidate(peer, io);

@@ -1,0 +1,234 @@
+//! Reachability and relays. AutoNAT probes (answered by connected peers)
+//! say whether this node can be dialed; until they say it can, the node
+//! keeps one reservation on a relay among its connected peers that offer
+//! relay service (rust-libp2p has no automatic relay selection), and
+//! announces the relay's `/p2p-circuit` address to its neighbours. When
+//! the relay goes away it reserves on another. Hole punching (DCUtR) then
+//! turns relayed connections into direct ones by itself.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use libp2p::core::transport::ListenerId;
+use libp2p::multiaddr::Protocol;
+use libp2p::{autonat, dcutr, identify, relay, Multiaddr, PeerId};
+
+use super::{Due, Fact, Happened, Runtime};
+use crate::net::peer_data;
+use crate::Reachability;
+
+/// Relays offered by connected peers, remembered at most.
+const MAX_OFFERS: usize = 32;
+/// A relay that refused or lost a reservation is not asked again for this
+/// long (unless it is the only one).
+const RELAY_BACKOFF: Duration = Duration::from_secs(30);
+
+/// The node's view of its reachability and its relay reservation.
+#[derive(Default)]
+pub(super) struct Relays {
+    reachability: Reachability,
+    /// The operator declared external addresses: public, whatever probes say.
+    declared_public: bool,
+    /// Connected peers offering relay service, with an address of theirs,
+    /// oldest first.
+    offers: VecDeque<(PeerId, Multiaddr)>,
+    /// Relays that failed us lately, and until when they are skipped.
+    failed: Vec<(PeerId, Instant)>,
+    reservation: Option<Reservation>,
+}
+
+struct Reservation {
+    relay: PeerId,
+    listener: ListenerId,
+    /// The relay accepted (reported as `RelayReserved`).
+    accepted: bool,
+}
+
+impl Relays {
+    pub(super) fn new(declared_public: bool) -> Self {
+        Relays {
+            declared_public,
+            reachability: if declared_public { Reachability::Public } else { Reachability::Unknown },
+            ..Default::default()
+        }
+    }
+
+    pub(super) fn reachability(&self) -> Reachability {
+        self.reachability
+    }
+
+    /// The relay holding an accepted reservation.
+    pub(super) fn relay(&self) -> Option<PeerId> {
+        self.reservation.as_ref().filter(|r| r.accepted).map(|r| r.relay)
+    }
+}
+
+/// The first address of `addrs` that can reach a relay directly: not a
+/// circuit itself, and not loopback unless nothing else is offered.
+fn relay_address(addrs: &[Multiaddr]) -> Option<Multiaddr> {
+    let direct = addrs.iter().filter(|a| !a.iter().any(|p| p == Protocol::P2pCircuit));
+    let is_loopback = |a: &&Multiaddr| {
+        a.iter().any(|p| {
+            matches!(p, Protocol::Ip4(ip) if ip.is_loopback()) || matches!(p, Protocol::Ip6(ip) if ip.is_loopback())
+        })
+    };
+    let (loopback, other): (Vec<_>, Vec<_>) = direct.partition(is_loopback);
+    other.into_iter().chain(loopback).next().map(peer_data::without_peer_id)
+}
+
+impl Runtime {
+    /// A peer identified itself: remember it if it offers relay service.
+    pub(super) fn note_relay_offer(&mut self, peer: PeerId, info: &identify::Info) {
+        if !info.protocols.contains(&relay::HOP_PROTOCOL_NAME) || peer == self.handle.peer_id {
+            return;
+        }
+        let Some(addr) = relay_address(&info.listen_addrs) else { return };
+        let offers = &mut self.relays.offers;
+        offers.retain(|(p, _)| *p != peer);
+        if offers.len() >= MAX_OFFERS {
+            offers.pop_front();
+        }
+        offers.push_back((peer, addr));
+        self.maintain_relays();
+    }
+
+    /// The last connection to `peer` closed: it offers nothing any more.
+    pub(super) fn relay_peer_gone(&mut self, peer: &PeerId) {
+        self.relays.offers.retain(|(p, _)| p != peer);
+    }
+
+    /// Keep one reservation while the node is not known to be public, and
+    /// none once it is.
+    pub(super) fn maintain_relays(&mut self) {
+        let public = self.relays.declared_public || self.relays.reachability == Reachability::Public;
+        if public {
+            if let Some(r) = self.relays.reservation.take() {
+                self.swarm.remove_listener(r.listener);
+                if r.accepted {
+                    self.publish(Happened::RelayLost(r.relay));
+                }
+            }
+            return;
+        }
+        if self.relays.reservation.is_some() {
+            return;
+        }
+        let now = Instant::now();
+        self.relays.failed.retain(|(_, until)| *until > now);
+        let failed = |p: &PeerId| self.relays.failed.iter().any(|(f, _)| f == p);
+        let choice = self.relays.offers.iter().find(|(p, _)| !failed(p)).or(self.relays.offers.front()).cloned();
+        let Some((relay, addr)) = choice else { return };
+        let circuit = addr.with(Protocol::P2p(relay)).with(Protocol::P2pCircuit);
+        match self.swarm.listen_on(circuit.clone()) {
+            Ok(listener) => {
+                tracing::debug!(%relay, "reserving a slot at {circuit}");
+                self.relays.reservation = Some(Reservation { relay, listener, accepted: false });
+            }
+            Err(e) => {
+                tracing::debug!(%relay, "cannot reserve at {circuit}: {e}");
+                self.relay_failed(relay);
+            }
+        }
+    }
+
+    /// `relay` refused or lost our reservation: skip it for a while, and
+    /// look again then.
+    fn relay_failed(&mut self, relay: PeerId) {
+        let until = Instant::now() + RELAY_BACKOFF;
+        self.relays.failed.retain(|(p, _)| *p != relay);
+        self.relays.failed.push((relay, until));
+        if self.relays.failed.len() > MAX_OFFERS {
+            self.relays.failed.remove(0);
+        }
+        self.schedule(RELAY_BACKOFF, Due::Relays);
+    }
+
+    pub(super) fn on_relay_client(&mut self, event: relay::client::Event) {
+        if let relay::client::Event::ReservationReqAccepted { relay_peer_id, .. } = event {
+            let Some(r) = self.relays.reservation.as_mut().filter(|r| r.relay == relay_peer_id) else { return };
+            if !r.accepted {
+                r.accepted = true;
+                self.publish(Happened::RelayReserved(relay_peer_id));
+            }
+        }
+    }
+
+    /// A listener closed: if it held the reservation, the reservation is
+    /// gone; reserve again (elsewhere, if this relay failed).
+    pub(super) fn on_listener_closed(&mut self, listener: ListenerId) {
+        let Some(r) = self.relays.reservation.take_if(|r| r.listener == listener) else { return };
+        if r.accepted {
+            self.publish(Happened::RelayLost(r.relay));
+        }
+        self.relay_failed(r.relay);
+        self.announce_addresses();
+        self.maintain_relays();
+    }
+
+    pub(super) fn on_autonat(&mut self, event: autonat::v1::Event) {
+        if let autonat::v1::Event::StatusChanged { new, .. } = event {
+            let reachability = match new {
+                autonat::v1::NatStatus::Public(_) => Reachability::Public,
+                autonat::v1::NatStatus::Private => Reachability::Private,
+                autonat::v1::NatStatus::Unknown => Reachability::Unknown,
+            };
+            tracing::debug!(?reachability, "reachability changed");
+            if reachability != self.relays.reachability {
+                self.relays.reachability = reachability;
+                self.publish(Happened::Reachability(reachability));
+                self.maintain_relays();
+            }
+        }
+    }
+
+    /// A listen address appeared: announced from now on. A relayed
+    /// circuit makes this node reachable where it was not: the overlay is
+    /// told through a fresh join walk.
+    pub(super) fn on_new_listen_addr(&mut self, address: Multiaddr) {
+        let circuit = address.iter().any(|p| p == Protocol::P2pCircuit);
+        {
+            let mut addrs = self.handle.listen_addrs.write();
+            if addrs.contains(&address) {
+                return;
+            }
+            addrs.push(address);
+        }
+        self.announce_addresses();
+        if circuit {
+            self.state.readvertise(Instant::now(), &mut self.rng, &mut self.out);
+        }
+    }
+
+    pub(super) fn on_dcutr(&mut self, event: dcutr::Event) {
+        match event.result {
+            Ok(_) => self.publish(Happened::Direct(event.remote_peer_id)),
+            Err(e) => tracing::debug!(peer = %event.remote_peer_id, "hole punching failed: {e}"),
+        }
+    }
+
+    /// Announce this node's addresses to its neighbours from now on:
+    /// confirmed external ones first, then relayed circuits, then the
+    /// bound ones (at most [`peer_data::MAX_ADDRS`]).
+    pub(super) fn announce_addresses(&mut self) {
+        let listen = self.handle.listen_addrs.read().clone();
+        let is_circuit = |a: &Multiaddr| a.iter().any(|p| p == Protocol::P2pCircuit);
+        let mut addrs: Vec<Multiaddr> = Vec::new();
+        let ordered = self
+            .swarm
+            .external_addresses()
+            .cloned()
+            .chain(listen.iter().filter(|a| is_circuit(a)).cloned())
+            .chain(listen.iter().filter(|a| !is_circuit(a)).cloned());
+        for a in ordered.map(|a| peer_data::without_peer_id(&a)) {
+            if !addrs.contains(&a) && addrs.len() < peer_data::MAX_ADDRS {
+                addrs.push(a);
+            }
+        }
+        self.state.set_my_data(Some(peer_data::encode(&addrs)));
+    }
+
+    /// A network-wide fact (its topic is empty).
+    fn publish(&self, what: Happened) {
+        self.handle.facts.publish(Fact { topic: "".into(), what });
+    }
+}
