@@ -147,7 +147,46 @@ typedef enum {
    * names it and `topic` is "" (bans are network-wide).
    */
   HYPAR_EVENT_PEER_BANNED = 5,
+  /**
+   * Whether this node is publicly reachable changed; read it with
+   * `hypar_network_stats` (`reachability`). `topic` is "".
+   */
+  HYPAR_EVENT_REACHABILITY_CHANGED = 6,
+  /**
+   * A relay (`peer_id`) accepted this node's reservation: peers reach it
+   * through the relay's `/p2p-circuit` address, now among
+   * `hypar_network_listen_addrs`. `topic` is "".
+   */
+  HYPAR_EVENT_RELAY_RESERVED = 7,
+  /**
+   * The reservation on this relay (`peer_id`) ended; a node that still
+   * needs one reserves on another it is connected to. `topic` is "".
+   */
+  HYPAR_EVENT_RELAY_LOST = 8,
+  /**
+   * Hole punching gave a direct connection to `peer_id`, which was
+   * reached through a relay. `topic` is "".
+   */
+  HYPAR_EVENT_DIRECT_CONNECTION = 9,
 } hypar_event_kind;
+
+/**
+ * Whether other nodes can dial this one.
+ */
+typedef enum {
+  /**
+   * Not known yet (no probe answered).
+   */
+  HYPAR_REACHABILITY_UNKNOWN = 0,
+  /**
+   * Peers dialed this node back, or an external address was declared.
+   */
+  HYPAR_REACHABILITY_PUBLIC = 1,
+  /**
+   * Peers could not dial this node back: it is reached through a relay.
+   */
+  HYPAR_REACHABILITY_PRIVATE = 2,
+} hypar_reachability;
 
 /**
  * An Ed25519 identity. Create with `hypar_keypair_generate` or
@@ -208,6 +247,18 @@ typedef struct {
    * Peers banned now.
    */
   uint64_t banned_now;
+  /**
+   * Whether other nodes can dial this one, as last probed.
+   */
+  hypar_reachability reachability;
+  /**
+   * Neighbours (in any topic) reached only through a relay now.
+   */
+  size_t relayed_links;
+  /**
+   * Neighbours (in any topic) reached over a direct connection now.
+   */
+  size_t direct_links;
 } hypar_network_stats;
 
 /**
@@ -544,6 +595,52 @@ hypar_result hypar_network_config_set_peer_rate(hypar_network_config *cfg,
  * `cfg` is NULL or live.
  */
 hypar_result hypar_network_config_set_mdns(hypar_network_config *cfg, bool enabled);
+
+/**
+ * Offer relay service (circuit relay v2) to nodes behind NAT when
+ * `enabled` (default off, even on a publicly reachable node: relaying
+ * spends its bandwidth on others' traffic). Run it on the public nodes you
+ * operate for your application. A circuit carries at most 4 MiB for at
+ * most 5 minutes; hole punching normally replaces it within seconds.
+ *
+ * # Safety
+ * `cfg` is NULL or live.
+ */
+hypar_result hypar_network_config_set_relay_server(hypar_network_config *cfg, bool enabled);
+
+/**
+ * Declare `multiaddr` (such as `"/ip4/203.0.113.7/tcp/4001"`) an address
+ * at which this node is publicly reachable (a server's public IP, a port
+ * forward): it is announced to peers at once, and the node counts as
+ * public without waiting for probes. Repeatable, at most 8 (more are
+ * reported by `hypar_network_new` as `HYPAR_ERR_INVALID_CONFIG`). A
+ * string that is not UTF-8 or not a multiaddr returns
+ * `HYPAR_ERR_INVALID_ARGUMENT`. The string is copied.
+ *
+ * # Safety
+ * `cfg` is NULL or live; `multiaddr` is NULL or a NUL-terminated string.
+ */
+hypar_result hypar_network_config_add_external_addr(hypar_network_config *cfg,
+                                                    const char *multiaddr);
+
+/**
+ * Map a port on the local router with UPnP when `enabled` (default off).
+ *
+ * # Safety
+ * `cfg` is NULL or live.
+ */
+hypar_result hypar_network_config_set_upnp(hypar_network_config *cfg, bool enabled);
+
+/**
+ * Count private address ranges (10/8, 172.16/12, 192.168/16, ...) as public
+ * when probing reachability, when `enabled` (default off). For test beds
+ * that play the internet on private addresses; never in the field, where
+ * a node would think itself reachable at a LAN address.
+ *
+ * # Safety
+ * `cfg` is NULL or live.
+ */
+hypar_result hypar_network_config_set_private_is_public(hypar_network_config *cfg, bool enabled);
 
 /**
  * The largest frame on the wire, framing included (payload limit is a few

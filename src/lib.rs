@@ -23,7 +23,7 @@ pub use config::{NetworkConfig, RELAY_CIRCUIT_BYTES, RELAY_CIRCUIT_DURATION, REL
 pub use error::Error;
 pub use event::{Event, EventKind, Events, Reachability, Stats, TopicStats};
 pub use keypair::Keypair;
-pub use libp2p::{Multiaddr, PeerId};
+pub use libp2p::{multiaddr, Multiaddr, PeerId};
 pub use network::Network;
 pub use process::BornIn;
 pub use topic::{Publisher, Received, Topic, Validator, Verdict};

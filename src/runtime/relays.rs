@@ -29,6 +29,8 @@ pub(super) struct Relays {
     reachability: Reachability,
     /// The operator declared external addresses: public, whatever probes say.
     declared_public: bool,
+    /// This node offers relay service.
+    serves: bool,
     /// Connected peers offering relay service, with an address of theirs,
     /// oldest first.
     offers: VecDeque<(PeerId, Multiaddr)>,
@@ -45,9 +47,10 @@ struct Reservation {
 }
 
 impl Relays {
-    pub(super) fn new(declared_public: bool) -> Self {
+    pub(super) fn new(declared_public: bool, serves: bool) -> Self {
         Relays {
             declared_public,
+            serves,
             reachability: if declared_public { Reachability::Public } else { Reachability::Unknown },
             ..Default::default()
         }
@@ -79,6 +82,7 @@ fn relay_address(addrs: &[Multiaddr]) -> Option<Multiaddr> {
 impl Runtime {
     /// A peer identified itself: remember it if it offers relay service.
     pub(super) fn note_relay_offer(&mut self, peer: PeerId, info: &identify::Info) {
+        tracing::trace!(%peer, protocols = ?info.protocols, addrs = ?info.listen_addrs, "identified");
         if !info.protocols.contains(&relay::HOP_PROTOCOL_NAME) || peer == self.handle.peer_id {
             return;
         }
@@ -116,7 +120,9 @@ impl Runtime {
         let now = Instant::now();
         self.relays.failed.retain(|(_, until)| *until > now);
         let failed = |p: &PeerId| self.relays.failed.iter().any(|(f, _)| f == p);
-        let choice = self.relays.offers.iter().find(|(p, _)| !failed(p)).or(self.relays.offers.front()).cloned();
+        // A relay that failed lately is asked again when its backoff ends
+        // (the `Due::Relays` timer), not at once.
+        let choice = self.relays.offers.iter().find(|(p, _)| !failed(p)).cloned();
         let Some((relay, addr)) = choice else { return };
         let circuit = addr.with(Protocol::P2p(relay)).with(Protocol::P2pCircuit);
         match self.swarm.listen_on(circuit.clone()) {
@@ -186,6 +192,12 @@ impl Runtime {
     /// told through a fresh join walk.
     pub(super) fn on_new_listen_addr(&mut self, address: Multiaddr) {
         let circuit = address.iter().any(|p| p == Protocol::P2pCircuit);
+        if self.relays.serves && !self.relays.declared_public && !circuit {
+            // A relay tells the nodes it serves where it is reached (a
+            // reservation without addresses is useless to them): without
+            // declared addresses, its bound ones are taken as public.
+            self.swarm.add_external_address(address.clone());
+        }
         {
             let mut addrs = self.handle.listen_addrs.write();
             if addrs.contains(&address) {

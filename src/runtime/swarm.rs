@@ -61,6 +61,16 @@ fn relay_config() -> relay::Config {
     }
 }
 
+/// Relay service, offered (the hop protocol advertised) from the start:
+/// the operator asked for it. libp2p would wait for a confirmed external
+/// address, which a server with a declared public address or a test bed
+/// on private addresses may never get from probes.
+fn relay_server(me: libp2p::PeerId) -> relay::Behaviour {
+    let mut relay = relay::Behaviour::new(me, relay_config());
+    relay.set_status(Some(relay::Status::Enable));
+    relay
+}
+
 /// Build the swarm for `keypair` with the limits of `config`.
 pub(crate) fn build(keypair: &Keypair, config: &NetworkConfig) -> Result<Swarm<Composed>, Error> {
     let runtime_err = |e: &dyn std::fmt::Display| Error::Runtime(e.to_string());
@@ -98,7 +108,7 @@ pub(crate) fn build(keypair: &Keypair, config: &NetworkConfig) -> Result<Swarm<C
                 limits: connection_limits::Behaviour::new(limits),
                 mdns: Toggle::from(mdns),
                 relay_client,
-                relay_server: Toggle::from(config.relay_server.then(|| relay::Behaviour::new(me, relay_config()))),
+                relay_server: Toggle::from(config.relay_server.then(|| relay_server(me))),
                 dcutr: dcutr::Behaviour::new(me),
                 autonat: autonat::v1::Behaviour::new(me, autonat_config(config)),
                 upnp: Toggle::from(config.upnp.then(upnp::tokio::Behaviour::default)),

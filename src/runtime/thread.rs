@@ -126,6 +126,11 @@ impl Runtime {
         for addr in &config.external_addrs {
             swarm.add_external_address(addr.clone());
         }
+        if config.relay_server && config.external_addrs.is_empty() {
+            for addr in &bound {
+                swarm.add_external_address(addr.clone());
+            }
+        }
         *handle.listen_addrs.write() = bound.clone();
         let mut state = State::new(handle.peer_id, Some(peer_data::encode(&bound)));
         let signing_key = keypair.0.clone();
@@ -147,7 +152,7 @@ impl Runtime {
             validating: FastMap::default(),
             penalties: penalties::Penalties::new(config.ban_threshold, config.ban_duration),
             lan: Default::default(),
-            relays: relays::Relays::new(!config.external_addrs.is_empty()),
+            relays: relays::Relays::new(!config.external_addrs.is_empty(), config.relay_server),
         };
         runtime.announce_addresses();
         Ok(runtime)

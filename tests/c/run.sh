@@ -11,7 +11,7 @@ mkdir -p "$out"
 cflags=(-std=c11 -Wall -Wextra -Werror -pedantic -I"$root/include" -I"$root/tests/c")
 shared=(-L"$lib" -lhypar -Wl,-rpath,"$lib" -lpthread)
 static=("$lib/libhypar.a" -lpthread -ldl -lm)
-tests=(abuse exchange two_process fork validate options)
+tests=(abuse exchange two_process fork validate options relay)
 
 step() { printf '\n== %s\n' "$*"; }
 

@@ -53,6 +53,7 @@ from .hypar import (
     NetworkEventKind,
     NetworkConfig as _NetworkConfig,
     NetworkStats,
+    Reachability,
     TopicStats,
     generate_keypair as _generate_keypair,
     keypair_peer_id as _keypair_peer_id,
@@ -78,6 +79,7 @@ __all__ = [
     "NetworkEvent",
     "NetworkEventKind",
     "NetworkStats",
+    "Reachability",
     "TopicStats",
     "generate_keypair",
     "keypair_peer_id",
@@ -511,7 +513,19 @@ class Network:
       more slowly, so its publishers see backpressure; nothing is dropped or penalised. Set them
       to the busiest honest rate one neighbour may send: a flood then costs at most that;
     - ``mdns``: find peers on the local networks with mDNS (default off): nodes on one LAN
-      that join the same topic need no bootstrap address. Loopback is not searched.
+      that join the same topic need no bootstrap address. Loopback is not searched;
+    - ``relay_server``: offer relay service to nodes behind NAT (default off, even when this
+      node is publicly reachable: relaying spends its bandwidth on others' traffic);
+    - ``external_addrs``: multiaddrs at which this node is publicly reachable (at most 8),
+      announced at once; the node then counts as public without waiting for probes;
+    - ``upnp``: map a port on the local router with UPnP (default off);
+    - ``private_is_public``: count private address ranges as public when probing
+      reachability, for test beds only.
+
+    Every node can be reached through a relay: while it is not known to be publicly
+    reachable, it reserves a slot on a connected peer that offers relay service, and hole
+    punching then makes its links direct. :meth:`stats` and the ``REACHABILITY_CHANGED``,
+    ``RELAY_RESERVED``, ``RELAY_LOST`` and ``DIRECT_CONNECTION`` events report it.
 
     Returns once every listen address is bound. Use as a context manager to shut down on exit.
     """
@@ -528,9 +542,15 @@ class Network:
         peer_frame_rate: Optional[int] = None,
         peer_byte_rate: Optional[int] = None,
         mdns: bool = False,
+        relay_server: bool = False,
+        external_addrs: Optional[Iterable[str]] = None,
+        upnp: bool = False,
+        private_is_public: bool = False,
     ) -> None:
-        if not isinstance(mdns, bool):
-            raise InvalidConfig(f"mdns must be True or False, not {mdns!r}")
+        flags = dict(mdns=mdns, relay_server=relay_server, upnp=upnp, private_is_public=private_is_public)
+        for name, value in flags.items():
+            if not isinstance(value, bool):
+                raise InvalidConfig(f"{name} must be True or False, not {value!r}")
         options = _NetworkConfig(
             listen=_as_addrs(listen, "listen"),
             keypair=None if keypair is None else _as_bytes(keypair, "keypair"),
@@ -541,6 +561,10 @@ class Network:
             peer_frame_rate=_as_u32(peer_frame_rate, "peer_frame_rate"),
             peer_byte_rate=_as_count(peer_byte_rate, "peer_byte_rate"),
             mdns=mdns,
+            relay_server=relay_server,
+            external_addrs=_as_addrs(external_addrs, "external_addrs"),
+            upnp=upnp,
+            private_is_public=private_is_public,
         )
         self._inner = _HyparNetwork(options)
         self._topics: "weakref.WeakSet[Topic]" = weakref.WeakSet()

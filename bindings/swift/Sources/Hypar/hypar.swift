@@ -2227,6 +2227,28 @@ public struct NetworkConfig: Equatable, Hashable {
      * `com.apple.developer.networking.multicast` entitlement.
      */
     public var mdns: Bool
+    /**
+     * Offer relay service to nodes behind NAT (default off, even when the
+     * node is publicly reachable: relaying spends its bandwidth on others).
+     * Run it on the public nodes you operate for your application.
+     */
+    public var relayServer: Bool
+    /**
+     * Multiaddrs at which this node is publicly reachable, declared by the
+     * operator (at most 8): announced at once, and the node counts as
+     * public without waiting for probes.
+     */
+    public var externalAddrs: [String]
+    /**
+     * Map a port on the local router with UPnP (default off).
+     */
+    public var upnp: Bool
+    /**
+     * Count private address ranges as public when probing reachability,
+     * for test beds that play the internet on private addresses. Never in
+     * the field.
+     */
+    public var privateIsPublic: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2272,7 +2294,25 @@ public struct NetworkConfig: Equatable, Hashable {
          * is not searched. Android apps must hold a `WifiManager.MulticastLock`
          * (permission `CHANGE_WIFI_MULTICAST_STATE`); iOS apps need the
          * `com.apple.developer.networking.multicast` entitlement.
-         */mdns: Bool = false) {
+         */mdns: Bool = false, 
+        /**
+         * Offer relay service to nodes behind NAT (default off, even when the
+         * node is publicly reachable: relaying spends its bandwidth on others).
+         * Run it on the public nodes you operate for your application.
+         */relayServer: Bool = false, 
+        /**
+         * Multiaddrs at which this node is publicly reachable, declared by the
+         * operator (at most 8): announced at once, and the node counts as
+         * public without waiting for probes.
+         */externalAddrs: [String] = [], 
+        /**
+         * Map a port on the local router with UPnP (default off).
+         */upnp: Bool = false, 
+        /**
+         * Count private address ranges as public when probing reachability,
+         * for test beds that play the internet on private addresses. Never in
+         * the field.
+         */privateIsPublic: Bool = false) {
         self.listen = listen
         self.keypair = keypair
         self.maxMessageSize = maxMessageSize
@@ -2282,6 +2322,10 @@ public struct NetworkConfig: Equatable, Hashable {
         self.peerFrameRate = peerFrameRate
         self.peerByteRate = peerByteRate
         self.mdns = mdns
+        self.relayServer = relayServer
+        self.externalAddrs = externalAddrs
+        self.upnp = upnp
+        self.privateIsPublic = privateIsPublic
     }
 
     
@@ -2308,7 +2352,11 @@ public struct FfiConverterTypeNetworkConfig: FfiConverterRustBuffer {
                 banDurationMs: FfiConverterOptionUInt64.read(from: &buf), 
                 peerFrameRate: FfiConverterOptionUInt32.read(from: &buf), 
                 peerByteRate: FfiConverterOptionUInt64.read(from: &buf), 
-                mdns: FfiConverterBool.read(from: &buf)
+                mdns: FfiConverterBool.read(from: &buf), 
+                relayServer: FfiConverterBool.read(from: &buf), 
+                externalAddrs: FfiConverterSequenceString.read(from: &buf), 
+                upnp: FfiConverterBool.read(from: &buf), 
+                privateIsPublic: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -2322,6 +2370,10 @@ public struct FfiConverterTypeNetworkConfig: FfiConverterRustBuffer {
         FfiConverterOptionUInt32.write(value.peerFrameRate, into: &buf)
         FfiConverterOptionUInt64.write(value.peerByteRate, into: &buf)
         FfiConverterBool.write(value.mdns, into: &buf)
+        FfiConverterBool.write(value.relayServer, into: &buf)
+        FfiConverterSequenceString.write(value.externalAddrs, into: &buf)
+        FfiConverterBool.write(value.upnp, into: &buf)
+        FfiConverterBool.write(value.privateIsPublic, into: &buf)
     }
 }
 
@@ -2361,6 +2413,10 @@ public struct NetworkEvent: Equatable, Hashable {
      * Messages missed since the last report, for `Lagged`; 0 otherwise.
      */
     public var missed: UInt64
+    /**
+     * The new reachability, for `ReachabilityChanged`.
+     */
+    public var reachability: Reachability?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2376,11 +2432,15 @@ public struct NetworkEvent: Equatable, Hashable {
          */peerId: String?, 
         /**
          * Messages missed since the last report, for `Lagged`; 0 otherwise.
-         */missed: UInt64) {
+         */missed: UInt64, 
+        /**
+         * The new reachability, for `ReachabilityChanged`.
+         */reachability: Reachability?) {
         self.topic = topic
         self.kind = kind
         self.peerId = peerId
         self.missed = missed
+        self.reachability = reachability
     }
 
     
@@ -2402,7 +2462,8 @@ public struct FfiConverterTypeNetworkEvent: FfiConverterRustBuffer {
                 topic: FfiConverterString.read(from: &buf), 
                 kind: FfiConverterTypeNetworkEventKind.read(from: &buf), 
                 peerId: FfiConverterOptionString.read(from: &buf), 
-                missed: FfiConverterUInt64.read(from: &buf)
+                missed: FfiConverterUInt64.read(from: &buf), 
+                reachability: FfiConverterOptionTypeReachability.read(from: &buf)
         )
     }
 
@@ -2411,6 +2472,7 @@ public struct FfiConverterTypeNetworkEvent: FfiConverterRustBuffer {
         FfiConverterTypeNetworkEventKind.write(value.kind, into: &buf)
         FfiConverterOptionString.write(value.peerId, into: &buf)
         FfiConverterUInt64.write(value.missed, into: &buf)
+        FfiConverterOptionTypeReachability.write(value.reachability, into: &buf)
     }
 }
 
@@ -2454,6 +2516,22 @@ public struct NetworkStats: Equatable, Hashable {
      * Peers banned now.
      */
     public var bannedNow: UInt64
+    /**
+     * Whether other nodes can dial this one, as last probed.
+     */
+    public var reachability: Reachability
+    /**
+     * Neighbours (in any topic) reached only through a relay now.
+     */
+    public var relayedLinks: UInt64
+    /**
+     * Neighbours (in any topic) reached over a direct connection now.
+     */
+    public var directLinks: UInt64
+    /**
+     * The relay holding this node's reservation, if one does.
+     */
+    public var relay: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2472,12 +2550,28 @@ public struct NetworkStats: Equatable, Hashable {
          */peersBanned: UInt64, 
         /**
          * Peers banned now.
-         */bannedNow: UInt64) {
+         */bannedNow: UInt64, 
+        /**
+         * Whether other nodes can dial this one, as last probed.
+         */reachability: Reachability, 
+        /**
+         * Neighbours (in any topic) reached only through a relay now.
+         */relayedLinks: UInt64, 
+        /**
+         * Neighbours (in any topic) reached over a direct connection now.
+         */directLinks: UInt64, 
+        /**
+         * The relay holding this node's reservation, if one does.
+         */relay: String?) {
         self.topics = topics
         self.connectedPeers = connectedPeers
         self.framesDropped = framesDropped
         self.peersBanned = peersBanned
         self.bannedNow = bannedNow
+        self.reachability = reachability
+        self.relayedLinks = relayedLinks
+        self.directLinks = directLinks
+        self.relay = relay
     }
 
     
@@ -2500,7 +2594,11 @@ public struct FfiConverterTypeNetworkStats: FfiConverterRustBuffer {
                 connectedPeers: FfiConverterUInt64.read(from: &buf), 
                 framesDropped: FfiConverterUInt64.read(from: &buf), 
                 peersBanned: FfiConverterUInt64.read(from: &buf), 
-                bannedNow: FfiConverterUInt64.read(from: &buf)
+                bannedNow: FfiConverterUInt64.read(from: &buf), 
+                reachability: FfiConverterTypeReachability.read(from: &buf), 
+                relayedLinks: FfiConverterUInt64.read(from: &buf), 
+                directLinks: FfiConverterUInt64.read(from: &buf), 
+                relay: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -2510,6 +2608,10 @@ public struct FfiConverterTypeNetworkStats: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.framesDropped, into: &buf)
         FfiConverterUInt64.write(value.peersBanned, into: &buf)
         FfiConverterUInt64.write(value.bannedNow, into: &buf)
+        FfiConverterTypeReachability.write(value.reachability, into: &buf)
+        FfiConverterUInt64.write(value.relayedLinks, into: &buf)
+        FfiConverterUInt64.write(value.directLinks, into: &buf)
+        FfiConverterOptionString.write(value.relay, into: &buf)
     }
 }
 
@@ -3264,6 +3366,27 @@ public enum NetworkEventKind: Equatable, Hashable {
      * names it; the topic is empty: bans are network-wide).
      */
     case peerBanned
+    /**
+     * Whether this node is publicly reachable changed (`reachability`
+     * says how; network-wide).
+     */
+    case reachabilityChanged
+    /**
+     * A relay (`peer_id`) accepted this node's reservation: peers reach it
+     * through the relay's `/p2p-circuit` address, now among its listen
+     * addresses (network-wide).
+     */
+    case relayReserved
+    /**
+     * The reservation on this relay (`peer_id`) ended; a node that still
+     * needs one reserves on another it is connected to (network-wide).
+     */
+    case relayLost
+    /**
+     * Hole punching gave a direct connection to `peer_id`, which was
+     * reached through a relay (network-wide).
+     */
+    case directConnection
 
 
 
@@ -3297,6 +3420,14 @@ public struct FfiConverterTypeNetworkEventKind: FfiConverterRustBuffer {
         
         case 6: return .peerBanned
         
+        case 7: return .reachabilityChanged
+        
+        case 8: return .relayReserved
+        
+        case 9: return .relayLost
+        
+        case 10: return .directConnection
+        
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -3328,6 +3459,22 @@ public struct FfiConverterTypeNetworkEventKind: FfiConverterRustBuffer {
         case .peerBanned:
             writeInt(&buf, Int32(6))
         
+        
+        case .reachabilityChanged:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .relayReserved:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .relayLost:
+            writeInt(&buf, Int32(9))
+        
+        
+        case .directConnection:
+            writeInt(&buf, Int32(10))
+        
         }
     }
 }
@@ -3345,6 +3492,91 @@ public func FfiConverterTypeNetworkEventKind_lift(_ buf: RustBuffer) throws -> N
 #endif
 public func FfiConverterTypeNetworkEventKind_lower(_ value: NetworkEventKind) -> RustBuffer {
     return FfiConverterTypeNetworkEventKind.lower(value)
+}
+
+
+
+/**
+ * Whether other nodes can dial this one.
+ */
+
+public enum Reachability: Equatable, Hashable {
+    
+    /**
+     * Not known yet (no probe answered).
+     */
+    case unknown
+    /**
+     * Peers dialed this node back, or an external address was declared.
+     */
+    case `public`
+    /**
+     * Peers could not dial this node back: it is reached through a relay.
+     */
+    case `private`
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension Reachability: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeReachability: FfiConverterRustBuffer {
+    typealias SwiftType = Reachability
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Reachability {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .unknown
+        
+        case 2: return .`public`
+        
+        case 3: return .`private`
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: Reachability, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .unknown:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .`public`:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .`private`:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReachability_lift(_ buf: RustBuffer) throws -> Reachability {
+    return try FfiConverterTypeReachability.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReachability_lower(_ value: Reachability) -> RustBuffer {
+    return FfiConverterTypeReachability.lower(value)
 }
 
 
@@ -3644,6 +3876,30 @@ fileprivate struct FfiConverterOptionTypeTopicOptions: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeTopicOptions.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeReachability: FfiConverterRustBuffer {
+    typealias SwiftType = Reachability?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeReachability.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeReachability.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }

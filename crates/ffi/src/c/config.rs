@@ -50,6 +50,32 @@ pub enum hypar_event_kind {
     /// A peer misbehaved past the ban threshold and is banned; `peer_id`
     /// names it and `topic` is "" (bans are network-wide).
     HYPAR_EVENT_PEER_BANNED = 5,
+    /// Whether this node is publicly reachable changed; read it with
+    /// `hypar_network_stats` (`reachability`). `topic` is "".
+    HYPAR_EVENT_REACHABILITY_CHANGED = 6,
+    /// A relay (`peer_id`) accepted this node's reservation: peers reach it
+    /// through the relay's `/p2p-circuit` address, now among
+    /// `hypar_network_listen_addrs`. `topic` is "".
+    HYPAR_EVENT_RELAY_RESERVED = 7,
+    /// The reservation on this relay (`peer_id`) ended; a node that still
+    /// needs one reserves on another it is connected to. `topic` is "".
+    HYPAR_EVENT_RELAY_LOST = 8,
+    /// Hole punching gave a direct connection to `peer_id`, which was
+    /// reached through a relay. `topic` is "".
+    HYPAR_EVENT_DIRECT_CONNECTION = 9,
+}
+
+/// Whether other nodes can dial this one.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum hypar_reachability {
+    /// Not known yet (no probe answered).
+    #[default]
+    HYPAR_REACHABILITY_UNKNOWN = 0,
+    /// Peers dialed this node back, or an external address was declared.
+    HYPAR_REACHABILITY_PUBLIC = 1,
+    /// Peers could not dial this node back: it is reached through a relay.
+    HYPAR_REACHABILITY_PRIVATE = 2,
 }
 
 pub(crate) type EventCallback = extern "C" fn(*mut c_void, hypar_event_kind, *const c_char, *const c_char);
@@ -195,6 +221,90 @@ pub unsafe extern "C" fn hypar_network_config_set_mdns(cfg: *mut hypar_network_c
     unsafe {
         edit(cfg, |cfg| {
             cfg.config.mdns = enabled;
+            Ok(())
+        })
+    }
+}
+
+/// Offer relay service (circuit relay v2) to nodes behind NAT when
+/// `enabled` (default off, even on a publicly reachable node: relaying
+/// spends its bandwidth on others' traffic). Run it on the public nodes you
+/// operate for your application. A circuit carries at most 4 MiB for at
+/// most 5 minutes; hole punching normally replaces it within seconds.
+///
+/// # Safety
+/// `cfg` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_network_config_set_relay_server(
+    cfg: *mut hypar_network_config,
+    enabled: bool,
+) -> hypar_result {
+    // SAFETY: the function's contract.
+    unsafe {
+        edit(cfg, |cfg| {
+            cfg.config.relay_server = enabled;
+            Ok(())
+        })
+    }
+}
+
+/// Declare `multiaddr` (such as `"/ip4/203.0.113.7/tcp/4001"`) an address
+/// at which this node is publicly reachable (a server's public IP, a port
+/// forward): it is announced to peers at once, and the node counts as
+/// public without waiting for probes. Repeatable, at most 8 (more are
+/// reported by `hypar_network_new` as `HYPAR_ERR_INVALID_CONFIG`). A
+/// string that is not UTF-8 or not a multiaddr returns
+/// `HYPAR_ERR_INVALID_ARGUMENT`. The string is copied.
+///
+/// # Safety
+/// `cfg` is NULL or live; `multiaddr` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_network_config_add_external_addr(
+    cfg: *mut hypar_network_config,
+    multiaddr: *const c_char,
+) -> hypar_result {
+    // SAFETY: the function's contract.
+    unsafe {
+        edit(cfg, |cfg| {
+            let addr = arg_str(multiaddr, "multiaddr")?;
+            parse_multiaddr(addr)?;
+            cfg.config.external_addrs.push(addr.to_string());
+            Ok(())
+        })
+    }
+}
+
+/// Map a port on the local router with UPnP when `enabled` (default off).
+///
+/// # Safety
+/// `cfg` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_network_config_set_upnp(cfg: *mut hypar_network_config, enabled: bool) -> hypar_result {
+    // SAFETY: the function's contract.
+    unsafe {
+        edit(cfg, |cfg| {
+            cfg.config.upnp = enabled;
+            Ok(())
+        })
+    }
+}
+
+/// Count private address ranges (10/8, 172.16/12, 192.168/16, ...) as public
+/// when probing reachability, when `enabled` (default off). For test beds
+/// that play the internet on private addresses; never in the field, where
+/// a node would think itself reachable at a LAN address.
+///
+/// # Safety
+/// `cfg` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_network_config_set_private_is_public(
+    cfg: *mut hypar_network_config,
+    enabled: bool,
+) -> hypar_result {
+    // SAFETY: the function's contract.
+    unsafe {
+        edit(cfg, |cfg| {
+            cfg.config.private_is_public = enabled;
             Ok(())
         })
     }

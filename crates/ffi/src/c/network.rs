@@ -3,10 +3,10 @@
 use std::ffi::{c_char, CString};
 
 use super::boundary::boundary;
-use super::config::{hypar_event_kind, hypar_network_config, CNetworkConfig, EventCallback};
+use super::config::{hypar_event_kind, hypar_network_config, hypar_reachability, CNetworkConfig, EventCallback};
 use super::handles::{arg_out, take_box, try_ref, write_handle, write_out, Castable, OwnershipBox, UserData};
 use super::hypar_result;
-use crate::shared::{ForeignError, ForeignNetwork, NetworkEvent, NetworkEventKind};
+use crate::shared::{ForeignError, ForeignNetwork, NetworkEvent, NetworkEventKind, Reachability};
 
 /// A running node. Create with `hypar_network_new`; release with
 /// `hypar_network_free`. Every function taking a `const hypar_network *`
@@ -34,6 +34,12 @@ pub struct hypar_network_stats {
     pub peers_banned: u64,
     /// Peers banned now.
     pub banned_now: u64,
+    /// Whether other nodes can dial this one, as last probed.
+    pub reachability: hypar_reachability,
+    /// Neighbours (in any topic) reached only through a relay now.
+    pub relayed_links: usize,
+    /// Neighbours (in any topic) reached over a direct connection now.
+    pub direct_links: usize,
 }
 
 /// The live network behind a handle, refusing handles from a parent process.
@@ -84,6 +90,10 @@ fn call_event_callback(callback: EventCallback, userdata: UserData, event: Netwo
         NetworkEventKind::BootstrapFailed => hypar_event_kind::HYPAR_EVENT_BOOTSTRAP_FAILED,
         NetworkEventKind::Lagged => hypar_event_kind::HYPAR_EVENT_LAGGED,
         NetworkEventKind::PeerBanned => hypar_event_kind::HYPAR_EVENT_PEER_BANNED,
+        NetworkEventKind::ReachabilityChanged => hypar_event_kind::HYPAR_EVENT_REACHABILITY_CHANGED,
+        NetworkEventKind::RelayReserved => hypar_event_kind::HYPAR_EVENT_RELAY_RESERVED,
+        NetworkEventKind::RelayLost => hypar_event_kind::HYPAR_EVENT_RELAY_LOST,
+        NetworkEventKind::DirectConnection => hypar_event_kind::HYPAR_EVENT_DIRECT_CONNECTION,
     };
     let topic = CString::new(event.topic).unwrap_or_default();
     let peer = event.peer_id.map(|p| CString::new(p).unwrap_or_default());
@@ -157,6 +167,13 @@ pub unsafe extern "C" fn hypar_network_get_stats(
             frames_dropped: stats.frames_dropped,
             peers_banned: stats.peers_banned,
             banned_now: stats.banned_now,
+            reachability: match stats.reachability {
+                Reachability::Unknown => hypar_reachability::HYPAR_REACHABILITY_UNKNOWN,
+                Reachability::Public => hypar_reachability::HYPAR_REACHABILITY_PUBLIC,
+                Reachability::Private => hypar_reachability::HYPAR_REACHABILITY_PRIVATE,
+            },
+            relayed_links: stats.relayed_links as usize,
+            direct_links: stats.direct_links as usize,
         };
         // SAFETY: `out` was checked and is writable.
         unsafe { *out = stats };

@@ -16,6 +16,7 @@ pub(crate) use callback_thread::{CallbackSlot, CallbackThread};
 pub use error::{ErrorKind, ForeignError};
 pub use network::ForeignNetwork;
 pub use records::{
-    Message, NetworkConfig, NetworkEvent, NetworkEventKind, NetworkStats, TopicOptions, TopicStats, Verdict,
+    Message, NetworkConfig, NetworkEvent, NetworkEventKind, NetworkStats, Reachability, TopicOptions, TopicStats,
+    Verdict,
 };
 pub use topic::{Delivery, ForeignTopic, Validator};

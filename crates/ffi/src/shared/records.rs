@@ -56,6 +56,24 @@ pub struct NetworkConfig {
     /// `com.apple.developer.networking.multicast` entitlement.
     #[uniffi(default)]
     pub mdns: bool,
+    /// Offer relay service to nodes behind NAT (default off, even when the
+    /// node is publicly reachable: relaying spends its bandwidth on others).
+    /// Run it on the public nodes you operate for your application.
+    #[uniffi(default)]
+    pub relay_server: bool,
+    /// Multiaddrs at which this node is publicly reachable, declared by the
+    /// operator (at most 8): announced at once, and the node counts as
+    /// public without waiting for probes.
+    #[uniffi(default)]
+    pub external_addrs: Vec<String>,
+    /// Map a port on the local router with UPnP (default off).
+    #[uniffi(default)]
+    pub upnp: bool,
+    /// Count private address ranges as public when probing reachability,
+    /// for test beds that play the internet on private addresses. Never in
+    /// the field.
+    #[uniffi(default)]
+    pub private_is_public: bool,
 }
 
 impl NetworkConfig {
@@ -85,6 +103,10 @@ impl NetworkConfig {
             config.peer_byte_rate = n;
         }
         config.mdns = self.mdns;
+        config.relay_server = self.relay_server;
+        config.external_addrs = parse_multiaddrs(&self.external_addrs)?;
+        config.upnp = self.upnp;
+        config.private_is_public = self.private_is_public;
         let keypair = match &self.keypair {
             Some(bytes) => Keypair::from_bytes(bytes)?,
             None => Keypair::generate(),
@@ -112,6 +134,41 @@ pub enum NetworkEventKind {
     /// A peer misbehaved past the ban threshold and is banned (`peer_id`
     /// names it; the topic is empty: bans are network-wide).
     PeerBanned,
+    /// Whether this node is publicly reachable changed (`reachability`
+    /// says how; network-wide).
+    ReachabilityChanged,
+    /// A relay (`peer_id`) accepted this node's reservation: peers reach it
+    /// through the relay's `/p2p-circuit` address, now among its listen
+    /// addresses (network-wide).
+    RelayReserved,
+    /// The reservation on this relay (`peer_id`) ended; a node that still
+    /// needs one reserves on another it is connected to (network-wide).
+    RelayLost,
+    /// Hole punching gave a direct connection to `peer_id`, which was
+    /// reached through a relay (network-wide).
+    DirectConnection,
+}
+
+/// Whether other nodes can dial this one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, uniffi::Enum)]
+pub enum Reachability {
+    /// Not known yet (no probe answered).
+    #[default]
+    Unknown,
+    /// Peers dialed this node back, or an external address was declared.
+    Public,
+    /// Peers could not dial this node back: it is reached through a relay.
+    Private,
+}
+
+impl From<hypar::Reachability> for Reachability {
+    fn from(r: hypar::Reachability) -> Self {
+        match r {
+            hypar::Reachability::Unknown => Reachability::Unknown,
+            hypar::Reachability::Public => Reachability::Public,
+            hypar::Reachability::Private => Reachability::Private,
+        }
+    }
 }
 
 /// Something that happened in one topic.
@@ -125,12 +182,15 @@ pub struct NetworkEvent {
     pub peer_id: Option<String>,
     /// Messages missed since the last report, for `Lagged`; 0 otherwise.
     pub missed: u64,
+    /// The new reachability, for `ReachabilityChanged`.
+    pub reachability: Option<Reachability>,
 }
 
 impl NetworkEvent {
     /// The foreign form of `e`; `None` for a kind the foreign faces do not
     /// name yet (the core's `EventKind` is non-exhaustive).
     pub fn from_event(e: hypar::Event) -> Option<Self> {
+        let mut reachability = None;
         let (kind, peer, missed) = match e.kind {
             EventKind::Joined => (NetworkEventKind::Joined, None, 0),
             EventKind::NeighborUp(p) => (NetworkEventKind::NeighborUp, Some(p), 0),
@@ -138,9 +198,16 @@ impl NetworkEvent {
             EventKind::BootstrapFailed => (NetworkEventKind::BootstrapFailed, None, 0),
             EventKind::Lagged { missed } => (NetworkEventKind::Lagged, None, missed),
             EventKind::PeerBanned(p) => (NetworkEventKind::PeerBanned, Some(p), 0),
+            EventKind::ReachabilityChanged(r) => {
+                reachability = Some(r.into());
+                (NetworkEventKind::ReachabilityChanged, None, 0)
+            }
+            EventKind::RelayReserved(p) => (NetworkEventKind::RelayReserved, Some(p), 0),
+            EventKind::RelayLost(p) => (NetworkEventKind::RelayLost, Some(p), 0),
+            EventKind::DirectConnection(p) => (NetworkEventKind::DirectConnection, Some(p), 0),
             _ => return None,
         };
-        Some(NetworkEvent { topic: e.topic, kind, peer_id: peer.map(|p| p.to_string()), missed })
+        Some(NetworkEvent { topic: e.topic, kind, peer_id: peer.map(|p| p.to_string()), missed, reachability })
     }
 }
 
@@ -238,6 +305,14 @@ pub struct NetworkStats {
     pub peers_banned: u64,
     /// Peers banned now.
     pub banned_now: u64,
+    /// Whether other nodes can dial this one, as last probed.
+    pub reachability: Reachability,
+    /// Neighbours (in any topic) reached only through a relay now.
+    pub relayed_links: u64,
+    /// Neighbours (in any topic) reached over a direct connection now.
+    pub direct_links: u64,
+    /// The relay holding this node's reservation, if one does.
+    pub relay: Option<String>,
 }
 
 impl From<hypar::Stats> for NetworkStats {
@@ -248,6 +323,10 @@ impl From<hypar::Stats> for NetworkStats {
             frames_dropped: s.frames_dropped,
             peers_banned: s.peers_banned,
             banned_now: s.banned_now as u64,
+            reachability: s.reachability.into(),
+            relayed_links: s.relayed_links as u64,
+            direct_links: s.direct_links as u64,
+            relay: s.relay.map(|p| p.to_string()),
         }
     }
 }

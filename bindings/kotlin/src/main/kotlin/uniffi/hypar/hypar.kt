@@ -3936,6 +3936,32 @@ data class NetworkConfig (
      * `com.apple.developer.networking.multicast` entitlement.
      */
     var `mdns`: kotlin.Boolean = false 
+    , 
+    /**
+     * Offer relay service to nodes behind NAT (default off, even when the
+     * node is publicly reachable: relaying spends its bandwidth on others).
+     * Run it on the public nodes you operate for your application.
+     */
+    var `relayServer`: kotlin.Boolean = false 
+    , 
+    /**
+     * Multiaddrs at which this node is publicly reachable, declared by the
+     * operator (at most 8): announced at once, and the node counts as
+     * public without waiting for probes.
+     */
+    var `externalAddrs`: List<kotlin.String> = listOf() 
+    , 
+    /**
+     * Map a port on the local router with UPnP (default off).
+     */
+    var `upnp`: kotlin.Boolean = false 
+    , 
+    /**
+     * Count private address ranges as public when probing reachability,
+     * for test beds that play the internet on private addresses. Never in
+     * the field.
+     */
+    var `privateIsPublic`: kotlin.Boolean = false 
     
 ){
     
@@ -3961,6 +3987,10 @@ public object FfiConverterTypeNetworkConfig: FfiConverterRustBuffer<NetworkConfi
             FfiConverterOptionalUInt.read(buf),
             FfiConverterOptionalULong.read(buf),
             FfiConverterBoolean.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterBoolean.read(buf),
         )
     }
 
@@ -3973,7 +4003,11 @@ public object FfiConverterTypeNetworkConfig: FfiConverterRustBuffer<NetworkConfi
             FfiConverterOptionalULong.allocationSize(value.`banDurationMs`) +
             FfiConverterOptionalUInt.allocationSize(value.`peerFrameRate`) +
             FfiConverterOptionalULong.allocationSize(value.`peerByteRate`) +
-            FfiConverterBoolean.allocationSize(value.`mdns`)
+            FfiConverterBoolean.allocationSize(value.`mdns`) +
+            FfiConverterBoolean.allocationSize(value.`relayServer`) +
+            FfiConverterSequenceString.allocationSize(value.`externalAddrs`) +
+            FfiConverterBoolean.allocationSize(value.`upnp`) +
+            FfiConverterBoolean.allocationSize(value.`privateIsPublic`)
     )
 
     override fun write(value: NetworkConfig, buf: ByteBuffer) {
@@ -3986,6 +4020,10 @@ public object FfiConverterTypeNetworkConfig: FfiConverterRustBuffer<NetworkConfi
             FfiConverterOptionalUInt.write(value.`peerFrameRate`, buf)
             FfiConverterOptionalULong.write(value.`peerByteRate`, buf)
             FfiConverterBoolean.write(value.`mdns`, buf)
+            FfiConverterBoolean.write(value.`relayServer`, buf)
+            FfiConverterSequenceString.write(value.`externalAddrs`, buf)
+            FfiConverterBoolean.write(value.`upnp`, buf)
+            FfiConverterBoolean.write(value.`privateIsPublic`, buf)
     }
 }
 
@@ -4014,6 +4052,11 @@ data class NetworkEvent (
      * Messages missed since the last report, for `Lagged`; 0 otherwise.
      */
     var `missed`: kotlin.ULong
+    , 
+    /**
+     * The new reachability, for `ReachabilityChanged`.
+     */
+    var `reachability`: Reachability?
     
 ){
     
@@ -4034,6 +4077,7 @@ public object FfiConverterTypeNetworkEvent: FfiConverterRustBuffer<NetworkEvent>
             FfiConverterTypeNetworkEventKind.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterULong.read(buf),
+            FfiConverterOptionalTypeReachability.read(buf),
         )
     }
 
@@ -4041,7 +4085,8 @@ public object FfiConverterTypeNetworkEvent: FfiConverterRustBuffer<NetworkEvent>
             FfiConverterString.allocationSize(value.`topic`) +
             FfiConverterTypeNetworkEventKind.allocationSize(value.`kind`) +
             FfiConverterOptionalString.allocationSize(value.`peerId`) +
-            FfiConverterULong.allocationSize(value.`missed`)
+            FfiConverterULong.allocationSize(value.`missed`) +
+            FfiConverterOptionalTypeReachability.allocationSize(value.`reachability`)
     )
 
     override fun write(value: NetworkEvent, buf: ByteBuffer) {
@@ -4049,6 +4094,7 @@ public object FfiConverterTypeNetworkEvent: FfiConverterRustBuffer<NetworkEvent>
             FfiConverterTypeNetworkEventKind.write(value.`kind`, buf)
             FfiConverterOptionalString.write(value.`peerId`, buf)
             FfiConverterULong.write(value.`missed`, buf)
+            FfiConverterOptionalTypeReachability.write(value.`reachability`, buf)
     }
 }
 
@@ -4082,6 +4128,26 @@ data class NetworkStats (
      * Peers banned now.
      */
     var `bannedNow`: kotlin.ULong
+    , 
+    /**
+     * Whether other nodes can dial this one, as last probed.
+     */
+    var `reachability`: Reachability
+    , 
+    /**
+     * Neighbours (in any topic) reached only through a relay now.
+     */
+    var `relayedLinks`: kotlin.ULong
+    , 
+    /**
+     * Neighbours (in any topic) reached over a direct connection now.
+     */
+    var `directLinks`: kotlin.ULong
+    , 
+    /**
+     * The relay holding this node's reservation, if one does.
+     */
+    var `relay`: kotlin.String?
     
 ){
     
@@ -4103,6 +4169,10 @@ public object FfiConverterTypeNetworkStats: FfiConverterRustBuffer<NetworkStats>
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
+            FfiConverterTypeReachability.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterOptionalString.read(buf),
         )
     }
 
@@ -4111,7 +4181,11 @@ public object FfiConverterTypeNetworkStats: FfiConverterRustBuffer<NetworkStats>
             FfiConverterULong.allocationSize(value.`connectedPeers`) +
             FfiConverterULong.allocationSize(value.`framesDropped`) +
             FfiConverterULong.allocationSize(value.`peersBanned`) +
-            FfiConverterULong.allocationSize(value.`bannedNow`)
+            FfiConverterULong.allocationSize(value.`bannedNow`) +
+            FfiConverterTypeReachability.allocationSize(value.`reachability`) +
+            FfiConverterULong.allocationSize(value.`relayedLinks`) +
+            FfiConverterULong.allocationSize(value.`directLinks`) +
+            FfiConverterOptionalString.allocationSize(value.`relay`)
     )
 
     override fun write(value: NetworkStats, buf: ByteBuffer) {
@@ -4120,6 +4194,10 @@ public object FfiConverterTypeNetworkStats: FfiConverterRustBuffer<NetworkStats>
             FfiConverterULong.write(value.`framesDropped`, buf)
             FfiConverterULong.write(value.`peersBanned`, buf)
             FfiConverterULong.write(value.`bannedNow`, buf)
+            FfiConverterTypeReachability.write(value.`reachability`, buf)
+            FfiConverterULong.write(value.`relayedLinks`, buf)
+            FfiConverterULong.write(value.`directLinks`, buf)
+            FfiConverterOptionalString.write(value.`relay`, buf)
     }
 }
 
@@ -4685,7 +4763,28 @@ enum class NetworkEventKind {
      * A peer misbehaved past the ban threshold and is banned (`peer_id`
      * names it; the topic is empty: bans are network-wide).
      */
-    PEER_BANNED;
+    PEER_BANNED,
+    /**
+     * Whether this node is publicly reachable changed (`reachability`
+     * says how; network-wide).
+     */
+    REACHABILITY_CHANGED,
+    /**
+     * A relay (`peer_id`) accepted this node's reservation: peers reach it
+     * through the relay's `/p2p-circuit` address, now among its listen
+     * addresses (network-wide).
+     */
+    RELAY_RESERVED,
+    /**
+     * The reservation on this relay (`peer_id`) ended; a node that still
+     * needs one reserves on another it is connected to (network-wide).
+     */
+    RELAY_LOST,
+    /**
+     * Hole punching gave a direct connection to `peer_id`, which was
+     * reached through a relay (network-wide).
+     */
+    DIRECT_CONNECTION;
 
     
 
@@ -4707,6 +4806,53 @@ public object FfiConverterTypeNetworkEventKind: FfiConverterRustBuffer<NetworkEv
     override fun allocationSize(value: NetworkEventKind) = 4UL
 
     override fun write(value: NetworkEventKind, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * Whether other nodes can dial this one.
+ */
+
+enum class Reachability {
+    
+    /**
+     * Not known yet (no probe answered).
+     */
+    UNKNOWN,
+    /**
+     * Peers dialed this node back, or an external address was declared.
+     */
+    PUBLIC,
+    /**
+     * Peers could not dial this node back: it is reached through a relay.
+     */
+    PRIVATE;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeReachability: FfiConverterRustBuffer<Reachability> {
+    override fun read(buf: ByteBuffer) = try {
+        Reachability.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: Reachability) = 4UL
+
+    override fun write(value: Reachability, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
@@ -5044,6 +5190,38 @@ public object FfiConverterOptionalTypeTopicOptions: FfiConverterRustBuffer<Topic
         } else {
             buf.put(1)
             FfiConverterTypeTopicOptions.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeReachability: FfiConverterRustBuffer<Reachability?> {
+    override fun read(buf: ByteBuffer): Reachability? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeReachability.read(buf)
+    }
+
+    override fun allocationSize(value: Reachability?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeReachability.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Reachability?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeReachability.write(value, buf)
         }
     }
 }
