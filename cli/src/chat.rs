@@ -214,6 +214,8 @@ pub(crate) fn run(a: ChatArgs) -> Result<(), String> {
     let net = Arc::new(Network::new(a.reach.config(&a.listen), keypair).map_err(|e| e.to_string())?);
     let output = Arc::new(Output { json: a.json, stdout: std::sync::Mutex::new(std::io::stdout()) });
     announce(&net, &output, "ready");
+    // Subscribed before joining: the join's first events are not missed.
+    let events = net.events();
     let mut topic = net.join(topic::Config::new(a.topic.clone(), a.bootstrap.clone())).map_err(|e| e.to_string())?;
     let publisher = topic.publisher();
 
@@ -225,7 +227,7 @@ pub(crate) fn run(a: ChatArgs) -> Result<(), String> {
         }
     });
     let (events_net, out) = (net.clone(), output.clone());
-    std::thread::spawn(move || print_events(&events_net, &out));
+    std::thread::spawn(move || print_events(&events_net, events, &out));
     // Lines typed before the first neighbour is there wait in the topic's
     // publish buffer and go out once it is.
     for line in std::io::stdin().lock().lines() {
@@ -269,8 +271,7 @@ fn announce(net: &Network, output: &Output, kind: &str) {
 
 /// Print the network's events until it shuts down. A new relay
 /// reservation changes the addresses: they are printed again (`addrs`).
-fn print_events(net: &Network, out: &Output) {
-    let mut events = net.events();
+fn print_events(net: &Network, mut events: hypar::Events, out: &Output) {
     while let Some(e) = events.recv_blocking() {
         let (text, kind, fields) = match e.kind {
             EventKind::NeighborUp(p) => {
@@ -322,6 +323,7 @@ pub(crate) fn relay(a: RelayArgs) -> Result<(), String> {
         upnp: false,
     };
     let net = Network::new(reach.config(&a.listen), keypair).map_err(|e| e.to_string())?;
+    let events = net.events();
     let output = Output { json: a.json, stdout: std::sync::Mutex::new(std::io::stdout()) };
     let _topics: Vec<topic::Topic> = a
         .topic
@@ -333,7 +335,7 @@ pub(crate) fn relay(a: RelayArgs) -> Result<(), String> {
     if !a.json {
         eprintln!("relaying for nodes behind NAT; stop with Ctrl-C");
     }
-    print_events(&net, &output);
+    print_events(&net, events, &output);
     Ok(())
 }
 

@@ -293,9 +293,12 @@ class Bed:
             _sh("ip", "-n", ns, "route", "add", "default", "via", gateway)
         return Host(self, name, ns, addr, switch)
 
-    def router(self, name: str, lan: Switch, wan: Switch, nat: bool = False) -> Router:
+    def router(self, name: str, lan: Switch, wan: Switch, nat: bool = False, random_ports: bool = False) -> Router:
         """A router between `lan` and `wan`; hosts of the LAN use its LAN
-        address as gateway. With `nat`, the LAN is masqueraded."""
+        address as gateway. With `nat`, the LAN is masqueraded: a LAN host's
+        source port is kept when it is free (what hole punching needs), or,
+        with `random_ports`, replaced by a random one for every connection
+        (a symmetric NAT, through which hole punching fails)."""
         ns = self._namespace(name)
         lan_addr = lan.plug(ns, name, "lan0", str(lan.subnet.network_address + 1))
         wan_addr = wan.plug(ns, f"{name}-wan", "wan0")
@@ -305,24 +308,24 @@ class Bed:
         if nat:
             if shutil.which("nft") is None:
                 raise BedUnavailable("NAT needs `nft` (nftables), which is not installed")
-            rules = """
-table ip nat {
-  chain postrouting {
+            rules = f"""
+table ip nat {{
+  chain postrouting {{
     type nat hook postrouting priority 100;
-    oifname "wan0" masquerade
-  }
-}
-table ip filter {
-  chain input {
+    oifname "wan0" masquerade{" random" if random_ports else ""}
+  }}
+}}
+table ip filter {{
+  chain input {{
     type filter hook input priority 0; policy accept;
     iifname "wan0" ct state new drop
-  }
-  chain forwarding {
+  }}
+  chain forwarding {{
     type filter hook forward priority 0; policy drop;
     ct state established,related accept
     iifname "lan0" accept
-  }
-}
+  }}
+}}
 """
             subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=rules, text=True, check=True,
                            capture_output=True, timeout=20)

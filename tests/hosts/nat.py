@@ -19,6 +19,7 @@ import json
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,16 +48,16 @@ class World:
     routers: list[Router] = field(default_factory=list)
 
 
-def world(bed: Bed, workdir: Path, publics: int, per_router: Sequence[int]) -> World:
+def world(bed: Bed, workdir: Path, publics: int, per_router: Sequence[int], random_ports: bool = False) -> World:
     """`publics` hosts on the internet switch; router i masquerades
-    `per_router[i]` hosts behind it."""
+    `per_router[i]` hosts behind it (symmetric NATs with `random_ports`)."""
     wan = bed.switch("wan", "10.230.0.0/24")
     public = [bed.host(f"p{i}", wan) for i in range(publics)]
     nated: list[Host] = []
     routers: list[Router] = []
     for r, count in enumerate(per_router):
         lan = bed.switch(f"lan{r}", f"10.{231 + r}.0.0/24")
-        router = bed.router(f"r{r}", lan, wan, nat=True)
+        router = bed.router(f"r{r}", lan, wan, nat=True, random_ports=random_ports)
         routers.append(router)
         nated += [bed.host(f"n{r}x{j}", lan, gateway=router.lan_addr) for j in range(count)]
     swarm = ChatSwarm(bed, 0, workdir, hosts=public + nated)
@@ -129,27 +130,128 @@ def direct_pair(bed: Bed, workdir: Path) -> Figures:
     return fig
 
 
-SCENARIOS = {"direct_pair": direct_pair}
+def circuit_only(bed: Bed, workdir: Path) -> Figures:
+    """A NATed host whose only contact is another NATed host's relay
+    address (`/p2p-circuit`) joins through it and delivers."""
+    w = world(bed, workdir, publics=1, per_router=[1, 1])
+    s, (relay,), (a, c) = w.swarm, w.public, w.nated
+    start_relay(w, relay)
+    start_nated(w, a, [relay])
+    s.wait_until("a relay slot", lambda: bool(records(s, a, "addrs")), 60)
+    circuit = next(x for x in records(s, a, "addrs")[-1]["addrs"] if "/p2p-circuit/" in x)
+    s.start(c, bootstrap=[], extra=[*REACH, *listen_quic(c), "--bootstrap", circuit])
+    joined_s = s.wait_until("the host joining through the circuit address", lambda: bool(s.neighbours(c)), 60)
+    msgs = s.publish([a, c], 10)
+    s.wait_delivered(msgs, s.hosts, timeout=30)
+    fig = s.measure(Figures("circuit_only", 3), msgs, s.hosts)
+    fig.extra["joined_s"] = round(joined_s, 2)
+    return fig
+
+
+def two_relays(bed: Bed, workdir: Path, per_router: Sequence[int] = (2, 2, 2, 2)) -> Figures:
+    """NATed hosts behind four routers and two public relays, which are
+    also the bootstrap hosts. Everyone delivers everything; then the relay
+    holding most reservations is killed, the hosts that lost their slot
+    reserve on the other, and everything published by the live hosts
+    still reaches every live host."""
+    w = world(bed, workdir, publics=2, per_router=per_router)
+    s, publics, nated = w.swarm, w.public, w.nated
+    start_relay(w, publics[0])
+    start_relay(w, publics[1], bootstrap=[publics[0]])
+    for h in nated:
+        start_nated(w, h, publics)
+    s.wait_until("every NATed host reserving a relay slot", lambda: all(records(s, h, "relay_reserved")
+                                                                          for h in nated), 60)
+    s.wait_connected(s.hosts)
+    before = s.publish(s.hosts, 5)
+    s.wait_delivered(before, s.hosts, timeout=60)
+    fig = s.measure(Figures("two_relays", len(s.hosts)), before, s.hosts)
+
+    def relay_of(h: Host) -> str:
+        return str(records(s, h, "relay_reserved")[-1]["relay"])
+
+    busiest = max(publics, key=lambda p: sum(relay_of(h) == s.peer_ids[p.name] for h in nated))
+    moved = [h for h in nated if relay_of(h) == s.peer_ids[busiest.name]]
+    other = next(p for p in publics if p is not busiest)
+    s.kill(busiest)
+    killed_at = time.monotonic()
+    s.wait_until("the hosts that lost their slot reserving on the other relay",
+                 lambda: all(relay_of(h) == s.peer_ids[other.name] for h in moved), 60)
+    fig.extra["re_reserved_s"] = round(time.monotonic() - killed_at, 2)
+    fig.extra["moved"] = len(moved)
+    live = s.live()
+    after = s.publish(live, 5)
+    s.wait_delivered(after, live, timeout=60)
+    fig = s.measure(fig, after, live)
+    return fig
+
+
+def circuit_cut(bed: Bed, workdir: Path, seconds: float = 4.0) -> Figures:
+    """Two hosts behind symmetric NATs (random source ports: hole punching
+    fails, so their link stays relayed) and two public relays. Every host
+    that bootstraps does so from relay p0, so both NATed hosts reserve
+    there and their link is a circuit through p0. While every host streams
+    messages, p0 is killed: the circuit is cut mid-stream. Everything the
+    live hosts published must still reach every live host."""
+    w = world(bed, workdir, publics=2, per_router=[1, 1], random_ports=True)
+    s, (p0, p1), (a, c) = w.swarm, w.public, w.nated
+    start_relay(w, p0)
+    start_relay(w, p1, bootstrap=[p0])
+    for h in (a, c):
+        start_nated(w, h, [p0])
+    ids = s.peer_ids
+    s.wait_until("the NATed hosts linked through the relay",
+                 lambda: ids[c.name] in s.neighbours(a) and ids[a.name] in s.neighbours(c), 60)
+    fig = Figures("circuit_cut", 4)
+    fig.extra["relayed_links_before"] = [stats(s, h)["relayed_links"] for h in (a, c)]
+    live = [p1, a, c]
+    sent: list[str] = []
+    streamer = threading.Thread(target=lambda: sent.extend(s.publish(live, int(seconds / 0.02 / 3), 0.02)))
+    streamer.start()
+    time.sleep(seconds / 3)
+    s.kill(p0)
+    streamer.join()
+    s.wait_delivered(sent, live, timeout=60)
+    fig = s.measure(fig, sent, live)
+    fig.extra["re_reserved"] = all(records(s, h, "relay_reserved")[-1]["relay"] == ids[p1.name] for h in (a, c))
+    return fig
+
+
+SCENARIOS = {
+    "direct_pair": direct_pair,
+    "circuit_only": circuit_only,
+    "two_relays": two_relays,
+    "circuit_cut": circuit_cut,
+}
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--attempts", type=int, default=1, help="runs of the direct-upgrade scenario (default 1)")
+    p.add_argument("--attempts", type=int, default=20, help="runs of the direct-upgrade scenario (default 20)")
     a = p.parse_args()
-    rows = []
-    for i in range(a.attempts):
+
+    def run(name: str) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="natbed-") as tmp, Bed() as b:
             try:
-                row = direct_pair(b, Path(tmp)).row()
+                row = SCENARIOS[name](b, Path(tmp)).row()
             except (TimeoutError, RuntimeError) as e:
-                row = {"scenario": "direct_pair", "failed": str(e)}
-        rows.append(row)
+                row = {"scenario": name, "failed": str(e)}
         print(json.dumps(row), flush=True)
-    ok = [r for r in rows if "failed" not in r]
-    if ok:
-        direct = [float(r["to_direct_s"]) for r in ok]
-        print(f"\ndirect upgrade: {len(ok)}/{len(rows)}; time to direct median {statistics.median(direct):.2f} s, "
-              f"max {max(direct):.2f} s")
+        return row
+
+    pairs = [run("direct_pair") for _ in range(a.attempts)]
+    others = {name: run(name) for name in ("circuit_only", "circuit_cut", "two_relays")}
+    ok = [r for r in pairs if "failed" not in r and r["delivered_after_kill"]]
+    direct = sorted(float(r["to_direct_s"]) for r in ok)
+    print("\n| measure | value |\n|---|---|")
+    print(f"| direct upgrade (two NATs, port-preserving masquerade) | {len(ok)} / {len(pairs)} attempts |")
+    if direct:
+        print(f"| time to direct, from the second NATed host's start | median {statistics.median(direct):.2f} s, "
+              f"max {direct[-1]:.2f} s |")
+        p50 = statistics.median(float(r["p50_ms"]) for r in ok)
+        print(f"| latency over direct links (p50 of the runs' p50) | {p50:.1f} ms |")
+    for name, row in others.items():
+        print(f"| {name} | {', '.join(f'{k}={v}' for k, v in row.items() if k != 'scenario')} |")
     return 0
 
 

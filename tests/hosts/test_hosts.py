@@ -126,3 +126,23 @@ def test_nat_pair_goes_direct_and_survives_the_relay(bed: tuple[Bed, Path]) -> N
     assert_exact(fig)
     assert fig.extra["relayed_links"] == [0, 0], f"a relayed link was left after the upgrade: {fig.row()}"
     assert fig.extra["delivered_after_kill"], f"the NATed hosts lost each other with the relay: {fig.row()}"
+
+
+def test_a_host_known_only_by_its_circuit_address_is_joined(bed: tuple[Bed, Path]) -> None:
+    fig = nat.circuit_only(*bed)
+    report(fig)
+    assert_exact(fig)
+
+
+def test_a_circuit_cut_mid_stream_loses_nothing(bed: tuple[Bed, Path]) -> None:
+    fig = nat.circuit_cut(*bed)
+    report(fig)
+    assert fig.extra["relayed_links_before"] == [1, 1], f"the link was not relayed: {fig.row()}"
+    assert_exact(fig)
+    assert fig.extra["re_reserved"], fig.row()
+
+
+def test_two_relays_one_killed(bed: tuple[Bed, Path]) -> None:
+    fig = nat.two_relays(*bed)
+    report(fig)
+    assert_exact(fig)
