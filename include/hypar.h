@@ -624,6 +624,18 @@ hypar_result hypar_network_config_add_external_addr(hypar_network_config *cfg,
                                                     const char *multiaddr);
 
 /**
+ * Resolve `/dns` addresses with the name server at `ip` (such as
+ * `"1.1.1.1"` or `"2606:4700::1111"`); repeatable. Without any, the
+ * system's configuration is used, or, where it cannot be read (always on
+ * Android), Cloudflare's and Google's public resolvers. A string that is
+ * not an IP address returns `HYPAR_ERR_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `cfg` is NULL or live; `ip` is NULL or a NUL-terminated string.
+ */
+hypar_result hypar_network_config_add_dns_server(hypar_network_config *cfg, const char *ip);
+
+/**
  * Map a port on the local router with UPnP when `enabled` (default off).
  *
  * # Safety

@@ -125,7 +125,23 @@ pub struct NetworkConfig {
     /// the internet on private addresses. Off by default; never turn it on
     /// in the field: a node would think itself reachable at a LAN address.
     pub private_is_public: bool,
+    /// Name servers that resolve `/dns` addresses (bootstrap addresses
+    /// such as `/dns4/boot.example.com/tcp/4001`). Empty (the default): the
+    /// system's configuration (`/etc/resolv.conf` on Unix), or, where it
+    /// cannot be read, [`FALLBACK_DNS_SERVERS`]. Android always takes the
+    /// fallback: its resolver settings are reachable only through a Java
+    /// context a library loaded by an app does not have.
+    pub dns_servers: Vec<std::net::IpAddr>,
 }
+
+/// Public resolvers used when the system's configuration cannot be read
+/// and [`NetworkConfig::dns_servers`] is empty: Cloudflare's and Google's.
+pub const FALLBACK_DNS_SERVERS: [std::net::IpAddr; 4] = [
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(1, 1, 1, 1)),
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(8, 8, 8, 8)),
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(1, 0, 0, 1)),
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(8, 8, 4, 4)),
+];
 
 impl Default for NetworkConfig {
     fn default() -> Self {
@@ -155,6 +171,7 @@ impl Default for NetworkConfig {
             external_addrs: Vec::new(),
             upnp: false,
             private_is_public: false,
+            dns_servers: Vec::new(),
         }
     }
 }

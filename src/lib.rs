@@ -19,7 +19,9 @@ pub mod topic;
 
 pub use hypar_proto as proto;
 
-pub use config::{NetworkConfig, RELAY_CIRCUIT_BYTES, RELAY_CIRCUIT_DURATION, RELAY_MAX_CIRCUITS};
+pub use config::{
+    NetworkConfig, FALLBACK_DNS_SERVERS, RELAY_CIRCUIT_BYTES, RELAY_CIRCUIT_DURATION, RELAY_MAX_CIRCUITS,
+};
 pub use error::Error;
 pub use event::{Event, EventKind, Events, Reachability, Stats, TopicStats};
 pub use keypair::Keypair;

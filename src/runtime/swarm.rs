@@ -1,13 +1,15 @@
 //! The libp2p swarm the network thread drives: TCP and QUIC, Noise, Yamux,
 //! DNS, relayed circuits, and the behaviours composed into it.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
+use hickory_resolver::config::NameServerConfig;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{autonat, connection_limits, dcutr, identify, mdns, noise, relay, tcp, upnp, yamux, Swarm};
+use libp2p::{autonat, connection_limits, dcutr, dns, identify, mdns, noise, relay, tcp, upnp, yamux, Swarm};
 
-use crate::config::{RELAY_CIRCUIT_BYTES, RELAY_CIRCUIT_DURATION, RELAY_MAX_CIRCUITS};
+use crate::config::{FALLBACK_DNS_SERVERS, RELAY_CIRCUIT_BYTES, RELAY_CIRCUIT_DURATION, RELAY_MAX_CIRCUITS};
 use crate::net::{Behaviour as HyparBehaviour, Limits, Liveness, Rate};
 use crate::{Error, Keypair, NetworkConfig};
 
@@ -71,6 +73,38 @@ fn relay_server(me: libp2p::PeerId) -> relay::Behaviour {
     relay
 }
 
+/// How `/dns` addresses are resolved: the configured servers, else the
+/// system's configuration, else the public fallback (see
+/// [`NetworkConfig::dns_servers`]).
+fn resolver(config: &NetworkConfig) -> (dns::ResolverConfig, dns::ResolverOpts) {
+    let servers = |ips: &[IpAddr]| {
+        let servers = ips.iter().map(|ip| NameServerConfig::udp_and_tcp(*ip)).collect();
+        (dns::ResolverConfig::from_name_servers(servers), dns::ResolverOpts::default())
+    };
+    if !config.dns_servers.is_empty() {
+        return servers(&config.dns_servers);
+    }
+    match system_resolver() {
+        Ok(system) => system,
+        Err(reason) => {
+            tracing::warn!("cannot read the system's DNS configuration ({reason}); using public resolvers");
+            servers(&FALLBACK_DNS_SERVERS)
+        }
+    }
+}
+
+#[cfg(not(target_os = "android"))]
+fn system_resolver() -> Result<(dns::ResolverConfig, dns::ResolverOpts), String> {
+    hickory_resolver::system_conf::read_system_conf().map_err(|e| e.to_string())
+}
+
+/// hickory reads Android's settings through the app's Java context, which
+/// a library loaded by an app (JNA, uniffi) never has: it would panic.
+#[cfg(target_os = "android")]
+fn system_resolver() -> Result<(dns::ResolverConfig, dns::ResolverOpts), String> {
+    Err("Android's resolver settings need an app context".into())
+}
+
 /// Build the swarm for `keypair` with the limits of `config`.
 pub(crate) fn build(keypair: &Keypair, config: &NetworkConfig) -> Result<Swarm<Composed>, Error> {
     let runtime_err = |e: &dyn std::fmt::Display| Error::Runtime(e.to_string());
@@ -81,13 +115,13 @@ pub(crate) fn build(keypair: &Keypair, config: &NetworkConfig) -> Result<Swarm<C
         ),
         false => None,
     };
+    let resolver = resolver(config);
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair.0.clone())
         .with_tokio()
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
         .map_err(|e| runtime_err(&e))?
         .with_quic()
-        .with_dns()
-        .map_err(|e| runtime_err(&e))?
+        .with_dns_config(resolver.0, resolver.1)
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(|e| runtime_err(&e))?
         .with_behaviour(|key, relay_client| {
@@ -118,4 +152,21 @@ pub(crate) fn build(keypair: &Keypair, config: &NetworkConfig) -> Result<Swarm<C
         .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_connection_timeout))
         .build();
     Ok(swarm)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configured_name_servers_replace_the_system_ones() {
+        let ip: IpAddr = "192.0.2.53".parse().unwrap();
+        let config = NetworkConfig { dns_servers: vec![ip], ..NetworkConfig::default() };
+        let (configured, _) = resolver(&config);
+        let ips: Vec<IpAddr> = configured.name_servers.iter().map(|s| s.ip).collect();
+        assert_eq!(ips, vec![ip]);
+        // Without any: the system's, which this machine has.
+        let (system, _) = resolver(&NetworkConfig::default());
+        assert!(!system.name_servers.is_empty());
+    }
 }

@@ -96,9 +96,13 @@ int main(void) {
   OK(hypar_topic_gossip(ta, (const uint8_t *)"through the relay", 17));
   CHECK(wait_at_least(&received, 1, 20000));
 
-  /* A declared external address: public at once, no reservation. */
+  /* A declared external address: public at once, no reservation. Name
+     servers are IP addresses. */
   hypar_network_config *pcfg = hypar_network_config_new();
   OK(hypar_network_config_add_listen_addr(pcfg, "/ip4/127.0.0.1/tcp/0"));
+  EXPECT(HYPAR_ERR_INVALID_ARGUMENT, hypar_network_config_add_dns_server(pcfg, "dns.example"));
+  EXPECT(HYPAR_ERR_NULL_ARGUMENT, hypar_network_config_add_dns_server(pcfg, NULL));
+  OK(hypar_network_config_add_dns_server(pcfg, "192.0.2.53"));
   OK(hypar_network_config_add_external_addr(pcfg, "/ip4/192.0.2.7/tcp/4001"));
   hypar_network *p = NULL;
   OK(hypar_network_new(pcfg, &p));

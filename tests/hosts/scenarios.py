@@ -118,16 +118,17 @@ class ChatSwarm:
         return next(h for h in self.hosts if h.name == name)
 
     def start(self, h: Host, bootstrap: Optional[Sequence[Host]] = None,
-              extra: Sequence[str] = ()) -> Process:
+              extra: Sequence[str] = (), prefix: Sequence[str] = ()) -> Process:
         """Start (or restart) the chat on `h`, joining through `bootstrap`
-        (default: h0, unless `h` is h0), with `extra` arguments."""
+        (default: h0, unless `h` is h0), with `extra` arguments, run by the
+        `prefix` command if one is given."""
         if bootstrap is None:
             bootstrap = [] if h is self.hosts[0] else [self.hosts[0]]
         args = [self.bin, "chat", "--json", "--topic", TOPIC, "--listen", f"/ip4/{h.addr}/tcp/{PORT}",
                 "--key", str(self.key(h)), *extra]
         for b in bootstrap:
             args += ["--bootstrap", self.addr(b)]
-        p = h.spawn(args, env={"RUST_LOG": "off"})
+        p = h.spawn([*prefix, *args], env={"RUST_LOG": "off"})
         p.wait_for("ready", lambda rs: any(r["type"] == "ready" for r in rs), timeout=30)
         self.procs[h.name] = p
         return p
@@ -430,6 +431,23 @@ def mdns(bed: Bed, workdir: Path, n: int = 3) -> Figures:
     return fig
 
 
+def no_resolver(bed: Bed, workdir: Path) -> Figures:
+    """A host whose system resolver configuration cannot be read (as on
+    Android: here /etc/resolv.conf is replaced, in the host's own mount
+    namespace, by one without a name server) still starts, joins and
+    delivers: it falls back to public resolvers."""
+    s = ChatSwarm(bed, 2, workdir, subnet="10.221.0.0/24")
+    broken = workdir / "resolv.conf"
+    broken.write_text("# no name server here\n")
+    s.start(s.hosts[0])
+    mount = f"mount --bind {broken} /etc/resolv.conf && exec \"$@\""
+    s.start(s.hosts[1], prefix=["unshare", "--mount", "sh", "-c", mount, "sh"])
+    s.wait_connected(s.hosts)
+    msgs = s.publish(s.hosts, 5)
+    s.wait_delivered(msgs, s.hosts, timeout=30)
+    return s.measure(Figures("no_resolver", 2), msgs, s.hosts)
+
+
 SCENARIOS: dict[str, Callable[..., Figures]] = {
     "steady": steady,
     "crash": crash,
@@ -440,6 +458,7 @@ SCENARIOS: dict[str, Callable[..., Figures]] = {
     "slow_link": slow_link,
     "unreachable": unreachable,
     "mdns": mdns,
+    "no_resolver": no_resolver,
 }
 
 
@@ -453,7 +472,7 @@ def main() -> int:
     for name in a.only or list(SCENARIOS):
         with tempfile.TemporaryDirectory(prefix="hostbed-") as tmp, Bed() as b:
             fn = SCENARIOS[name]
-            kwargs: dict[str, Any] = {} if name in ("late_bootstrap", "unreachable") else {"n": a.hosts}
+            kwargs: dict[str, Any] = {} if name in ("late_bootstrap", "unreachable", "no_resolver") else {"n": a.hosts}
             fig = fn(b, Path(tmp), **kwargs)
         row = fig.row()
         rows.append(row)

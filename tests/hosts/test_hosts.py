@@ -146,3 +146,9 @@ def test_two_relays_one_killed(bed: tuple[Bed, Path]) -> None:
     fig = nat.two_relays(*bed)
     report(fig)
     assert_exact(fig)
+
+
+def test_a_host_without_a_readable_resolver_configuration_starts(bed: tuple[Bed, Path]) -> None:
+    fig = scenarios.no_resolver(*bed)
+    report(fig)
+    assert_exact(fig)

@@ -53,3 +53,12 @@ def test_reach_options_are_checked_by_name(network_factory):
         network_factory(external_addrs=["not a multiaddr"])
     with pytest.raises(hypar.InvalidConfig, match="external_addrs"):
         network_factory(external_addrs=[f"/ip4/192.0.2.{i}/tcp/4001" for i in range(9)])
+
+
+def test_name_servers_are_a_network_option(network_factory):
+    net = network_factory(dns_servers=["192.0.2.53", "2001:db8::53"])
+    assert net.listen_addrs()
+    with pytest.raises(hypar.InvalidArgument, match="dns_servers"):
+        network_factory(dns_servers=["not an ip"])
+    with pytest.raises(hypar.InvalidArgument, match="IP address strings"):
+        network_factory(dns_servers="1.1.1.1")

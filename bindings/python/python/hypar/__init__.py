@@ -120,15 +120,15 @@ def _as_bytes(data: BytesLike, what: str) -> bytes:
     raise InvalidArgument(f"{what} must be bytes, bytearray or memoryview, not {type(data).__name__}")
 
 
-def _as_addrs(addrs: Optional[Iterable[str]], what: str) -> list[str]:
+def _as_addrs(addrs: Optional[Iterable[str]], what: str, kind: str = "multiaddr") -> list[str]:
     if addrs is None:
         return []
     if isinstance(addrs, str):
-        raise InvalidArgument(f"{what} must be a list of multiaddr strings, not a single string")
+        raise InvalidArgument(f"{what} must be a list of {kind} strings, not a single string")
     out = list(addrs)
     for a in out:
         if not isinstance(a, str):
-            raise InvalidArgument(f"{what} must hold multiaddr strings, not {type(a).__name__}")
+            raise InvalidArgument(f"{what} must hold {kind} strings, not {type(a).__name__}")
     return out
 
 
@@ -520,7 +520,9 @@ class Network:
       announced at once; the node then counts as public without waiting for probes;
     - ``upnp``: map a port on the local router with UPnP (default off);
     - ``private_is_public``: count private address ranges as public when probing
-      reachability, for test beds only.
+      reachability, for test beds only;
+    - ``dns_servers``: IP addresses of name servers for ``/dns`` addresses (default: the
+      system's configuration, or where it cannot be read, as on Android, public resolvers).
 
     Every node can be reached through a relay: while it is not known to be publicly
     reachable, it reserves a slot on a connected peer that offers relay service, and hole
@@ -546,6 +548,7 @@ class Network:
         external_addrs: Optional[Iterable[str]] = None,
         upnp: bool = False,
         private_is_public: bool = False,
+        dns_servers: Optional[Iterable[str]] = None,
     ) -> None:
         flags = dict(mdns=mdns, relay_server=relay_server, upnp=upnp, private_is_public=private_is_public)
         for name, value in flags.items():
@@ -565,6 +568,7 @@ class Network:
             external_addrs=_as_addrs(external_addrs, "external_addrs"),
             upnp=upnp,
             private_is_public=private_is_public,
+            dns_servers=_as_addrs(dns_servers, "dns_servers", "IP address"),
         )
         self._inner = _HyparNetwork(options)
         self._topics: "weakref.WeakSet[Topic]" = weakref.WeakSet()

@@ -2249,6 +2249,12 @@ public struct NetworkConfig: Equatable, Hashable {
      * the field.
      */
     public var privateIsPublic: Bool
+    /**
+     * IP addresses of name servers that resolve `/dns` addresses. Empty
+     * (the default): the system's configuration, or, where it cannot be
+     * read (always on Android), Cloudflare's and Google's public resolvers.
+     */
+    public var dnsServers: [String]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2312,7 +2318,12 @@ public struct NetworkConfig: Equatable, Hashable {
          * Count private address ranges as public when probing reachability,
          * for test beds that play the internet on private addresses. Never in
          * the field.
-         */privateIsPublic: Bool = false) {
+         */privateIsPublic: Bool = false, 
+        /**
+         * IP addresses of name servers that resolve `/dns` addresses. Empty
+         * (the default): the system's configuration, or, where it cannot be
+         * read (always on Android), Cloudflare's and Google's public resolvers.
+         */dnsServers: [String] = []) {
         self.listen = listen
         self.keypair = keypair
         self.maxMessageSize = maxMessageSize
@@ -2326,6 +2337,7 @@ public struct NetworkConfig: Equatable, Hashable {
         self.externalAddrs = externalAddrs
         self.upnp = upnp
         self.privateIsPublic = privateIsPublic
+        self.dnsServers = dnsServers
     }
 
     
@@ -2356,7 +2368,8 @@ public struct FfiConverterTypeNetworkConfig: FfiConverterRustBuffer {
                 relayServer: FfiConverterBool.read(from: &buf), 
                 externalAddrs: FfiConverterSequenceString.read(from: &buf), 
                 upnp: FfiConverterBool.read(from: &buf), 
-                privateIsPublic: FfiConverterBool.read(from: &buf)
+                privateIsPublic: FfiConverterBool.read(from: &buf), 
+                dnsServers: FfiConverterSequenceString.read(from: &buf)
         )
     }
 
@@ -2374,6 +2387,7 @@ public struct FfiConverterTypeNetworkConfig: FfiConverterRustBuffer {
         FfiConverterSequenceString.write(value.externalAddrs, into: &buf)
         FfiConverterBool.write(value.upnp, into: &buf)
         FfiConverterBool.write(value.privateIsPublic, into: &buf)
+        FfiConverterSequenceString.write(value.dnsServers, into: &buf)
     }
 }
 

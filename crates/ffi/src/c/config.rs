@@ -7,7 +7,7 @@ use hypar::Keypair;
 use super::boundary::boundary;
 use super::handles::{arg_bytes, arg_str, take_box, to_box_ptr, try_mut, Castable, OwnershipBox, UserData};
 use super::hypar_result;
-use crate::shared::{parse_multiaddr, ForeignError, NetworkConfig};
+use crate::shared::{parse_ips, parse_multiaddr, ForeignError, NetworkConfig};
 
 /// Settings for `hypar_network_new`. Create with `hypar_network_config_new`;
 /// release with `hypar_network_config_free`. Not thread-safe: use one
@@ -269,6 +269,30 @@ pub unsafe extern "C" fn hypar_network_config_add_external_addr(
             let addr = arg_str(multiaddr, "multiaddr")?;
             parse_multiaddr(addr)?;
             cfg.config.external_addrs.push(addr.to_string());
+            Ok(())
+        })
+    }
+}
+
+/// Resolve `/dns` addresses with the name server at `ip` (such as
+/// `"1.1.1.1"` or `"2606:4700::1111"`); repeatable. Without any, the
+/// system's configuration is used, or, where it cannot be read (always on
+/// Android), Cloudflare's and Google's public resolvers. A string that is
+/// not an IP address returns `HYPAR_ERR_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `cfg` is NULL or live; `ip` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_network_config_add_dns_server(
+    cfg: *mut hypar_network_config,
+    ip: *const c_char,
+) -> hypar_result {
+    // SAFETY: the function's contract.
+    unsafe {
+        edit(cfg, |cfg| {
+            let ip = arg_str(ip, "ip")?.to_string();
+            parse_ips(std::slice::from_ref(&ip), "ip")?;
+            cfg.config.dns_servers.push(ip);
             Ok(())
         })
     }

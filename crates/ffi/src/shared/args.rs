@@ -13,3 +13,11 @@ pub fn parse_multiaddr(s: &str) -> Result<Multiaddr, ForeignError> {
 pub fn parse_multiaddrs(addrs: &[impl AsRef<str>]) -> Result<Vec<Multiaddr>, ForeignError> {
     addrs.iter().map(|a| parse_multiaddr(a.as_ref())).collect()
 }
+
+/// Parse IP addresses (such as `"1.1.1.1"` or `"2606:4700::1111"`) given
+/// for `what`.
+pub fn parse_ips(ips: &[String], what: &str) -> Result<Vec<std::net::IpAddr>, ForeignError> {
+    ips.iter()
+        .map(|ip| ip.parse().map_err(|_| ForeignError::invalid(format!("{what}: {ip:?} is not an IP address"))))
+        .collect()
+}

@@ -11,7 +11,7 @@ mod network;
 mod records;
 mod topic;
 
-pub use args::{parse_multiaddr, parse_multiaddrs};
+pub use args::{parse_ips, parse_multiaddr, parse_multiaddrs};
 pub(crate) use callback_thread::{CallbackSlot, CallbackThread};
 pub use error::{ErrorKind, ForeignError};
 pub use network::ForeignNetwork;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use hypar::proto::ProtocolConfig;
 use hypar::{EventKind, Keypair, PeerId};
 
-use super::args::parse_multiaddrs;
+use super::args::{parse_ips, parse_multiaddrs};
 use super::{ErrorKind, ForeignError};
 
 /// How a network starts. Every field has a default.
@@ -74,6 +74,11 @@ pub struct NetworkConfig {
     /// the field.
     #[uniffi(default)]
     pub private_is_public: bool,
+    /// IP addresses of name servers that resolve `/dns` addresses. Empty
+    /// (the default): the system's configuration, or, where it cannot be
+    /// read (always on Android), Cloudflare's and Google's public resolvers.
+    #[uniffi(default)]
+    pub dns_servers: Vec<String>,
 }
 
 impl NetworkConfig {
@@ -107,6 +112,7 @@ impl NetworkConfig {
         config.external_addrs = parse_multiaddrs(&self.external_addrs)?;
         config.upnp = self.upnp;
         config.private_is_public = self.private_is_public;
+        config.dns_servers = parse_ips(&self.dns_servers, "dns_servers")?;
         let keypair = match &self.keypair {
             Some(bytes) => Keypair::from_bytes(bytes)?,
             None => Keypair::generate(),

@@ -58,10 +58,17 @@ class RelayTest {
 
     @Test
     fun `a declared external address makes a node public, and bad ones are refused`() {
-        val config = NetworkConfig(listen = listOf(LOOPBACK), externalAddrs = listOf("/ip4/192.0.2.7/tcp/4001"))
+        val config = NetworkConfig(
+            listen = listOf(LOOPBACK),
+            externalAddrs = listOf("/ip4/192.0.2.7/tcp/4001"),
+            dnsServers = listOf("192.0.2.53"),
+        )
         HyparNetwork(config).use { assertEquals(Reachability.PUBLIC, it.stats().reachability) }
         assertThrows<HyparException.InvalidArgument> {
             HyparNetwork(NetworkConfig(listen = listOf(LOOPBACK), externalAddrs = listOf("nope")))
+        }
+        assertThrows<HyparException.InvalidArgument> {
+            HyparNetwork(NetworkConfig(listen = listOf(LOOPBACK), dnsServers = listOf("dns.example")))
         }
         val many = (0 until 9).map { "/ip4/192.0.2.$it/tcp/4001" }
         val e = assertThrows<HyparException.InvalidConfig> {

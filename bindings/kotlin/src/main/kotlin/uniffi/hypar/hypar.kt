@@ -3962,6 +3962,13 @@ data class NetworkConfig (
      * the field.
      */
     var `privateIsPublic`: kotlin.Boolean = false 
+    , 
+    /**
+     * IP addresses of name servers that resolve `/dns` addresses. Empty
+     * (the default): the system's configuration, or, where it cannot be
+     * read (always on Android), Cloudflare's and Google's public resolvers.
+     */
+    var `dnsServers`: List<kotlin.String> = listOf() 
     
 ){
     
@@ -3991,6 +3998,7 @@ public object FfiConverterTypeNetworkConfig: FfiConverterRustBuffer<NetworkConfi
             FfiConverterSequenceString.read(buf),
             FfiConverterBoolean.read(buf),
             FfiConverterBoolean.read(buf),
+            FfiConverterSequenceString.read(buf),
         )
     }
 
@@ -4007,7 +4015,8 @@ public object FfiConverterTypeNetworkConfig: FfiConverterRustBuffer<NetworkConfi
             FfiConverterBoolean.allocationSize(value.`relayServer`) +
             FfiConverterSequenceString.allocationSize(value.`externalAddrs`) +
             FfiConverterBoolean.allocationSize(value.`upnp`) +
-            FfiConverterBoolean.allocationSize(value.`privateIsPublic`)
+            FfiConverterBoolean.allocationSize(value.`privateIsPublic`) +
+            FfiConverterSequenceString.allocationSize(value.`dnsServers`)
     )
 
     override fun write(value: NetworkConfig, buf: ByteBuffer) {
@@ -4024,6 +4033,7 @@ public object FfiConverterTypeNetworkConfig: FfiConverterRustBuffer<NetworkConfi
             FfiConverterSequenceString.write(value.`externalAddrs`, buf)
             FfiConverterBoolean.write(value.`upnp`, buf)
             FfiConverterBoolean.write(value.`privateIsPublic`, buf)
+            FfiConverterSequenceString.write(value.`dnsServers`, buf)
     }
 }
 
