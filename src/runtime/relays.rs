@@ -104,7 +104,9 @@ impl Runtime {
     /// Keep one reservation while the node is not known to be public, and
     /// none once it is.
     pub(super) fn maintain_relays(&mut self) {
-        let public = self.relays.declared_public || self.relays.reachability == Reachability::Public;
+        // A relay serves from its own addresses and needs no relay itself.
+        let public =
+            self.relays.declared_public || self.relays.serves || self.relays.reachability == Reachability::Public;
         if public {
             if let Some(r) = self.relays.reservation.take() {
                 self.swarm.remove_listener(r.listener);

@@ -137,7 +137,7 @@ def test_a_host_known_only_by_its_circuit_address_is_joined(bed: tuple[Bed, Path
 def test_a_circuit_cut_mid_stream_loses_nothing(bed: tuple[Bed, Path]) -> None:
     fig = nat.circuit_cut(*bed)
     report(fig)
-    assert fig.extra["relayed_links_before"] == [1, 1], f"the link was not relayed: {fig.row()}"
+    assert all(n >= 1 for n in fig.extra["relayed_links_before"]), f"the link was not relayed: {fig.row()}"
     assert_exact(fig)
     assert fig.extra["re_reserved"], fig.row()
 
