@@ -153,6 +153,20 @@ class Router:
     lan_addr: str
     wan_addr: str
 
+    def count_to(self, addr: str) -> None:
+        """Count the bytes this (NAT) router forwards to `addr`."""
+        _sh("ip", "netns", "exec", self.ns, "nft", "insert", "rule", "ip", "filter", "forwarding",
+            "ip", "daddr", addr, "counter")
+
+    def bytes_to(self, addr: str) -> int:
+        """Bytes forwarded to `addr` since `count_to(addr)`."""
+        out = _sh("ip", "netns", "exec", self.ns, "nft", "list", "chain", "ip", "filter", "forwarding").stdout
+        for line in out.splitlines():
+            words = line.split()
+            if words[:3] == ["ip", "daddr", addr] and "bytes" in words:
+                return int(words[words.index("bytes") + 1])
+        raise KeyError(f"no counter for {addr} on {self.name}")
+
 
 class Process:
     """A process in a host. Its stdout is read line by line on a thread; each

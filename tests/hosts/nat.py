@@ -116,7 +116,17 @@ def direct_pair(bed: Bed, workdir: Path) -> Figures:
 
     s.wait_until("a direct connection between the NATed hosts", lambda: bool(direct_at()), 60)
     fig.extra["to_direct_s"] = round((min(direct_at()) - started) / 1e3, 2)
-    before = s.publish([a, b], 10)
+    # Traffic: what a's router forwards to b's router (the direct path)
+    # and to the relay, while a publishes 1 KiB messages.
+    r0, r1 = w.routers
+    for addr in (r1.wan_addr, relay.addr):
+        r0.count_to(addr)
+    before = s.publish([a], 50, size=1024)
+    s.wait_delivered(before, s.hosts, timeout=30)
+    fig.extra["a_published_kib"] = 50
+    fig.extra["direct_path_kib"] = round(r0.bytes_to(r1.wan_addr) / 1024, 1)
+    fig.extra["to_relay_kib"] = round(r0.bytes_to(relay.addr) / 1024, 1)
+    before += s.publish([b], 10)
     s.wait_delivered(before, s.hosts, timeout=30)
     fig = s.measure(fig, before, s.hosts)
     fig.extra["relayed_links"] = [stats(s, h)["relayed_links"] for h in (a, b)]

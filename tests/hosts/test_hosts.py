@@ -125,6 +125,9 @@ def test_nat_pair_goes_direct_and_survives_the_relay(bed: tuple[Bed, Path]) -> N
     report(fig)
     assert_exact(fig)
     assert fig.extra["relayed_links"] == [0, 0], f"a relayed link was left after the upgrade: {fig.row()}"
+    # From traffic: a's router sent the relay one copy of what a published
+    # (the relay's own, as a member); with b's copy relayed it would be two.
+    assert fig.extra["to_relay_kib"] < 1.6 * fig.extra["a_published_kib"], fig.row()
     assert fig.extra["delivered_after_kill"], f"the NATed hosts lost each other with the relay: {fig.row()}"
 
 
