@@ -277,6 +277,21 @@ impl Behaviour {
         self.connections.get(peer).and_then(|c| c.first()).is_some_and(|c| self.relayed.contains(c))
     }
 
+    /// Remember addresses for `peer` that a third party passed on: kept
+    /// only in free room, after those known, so they never displace what
+    /// the peer itself or a dial proved.
+    pub(crate) fn add_addresses_if_room(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        let Some(known) = self.addresses.get_mut(&peer) else { return self.add_addresses(peer, addrs) };
+        for a in addrs {
+            if known.len() >= super::peer_data::MAX_ADDRS {
+                break;
+            }
+            if !known.contains(&a) {
+                known.push(a);
+            }
+        }
+    }
+
     fn close(&mut self, peer: PeerId, connection: ConnectionId) {
         self.events.push_back(ToSwarm::CloseConnection { peer_id: peer, connection: CloseConnection::One(connection) });
     }
@@ -331,21 +346,31 @@ impl NetworkBehaviour for Behaviour {
     fn on_swarm_event(&mut self, event: FromSwarm) {
         match event {
             FromSwarm::ConnectionEstablished(e) => {
+                // Frames go through the first connection. A direct one takes
+                // over from a relayed one, which is closed (what it still
+                // holds is reported lost and repaired over the direct one);
+                // a relayed one arriving when a direct one exists is closed.
                 let conns = self.connections.entry(e.peer_id).or_default();
+                let relayed = &mut self.relayed;
+                let first_direct = conns.first().is_some_and(|c| !relayed.contains(c));
+                let mut close = Vec::new();
                 if e.endpoint.is_relayed() {
-                    self.relayed.insert(e.connection_id);
+                    relayed.insert(e.connection_id);
+                    conns.push(e.connection_id);
+                    if first_direct {
+                        close.push(e.connection_id);
+                    }
+                } else if first_direct {
                     conns.push(e.connection_id);
                 } else {
-                    // A direct connection carries the frames from now on;
-                    // relayed ones are closed (what they still hold is
-                    // reported lost and repaired over this one).
                     conns.insert(0, e.connection_id);
-                    for &c in conns.iter().filter(|c| self.relayed.contains(c)) {
-                        self.events.push_back(ToSwarm::CloseConnection {
-                            peer_id: e.peer_id,
-                            connection: CloseConnection::One(c),
-                        });
-                    }
+                    close.extend(conns.iter().filter(|c| relayed.contains(c)));
+                }
+                for c in close {
+                    self.events.push_back(ToSwarm::CloseConnection {
+                        peer_id: e.peer_id,
+                        connection: CloseConnection::One(c),
+                    });
                 }
                 if let Some(addr) = self.address_dials.remove(&e.connection_id) {
                     self.add_addresses(e.peer_id, vec![addr.clone()]);
@@ -370,7 +395,18 @@ impl NetworkBehaviour for Behaviour {
                 self.forget_connection(e.peer_id, e.connection_id);
                 if e.remaining_established == 0 {
                     self.connections.remove(&e.peer_id);
+                    // Frames that waited for a new connection (repairs of
+                    // what the closed one held) are lost with it: the peer
+                    // leaves the views now, and would take them as a
+                    // non-neighbour's.
+                    // Reported after the disconnection, so nothing is
+                    // repaired towards a peer that is no neighbour now.
                     self.events.push_back(ToSwarm::GenerateEvent(Event::Disconnected { peer: e.peer_id }));
+                    if let Some(frames) = self.waiting.remove(&e.peer_id) {
+                        let count = frames.len();
+                        let payloads = frames.into_iter().filter_map(|f| f.payload.map(|p| *p)).collect();
+                        self.events.push_back(ToSwarm::GenerateEvent(Event::Lost { peer: e.peer_id, count, payloads }));
+                    }
                 }
             }
             FromSwarm::ListenFailure(e) => {

@@ -229,10 +229,7 @@ impl Runtime {
                 self.swarm.behaviour_mut().hypar.add_addresses(peer_id, addrs);
             }
             SwarmEvent::NewListenAddr { address, .. } => self.on_new_listen_addr(address),
-            SwarmEvent::ExpiredListenAddr { address, .. } => {
-                self.handle.listen_addrs.write().retain(|a| *a != address);
-                self.announce_addresses();
-            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => self.on_expired_listen_addr(address),
             _ => {}
         }
     }
@@ -286,8 +283,12 @@ impl Runtime {
             }
             Output::Timer { after, timer } => self.schedule(after, Due::Proto(timer)),
             Output::Event { topic, event } => self.on_proto_event(topic, event),
-            Output::PeerData { peer, data } => {
-                self.swarm.behaviour_mut().hypar.add_addresses(peer, peer_data::decode(&data));
+            Output::PeerData { peer, data, firsthand } => {
+                let addrs = peer_data::decode(&data);
+                match firsthand {
+                    true => self.swarm.behaviour_mut().hypar.add_addresses(peer, addrs),
+                    false => self.swarm.behaviour_mut().hypar.add_addresses_if_room(peer, addrs),
+                }
             }
             Output::Disconnect { peer } => self.swarm.behaviour_mut().hypar.set_keep_alive(peer, false),
             Output::Validate { topic, from, message } => {

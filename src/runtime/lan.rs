@@ -56,16 +56,12 @@ impl Runtime {
                     }
                     tracing::debug!(%peer, "found on the LAN; checking that it speaks hypar");
                     remember(&mut self.lan.unchecked, peer);
-                    // Connected already: identify has run, and will not run
-                    // again soon; the connection exists for hypar's sake.
-                    if self.swarm.is_connected(&peer) {
-                        self.lan.unchecked.retain(|p| *p != peer);
-                        self.on_lan_peer(peer);
-                    } else {
-                        let opts = DialOpts::peer_id(peer).condition(PeerCondition::DisconnectedAndNotDialing).build();
-                        if let Err(e) = self.swarm.dial(opts) {
-                            tracing::debug!(%peer, "could not dial a LAN peer: {e}");
-                        }
+                    // Connected already (it found us first): its next
+                    // identify record (they are exchanged again every few
+                    // minutes) decides; never a JOIN on trust.
+                    let opts = DialOpts::peer_id(peer).condition(PeerCondition::DisconnectedAndNotDialing).build();
+                    if let Err(e) = self.swarm.dial(opts) {
+                        tracing::debug!(%peer, "not dialing a LAN peer: {e}");
                     }
                 }
             }

@@ -20,7 +20,7 @@ use crate::Reachability;
 /// Relays offered by connected peers, remembered at most.
 const MAX_OFFERS: usize = 32;
 /// A relay that refused or lost a reservation is not asked again for this
-/// long (unless it is the only one).
+/// long.
 const RELAY_BACKOFF: Duration = Duration::from_secs(30);
 
 /// The node's view of its reachability and its relay reservation.
@@ -44,6 +44,9 @@ struct Reservation {
     listener: ListenerId,
     /// The relay accepted (reported as `RelayReserved`).
     accepted: bool,
+    /// The overlay is to be told of the circuit address (one join walk per
+    /// reservation), once the address is among the listen addresses.
+    readvertise: bool,
 }
 
 impl Relays {
@@ -63,6 +66,20 @@ impl Relays {
     /// The relay holding an accepted reservation.
     pub(super) fn relay(&self) -> Option<PeerId> {
         self.reservation.as_ref().filter(|r| r.accepted).map(|r| r.relay)
+    }
+
+    /// A relay with no declared address serves from its bound ones.
+    pub(super) fn serves_from_bound(&self) -> bool {
+        self.serves && !self.declared_public
+    }
+}
+
+/// A relay tells the nodes it serves where it is reached (a reservation
+/// without addresses is useless to them): without declared addresses, its
+/// bound ones count as external. Circuits of its own never do.
+pub(super) fn serve_from(swarm: &mut libp2p::Swarm<super::swarm::Composed>, address: &Multiaddr) {
+    if !address.iter().any(|p| p == Protocol::P2pCircuit) {
+        swarm.add_external_address(address.clone());
     }
 }
 
@@ -130,7 +147,7 @@ impl Runtime {
         match self.swarm.listen_on(circuit.clone()) {
             Ok(listener) => {
                 tracing::debug!(%relay, "reserving a slot at {circuit}");
-                self.relays.reservation = Some(Reservation { relay, listener, accepted: false });
+                self.relays.reservation = Some(Reservation { relay, listener, accepted: false, readvertise: false });
             }
             Err(e) => {
                 tracing::debug!(%relay, "cannot reserve at {circuit}: {e}");
@@ -156,7 +173,9 @@ impl Runtime {
             let Some(r) = self.relays.reservation.as_mut().filter(|r| r.relay == relay_peer_id) else { return };
             if !r.accepted {
                 r.accepted = true;
+                r.readvertise = true;
                 self.publish(Happened::RelayReserved(relay_peer_id));
+                self.readvertise_once();
             }
         }
     }
@@ -180,8 +199,10 @@ impl Runtime {
                 autonat::v1::NatStatus::Private => Reachability::Private,
                 autonat::v1::NatStatus::Unknown => Reachability::Unknown,
             };
-            tracing::debug!(?reachability, "reachability changed");
-            if reachability != self.relays.reachability {
+            tracing::debug!(?reachability, "reachability probed");
+            // Declared addresses are the operator's word: probes do not
+            // overrule them.
+            if reachability != self.relays.reachability && !self.relays.declared_public {
                 self.relays.reachability = reachability;
                 self.publish(Happened::Reachability(reachability));
                 self.maintain_relays();
@@ -189,16 +210,10 @@ impl Runtime {
         }
     }
 
-    /// A listen address appeared: announced from now on. A relayed
-    /// circuit makes this node reachable where it was not: the overlay is
-    /// told through a fresh join walk.
+    /// A listen address appeared: announced from now on.
     pub(super) fn on_new_listen_addr(&mut self, address: Multiaddr) {
-        let circuit = address.iter().any(|p| p == Protocol::P2pCircuit);
-        if self.relays.serves && !self.relays.declared_public && !circuit {
-            // A relay tells the nodes it serves where it is reached (a
-            // reservation without addresses is useless to them): without
-            // declared addresses, its bound ones are taken as public.
-            self.swarm.add_external_address(address.clone());
+        if self.relays.serves_from_bound() {
+            serve_from(&mut self.swarm, &address);
         }
         {
             let mut addrs = self.handle.listen_addrs.write();
@@ -208,7 +223,26 @@ impl Runtime {
             addrs.push(address);
         }
         self.announce_addresses();
-        if circuit {
+        self.readvertise_once();
+    }
+
+    /// A listen address went away: no longer announced.
+    pub(super) fn on_expired_listen_addr(&mut self, address: Multiaddr) {
+        if self.relays.serves_from_bound() {
+            self.swarm.remove_external_address(&address);
+        }
+        self.handle.listen_addrs.write().retain(|a| *a != address);
+        self.announce_addresses();
+    }
+
+    /// A relayed circuit makes this node reachable where it was not: once
+    /// per reservation, when the relay has accepted and the circuit address
+    /// is announced, the overlay is told through a fresh join walk.
+    fn readvertise_once(&mut self) {
+        let Some(r) = self.relays.reservation.as_mut().filter(|r| r.readvertise) else { return };
+        let has_circuit = self.handle.listen_addrs.read().iter().any(|a| a.iter().any(|p| p == Protocol::P2pCircuit));
+        if has_circuit {
+            r.readvertise = false;
             self.state.readvertise(Instant::now(), &mut self.rng, &mut self.out);
         }
     }

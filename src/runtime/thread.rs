@@ -126,9 +126,10 @@ impl Runtime {
         for addr in &config.external_addrs {
             swarm.add_external_address(addr.clone());
         }
-        if config.relay_server && config.external_addrs.is_empty() {
+        let relays = relays::Relays::new(!config.external_addrs.is_empty(), config.relay_server);
+        if relays.serves_from_bound() {
             for addr in &bound {
-                swarm.add_external_address(addr.clone());
+                relays::serve_from(&mut swarm, addr);
             }
         }
         *handle.listen_addrs.write() = bound.clone();
@@ -152,7 +153,7 @@ impl Runtime {
             validating: FastMap::default(),
             penalties: penalties::Penalties::new(config.ban_threshold, config.ban_duration),
             lan: Default::default(),
-            relays: relays::Relays::new(!config.external_addrs.is_empty(), config.relay_server),
+            relays,
         };
         runtime.announce_addresses();
         Ok(runtime)

@@ -203,10 +203,11 @@ impl<PI: PeerIdentity> HyParView<PI> {
         let (active, passive) = (&self.active, &self.passive);
         let pinned = |id: &PI| active.iter().chain(passive.iter()).any(|p| p.id == *id);
         // The driver hears of the data even when the peer was known: its
-        // addresses may have changed (a relay slot reserved since).
+        // addresses may have changed (a relay slot reserved since). What a
+        // third party says is marked so, and cannot displace the peer's own.
         self.known.insert(info.clone(), from_itself, io.rng, pinned);
         if let Some(data) = &info.data {
-            io.out.push(Output::PeerData { peer: info.id, data: data.clone() });
+            io.out.push(Output::PeerData { peer: info.id, data: data.clone(), firsthand: from_itself });
         }
     }
 

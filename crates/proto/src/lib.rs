@@ -93,6 +93,11 @@ pub enum Output<PI> {
         peer: PI,
         /// Its data, to use when dialing it.
         data: PeerData,
+        /// The peer's own word (its JOIN, NEIGHBOR or SHUFFLE): it may
+        /// replace what the driver knew. Otherwise a third party passed it
+        /// on: the driver may add it where it knows too little, never let it
+        /// displace what it knew (a third party must not redirect a peer).
+        firsthand: bool,
     },
     /// No topic keeps `peer` in its active view any more: the connection to it
     /// may be closed.

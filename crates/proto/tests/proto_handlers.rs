@@ -650,7 +650,7 @@ fn a_third_party_cannot_redirect_a_known_peers_data() {
     n.recv(5, Message::Neighbor { priority: Priority::Low, data: Some(real) });
     let evil = PeerInfo { id: 5, data: Some(bytes::Bytes::from_static(b"evil")) };
     let out = n.recv(1, Message::ShuffleReply { peers: vec![evil] });
-    assert!(!out.iter().any(|o| matches!(o, Output::PeerData { peer: 5, .. })), "{out:?}");
+    assert!(!out.iter().any(|o| matches!(o, Output::PeerData { peer: 5, firsthand: true, .. })), "{out:?}");
 }
 
 #[test]
