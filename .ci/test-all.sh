@@ -22,6 +22,9 @@ step "Rust packages: cargo package for every publishable crate; a new project th
 cargo package --workspace --exclude libhypar --exclude uniffi-bindgen --no-verify --allow-dirty --quiet
 bash tests/rust-consumer/run.sh
 
+step "Phones: compile checks for Android and iOS of the crates with platform code (what this machine can check)"
+bash scripts/mobile-check.sh
+
 step "Fuzz targets (cargo-fuzz, nightly): replay the seed corpora, then a short fuzzing pass each"
 bash fuzz/run.sh
 
