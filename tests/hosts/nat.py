@@ -75,12 +75,17 @@ def first_time(s: ChatSwarm, h: Host, kind: str, **match: str) -> Optional[float
     return None
 
 
-def start_relay(w: World, h: Host, bootstrap: Optional[Sequence[Host]] = None) -> None:
-    w.swarm.start(h, bootstrap=bootstrap or [], extra=["--relay-server", *REACH, *listen_quic(h)])
+def start_relay(w: World, h: Host, bootstrap: Optional[Sequence[Host]] = None, quic_only: bool = False) -> None:
+    w.swarm.start(h, bootstrap=bootstrap or [], extra=["--relay-server", *REACH, *listen_quic(h)], tcp=not quic_only)
 
 
-def start_nated(w: World, h: Host, bootstrap: Sequence[Host]) -> None:
-    w.swarm.start(h, bootstrap=bootstrap, extra=[*REACH, *listen_quic(h)])
+def start_nated(w: World, h: Host, bootstrap: Sequence[Host], quic_only: bool = False) -> None:
+    if quic_only:
+        addrs = [f"/ip4/{b.addr}/udp/{PORT}/quic-v1/p2p/{w.swarm.peer_ids[b.name]}" for b in bootstrap]
+        extra = [*REACH, *listen_quic(h), *(x for a in addrs for x in ("--bootstrap", a))]
+        w.swarm.start(h, bootstrap=[], extra=extra, tcp=False)
+    else:
+        w.swarm.start(h, bootstrap=bootstrap, extra=[*REACH, *listen_quic(h)])
 
 
 def stats(s: ChatSwarm, h: Host, timeout: float = 10) -> dict[str, Any]:
@@ -91,21 +96,23 @@ def stats(s: ChatSwarm, h: Host, timeout: float = 10) -> dict[str, Any]:
     return records(s, h, "stats")[-1]
 
 
-def direct_pair(bed: Bed, workdir: Path) -> Figures:
+def direct_pair(bed: Bed, workdir: Path, quic_only: bool = False) -> Figures:
     """Two hosts behind two different NATs and one public host, both relay
     and bootstrap. Both NATed hosts reserve a slot on the relay, become
     neighbours through it, and hole punching makes their link direct.
     Messages flow both ways; then the public host is killed (SIGKILL), and
     the two NATed hosts go on exchanging messages over their direct link,
-    the only thing that still connects them."""
+    the only thing that still connects them. With `quic_only`, every node
+    listens and dials on QUIC alone, so the punched link is QUIC (else it
+    is TCP or QUIC, whichever punches first)."""
     w = world(bed, workdir, publics=1, per_router=[1, 1])
     s, (relay,), (a, b) = w.swarm, w.public, w.nated
-    start_relay(w, relay)
+    start_relay(w, relay, quic_only=quic_only)
     started = time.time() * 1e3
-    start_nated(w, a, [relay])
-    start_nated(w, b, [relay])
+    start_nated(w, a, [relay], quic_only)
+    start_nated(w, b, [relay], quic_only)
     ids = s.peer_ids
-    fig = Figures("direct_pair", 3)
+    fig = Figures("direct_pair_quic" if quic_only else "direct_pair", 3)
     s.wait_until("both NATed hosts reserving a relay slot",
                  lambda: all(records(s, h, "relay_reserved") for h in (a, b)), 60)
     s.wait_until("the NATed hosts becoming neighbours",
@@ -227,8 +234,13 @@ def circuit_cut(bed: Bed, workdir: Path, seconds: float = 4.0) -> Figures:
     return fig
 
 
+def direct_pair_quic(bed: Bed, workdir: Path) -> Figures:
+    return direct_pair(bed, workdir, quic_only=True)
+
+
 SCENARIOS = {
     "direct_pair": direct_pair,
+    "direct_pair_quic": direct_pair_quic,
     "circuit_only": circuit_only,
     "two_relays": two_relays,
     "circuit_cut": circuit_cut,
@@ -249,17 +261,18 @@ def main() -> int:
         print(json.dumps(row), flush=True)
         return row
 
-    pairs = [run("direct_pair") for _ in range(a.attempts)]
+    results = {name: [run(name) for _ in range(a.attempts)] for name in ("direct_pair", "direct_pair_quic")}
     others = {name: run(name) for name in ("circuit_only", "circuit_cut", "two_relays")}
-    ok = [r for r in pairs if "failed" not in r and r["delivered_after_kill"]]
-    direct = sorted(float(r["to_direct_s"]) for r in ok)
     print("\n| measure | value |\n|---|---|")
-    print(f"| direct upgrade (two NATs, port-preserving masquerade) | {len(ok)} / {len(pairs)} attempts |")
-    if direct:
-        print(f"| time to direct, from the second NATed host's start | median {statistics.median(direct):.2f} s, "
-              f"max {direct[-1]:.2f} s |")
-        p50 = statistics.median(float(r["p50_ms"]) for r in ok)
-        print(f"| latency over direct links (p50 of the runs' p50) | {p50:.1f} ms |")
+    for name, pairs in results.items():
+        ok = [r for r in pairs if "failed" not in r and r["delivered_after_kill"]]
+        direct = sorted(float(r["to_direct_s"]) for r in ok)
+        print(f"| {name}: direct upgrade (two NATs, port-preserving masquerade) | {len(ok)} / {len(pairs)} attempts |")
+        if direct:
+            print(f"| {name}: time to direct, from the second NATed host's start | median "
+                  f"{statistics.median(direct):.2f} s, max {direct[-1]:.2f} s |")
+            p50 = statistics.median(float(r["p50_ms"]) for r in ok)
+            print(f"| {name}: latency over direct links (p50 of the runs' p50) | {p50:.1f} ms |")
     for name, row in others.items():
         print(f"| {name} | {', '.join(f'{k}={v}' for k, v in row.items() if k != 'scenario')} |")
     return 0

@@ -118,14 +118,15 @@ class ChatSwarm:
         return next(h for h in self.hosts if h.name == name)
 
     def start(self, h: Host, bootstrap: Optional[Sequence[Host]] = None,
-              extra: Sequence[str] = (), prefix: Sequence[str] = ()) -> Process:
+              extra: Sequence[str] = (), prefix: Sequence[str] = (), tcp: bool = True) -> Process:
         """Start (or restart) the chat on `h`, joining through `bootstrap`
         (default: h0, unless `h` is h0), with `extra` arguments, run by the
-        `prefix` command if one is given."""
+        `prefix` command if one is given; listening on TCP unless not `tcp`
+        (`extra` then gives the listen addresses)."""
         if bootstrap is None:
             bootstrap = [] if h is self.hosts[0] else [self.hosts[0]]
-        args = [self.bin, "chat", "--json", "--topic", TOPIC, "--listen", f"/ip4/{h.addr}/tcp/{PORT}",
-                "--key", str(self.key(h)), *extra]
+        listen = ["--listen", f"/ip4/{h.addr}/tcp/{PORT}"] if tcp else []
+        args = [self.bin, "chat", "--json", "--topic", TOPIC, *listen, "--key", str(self.key(h)), *extra]
         for b in bootstrap:
             args += ["--bootstrap", self.addr(b)]
         p = h.spawn([*prefix, *args], env={"RUST_LOG": "off"})

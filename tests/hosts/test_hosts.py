@@ -131,6 +131,14 @@ def test_nat_pair_goes_direct_and_survives_the_relay(bed: tuple[Bed, Path]) -> N
     assert fig.extra["delivered_after_kill"], f"the NATed hosts lost each other with the relay: {fig.row()}"
 
 
+def test_nat_pair_goes_direct_over_quic(bed: tuple[Bed, Path]) -> None:
+    fig = nat.direct_pair_quic(*bed)
+    report(fig)
+    assert_exact(fig)
+    assert fig.extra["relayed_links"] == [0, 0], f"a relayed link was left after the upgrade: {fig.row()}"
+    assert fig.extra["delivered_after_kill"], f"the NATed hosts lost each other with the relay: {fig.row()}"
+
+
 def test_a_host_known_only_by_its_circuit_address_is_joined(bed: tuple[Bed, Path]) -> None:
     fig = nat.circuit_only(*bed)
     report(fig)
