@@ -44,5 +44,5 @@ bash bindings/kotlin/run-tests.sh
 step "Python package: pip install from source (maturin + uniffi) into a venv, then pytest"
 bash bindings/python/run-tests.sh
 
-step "Hosts in network namespaces: hypar chat through crashes, power-offs, a partition, restarts, a late bootstrap, a slow link"
+step "Hosts in network namespaces: hypar chat through crashes, power-offs, a partition, restarts, a late bootstrap, a slow link, NAT routers and relays, mDNS"
 bash tests/hosts/run.sh

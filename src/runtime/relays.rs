@@ -138,20 +138,25 @@ impl Runtime {
         }
         let now = Instant::now();
         self.relays.failed.retain(|(_, until)| *until > now);
-        let failed = |p: &PeerId| self.relays.failed.iter().any(|(f, _)| f == p);
         // A relay that failed lately is asked again when its backoff ends
-        // (the `Due::Relays` timer), not at once.
-        let choice = self.relays.offers.iter().find(|(p, _)| !failed(p)).cloned();
-        let Some((relay, addr)) = choice else { return };
-        let circuit = addr.with(Protocol::P2p(relay)).with(Protocol::P2pCircuit);
-        match self.swarm.listen_on(circuit.clone()) {
-            Ok(listener) => {
-                tracing::debug!(%relay, "reserving a slot at {circuit}");
-                self.relays.reservation = Some(Reservation { relay, listener, accepted: false, readvertise: false });
-            }
-            Err(e) => {
-                tracing::debug!(%relay, "cannot reserve at {circuit}: {e}");
-                self.relay_failed(relay);
+        // (the `Due::Relays` timer), not at once. The others are tried in
+        // turn until one takes the request.
+        let failed = &self.relays.failed;
+        let candidates: Vec<(PeerId, Multiaddr)> =
+            self.relays.offers.iter().filter(|(p, _)| !failed.iter().any(|(f, _)| f == p)).cloned().collect();
+        for (relay, addr) in candidates {
+            let circuit = addr.with(Protocol::P2p(relay)).with(Protocol::P2pCircuit);
+            match self.swarm.listen_on(circuit.clone()) {
+                Ok(listener) => {
+                    tracing::debug!(%relay, "reserving a slot at {circuit}");
+                    let reservation = Reservation { relay, listener, accepted: false, readvertise: false };
+                    self.relays.reservation = Some(reservation);
+                    return;
+                }
+                Err(e) => {
+                    tracing::debug!(%relay, "cannot reserve at {circuit}: {e}");
+                    self.relay_failed(relay);
+                }
             }
         }
     }
