@@ -37,7 +37,8 @@ pub(crate) enum Happened {
     Banned(PeerId),
     /// Whether this node is publicly reachable changed (network-wide).
     Reachability(crate::Reachability),
-    /// A relay accepted this node's reservation (network-wide).
+    /// A relay accepted this node's reservation and the circuit address
+    /// through it is a listen address (network-wide).
     RelayReserved(PeerId),
     /// A reservation ended: the relay went away, or this node no longer
     /// needs one (network-wide).

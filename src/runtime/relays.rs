@@ -42,11 +42,12 @@ pub(super) struct Relays {
 struct Reservation {
     relay: PeerId,
     listener: ListenerId,
-    /// The relay accepted (reported as `RelayReserved`).
+    /// The relay accepted.
     accepted: bool,
-    /// The overlay is to be told of the circuit address (one join walk per
-    /// reservation), once the address is among the listen addresses.
-    readvertise: bool,
+    /// The circuit address through this relay is among the listen
+    /// addresses: reported as `RelayReserved`, and the overlay was told
+    /// (one join walk per reservation).
+    announced: bool,
 }
 
 impl Relays {
@@ -63,9 +64,9 @@ impl Relays {
         self.reachability
     }
 
-    /// The relay holding an accepted reservation.
+    /// The relay holding a reservation announced as `RelayReserved`.
     pub(super) fn relay(&self) -> Option<PeerId> {
-        self.reservation.as_ref().filter(|r| r.accepted).map(|r| r.relay)
+        self.reservation.as_ref().filter(|r| r.announced).map(|r| r.relay)
     }
 
     /// A relay with no declared address serves from its bound ones.
@@ -127,7 +128,7 @@ impl Runtime {
         if public {
             if let Some(r) = self.relays.reservation.take() {
                 self.swarm.remove_listener(r.listener);
-                if r.accepted {
+                if r.announced {
                     self.publish(Happened::RelayLost(r.relay));
                 }
             }
@@ -149,7 +150,7 @@ impl Runtime {
             match self.swarm.listen_on(circuit.clone()) {
                 Ok(listener) => {
                     tracing::debug!(%relay, "reserving a slot at {circuit}");
-                    let reservation = Reservation { relay, listener, accepted: false, readvertise: false };
+                    let reservation = Reservation { relay, listener, accepted: false, announced: false };
                     self.relays.reservation = Some(reservation);
                     return;
                 }
@@ -176,12 +177,8 @@ impl Runtime {
     pub(super) fn on_relay_client(&mut self, event: relay::client::Event) {
         if let relay::client::Event::ReservationReqAccepted { relay_peer_id, .. } = event {
             let Some(r) = self.relays.reservation.as_mut().filter(|r| r.relay == relay_peer_id) else { return };
-            if !r.accepted {
-                r.accepted = true;
-                r.readvertise = true;
-                self.publish(Happened::RelayReserved(relay_peer_id));
-                self.readvertise_once();
-            }
+            r.accepted = true;
+            self.announce_reservation();
         }
     }
 
@@ -189,7 +186,7 @@ impl Runtime {
     /// gone; reserve again (elsewhere, if this relay failed).
     pub(super) fn on_listener_closed(&mut self, listener: ListenerId) {
         let Some(r) = self.relays.reservation.take_if(|r| r.listener == listener) else { return };
-        if r.accepted {
+        if r.announced {
             self.publish(Happened::RelayLost(r.relay));
         }
         self.relay_failed(r.relay);
@@ -228,7 +225,7 @@ impl Runtime {
             addrs.push(address);
         }
         self.announce_addresses();
-        self.readvertise_once();
+        self.announce_reservation();
     }
 
     /// A listen address went away: no longer announced.
@@ -240,14 +237,20 @@ impl Runtime {
         self.announce_addresses();
     }
 
-    /// A relayed circuit makes this node reachable where it was not: once
+    /// A relayed circuit makes this node reachable where it was not. Once
     /// per reservation, when the relay has accepted and the circuit address
-    /// is announced, the overlay is told through a fresh join walk.
-    fn readvertise_once(&mut self) {
-        let Some(r) = self.relays.reservation.as_mut().filter(|r| r.readvertise) else { return };
-        let has_circuit = self.handle.listen_addrs.read().iter().any(|a| a.iter().any(|p| p == Protocol::P2pCircuit));
-        if has_circuit {
-            r.readvertise = false;
+    /// through it is among the listen addresses (in whichever order the
+    /// two arrive), the application is told (`RelayReserved`, by which time
+    /// `listen_addrs` shows the address) and so is the overlay, through a
+    /// fresh join walk.
+    fn announce_reservation(&mut self) {
+        let Some(r) = self.relays.reservation.as_mut().filter(|r| r.accepted && !r.announced) else { return };
+        let relay = r.relay;
+        let through_relay =
+            |a: &Multiaddr| a.iter().any(|p| p == Protocol::P2pCircuit) && a.iter().any(|p| p == Protocol::P2p(relay));
+        if self.handle.listen_addrs.read().iter().any(through_relay) {
+            r.announced = true;
+            self.publish(Happened::RelayReserved(relay));
             self.state.readvertise(Instant::now(), &mut self.rng, &mut self.out);
         }
     }
