@@ -252,8 +252,23 @@ pub fn signed_bytes<PI: Serialize>(
     time_ms: u64,
     payload: &[u8],
 ) -> Vec<u8> {
+    let mut out = signed_header(topic, origin, session, seq, limit, time_ms);
+    out.extend_from_slice(payload);
+    out
+}
+
+/// [`signed_bytes`] without the payload that ends them (a verifier hashes
+/// the two in turn rather than copy the payload).
+pub fn signed_header<PI: Serialize>(
+    topic: &TopicId,
+    origin: &PI,
+    session: u64,
+    seq: u64,
+    limit: u16,
+    time_ms: u64,
+) -> Vec<u8> {
     let origin = postcard::to_allocvec(origin).unwrap_or_default();
-    let mut out = Vec::with_capacity(SIGNATURE_PREFIX.len() + 32 + origin.len() + 26 + payload.len());
+    let mut out = Vec::with_capacity(SIGNATURE_PREFIX.len() + 32 + origin.len() + 26);
     out.extend_from_slice(SIGNATURE_PREFIX);
     out.extend_from_slice(topic.as_bytes());
     out.extend_from_slice(&origin);
@@ -261,7 +276,6 @@ pub fn signed_bytes<PI: Serialize>(
     out.extend_from_slice(&seq.to_le_bytes());
     out.extend_from_slice(&limit.to_le_bytes());
     out.extend_from_slice(&time_ms.to_le_bytes());
-    out.extend_from_slice(payload);
     out
 }
 
