@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::Bytes;
-use hypar_proto::{wire, Event, Message, Output, TopicId};
+use hypar_proto::{wire, Event, Message, Output, TopicId, Validation};
 use libp2p::identify;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId};
@@ -251,6 +251,19 @@ impl Runtime {
         }
     }
 
+    /// Judge the held messages of topics without a validator: their
+    /// signatures are checked here, as one batch, which costs less than two
+    /// trips to the validation thread (and its wakeups) each.
+    pub(super) fn verify_held(&mut self) {
+        let jobs = std::mem::take(&mut self.to_verify);
+        let genuine = self.keys.verify_all(&jobs);
+        let now = Instant::now();
+        for (job, genuine) in jobs.into_iter().zip(genuine) {
+            let verdict = if genuine { Validation::Accept } else { Validation::Forged };
+            self.state.on_validated(job.topic, job.message.id, verdict, now, &mut self.rng, &mut self.out);
+        }
+    }
+
     fn carry_out(&mut self, o: Output<PeerId>) {
         match o {
             Output::Send { to, topic, message } => {
@@ -293,21 +306,25 @@ impl Runtime {
             Output::Disconnect { peer } => self.swarm.behaviour_mut().hypar.set_keep_alive(peer, false),
             Output::Validate { topic, from, message } => {
                 let Some(t) = self.topics.get(&topic) else { return };
+                let job = |validator| validation::Job {
+                    topic,
+                    from,
+                    message,
+                    signed: t.signed,
+                    validator,
+                    timeout: t.validation_timeout,
+                };
+                let Some(validator) = t.validator.clone() else {
+                    self.to_verify.push(job(None));
+                    return;
+                };
                 let n = self.validating.entry(from).or_default();
                 *n += 1;
                 if *n == super::PAUSE_READING_AT {
                     self.swarm.behaviour_mut().hypar.pause_reading(from, true);
                 }
-                let job = validation::Job {
-                    topic,
-                    from,
-                    message,
-                    signed: t.signed,
-                    validator: t.validator.clone(),
-                    timeout: t.validation_timeout,
-                };
                 // The validation thread outlives the network thread's loop.
-                let _ = self.validation.send(job);
+                let _ = self.validation.send(job(Some(validator)));
             }
             Output::Offence { peer, topic, offence } => {
                 tracing::debug!(%peer, %topic, offence = offence.name(), "protocol offence");

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use hypar_proto::{MessageId, Output, PeerInfo, ProtocolConfig, State, Timer, TopicId, Validation};
 use libp2p::{Multiaddr, PeerId, Swarm};
 use parking_lot::RwLock;
@@ -183,8 +183,14 @@ struct Runtime {
     /// Topics whose held publishes may be sendable now (a neighbour came
     /// up, a link drained).
     to_release: Vec<TopicId>,
-    /// Held messages go to the validation thread through this.
+    /// Held messages of topics with a validator go to the validation
+    /// thread through this.
     validation: mpsc::UnboundedSender<validation::Job>,
+    /// Held messages of topics without one, whose signatures are checked
+    /// here, together, once the outputs at hand are carried out.
+    to_verify: Vec<validation::Job>,
+    /// Origins' keys, for those checks.
+    keys: validation::Keys,
     /// Messages from each peer waiting for a verdict; reading from a peer
     /// pauses at [`PAUSE_READING_AT`] (bounded by the peers with some).
     validating: FastMap<PeerId, usize>,
@@ -200,6 +206,10 @@ struct Runtime {
 /// until half of them have one: backpressure instead of loss, and no peer
 /// can take more than its share of a topic's `max_pending`.
 const PAUSE_READING_AT: usize = 128;
+
+/// Held messages whose signatures the network thread checks at once, at
+/// most.
+const VERIFY_BATCH: usize = 64;
 
 impl Runtime {
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
@@ -221,6 +231,18 @@ impl Runtime {
                 _ = sleep => self.on_timers(),
             }
             self.flush();
+            // While held messages wait for their signature checks, whatever
+            // else the swarm has ready is taken first, so that under load
+            // the checks go in batches.
+            while !self.to_verify.is_empty() && self.to_verify.len() < VERIFY_BATCH {
+                let Some(Some(event)) = self.swarm.next().now_or_never() else { break };
+                self.on_swarm_event(event);
+                self.flush();
+            }
+            if !self.to_verify.is_empty() {
+                self.verify_held();
+                self.flush();
+            }
         }
         self.shutdown().await;
     }

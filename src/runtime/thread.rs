@@ -150,6 +150,8 @@ impl Runtime {
             address_dials: bootstrap::AddressDials::default(),
             to_release: Vec::new(),
             validation,
+            to_verify: Vec::new(),
+            keys: Default::default(),
             validating: FastMap::default(),
             penalties: penalties::Penalties::new(config.ban_threshold, config.ban_duration),
             lan: Default::default(),

@@ -1,8 +1,12 @@
-//! The validation thread: where held messages ([`Output::Validate`]) get
-//! their verdict, off the network thread. It verifies signatures, then runs
-//! the topic's validator (an async function, cut off at the topic's
-//! `validation_timeout`; one that panics counts as Ignore), and sends each
-//! verdict back to the network thread as [`Command::Validated`].
+//! Signature checks and the validation thread. Held messages
+//! ([`Output::Validate`]) of a topic without a validator are checked on the
+//! network thread, in batches ([`Keys::verify_all`]); a trip to another
+//! thread and back would cost more than the check. Those of a topic with
+//! one come here, to the validation thread, off the network thread: it
+//! checks signatures, then runs the topic's validator (an async function,
+//! cut off at the topic's `validation_timeout`; one that panics counts as
+//! Ignore), and sends each verdict back to the network thread as
+//! [`Command::Validated`].
 //!
 //! The queue to it needs no bound of its own: the protocol holds at most
 //! `max_pending` messages per topic, and each has at most one job here.
@@ -106,7 +110,7 @@ async fn run_validator(job: Job) -> Validation {
 /// Public keys of recent origins, decoded once (decoding one costs about
 /// as much as checking a signature with it).
 #[derive(Default)]
-struct Keys(FastMap<PeerId, Option<Key>>);
+pub(crate) struct Keys(FastMap<PeerId, Option<Key>>);
 
 /// Origins whose keys are kept at most; when full, all are forgotten.
 const KEYS_CAPACITY: usize = 4096;
@@ -131,7 +135,7 @@ impl Keys {
     /// holds exactly when each of its equations does (but with probability
     /// 2^-128), so a signature gets the same verdict alone or in any batch,
     /// and every node judges it alike however its messages were grouped.
-    fn verify_all(&mut self, jobs: &[Job]) -> Vec<bool> {
+    pub(crate) fn verify_all(&mut self, jobs: &[Job]) -> Vec<bool> {
         let mut genuine = vec![true; jobs.len()];
         let mut checks = Vec::with_capacity(jobs.len());
         for (i, job) in jobs.iter().enumerate() {
