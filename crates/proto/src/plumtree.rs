@@ -466,7 +466,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             }));
             self.counters.delivered += 1;
         }
-        self.push(id, &cached, None, io);
+        self.push(id, &cached, None, &[], io);
         self.cache.insert(id, cached, io.now);
     }
 
@@ -677,8 +677,9 @@ impl<PI: PeerIdentity> Plumtree<PI> {
     }
 
     /// Relay a message received (or published) here: eager push to the tree,
-    /// lazy announcement to the rest.
-    fn push(&mut self, id: MessageId, m: &CachedMessage<PI>, skip: Option<PI>, io: &mut Io<'_, PI>) {
+    /// lazy announcement to the rest but `skip` and the peers in `has`
+    /// (which announced it here: they hold it).
+    fn push(&mut self, id: MessageId, m: &CachedMessage<PI>, skip: Option<PI>, has: &[PI], io: &mut Io<'_, PI>) {
         if m.hops >= self.hop_limit(m) {
             return;
         }
@@ -695,7 +696,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
                     self.counters.relayed += 1;
                 }
             }
-            for p in lazy.into_iter().filter(|p| Some(*p) != skip) {
+            for p in lazy.into_iter().filter(|p| Some(*p) != skip && !has.contains(p)) {
                 self.queue_ihave(p, IHaveEntry { id, hops, age_ms: age }, io);
             }
             return;
@@ -713,7 +714,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         }
         let lazy: Vec<PI> = match flood {
             true => Vec::new(),
-            false => self.lazy.iter().copied().filter(|p| Some(*p) != skip).collect(),
+            false => self.lazy.iter().copied().filter(|p| Some(*p) != skip && !has.contains(p)).collect(),
         };
         for p in lazy {
             self.queue_ihave(p, IHaveEntry { id, hops, age_ms: age }, io);
@@ -1007,7 +1008,8 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             self.counters.delivered += 1;
         }
         let hops = cached.hops;
-        self.push(id, &cached, Some(from), io);
+        let has: Vec<PI> = missing.iter().flat_map(|m| m.announcers.iter().map(|(p, _)| *p)).collect();
+        self.push(id, &cached, Some(from), &has, io);
         self.cache.insert(id, cached, now);
         // Tree optimisation: a lazy link announced this message much closer
         // to its origin than the copy we got.
@@ -1068,11 +1070,15 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         let now = io.now;
         let wait = self.graft_wait();
         let catch_up = self.config.catch_up.max(JOIN_SLACK);
+        // Messages both sides hold: announcements queued for `from` of
+        // these are not sent.
+        let mut both_hold = Vec::new();
         for e in entries {
             if self.pending.contains_key(&e.id) {
                 continue;
             }
             if self.recent.contains(&e.id) || self.cache.get(&e.id).is_some() {
+                both_hold.push(e.id);
                 let parent = self.cache.get(&e.id).and_then(|m| m.parent.map(|p| (p, m.hops)));
                 if let Some((parent, hops)) = parent {
                     self.optimize(e.id, from, e.hops, hops, parent, io);
@@ -1132,6 +1138,12 @@ impl<PI: PeerIdentity> Plumtree<PI> {
                 // first graft's copy reaches the others down the tree first.
                 let jittered = wait.mul_f64(io.rng.gen_range(1.0..1.5));
                 self.schedule_graft(e.id, now + jittered, io);
+            }
+        }
+        if !both_hold.is_empty() {
+            if let Some((_, queued)) = self.ihave_queue.iter_mut().find(|(p, _)| *p == from) {
+                both_hold.sort_unstable();
+                queued.retain(|q| both_hold.binary_search(&q.id).is_err());
             }
         }
     }

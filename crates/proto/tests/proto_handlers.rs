@@ -317,6 +317,45 @@ fn missing_announced_message_is_grafted_after_the_timeout() {
     assert!(sends(&n.timer(TimerKind::Graft)).is_empty());
 }
 
+/// The IHAVEs flushed to `peer` name these ids.
+fn announced_to(out: &[hypar_proto::Output<u32>], peer: u32) -> Vec<MessageId> {
+    sends(out)
+        .into_iter()
+        .filter(|(p, _)| *p == peer)
+        .flat_map(|(_, m)| match m {
+            Message::IHave(e) => e.into_iter().map(|e| e.id).collect(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+#[test]
+fn a_neighbour_that_announced_a_message_is_not_told_of_it() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2, 3]);
+    n.recv(2, Message::Prune);
+    n.recv(3, Message::Prune);
+    // 2 announces it before the eager copy comes from 1.
+    n.recv(2, Message::IHave(vec![IHaveEntry { id: id(7), hops: 1, age_ms: 0 }]));
+    n.recv(1, gossip(id(7), 2, b"m"));
+    let out = n.timer(TimerKind::IHaveFlush);
+    assert_eq!(announced_to(&out, 3), vec![id(7)], "the other lazy neighbour is told");
+    assert!(announced_to(&out, 2).is_empty(), "the announcer holds it");
+}
+
+#[test]
+fn an_announcement_queued_for_a_neighbour_that_announces_the_same_message_is_dropped() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2, 3]);
+    n.recv(2, Message::Prune);
+    n.recv(3, Message::Prune);
+    n.recv(1, gossip(id(7), 1, b"m"));
+    n.recv(1, gossip(id(8), 1, b"n"));
+    // Before the flush, 2 announces one of the two: it holds that one.
+    n.recv(2, Message::IHave(vec![IHaveEntry { id: id(7), hops: 3, age_ms: 0 }]));
+    let out = n.timer(TimerKind::IHaveFlush);
+    assert_eq!(announced_to(&out, 2), vec![id(8)]);
+    assert_eq!(announced_to(&out, 3), vec![id(7), id(8)]);
+}
+
 #[test]
 fn new_neighbor_is_told_about_recent_messages() {
     let mut n = Node::new(cfg(), &[]).with_neighbors(&[1]);
