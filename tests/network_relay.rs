@@ -46,6 +46,23 @@ async fn a_node_reached_only_through_its_relay_address_joins_and_delivers() {
     assert_eq!(&got[..], b"through the relay");
 }
 
+/// When the relay goes away, so does the circuit address through it: it
+/// is no longer a listen address, nor announced.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_reservation_takes_its_circuit_address_with_it() {
+    let r = relay();
+    let _rt = r.join(topic::Config::new("lost", vec![])).unwrap();
+    let a = common_net::node(TCP);
+    let mut events = a.events();
+    let _ta = a.join(topic::Config::new("lost", r.listen_addrs())).unwrap();
+    wait_for(&mut events, 20, |e| e.kind == EventKind::RelayReserved(r.peer_id())).await;
+    assert!(a.listen_addrs().iter().any(is_circuit));
+    r.shutdown();
+    wait_for(&mut events, 20, |e| e.kind == EventKind::RelayLost(r.peer_id())).await;
+    assert!(!a.listen_addrs().iter().any(is_circuit), "a circuit address outlived its relay: {:?}", a.listen_addrs());
+    assert_eq!(a.stats().unwrap().relay, None);
+}
+
 /// A node that declares an external address is public at once, and keeps
 /// no reservation even when a relay is at hand.
 #[tokio::test(flavor = "multi_thread")]

@@ -217,7 +217,14 @@ impl Runtime {
             SwarmEvent::Behaviour(ComposedEvent::Dcutr(event)) => self.on_dcutr(event),
             SwarmEvent::Behaviour(ComposedEvent::Autonat(event)) => self.on_autonat(event),
             SwarmEvent::Behaviour(ComposedEvent::Upnp(event)) => tracing::debug!("UPnP: {event:?}"),
-            SwarmEvent::ListenerClosed { listener_id, .. } => self.on_listener_closed(listener_id),
+            SwarmEvent::ListenerClosed { listener_id, addresses, .. } => {
+                // Its addresses expire with it (the swarm reports them here,
+                // not as `ExpiredListenAddr`).
+                for address in addresses {
+                    self.on_expired_listen_addr(address);
+                }
+                self.on_listener_closed(listener_id)
+            }
             SwarmEvent::ExternalAddrConfirmed { .. } | SwarmEvent::ExternalAddrExpired { .. } => {
                 self.announce_addresses()
             }
@@ -228,7 +235,7 @@ impl Runtime {
                     info.listen_addrs.iter().take(peer_data::MAX_ADDRS).map(peer_data::without_peer_id).collect();
                 self.swarm.behaviour_mut().hypar.add_addresses(peer_id, addrs);
             }
-            SwarmEvent::NewListenAddr { address, .. } => self.on_new_listen_addr(address),
+            SwarmEvent::NewListenAddr { listener_id, address } => self.on_new_listen_addr(listener_id, address),
             SwarmEvent::ExpiredListenAddr { address, .. } => self.on_expired_listen_addr(address),
             _ => {}
         }
@@ -251,11 +258,31 @@ impl Runtime {
         }
     }
 
-    /// Judge the held messages of topics without a validator: their
-    /// signatures are checked here, as one batch, which costs less than two
-    /// trips to the validation thread (and its wakeups) each.
+    /// Hand a held message to the validation thread; reading from its
+    /// sender pauses while [`super::PAUSE_READING_AT`] of its messages wait.
+    fn hand_to_validation_thread(&mut self, job: validation::Job) {
+        let n = self.validating.entry(job.from).or_default();
+        *n += 1;
+        if *n == super::PAUSE_READING_AT {
+            self.swarm.behaviour_mut().hypar.pause_reading(job.from, true);
+        }
+        // The validation thread outlives the network thread's loop.
+        let _ = self.validation.send(job);
+    }
+
+    /// Judge the held messages of topics without a validator. A few are
+    /// checked here, as one batch, which costs less than two trips to the
+    /// validation thread (and its wakeups) each; a batch of
+    /// [`super::OFFLOAD_AT`] or more goes to the validation thread, so that
+    /// under load the checks run beside the network's work.
     pub(super) fn verify_held(&mut self) {
         let jobs = std::mem::take(&mut self.to_verify);
+        if jobs.len() >= super::OFFLOAD_AT {
+            for job in jobs {
+                self.hand_to_validation_thread(job);
+            }
+            return;
+        }
         let genuine = self.keys.verify_all(&jobs);
         let now = Instant::now();
         for (job, genuine) in jobs.into_iter().zip(genuine) {
@@ -314,17 +341,10 @@ impl Runtime {
                     validator,
                     timeout: t.validation_timeout,
                 };
-                let Some(validator) = t.validator.clone() else {
-                    self.to_verify.push(job(None));
-                    return;
-                };
-                let n = self.validating.entry(from).or_default();
-                *n += 1;
-                if *n == super::PAUSE_READING_AT {
-                    self.swarm.behaviour_mut().hypar.pause_reading(from, true);
+                match t.validator.clone() {
+                    None => self.to_verify.push(job(None)),
+                    Some(validator) => self.hand_to_validation_thread(job(Some(validator))),
                 }
-                // The validation thread outlives the network thread's loop.
-                let _ = self.validation.send(job(Some(validator)));
             }
             Output::Offence { peer, topic, offence } => {
                 tracing::debug!(%peer, %topic, offence = offence.name(), "protocol offence");

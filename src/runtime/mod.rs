@@ -207,9 +207,13 @@ struct Runtime {
 /// can take more than its share of a topic's `max_pending`.
 const PAUSE_READING_AT: usize = 128;
 
-/// Held messages whose signatures the network thread checks at once, at
+/// Held messages whose signatures the network thread gathers at once, at
 /// most.
 const VERIFY_BATCH: usize = 64;
+
+/// Gathered held messages that go to the validation thread rather than be
+/// checked on the network thread: this many or more.
+const OFFLOAD_AT: usize = 8;
 
 impl Runtime {
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
@@ -231,11 +235,14 @@ impl Runtime {
                 _ = sleep => self.on_timers(),
             }
             self.flush();
-            // While held messages wait for their signature checks, whatever
-            // else the swarm has ready is taken first, so that under load
-            // the checks go in batches.
-            while !self.to_verify.is_empty() && self.to_verify.len() < VERIFY_BATCH {
+            // While held messages wait for their signature checks, what else
+            // the swarm has ready (up to twice a batch of events, so that
+            // commands and timers wait little) is taken first, so that under
+            // load the checks go in batches.
+            let mut taken = 0;
+            while !self.to_verify.is_empty() && self.to_verify.len() < VERIFY_BATCH && taken < 2 * VERIFY_BATCH {
                 let Some(Some(event)) = self.swarm.next().now_or_never() else { break };
+                taken += 1;
                 self.on_swarm_event(event);
                 self.flush();
             }

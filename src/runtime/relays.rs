@@ -44,9 +44,10 @@ struct Reservation {
     listener: ListenerId,
     /// The relay accepted.
     accepted: bool,
-    /// The circuit address through this relay is among the listen
-    /// addresses: reported as `RelayReserved`, and the overlay was told
-    /// (one join walk per reservation).
+    /// The listener reported its circuit address: a listen address now.
+    bound: bool,
+    /// Accepted and bound: reported as `RelayReserved`, and the overlay
+    /// was told (one join walk per reservation).
     announced: bool,
 }
 
@@ -150,7 +151,7 @@ impl Runtime {
             match self.swarm.listen_on(circuit.clone()) {
                 Ok(listener) => {
                     tracing::debug!(%relay, "reserving a slot at {circuit}");
-                    let reservation = Reservation { relay, listener, accepted: false, announced: false };
+                    let reservation = Reservation { relay, listener, accepted: false, bound: false, announced: false };
                     self.relays.reservation = Some(reservation);
                     return;
                 }
@@ -213,18 +214,24 @@ impl Runtime {
     }
 
     /// A listen address appeared: announced from now on.
-    pub(super) fn on_new_listen_addr(&mut self, address: Multiaddr) {
+    pub(super) fn on_new_listen_addr(&mut self, listener: ListenerId, address: Multiaddr) {
+        if let Some(r) = self.relays.reservation.as_mut().filter(|r| r.listener == listener) {
+            r.bound = true;
+        }
         if self.relays.serves_from_bound() {
             serve_from(&mut self.swarm, &address);
         }
-        {
+        let fresh = {
             let mut addrs = self.handle.listen_addrs.write();
-            if addrs.contains(&address) {
-                return;
+            let fresh = !addrs.contains(&address);
+            if fresh {
+                addrs.push(address);
             }
-            addrs.push(address);
+            fresh
+        };
+        if fresh {
+            self.announce_addresses();
         }
-        self.announce_addresses();
         self.announce_reservation();
     }
 
@@ -238,21 +245,19 @@ impl Runtime {
     }
 
     /// A relayed circuit makes this node reachable where it was not. Once
-    /// per reservation, when the relay has accepted and the circuit address
-    /// through it is among the listen addresses (in whichever order the
+    /// per reservation, when the relay has accepted and the reservation's
+    /// listener has reported its circuit address (in whichever order the
     /// two arrive), the application is told (`RelayReserved`, by which time
     /// `listen_addrs` shows the address) and so is the overlay, through a
     /// fresh join walk.
     fn announce_reservation(&mut self) {
-        let Some(r) = self.relays.reservation.as_mut().filter(|r| r.accepted && !r.announced) else { return };
+        let Some(r) = self.relays.reservation.as_mut().filter(|r| r.accepted && r.bound && !r.announced) else {
+            return;
+        };
+        r.announced = true;
         let relay = r.relay;
-        let through_relay =
-            |a: &Multiaddr| a.iter().any(|p| p == Protocol::P2pCircuit) && a.iter().any(|p| p == Protocol::P2p(relay));
-        if self.handle.listen_addrs.read().iter().any(through_relay) {
-            r.announced = true;
-            self.publish(Happened::RelayReserved(relay));
-            self.state.readvertise(Instant::now(), &mut self.rng, &mut self.out);
-        }
+        self.publish(Happened::RelayReserved(relay));
+        self.state.readvertise(Instant::now(), &mut self.rng, &mut self.out);
     }
 
     pub(super) fn on_dcutr(&mut self, event: dcutr::Event) {

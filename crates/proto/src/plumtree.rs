@@ -1008,7 +1008,10 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             self.counters.delivered += 1;
         }
         let hops = cached.hops;
-        let has: Vec<PI> = missing.iter().flat_map(|m| m.announcers.iter().map(|(p, _)| *p)).collect();
+        let has: Vec<PI> = match self.announcements_steer() {
+            true => Vec::new(),
+            false => missing.iter().flat_map(|m| m.announcers.iter().map(|(p, _)| *p)).collect(),
+        };
         self.push(id, &cached, Some(from), &has, io);
         self.cache.insert(id, cached, now);
         // Tree optimisation: a lazy link announced this message much closer
@@ -1078,7 +1081,9 @@ impl<PI: PeerIdentity> Plumtree<PI> {
                 continue;
             }
             if self.recent.contains(&e.id) || self.cache.get(&e.id).is_some() {
-                both_hold.push(e.id);
+                if !self.announcements_steer() {
+                    both_hold.push(e.id);
+                }
                 let parent = self.cache.get(&e.id).and_then(|m| m.parent.map(|p| (p, m.hops)));
                 if let Some((parent, hops)) = parent {
                     self.optimize(e.id, from, e.hops, hops, parent, io);
@@ -1146,6 +1151,14 @@ impl<PI: PeerIdentity> Plumtree<PI> {
                 queued.retain(|q| both_hold.binary_search(&q.id).is_err());
             }
         }
+    }
+
+    /// Announcements of messages a neighbour already holds can still make
+    /// it reshape a tree (the hop optimisation, origin trees' swaps): they
+    /// are then always sent. Otherwise an announcement to a neighbour known
+    /// to hold the message is left out.
+    fn announcements_steer(&self) -> bool {
+        self.config.optimization_threshold > 0 || self.config.origin_trees > 0
     }
 
     /// Graft `id` at `at` (replacing an earlier schedule), re-arming the

@@ -343,6 +343,25 @@ fn a_neighbour_that_announced_a_message_is_not_told_of_it() {
 }
 
 #[test]
+fn with_origin_trees_or_the_hop_optimisation_on_every_lazy_neighbour_is_told() {
+    for (threshold, trees) in [(3, 0), (0, 64)] {
+        let mut config = cfg();
+        config.plumtree.optimization_threshold = threshold;
+        config.plumtree.origin_trees = trees;
+        let mut n = Node::new(config, &[]).with_neighbors(&[1, 2, 3]);
+        n.recv(2, Message::Prune);
+        n.recv(3, Message::Prune);
+        n.recv(2, Message::IHave(vec![IHaveEntry { id: id(7), hops: 1, age_ms: 0 }]));
+        n.recv(1, gossip(id(7), 2, b"m"));
+        n.recv(3, Message::IHave(vec![IHaveEntry { id: id(7), hops: 5, age_ms: 0 }]));
+        let out = n.timer(TimerKind::IHaveFlush);
+        // The hop counts may make them reshape a tree.
+        assert_eq!(announced_to(&out, 2), vec![id(7)], "threshold {threshold}, trees {trees}");
+        assert_eq!(announced_to(&out, 3), vec![id(7)], "threshold {threshold}, trees {trees}");
+    }
+}
+
+#[test]
 fn an_announcement_queued_for_a_neighbour_that_announces_the_same_message_is_dropped() {
     let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2, 3]);
     n.recv(2, Message::Prune);
