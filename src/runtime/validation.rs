@@ -129,11 +129,11 @@ impl Keys {
     ///
     /// Valid means the cofactored Ed25519 equation `[8](sB - hA - R) = 0`
     /// holds, `h` being SHA-512 of `R`, `A` and the signed bytes (the rule
-    /// ZIP 215 set out). The signatures are checked as one batch (about
-    /// twice as fast as one by one when there are many); a batch that fails
-    /// is split in halves, each judged the same way, so a few forgeries
-    /// among many genuine signatures cost a few more batches, not a check
-    /// each. A cofactored batch with random weights
+    /// ZIP 215 set out). The signatures are checked as one batch (one
+    /// multiscalar multiplication, cheaper than a check each when there are
+    /// many); a batch that fails is split in halves, each judged the same
+    /// way, so a few forgeries among many genuine signatures cost a few more
+    /// batches, not a check each. A cofactored batch with random weights
     /// holds exactly when each of its equations does (but with probability
     /// 2^-128), so a signature gets the same verdict alone or in any batch,
     /// and every node judges it alike however its messages were grouped.
