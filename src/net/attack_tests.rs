@@ -405,6 +405,19 @@ async fn under_attack(
         x.send_raw(from_the_spec::frame(&topic, &from_the_spec::join()));
         x.drive(wait_event(&mut events, |k| *k == EventKind::NeighborUp(x_id))).await;
     }
+    // The attack starts once connected: frames queued while the dial is
+    // under way could outlast the honest messages and prove nothing (a
+    // loaded machine once took longer to connect than the honest phase).
+    let victim_id = victim.peer_id();
+    if !x.swarm.is_connected(&victim_id) {
+        x.swarm.dial(victim_id).unwrap();
+        let connected = async {
+            while !x.swarm.is_connected(&victim_id) {
+                x.swarm.select_next_some().await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(20), connected).await.expect("the hostile peer connects");
+    }
     let rss_before = rss_mib();
     const HONEST: u64 = 400;
     let publisher = tokio::spawn(async move {
