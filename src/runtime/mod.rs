@@ -186,8 +186,9 @@ struct Runtime {
     /// Held messages of topics with a validator go to the validation
     /// thread through this.
     validation: mpsc::UnboundedSender<validation::Job>,
-    /// Held messages of topics without one, whose signatures are checked
-    /// here, together, once the outputs at hand are carried out.
+    /// Held messages of topics without one, gathered for their signature
+    /// checks: a few are checked here, more on the validation thread
+    /// (`Runtime::verify_held`).
     to_verify: Vec<validation::Job>,
     /// Origins' keys, for those checks.
     keys: validation::Keys,
