@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common_net::{config, wait_for, TCP};
 use hypar::multiaddr::Protocol;
-use hypar::{topic, EventKind, Keypair, Network, NetworkConfig, Reachability};
+use hypar::{topic, EventKind, Events, Keypair, Network, NetworkConfig, Reachability, Topic};
 use tokio::time::timeout;
 
 fn relay() -> Network {
@@ -21,17 +21,24 @@ fn is_circuit(a: &hypar::Multiaddr) -> bool {
     a.iter().any(|p| p == Protocol::P2pCircuit)
 }
 
+/// A relay in `name`, and a node that joined `name` through it and holds a
+/// reservation on it (with its event stream, subscribed before the join).
+async fn reserved_on_a_relay(name: &str) -> (Network, Topic, Network, Topic, Events) {
+    let r = relay();
+    let rt = r.join(topic::Config::new(name, vec![])).unwrap();
+    let a = common_net::node(TCP);
+    let mut events = a.events();
+    let ta = a.join(topic::Config::new(name, r.listen_addrs())).unwrap();
+    wait_for(&mut events, 20, |e| e.kind == EventKind::RelayReserved(r.peer_id())).await;
+    (r, rt, a, ta, events)
+}
+
 /// A node reserves a slot on the relay it bootstraps from, and a node whose
 /// only contact is that node's `/p2p-circuit` address joins through it and
 /// gets its messages.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_node_reached_only_through_its_relay_address_joins_and_delivers() {
-    let r = relay();
-    let _rt = r.join(topic::Config::new("circuit", vec![])).unwrap();
-    let a = common_net::node(TCP);
-    let mut events = a.events();
-    let ta = a.join(topic::Config::new("circuit", r.listen_addrs())).unwrap();
-    wait_for(&mut events, 20, |e| e.kind == EventKind::RelayReserved(r.peer_id())).await;
+    let (r, _rt, a, ta, _events) = reserved_on_a_relay("circuit").await;
     let stats = a.stats().unwrap();
     assert_eq!((stats.relay, stats.reachability), (Some(r.peer_id()), Reachability::Unknown));
     let circuit: Vec<_> = a.listen_addrs().into_iter().filter(is_circuit).collect();
@@ -50,12 +57,7 @@ async fn a_node_reached_only_through_its_relay_address_joins_and_delivers() {
 /// is no longer a listen address, nor announced.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_reservation_takes_its_circuit_address_with_it() {
-    let r = relay();
-    let _rt = r.join(topic::Config::new("lost", vec![])).unwrap();
-    let a = common_net::node(TCP);
-    let mut events = a.events();
-    let _ta = a.join(topic::Config::new("lost", r.listen_addrs())).unwrap();
-    wait_for(&mut events, 20, |e| e.kind == EventKind::RelayReserved(r.peer_id())).await;
+    let (r, _rt, a, _ta, mut events) = reserved_on_a_relay("lost").await;
     assert!(a.listen_addrs().iter().any(is_circuit));
     r.shutdown();
     wait_for(&mut events, 20, |e| e.kind == EventKind::RelayLost(r.peer_id())).await;

@@ -46,9 +46,15 @@ struct Reservation {
     accepted: bool,
     /// The listener reported its circuit address: a listen address now.
     bound: bool,
-    /// Accepted and bound: reported as `RelayReserved`, and the overlay
-    /// was told (one join walk per reservation).
-    announced: bool,
+}
+
+impl Reservation {
+    /// Accepted and bound: reported as `RelayReserved`, and the overlay was
+    /// told (one join walk per reservation), when the second of the two
+    /// came.
+    fn announced(&self) -> bool {
+        self.accepted && self.bound
+    }
 }
 
 impl Relays {
@@ -67,7 +73,7 @@ impl Relays {
 
     /// The relay holding a reservation announced as `RelayReserved`.
     pub(super) fn relay(&self) -> Option<PeerId> {
-        self.reservation.as_ref().filter(|r| r.announced).map(|r| r.relay)
+        self.reservation.as_ref().filter(|r| r.announced()).map(|r| r.relay)
     }
 
     /// A relay with no declared address serves from its bound ones.
@@ -129,7 +135,7 @@ impl Runtime {
         if public {
             if let Some(r) = self.relays.reservation.take() {
                 self.swarm.remove_listener(r.listener);
-                if r.announced {
+                if r.announced() {
                     self.publish(Happened::RelayLost(r.relay));
                 }
             }
@@ -151,7 +157,7 @@ impl Runtime {
             match self.swarm.listen_on(circuit.clone()) {
                 Ok(listener) => {
                     tracing::debug!(%relay, "reserving a slot at {circuit}");
-                    let reservation = Reservation { relay, listener, accepted: false, bound: false, announced: false };
+                    let reservation = Reservation { relay, listener, accepted: false, bound: false };
                     self.relays.reservation = Some(reservation);
                     return;
                 }
@@ -178,8 +184,10 @@ impl Runtime {
     pub(super) fn on_relay_client(&mut self, event: relay::client::Event) {
         if let relay::client::Event::ReservationReqAccepted { relay_peer_id, .. } = event {
             let Some(r) = self.relays.reservation.as_mut().filter(|r| r.relay == relay_peer_id) else { return };
-            r.accepted = true;
-            self.announce_reservation();
+            if !r.accepted {
+                r.accepted = true;
+                self.announce_reservation();
+            }
         }
     }
 
@@ -187,7 +195,7 @@ impl Runtime {
     /// gone; reserve again (elsewhere, if this relay failed).
     pub(super) fn on_listener_closed(&mut self, listener: ListenerId) {
         let Some(r) = self.relays.reservation.take_if(|r| r.listener == listener) else { return };
-        if r.announced {
+        if r.announced() {
             self.publish(Happened::RelayLost(r.relay));
         }
         self.relay_failed(r.relay);
@@ -215,9 +223,13 @@ impl Runtime {
 
     /// A listen address appeared: announced from now on.
     pub(super) fn on_new_listen_addr(&mut self, listener: ListenerId, address: Multiaddr) {
-        if let Some(r) = self.relays.reservation.as_mut().filter(|r| r.listener == listener) {
-            r.bound = true;
-        }
+        let newly_bound = match self.relays.reservation.as_mut().filter(|r| r.listener == listener && !r.bound) {
+            Some(r) => {
+                r.bound = true;
+                true
+            }
+            None => false,
+        };
         if self.relays.serves_from_bound() {
             serve_from(&mut self.swarm, &address);
         }
@@ -232,7 +244,9 @@ impl Runtime {
         if fresh {
             self.announce_addresses();
         }
-        self.announce_reservation();
+        if newly_bound {
+            self.announce_reservation();
+        }
     }
 
     /// A listen address went away: no longer announced.
@@ -244,18 +258,16 @@ impl Runtime {
         self.announce_addresses();
     }
 
-    /// A relayed circuit makes this node reachable where it was not. Once
-    /// per reservation, when the relay has accepted and the reservation's
-    /// listener has reported its circuit address (in whichever order the
-    /// two arrive), the application is told (`RelayReserved`, by which time
+    /// A relayed circuit makes this node reachable where it was not. Called
+    /// when the relay first accepts and when the reservation's listener
+    /// first reports its circuit address: once both have come (in either
+    /// order), the application is told (`RelayReserved`, by which time
     /// `listen_addrs` shows the address) and so is the overlay, through a
     /// fresh join walk.
     fn announce_reservation(&mut self) {
-        let Some(r) = self.relays.reservation.as_mut().filter(|r| r.accepted && r.bound && !r.announced) else {
+        let Some(relay) = self.relays.reservation.as_ref().filter(|r| r.announced()).map(|r| r.relay) else {
             return;
         };
-        r.announced = true;
-        let relay = r.relay;
         self.publish(Happened::RelayReserved(relay));
         self.state.readvertise(Instant::now(), &mut self.rng, &mut self.out);
     }

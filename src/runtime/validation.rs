@@ -139,21 +139,23 @@ impl Keys {
     /// and every node judges it alike however its messages were grouped.
     pub(crate) fn verify_all(&mut self, jobs: &[Job]) -> Vec<bool> {
         let mut genuine = vec![true; jobs.len()];
-        let mut checks = Vec::with_capacity(jobs.len());
+        let (mut checked, mut checks) = (Vec::new(), Vec::new());
         for (i, job) in jobs.iter().enumerate() {
             if !job.signed {
                 continue;
             }
             match self.check_of(&job.topic, &job.message) {
-                Some(check) => checks.push((i, check)),
+                Some(check) => {
+                    checked.push(i);
+                    checks.push(check);
+                }
                 None => genuine[i] = false,
             }
         }
-        let all: Vec<Check> = checks.iter().map(|(_, c)| *c).collect();
-        let mut verdicts = Vec::with_capacity(all.len());
-        judge(&all, &mut verdicts);
-        for ((i, _), ok) in checks.iter().zip(verdicts) {
-            genuine[*i] = ok;
+        let mut verdicts = Vec::with_capacity(checks.len());
+        judge(&checks, &mut verdicts);
+        for (i, ok) in checked.into_iter().zip(verdicts) {
+            genuine[i] = ok;
         }
         genuine
     }
