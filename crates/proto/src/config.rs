@@ -93,8 +93,12 @@ pub struct PlumtreeConfig {
     pub ihave_interval: Duration,
     /// An eager link that has delivered first copies is pruned only after
     /// this many duplicates in a row (links that never delivered a first copy
-    /// are pruned at the first duplicate). Above 1, concurrent broadcasts
-    /// meeting on different links of one cycle no longer cut the tree apart.
+    /// are pruned at the first duplicate, and so is every eager link of a
+    /// node while a quarter of the copies it recently received were
+    /// duplicates: its links form cycles, as in a fresh overlay or after
+    /// repairs). Above 1, broadcasts from different senders meeting on
+    /// different links of one cycle no longer cut the tree apart; 5 keeps
+    /// the tree in one piece under random senders (README, "Trees").
     pub duplicates_before_prune: u8,
     /// Tree optimisation: when a lazy peer announces a message at least this
     /// many hops closer to its origin than the eager copy was, the two links
@@ -211,7 +215,7 @@ impl Default for PlumtreeConfig {
             graft_timeout_max: Duration::from_secs(1),
             graft_timeout_2: Duration::from_millis(75),
             ihave_interval: Duration::from_millis(100),
-            duplicates_before_prune: 2,
+            duplicates_before_prune: 5,
             optimization_threshold: 0,
             eager_hops: 0,
             origin_trees: 0,

@@ -278,14 +278,59 @@ fn first_gossip_is_delivered_and_relayed_duplicate_is_pruned() {
 }
 
 #[test]
-fn a_tree_link_survives_one_duplicate_but_not_two_in_a_row() {
+fn a_tree_link_survives_duplicates_until_the_fifth_in_a_row() {
+    assert_eq!(cfg().plumtree.duplicates_before_prune, 5, "the default");
     let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2]);
     n.recv(1, gossip(id(1), 1, b"a")); // link 1 carried a first copy
-    n.recv(2, gossip(id(2), 1, b"b"));
-    let out = n.recv(1, gossip(id(2), 3, b"b"));
-    assert!(sends(&out).is_empty(), "one duplicate on a tree link is tolerated");
-    let out = n.recv(1, gossip(id(2), 3, b"b"));
+                                       // Mostly first copies here: the eager links are not redundant.
+    for k in 2..40 {
+        n.recv(2, gossip(id(k), 1, b"b"));
+    }
+    for _ in 0..4 {
+        let out = n.recv(1, gossip(id(39), 3, b"b"));
+        assert!(sends(&out).is_empty(), "a duplicate on a tree link is tolerated: {out:?}");
+    }
+    let out = n.recv(1, gossip(id(39), 3, b"b"));
     assert_eq!(sends(&out), vec![(1, Message::Prune)]);
+}
+
+#[test]
+fn a_first_copy_restarts_the_count_of_duplicates_in_a_row() {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2]);
+    for k in 1..40 {
+        n.recv(1, gossip(id(k), 1, b"a"));
+    }
+    for round in 0..3 {
+        for _ in 0..4 {
+            let out = n.recv(1, gossip(id(1), 3, b"a"));
+            assert!(sends(&out).is_empty(), "round {round}: {out:?}");
+        }
+        n.recv(1, gossip(id(200 + round), 1, b"a"));
+    }
+    assert!(n.topic().eager().contains(&1));
+}
+
+#[test]
+fn while_many_copies_are_duplicates_a_tree_link_is_pruned_at_the_first() {
+    // A node whose eager links form cycles (as in a fresh overlay, where
+    // every link starts eager) receives many duplicates: at 16 of its last
+    // 64 copies, even links that carry the tree are pruned at once.
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2, 3]);
+    for k in 1..=48 {
+        n.recv(1, gossip(id(k), 1, b"a"));
+        n.recv(2, gossip(id(100 + k), 1, b"b")); // link 2 carries the tree too
+    }
+    for k in 1..=14 {
+        n.recv(3, gossip(id(k), 2, b"a")); // 3 never carried a first copy: pruned at once
+    }
+    // Link 2's first duplicate is the fifteenth of the last 64 copies:
+    // tolerated.
+    let out = n.recv(2, gossip(id(1), 2, b"a"));
+    assert!(!sends(&out).contains(&(2, Message::Prune)), "{out:?}");
+    let out = n.recv(1, gossip(id(101), 2, b"b"));
+    assert_eq!(sends(&out), vec![(1, Message::Prune)], "the sixteenth: redundant, pruned at once");
+    assert!(n.topic().lazy().contains(&1));
+    assert!(n.topic().eager().contains(&2));
 }
 
 #[test]
@@ -974,6 +1019,7 @@ fn direct_messages_go_to_one_neighbour_and_are_never_relayed() {
 fn below_eager_hops_a_message_goes_to_every_neighbour_and_its_copies_leave_the_tree_alone() {
     let mut c = cfg();
     c.plumtree.eager_hops = 1;
+    c.plumtree.duplicates_before_prune = 2;
     let mut n = Node::new(c, &[]).with_neighbors(&[1, 2, 3]);
     n.recv(3, Message::Prune); // 3 is lazy now
     assert_eq!(n.topic().lazy(), &[3]);
