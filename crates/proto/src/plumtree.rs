@@ -157,9 +157,8 @@ pub(crate) struct Plumtree<PI> {
     eager_lags: Vec<Duration>,
     next_lag: usize,
     /// The last 64 copies received on the shared tree, newest in the low
-    /// bit: 1 for a duplicate. While many are, the eager links form cycles
-    /// (a fresh overlay, repairs after failures) and are pruned at the first
-    /// duplicate; otherwise a link carrying the tree needs
+    /// bit: 1 for a duplicate. While many are ([`REDUNDANT_COPIES`]), the
+    /// eager links form cycles and are pruned at the first duplicate; otherwise a link carrying the tree needs
     /// `duplicates_before_prune` in a row.
     copies: u64,
     /// Messages are signed ([`crate::ProtocolConfig::signed`]), and held for
@@ -199,10 +198,13 @@ pub fn check_gossip_size(
     Ok(())
 }
 
-/// Of the last 64 copies a node received on the shared tree (the one in hand
-/// included), this many duplicates mark its eager links as redundant: they
-/// are pruned at the first duplicate. (Simulated at 10,000 nodes, 8 cut the
-/// tree apart after mass failures, 24 pruned too late: README, "Trees".)
+/// A node's eager links are redundant (they form cycles, as in a fresh
+/// overlay, where every link starts eager, or after many repairs) while this
+/// many of the last 64 copies it received on the shared tree were
+/// duplicates, the one in hand included: they are pruned at the first
+/// duplicate. (Simulated at 10,000 nodes, 8 or 12 cut the tree apart after
+/// mass failures, 24 pruned later; a second test, 4 of the last 8, let
+/// random senders cut the tree apart: README, "Trees".)
 const REDUNDANT_COPIES: u32 = 16;
 
 /// How many announcement-to-eager-copy delays the graft wait is learned from.
@@ -374,7 +376,8 @@ impl<PI: PeerIdentity> Plumtree<PI> {
     /// A duplicate arrived from `from`: should the link become lazy?
     /// A lazy link is pruned at once (after a PRUNE/GOSSIP race the sender
     /// may still push to us eagerly); an eager link that has carried first
-    /// copies only after `duplicates_before_prune` duplicates in a row.
+    /// copies only after `duplicates_before_prune` duplicates in a row, or
+    /// at once while this node's eager links are redundant.
     fn should_prune(&mut self, from: PI) -> bool {
         if !self.eager.contains(&from) {
             return self.lazy.contains(&from) || self.muted.contains(&from);

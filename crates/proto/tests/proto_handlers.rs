@@ -286,9 +286,12 @@ fn a_tree_link_survives_duplicates_until_the_fifth_in_a_row() {
     for k in 2..40 {
         n.recv(2, gossip(id(k), 1, b"b"));
     }
-    for _ in 0..4 {
+    // Duplicates over link 1, each among first copies over link 2.
+    for k in 0..4 {
         let out = n.recv(1, gossip(id(39), 3, b"b"));
         assert!(sends(&out).is_empty(), "a duplicate on a tree link is tolerated: {out:?}");
+        n.recv(2, gossip(id(40 + 2 * k), 1, b"b"));
+        n.recv(2, gossip(id(41 + 2 * k), 1, b"b"));
     }
     let out = n.recv(1, gossip(id(39), 3, b"b"));
     assert_eq!(sends(&out), vec![(1, Message::Prune)]);
@@ -301,9 +304,11 @@ fn a_first_copy_restarts_the_count_of_duplicates_in_a_row() {
         n.recv(1, gossip(id(k), 1, b"a"));
     }
     for round in 0..3 {
-        for _ in 0..4 {
+        for k in 0..4 {
             let out = n.recv(1, gossip(id(1), 3, b"a"));
             assert!(sends(&out).is_empty(), "round {round}: {out:?}");
+            n.recv(2, gossip(id(100 + 10 * round + 2 * k), 1, b"a"));
+            n.recv(2, gossip(id(101 + 10 * round + 2 * k), 1, b"a"));
         }
         n.recv(1, gossip(id(200 + round), 1, b"a"));
     }
@@ -316,18 +321,21 @@ fn while_many_copies_are_duplicates_a_tree_link_is_pruned_at_the_first() {
     // every link starts eager) receives many duplicates: at 16 of its last
     // 64 copies, even links that carry the tree are pruned at once.
     let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2, 3]);
-    for k in 1..=48 {
-        n.recv(1, gossip(id(k), 1, b"a"));
-        n.recv(2, gossip(id(100 + k), 1, b"b")); // link 2 carries the tree too
-    }
+    n.recv(2, gossip(id(200), 1, b"b")); // links 1 and 2 carry the tree
+                                         // 14 duplicates among 56 copies, never 4 among 8.
     for k in 1..=14 {
-        n.recv(3, gossip(id(k), 2, b"a")); // 3 never carried a first copy: pruned at once
+        for j in 0..3 {
+            n.recv(1, gossip(id(3 * k + j), 1, b"a"));
+        }
+        n.recv(3, gossip(id(3 * k), 2, b"a")); // 3 never carried a first copy: pruned at once
     }
     // Link 2's first duplicate is the fifteenth of the last 64 copies:
     // tolerated.
-    let out = n.recv(2, gossip(id(1), 2, b"a"));
+    let out = n.recv(2, gossip(id(3), 2, b"a"));
     assert!(!sends(&out).contains(&(2, Message::Prune)), "{out:?}");
-    let out = n.recv(1, gossip(id(101), 2, b"b"));
+    n.recv(1, gossip(id(50), 1, b"a"));
+    n.recv(1, gossip(id(51), 1, b"a"));
+    let out = n.recv(1, gossip(id(200), 2, b"b"));
     assert_eq!(sends(&out), vec![(1, Message::Prune)], "the sixteenth: redundant, pruned at once");
     assert!(n.topic().lazy().contains(&1));
     assert!(n.topic().eager().contains(&2));
