@@ -156,9 +156,10 @@ pub(crate) struct Plumtree<PI> {
     /// the last `LAG_SAMPLES`), and the next slot to overwrite.
     eager_lags: Vec<Duration>,
     next_lag: usize,
-    /// The last 64 copies received on the shared tree, newest in the low
-    /// bit: 1 for a duplicate. While many are ([`REDUNDANT_COPIES`]), the
-    /// eager links form cycles and are pruned at the first duplicate; otherwise a link carrying the tree needs
+    /// The last 64 copies received on the shared tree from eager peers
+    /// (first copies, and duplicates not held for a verdict), newest in the
+    /// low bit: 1 for a duplicate. While many are ([`REDUNDANT_COPIES`]),
+    /// the eager links form cycles and are pruned at the first duplicate; otherwise a link carrying the tree needs
     /// `duplicates_before_prune` in a row.
     copies: u64,
     /// Messages are signed ([`crate::ProtocolConfig::signed`]), and held for
@@ -839,7 +840,12 @@ impl<PI: PeerIdentity> Plumtree<PI> {
                 // A copy of the flood near the origin: expected, not a cycle.
                 return;
             }
-            self.copies = self.copies << 1 | 1;
+            if self.eager.contains(&from) {
+                // Only an eager link's duplicate says the eager links form
+                // cycles (a lazy peer's is a PRUNE that crossed its push, or
+                // a replay that must not make this node prune its tree).
+                self.copies = self.copies << 1 | 1;
+            }
             // A copy down the tree after our graft was answered. Usually the
             // graft only raced a slow tree path: learn the lag, keep the tree
             // link, and drop the grafted one, so spurious grafts neither leave

@@ -281,8 +281,9 @@ fn first_gossip_is_delivered_and_relayed_duplicate_is_pruned() {
 fn a_tree_link_survives_duplicates_until_the_fifth_in_a_row() {
     assert_eq!(cfg().plumtree.duplicates_before_prune, 5, "the default");
     let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2]);
-    n.recv(1, gossip(id(1), 1, b"a")); // link 1 carried a first copy
-                                       // Mostly first copies here: the eager links are not redundant.
+    // Link 1 carried a first copy; mostly first copies here, so the eager
+    // links are not redundant.
+    n.recv(1, gossip(id(1), 1, b"a"));
     for k in 2..40 {
         n.recv(2, gossip(id(k), 1, b"b"));
     }
@@ -320,24 +321,46 @@ fn while_many_copies_are_duplicates_a_tree_link_is_pruned_at_the_first() {
     // A node whose eager links form cycles (as in a fresh overlay, where
     // every link starts eager) receives many duplicates: at 16 of its last
     // 64 copies, even links that carry the tree are pruned at once.
-    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2, 3]);
-    n.recv(2, gossip(id(200), 1, b"b")); // links 1 and 2 carry the tree
-                                         // 14 duplicates among 56 copies, never 4 among 8.
-    for k in 1..=14 {
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2, 3, 4, 5]);
+    for p in 2..=5u8 {
+        n.recv(u32::from(p), gossip(id(200 + p), 1, b"c")); // links 2 to 5 carry the tree
+    }
+    // 14 duplicates among 56 more copies, at most 4 over any one link.
+    for k in 1..=14u8 {
         for j in 0..3 {
             n.recv(1, gossip(id(3 * k + j), 1, b"a"));
         }
-        n.recv(3, gossip(id(3 * k), 2, b"a")); // 3 never carried a first copy: pruned at once
+        n.recv(2 + u32::from(k % 4), gossip(id(3 * k), 2, b"a"));
     }
-    // Link 2's first duplicate is the fifteenth of the last 64 copies:
-    // tolerated.
+    assert_eq!(n.topic().eager().len(), 5, "no link pruned yet");
+    // The fifteenth duplicate of the last 64 copies: tolerated.
     let out = n.recv(2, gossip(id(3), 2, b"a"));
     assert!(!sends(&out).contains(&(2, Message::Prune)), "{out:?}");
     n.recv(1, gossip(id(50), 1, b"a"));
     n.recv(1, gossip(id(51), 1, b"a"));
-    let out = n.recv(1, gossip(id(200), 2, b"b"));
-    assert_eq!(sends(&out), vec![(1, Message::Prune)], "the sixteenth: redundant, pruned at once");
-    assert!(n.topic().lazy().contains(&1));
+    // The sixteenth, link 5's fourth in a row: redundant, pruned at once.
+    let out = n.recv(5, gossip(id(9), 2, b"a"));
+    assert_eq!(sends(&out), vec![(5, Message::Prune)]);
+    assert!(n.topic().lazy().contains(&5));
+    assert!(n.topic().eager().contains(&2));
+}
+
+#[test]
+fn a_lazy_peers_duplicates_do_not_make_the_tree_redundant() {
+    // A neighbour this node does not push to may replay old messages (or
+    // its push crossed our PRUNE): that says nothing about cycles of eager
+    // links, and must not make this node prune the tree.
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2, 3]);
+    for k in 1..=40 {
+        n.recv(1, gossip(id(k), 1, b"a"));
+    }
+    n.recv(2, gossip(id(100), 1, b"b")); // link 2 carries the tree
+    n.recv(3, Message::Prune); // 3 is lazy
+    for k in 1..=40 {
+        n.recv(3, gossip(id(k), 2, b"a"));
+    }
+    let out = n.recv(2, gossip(id(1), 2, b"a"));
+    assert!(!sends(&out).contains(&(2, Message::Prune)), "{out:?}");
     assert!(n.topic().eager().contains(&2));
 }
 
