@@ -94,9 +94,9 @@ pub struct PlumtreeConfig {
     /// An eager link that has delivered first copies is pruned only after
     /// this many duplicates in a row (links that never delivered a first copy
     /// are pruned at the first duplicate, and so is every eager link of a
-    /// node while a quarter of the copies it recently received were
-    /// duplicates: its links form cycles, as in a fresh overlay or after
-    /// repairs). Above 1, broadcasts from different senders meeting on
+    /// node while a quarter of the copies it recently received over eager
+    /// links were duplicates: they form cycles, as in a fresh overlay or
+    /// after repairs). Above 1, broadcasts from different senders meeting on
     /// different links of one cycle no longer cut the tree apart; 5 keeps
     /// the tree in one piece under random senders (README, "Trees").
     pub duplicates_before_prune: u8,

@@ -159,8 +159,9 @@ pub(crate) struct Plumtree<PI> {
     /// The last 64 copies received on the shared tree from eager peers
     /// (first copies, and duplicates not held for a verdict), newest in the
     /// low bit: 1 for a duplicate. While many are ([`REDUNDANT_COPIES`]),
-    /// the eager links form cycles and are pruned at the first duplicate; otherwise a link carrying the tree needs
-    /// `duplicates_before_prune` in a row.
+    /// the eager links form cycles and are pruned at the first duplicate;
+    /// otherwise a link carrying the tree needs `duplicates_before_prune`
+    /// in a row.
     copies: u64,
     /// Messages are signed ([`crate::ProtocolConfig::signed`]), and held for
     /// the driver's verdict ([`crate::ProtocolConfig::holds_messages`]).
@@ -201,11 +202,11 @@ pub fn check_gossip_size(
 
 /// A node's eager links are redundant (they form cycles, as in a fresh
 /// overlay, where every link starts eager, or after many repairs) while this
-/// many of the last 64 copies it received on the shared tree were
-/// duplicates, the one in hand included: they are pruned at the first
-/// duplicate. (Simulated at 10,000 nodes, 8 or 12 cut the tree apart after
-/// mass failures, 24 pruned later; a second test, 4 of the last 8, let
-/// random senders cut the tree apart: README, "Trees".)
+/// many of the last 64 copies it received on the shared tree from eager
+/// neighbours were duplicates, the one in hand included: they are pruned at
+/// the first duplicate. (Simulated at 10,000 nodes, 8 or 12 cut the tree
+/// apart after mass failures, 24 pruned later; a second test, 4 of the last
+/// 8, let random senders cut the tree apart: README, "Trees".)
 const REDUNDANT_COPIES: u32 = 16;
 
 /// How many announcement-to-eager-copy delays the graft wait is learned from.
