@@ -223,13 +223,8 @@ impl Runtime {
 
     /// A listen address appeared: announced from now on.
     pub(super) fn on_new_listen_addr(&mut self, listener: ListenerId, address: Multiaddr) {
-        let newly_bound = match self.relays.reservation.as_mut().filter(|r| r.listener == listener && !r.bound) {
-            Some(r) => {
-                r.bound = true;
-                true
-            }
-            None => false,
-        };
+        let reservation = self.relays.reservation.as_mut().filter(|r| r.listener == listener && !r.bound);
+        let newly_bound = reservation.map(|r| r.bound = true).is_some();
         if self.relays.serves_from_bound() {
             serve_from(&mut self.swarm, &address);
         }
