@@ -278,6 +278,23 @@ fn first_gossip_is_delivered_and_relayed_duplicate_is_pruned() {
 }
 
 #[test]
+fn a_first_copy_from_a_pruned_peer_leaves_its_link_lazy() {
+    // In a burst of first broadcasts, a peer's pushes keep arriving for a
+    // round trip after we pruned it. One of them may be a first copy here:
+    // it is delivered, but the link stays lazy (otherwise links flap
+    // between eager and lazy and every burst floods).
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2, 3]);
+    n.recv(1, gossip(id(1), 1, b"x"));
+    let out = n.recv(2, gossip(id(1), 2, b"x"));
+    assert_eq!(sends(&out), vec![(2, Message::Prune)]);
+    let out = n.recv(2, gossip(id(2), 2, b"y"));
+    assert!(matches!(&events(&out)[..], [Event::Delivered(d)] if d.id == id(2) && d.from == 2));
+    assert!(n.topic().lazy().contains(&2), "the push crossed our PRUNE: the link stays lazy");
+    let (_, out) = n.broadcast(b"z").unwrap();
+    assert!(!sends(&out).iter().any(|(p, m)| *p == 2 && matches!(m, Message::Gossip(_))), "{out:?}");
+}
+
+#[test]
 fn a_tree_link_survives_duplicates_until_the_fifth_in_a_row() {
     assert_eq!(cfg().plumtree.duplicates_before_prune, 5, "the default");
     let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2]);
