@@ -45,6 +45,10 @@ cp "$root/Cargo.lock" "$app/Cargo.lock"
 cp "$root"/examples/*.rs "$app/examples/"
 
 cd "$app"
+# The workspace patches some crates (if-watch, see Cargo.toml); a user's
+# project takes them from crates.io, which the workspace's builds never
+# fetched. Fetch what is missing; everything after runs offline.
+cargo fetch --quiet
 echo "dependency tree of a crate that depends on hypar:"
 # The workspace's lock file, trimmed to this project: the same versions.
 cargo tree -e normal --offline >"$work/tree.txt"
