@@ -1013,10 +1013,10 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         } else if g.hops > self.config.eager_hops {
             // (A first copy from the flood near the origin says nothing about
             // the tree: links keep their roles.)
+            self.copies <<= 1;
             // A lazy peer's push crossed our PRUNE: the link stays lazy (in
             // a burst of first broadcasts, re-making it eager at every first
             // copy kept links flapping between eager and lazy).
-            self.copies <<= 1;
             if self.eager.contains(&from) {
                 if let Some(l) = self.links.iter_mut().find(|l| l.peer == from) {
                     l.carried = true;
