@@ -367,6 +367,10 @@ typedef struct {
    * Senders given a broadcast tree of their own.
    */
   uint32_t origin_trees;
+  /**
+   * Duplicates in a row over a tree link before it is dropped.
+   */
+  uint32_t duplicates_before_prune;
 } hypar_topic_settings;
 
 /**
@@ -1135,6 +1139,20 @@ hypar_result hypar_topic_options_set_known_peers(hypar_topic_options *options, u
  * `options` is NULL or live.
  */
 hypar_result hypar_topic_options_set_origin_trees(hypar_topic_options *options, uint32_t n);
+
+/**
+ * Duplicates in a row over a link that carries the broadcast tree before
+ * the link is dropped from it (default 5, 1 to 255; others fail with
+ * `HYPAR_ERR_INVALID_CONFIG` at join or configure). Fewer drop redundant
+ * links sooner after failures, but with many senders let their messages
+ * cut the tree into pieces joined only by announcements, which makes
+ * delivery slower.
+ *
+ * # Safety
+ * `options` is NULL or live.
+ */
+hypar_result hypar_topic_options_set_duplicates_before_prune(hypar_topic_options *options,
+                                                             uint32_t n);
 
 /**
  * Mean milliseconds between view shuffles (default 10000; 1 to 86400000).

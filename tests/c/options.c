@@ -77,6 +77,13 @@ int main(void) {
   expect_error(HYPAR_ERR_INVALID_CONFIG, hypar_network_join_with(a, "opts", NULL, 0, bad, on_message, &at_a, &none),
                "plumtree.origin_trees");
   OK(hypar_topic_options_set_origin_trees(bad, 16));
+  OK(hypar_topic_options_set_duplicates_before_prune(bad, 0));
+  expect_error(HYPAR_ERR_INVALID_CONFIG, hypar_network_join_with(a, "opts", NULL, 0, bad, on_message, &at_a, &none),
+               "plumtree.duplicates_before_prune");
+  OK(hypar_topic_options_set_duplicates_before_prune(bad, 256));
+  expect_error(HYPAR_ERR_INVALID_CONFIG, hypar_network_join_with(a, "opts", NULL, 0, bad, on_message, &at_a, &none),
+               "duplicates_before_prune");
+  OK(hypar_topic_options_set_duplicates_before_prune(bad, 5));
   const char *garbage[] = {"not-a-peer-id"};
   OK(hypar_topic_options_set_hear(bad, garbage, 1));
   expect_error(HYPAR_ERR_INVALID_ARGUMENT, hypar_network_join_with(a, "opts", NULL, 0, bad, on_message, &at_a, &none),
@@ -94,6 +101,7 @@ int main(void) {
   OK(hypar_topic_options_set_ihave_interval_ms(opts, 50));
   OK(hypar_topic_options_set_message_cache(opts, 1000, 1 << 20));
   OK(hypar_topic_options_set_origin_trees(opts, 16));
+  OK(hypar_topic_options_set_duplicates_before_prune(opts, 3));
   OK(hypar_network_join_with(a, "opts", NULL, 0, opts, on_message, &at_a, &ta));
   char *addr = first_addr(a);
   const char *bootstrap[] = {addr};
@@ -105,7 +113,7 @@ int main(void) {
   CHECK(s.shuffle_interval_ms == 5000 && s.graft_timeout_ms == 200 && s.ihave_interval_ms == 50);
   CHECK(s.message_cache == 1000 && s.message_cache_bytes == (1 << 20) && s.known_peers == 256);
   CHECK(s.allow_count == SIZE_MAX && s.hear_count == SIZE_MAX && s.tell_count == SIZE_MAX);
-  CHECK(s.origin_trees == 16);
+  CHECK(s.origin_trees == 16 && s.duplicates_before_prune == 3);
   wait_stats(ta, has_neighbour);
   wait_stats(tb, has_neighbour);
 
@@ -119,9 +127,11 @@ int main(void) {
   hypar_topic_options *hops_only = hypar_topic_options_new();
   OK(hypar_topic_options_set_max_hops(hops_only, 6));
   OK(hypar_topic_options_set_origin_trees(hops_only, 0));
+  OK(hypar_topic_options_set_duplicates_before_prune(hops_only, 2));
   OK(hypar_topic_configure(tb, hops_only));
   OK(hypar_topic_get_settings(tb, &s));
   CHECK(s.hear_count == 0 && s.max_hops == 6 && s.is_signed && s.origin_trees == 0);
+  CHECK(s.duplicates_before_prune == 2);
   hypar_topic_options_free(hops_only);
   say(ta, "not heard");
   wait_stats(tb, dropped_one);

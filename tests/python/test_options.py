@@ -30,6 +30,7 @@ def test_options_given_at_join_read_back(network_factory):
         message_cache=1000,
         message_cache_bytes=2**20,
         origin_trees=16,
+        duplicates_before_prune=3,
     )
     c = t.config()
     assert isinstance(c, hypar.TopicConfig)
@@ -37,12 +38,13 @@ def test_options_given_at_join_read_back(network_factory):
     assert (c.active_view, c.passive_view, c.known_peers) == (4, 20, 300)
     assert (c.shuffle_interval, c.graft_timeout, c.ihave_interval, c.validation_timeout) == (5, 0.2, 0.05, 1.5)
     assert (c.message_cache, c.message_cache_bytes, c.origin_trees) == (1000, 2**20, 16)
-    t.configure(origin_trees=0)
-    assert t.config().origin_trees == 0
+    assert c.duplicates_before_prune == 3
+    t.configure(origin_trees=0, duplicates_before_prune=2)
+    assert (t.config().origin_trees, t.config().duplicates_before_prune) == (0, 2)
     # Defaults, for a topic joined without options.
     d = net.join("defaults").config()
     assert (d.hops, d.active_view, d.passive_view, d.allow, d.hear, d.tell) == (64, 5, 30, None, None, None)
-    assert d.origin_trees == 0
+    assert (d.origin_trees, d.duplicates_before_prune) == (0, 5)
 
 
 def test_bad_options_are_refused_by_name(network_factory):
@@ -54,6 +56,8 @@ def test_bad_options_are_refused_by_name(network_factory):
         (dict(active_view=0), hypar.InvalidConfig, "active_view"),
         (dict(origin_trees=70000), hypar.InvalidConfig, "plumtree.origin_trees"),
         (dict(origin_trees=-1), hypar.InvalidConfig, "origin_trees"),
+        (dict(duplicates_before_prune=0), hypar.InvalidConfig, "plumtree.duplicates_before_prune"),
+        (dict(duplicates_before_prune=256), hypar.InvalidConfig, "duplicates_before_prune"),
         (dict(graft_timeout=0), hypar.InvalidConfig, "graft_timeout"),
         (dict(hear=["not a peer id"]), hypar.InvalidArgument, "hear"),
         (dict(allow="12D3KooW"), hypar.InvalidArgument, "allow"),

@@ -257,6 +257,7 @@ class TopicConfig:
     proxy: bool
     proxy_timeout: float
     origin_trees: int
+    duplicates_before_prune: int
 
 
 #: The keywords that set topic options, for join and configure.
@@ -277,6 +278,7 @@ _OPTION_KEYWORDS = (
     "proxy",
     "proxy_timeout",
     "origin_trees",
+    "duplicates_before_prune",
 )
 
 
@@ -288,7 +290,8 @@ def _set_options(options: _TopicOptions, given: dict[str, object]) -> None:
         raise InvalidArgument(f"unknown topic option(s): {', '.join(sorted(unknown))}")
     counts = {"hops": "max_hops", "active_view": "active_view", "passive_view": "passive_view",
               "known_peers": "known_peers", "message_cache": "message_cache",
-              "message_cache_bytes": "message_cache_bytes", "origin_trees": "origin_trees"}
+              "message_cache_bytes": "message_cache_bytes", "origin_trees": "origin_trees",
+              "duplicates_before_prune": "duplicates_before_prune"}
     for keyword, field in counts.items():
         if keyword in given and given[keyword] is not None:
             check = _as_count if field.startswith("message_cache") else _as_u32
@@ -432,6 +435,7 @@ class Topic:
             proxy=o.proxy,
             proxy_timeout=_millis_as_seconds(o.proxy_timeout_ms),
             origin_trees=o.origin_trees or 0,
+            duplicates_before_prune=o.duplicates_before_prune or 0,
         )
 
     def configure(self, **options: object) -> None:
@@ -606,6 +610,7 @@ class Network:
         proxy: Optional[bool] = None,
         proxy_timeout: Optional[float] = None,
         origin_trees: Optional[int] = None,
+        duplicates_before_prune: Optional[int] = None,
     ) -> Topic:
         """Join ``topic`` through the ``bootstrap`` multiaddrs (none: this node is a bootstrap node).
 
@@ -648,7 +653,11 @@ class Network:
           publishes for a neighbour arrive there with ``hops`` 0;
         - ``origin_trees``: senders given a broadcast tree of their own [0: one shared tree for
           every sender]; 64 suits a topic where a few dozen senders publish again and again. A sender's messages then travel a tree shaped for it, arriving in
-          fewer hops and sooner; each costs about 300 bytes. Every member should agree.
+          fewer hops and sooner; each costs about 300 bytes. Every member should agree;
+        - ``duplicates_before_prune``: duplicates in a row over a link that carries the
+          broadcast tree before the link is dropped from it [5], 1 to 255. Fewer drop redundant
+          links sooner after failures, but with many senders let their messages cut the tree
+          into pieces joined only by announcements, which makes delivery slower.
 
         Raises :class:`InvalidArgument`, :class:`InvalidConfig`, :class:`AlreadyJoined` or
         :class:`ShutDown`.
@@ -682,6 +691,7 @@ class Network:
                 proxy=proxy,
                 proxy_timeout=proxy_timeout,
                 origin_trees=origin_trees,
+                duplicates_before_prune=duplicates_before_prune,
             ),
         )
         validator = None if validate is None else _Validator(topic, validate)

@@ -2737,6 +2737,14 @@ public struct TopicOptions: Equatable, Hashable {
      * sooner; each costs about 300 bytes of memory per node.
      */
     public var originTrees: UInt32?
+    /**
+     * Duplicates in a row over a link that carries the broadcast tree
+     * before the link is dropped from it (default 5, 1 to 255). Fewer
+     * drop redundant links sooner after failures, but with many senders
+     * let their messages cut the tree into pieces joined only by
+     * announcements, which makes delivery slower.
+     */
+    public var duplicatesBeforePrune: UInt32?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2807,7 +2815,14 @@ public struct TopicOptions: Equatable, Hashable {
          * dozen senders publish again and again). A sender's messages
          * then travel a tree shaped for it, so they arrive in fewer hops and
          * sooner; each costs about 300 bytes of memory per node.
-         */originTrees: UInt32? = nil) {
+         */originTrees: UInt32? = nil, 
+        /**
+         * Duplicates in a row over a link that carries the broadcast tree
+         * before the link is dropped from it (default 5, 1 to 255). Fewer
+         * drop redundant links sooner after failures, but with many senders
+         * let their messages cut the tree into pieces joined only by
+         * announcements, which makes delivery slower.
+         */duplicatesBeforePrune: UInt32? = nil) {
         self.signed = signed
         self.validationTimeoutMs = validationTimeoutMs
         self.allow = allow
@@ -2825,6 +2840,7 @@ public struct TopicOptions: Equatable, Hashable {
         self.proxy = proxy
         self.proxyTimeoutMs = proxyTimeoutMs
         self.originTrees = originTrees
+        self.duplicatesBeforePrune = duplicatesBeforePrune
     }
 
     
@@ -2859,7 +2875,8 @@ public struct FfiConverterTypeTopicOptions: FfiConverterRustBuffer {
                 knownPeers: FfiConverterOptionUInt32.read(from: &buf), 
                 proxy: FfiConverterBool.read(from: &buf), 
                 proxyTimeoutMs: FfiConverterOptionUInt64.read(from: &buf), 
-                originTrees: FfiConverterOptionUInt32.read(from: &buf)
+                originTrees: FfiConverterOptionUInt32.read(from: &buf), 
+                duplicatesBeforePrune: FfiConverterOptionUInt32.read(from: &buf)
         )
     }
 
@@ -2881,6 +2898,7 @@ public struct FfiConverterTypeTopicOptions: FfiConverterRustBuffer {
         FfiConverterBool.write(value.proxy, into: &buf)
         FfiConverterOptionUInt64.write(value.proxyTimeoutMs, into: &buf)
         FfiConverterOptionUInt32.write(value.originTrees, into: &buf)
+        FfiConverterOptionUInt32.write(value.duplicatesBeforePrune, into: &buf)
     }
 }
 

@@ -255,6 +255,8 @@ pub struct hypar_topic_settings {
     pub proxy_timeout_ms: u64,
     /// Senders given a broadcast tree of their own.
     pub origin_trees: u32,
+    /// Duplicates in a row over a tree link before it is dropped.
+    pub duplicates_before_prune: u32,
 }
 
 /// Fill `*out` with the options the topic runs with now. Waits for nothing.
@@ -289,6 +291,7 @@ pub unsafe extern "C" fn hypar_topic_get_settings(
             proxy: o.proxy,
             proxy_timeout_ms: o.proxy_timeout_ms.unwrap_or_default(),
             origin_trees: o.origin_trees.unwrap_or_default(),
+            duplicates_before_prune: o.duplicates_before_prune.unwrap_or_default(),
         };
         // SAFETY: `out` is writable (checked non-NULL above).
         unsafe { out.write(settings) };

@@ -398,6 +398,24 @@ pub unsafe extern "C" fn hypar_topic_options_set_origin_trees(
     unsafe { set(options, |o| o.origin_trees = Some(n)) }
 }
 
+/// Duplicates in a row over a link that carries the broadcast tree before
+/// the link is dropped from it (default 5, 1 to 255; others fail with
+/// `HYPAR_ERR_INVALID_CONFIG` at join or configure). Fewer drop redundant
+/// links sooner after failures, but with many senders let their messages
+/// cut the tree into pieces joined only by announcements, which makes
+/// delivery slower.
+///
+/// # Safety
+/// `options` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn hypar_topic_options_set_duplicates_before_prune(
+    options: *mut hypar_topic_options,
+    n: u32,
+) -> hypar_result {
+    // SAFETY: the function's contract.
+    unsafe { set(options, |o| o.duplicates_before_prune = Some(n)) }
+}
+
 /// Mean milliseconds between view shuffles (default 10000; 1 to 86400000).
 ///
 /// # Safety

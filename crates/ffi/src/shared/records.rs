@@ -454,6 +454,13 @@ pub struct TopicOptions {
     /// sooner; each costs about 300 bytes of memory per node.
     #[uniffi(default)]
     pub origin_trees: Option<u32>,
+    /// Duplicates in a row over a link that carries the broadcast tree
+    /// before the link is dropped from it (default 5, 1 to 255). Fewer
+    /// drop redundant links sooner after failures, but with many senders
+    /// let their messages cut the tree into pieces joined only by
+    /// announcements, which makes delivery slower.
+    #[uniffi(default)]
+    pub duplicates_before_prune: Option<u32>,
 }
 
 impl Default for TopicOptions {
@@ -476,6 +483,7 @@ impl Default for TopicOptions {
             proxy: false,
             proxy_timeout_ms: None,
             origin_trees: None,
+            duplicates_before_prune: None,
         }
     }
 }
@@ -552,6 +560,14 @@ impl TopicOptions {
         if let Some(n) = self.origin_trees {
             p.origin_trees = count(n);
         }
+        if let Some(n) = self.duplicates_before_prune {
+            p.duplicates_before_prune = u8::try_from(n).map_err(|_| {
+                ForeignError::new(
+                    ErrorKind::InvalidConfig,
+                    format!("duplicates_before_prune = {n}: must be at most 255"),
+                )
+            })?;
+        }
         Ok(())
     }
 
@@ -578,6 +594,7 @@ impl TopicOptions {
             proxy: p.proxy,
             proxy_timeout_ms: ms(p.proxy_timeout),
             origin_trees: n32(p.origin_trees),
+            duplicates_before_prune: Some(u32::from(p.duplicates_before_prune)),
         }
     }
 }

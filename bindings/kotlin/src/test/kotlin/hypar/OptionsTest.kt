@@ -19,24 +19,36 @@ class OptionsTest {
     fun `options given at join read back, and bad ones are refused by name`(): Unit = Nodes().use { nodes ->
         val net = nodes.node()
         val options =
-            TopicOptions(maxHops = 8u, activeView = 4u, passiveView = 20u, graftTimeoutMs = 200u, originTrees = 16u)
+            TopicOptions(
+                maxHops = 8u, activeView = 4u, passiveView = 20u, graftTimeoutMs = 200u, originTrees = 16u,
+                duplicatesBeforePrune = 3u,
+            )
         net.join("opts", options = options).use { t ->
             val c = t.config()
             assertEquals(listOf(8u, 4u, 20u, 16u), listOf(c.maxHops, c.activeView, c.passiveView, c.originTrees))
             assertEquals(200UL, c.graftTimeoutMs)
+            assertEquals(3u, c.duplicatesBeforePrune)
             assertEquals(null, c.hear)
             val e = assertThrows<HyparException.InvalidConfig> { t.configure(c.copy(signed = false)) }
             assertTrue(e.message!!.contains("signed"), e.message)
             assertEquals(c, t.config())
-            t.configure(c.copy(originTrees = 0u))
+            t.configure(c.copy(originTrees = 0u, duplicatesBeforePrune = 2u))
             assertEquals(0u, t.config().originTrees)
+            assertEquals(2u, t.config().duplicatesBeforePrune)
             assertEquals(0UL, t.stats().originTrees)
         }
-        assertEquals(0u, net.join("defaults").use { it.config().originTrees })
+        net.join("defaults").use {
+            assertEquals(0u, it.config().originTrees)
+            assertEquals(5u, it.config().duplicatesBeforePrune)
+        }
         val e = assertThrows<HyparException.InvalidArgument> { net.join("bad", options = TopicOptions(tell = listOf("nope"))) }
         assertTrue(e.message!!.contains("tell"), e.message)
         val tooMany = assertThrows<HyparException.InvalidConfig> { net.join("bad", options = TopicOptions(originTrees = 70000u)) }
         assertTrue(tooMany.message!!.contains("plumtree.origin_trees"), tooMany.message)
+        val never = assertThrows<HyparException.InvalidConfig> {
+            net.join("bad", options = TopicOptions(duplicatesBeforePrune = 0u))
+        }
+        assertTrue(never.message!!.contains("plumtree.duplicates_before_prune"), never.message)
     }
 
     @Test

@@ -4321,6 +4321,15 @@ data class TopicOptions (
      * sooner; each costs about 300 bytes of memory per node.
      */
     var `originTrees`: kotlin.UInt? = null 
+    , 
+    /**
+     * Duplicates in a row over a link that carries the broadcast tree
+     * before the link is dropped from it (default 5, 1 to 255). Fewer
+     * drop redundant links sooner after failures, but with many senders
+     * let their messages cut the tree into pieces joined only by
+     * announcements, which makes delivery slower.
+     */
+    var `duplicatesBeforePrune`: kotlin.UInt? = null 
     
 ){
     
@@ -4354,6 +4363,7 @@ public object FfiConverterTypeTopicOptions: FfiConverterRustBuffer<TopicOptions>
             FfiConverterBoolean.read(buf),
             FfiConverterOptionalULong.read(buf),
             FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalUInt.read(buf),
         )
     }
 
@@ -4374,7 +4384,8 @@ public object FfiConverterTypeTopicOptions: FfiConverterRustBuffer<TopicOptions>
             FfiConverterOptionalUInt.allocationSize(value.`knownPeers`) +
             FfiConverterBoolean.allocationSize(value.`proxy`) +
             FfiConverterOptionalULong.allocationSize(value.`proxyTimeoutMs`) +
-            FfiConverterOptionalUInt.allocationSize(value.`originTrees`)
+            FfiConverterOptionalUInt.allocationSize(value.`originTrees`) +
+            FfiConverterOptionalUInt.allocationSize(value.`duplicatesBeforePrune`)
     )
 
     override fun write(value: TopicOptions, buf: ByteBuffer) {
@@ -4395,6 +4406,7 @@ public object FfiConverterTypeTopicOptions: FfiConverterRustBuffer<TopicOptions>
             FfiConverterBoolean.write(value.`proxy`, buf)
             FfiConverterOptionalULong.write(value.`proxyTimeoutMs`, buf)
             FfiConverterOptionalUInt.write(value.`originTrees`, buf)
+            FfiConverterOptionalUInt.write(value.`duplicatesBeforePrune`, buf)
     }
 }
 
