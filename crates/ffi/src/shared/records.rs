@@ -507,6 +507,13 @@ fn count(n: impl TryInto<usize>) -> usize {
     n.try_into().unwrap_or(usize::MAX)
 }
 
+/// `n` as the core's narrower field, or an error naming `what` and its
+/// largest value `max`.
+fn narrow<T: TryFrom<u32>>(n: u32, what: &str, max: u32) -> Result<T, ForeignError> {
+    T::try_from(n)
+        .map_err(|_| ForeignError::new(ErrorKind::InvalidConfig, format!("{what} = {n}: must be at most {max}")))
+}
+
 impl TopicOptions {
     /// Set `config` as these options say: numbers left unset keep their
     /// value, peer sets are taken as they are (unset: anyone). Malformed
@@ -526,9 +533,7 @@ impl TopicOptions {
         set(&mut p.proxy_timeout, self.proxy_timeout_ms);
         p.proxy = self.proxy;
         if let Some(n) = self.max_hops {
-            p.max_hops = u16::try_from(n).map_err(|_| {
-                ForeignError::new(ErrorKind::InvalidConfig, format!("max_hops = {n}: must be at most 65535"))
-            })?;
+            p.max_hops = narrow(n, "max_hops", u16::MAX.into())?;
         }
         // Bounds that depend on the view sizes follow them (the defaults,
         // capped by the views), so any view size is accepted.
@@ -561,12 +566,7 @@ impl TopicOptions {
             p.origin_trees = count(n);
         }
         if let Some(n) = self.duplicates_before_prune {
-            p.duplicates_before_prune = u8::try_from(n).map_err(|_| {
-                ForeignError::new(
-                    ErrorKind::InvalidConfig,
-                    format!("duplicates_before_prune = {n}: must be at most 255"),
-                )
-            })?;
+            p.duplicates_before_prune = narrow(n, "duplicates_before_prune", u8::MAX.into())?;
         }
         Ok(())
     }
