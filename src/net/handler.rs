@@ -308,12 +308,12 @@ impl Handler {
         }
     }
 
-    /// Once per liveness interval: on a kept-alive connection, report the
+    /// Once per liveness interval, on a kept-alive connection: report the
     /// peer silent once nothing arrived for the timeout, or queue a
     /// keep-alive if nothing was written since the last tick.
     fn on_tick(&mut self) {
         let (heard, said) = (std::mem::take(&mut self.heard), std::mem::take(&mut self.said));
-        if !self.keep_alive || self.silent {
+        if self.silent {
             self.quiet = Duration::ZERO;
             return;
         }
@@ -424,6 +424,7 @@ impl ConnectionHandler for Handler {
                     // Watched from now on: the silence before does not count.
                     self.quiet = Duration::ZERO;
                     self.silent = false;
+                    self.tick.as_mut().reset(tokio::time::Instant::now() + self.liveness.interval);
                 }
                 self.keep_alive = k;
             }
@@ -456,7 +457,9 @@ impl ConnectionHandler for Handler {
     }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ConnectionHandlerEvent<Self::OutboundProtocol, (), Out>> {
-        while self.tick.as_mut().poll(cx).is_ready() {
+        // Only a kept-alive connection is watched: an idle one that no
+        // topic needs is not woken every interval for nothing.
+        while self.keep_alive && self.tick.as_mut().poll(cx).is_ready() {
             self.on_tick();
             let next = tokio::time::Instant::now() + self.liveness.interval;
             self.tick.as_mut().reset(next);
@@ -557,5 +560,47 @@ impl Drop for Handler {
         for f in self.queue.drain(..) {
             self.gauge.sub(f.bytes.len());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use futures::task::ArcWake;
+
+    use super::*;
+
+    /// Counts the wakes of the task polling a handler.
+    #[derive(Default)]
+    struct Wakes(AtomicUsize);
+
+    impl ArcWake for Wakes {
+        fn wake_by_ref(arc_self: &Arc<Self>) {
+            arc_self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_a_kept_alive_connection_wakes_for_its_liveness_tick() {
+        let liveness = Liveness { interval: Duration::from_secs(1), timeout: Duration::from_secs(5) };
+        let limits = Limits { frames: 8, bytes: 1 << 16 };
+        let gauge = Arc::new(Gauge::default());
+        let mut handler = Handler::new(1 << 16, limits, liveness, Rate::default(), gauge, false);
+        let wakes = Arc::new(Wakes::default());
+        let waker = futures::task::waker(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+
+        assert!(handler.poll(&mut cx).is_pending());
+        tokio::time::advance(10 * liveness.interval).await;
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 0, "a connection no topic needs was woken by its tick");
+
+        // Kept alive from now on: one interval later the tick wakes it, and
+        // with nothing written it queues a keep-alive (so asks for a stream).
+        handler.on_behaviour_event(In::KeepAlive(true));
+        assert!(handler.poll(&mut cx).is_pending());
+        tokio::time::advance(liveness.interval).await;
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+        assert!(matches!(handler.poll(&mut cx), Poll::Ready(ConnectionHandlerEvent::OutboundSubstreamRequest { .. })));
     }
 }
