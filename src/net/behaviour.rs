@@ -14,7 +14,7 @@ use libp2p::core::transport::PortUse;
 use libp2p::core::Endpoint;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{
-    CloseConnection, ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, NotifyHandler, THandler,
+    CloseConnection, ConnectionDenied, ConnectionId, DialError, FromSwarm, NetworkBehaviour, NotifyHandler, THandler,
     THandlerInEvent, THandlerOutEvent, ToSwarm,
 };
 use libp2p::{Multiaddr, PeerId};
@@ -418,7 +418,12 @@ impl NetworkBehaviour for Behaviour {
                     let result = Err(e.error.to_string());
                     self.events.push_back(ToSwarm::GenerateEvent(Event::AddressDialed { addr, result }));
                 }
-                if let Some(peer) = e.peer_id {
+                // A dial refused because one to the peer is under way (frames
+                // sent after a connection closed, while its redial ran) is no
+                // failure: the frames wait for that dial, whose outcome
+                // decides.
+                let under_way = matches!(e.error, DialError::DialPeerConditionFalse(_));
+                if let Some(peer) = e.peer_id.filter(|_| !under_way) {
                     if !self.connections.contains_key(&peer) && self.waiting.remove(&peer).is_some() {
                         self.events.push_back(ToSwarm::GenerateEvent(Event::DialFailed { peer }));
                     }
@@ -457,5 +462,58 @@ impl NetworkBehaviour for Behaviour {
             Some(e) => Poll::Ready(e),
             None => Poll::Pending,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use libp2p::swarm::behaviour::DialFailure;
+    use libp2p::swarm::ConnectionId;
+
+    use super::*;
+
+    /// Every event the behaviour has for the swarm now.
+    fn drain(b: &mut Behaviour) -> Vec<ToSwarm<Event, In>> {
+        std::iter::from_fn(|| b.events.pop_front()).collect()
+    }
+
+    fn frame(byte: u8) -> OutFrame {
+        OutFrame { bytes: Bytes::from(vec![1, byte]), payload: None }
+    }
+
+    /// A send that finds the peer being dialed already (its dial refused
+    /// with `DialPeerConditionFalse`) is no dial failure: its frames wait
+    /// for that dial, and go out when it connects.
+    #[test]
+    fn a_dial_refused_because_one_is_under_way_fails_nothing() {
+        let liveness = Liveness { interval: Duration::from_secs(1), timeout: Duration::from_secs(5) };
+        let mut b = Behaviour::new(1 << 16, Limits { frames: 16, bytes: 1 << 20 }, liveness, Rate::default());
+        let peer = PeerId::random();
+        b.add_addresses(peer, vec!["/ip4/127.0.0.1/tcp/1".parse().unwrap()]);
+
+        b.send(peer, frame(1)).unwrap();
+        let dial = drain(&mut b).into_iter().find_map(|e| match e {
+            ToSwarm::Dial { opts } => Some(opts.connection_id()),
+            _ => None,
+        });
+        assert!(dial.is_some(), "the first send dials");
+        // The swarm refuses a second dial while the first is under way.
+        let error = DialError::DialPeerConditionFalse(PeerCondition::NotDialing);
+        let refused = ConnectionId::new_unchecked(999);
+        b.on_swarm_event(FromSwarm::DialFailure(DialFailure {
+            peer_id: Some(peer),
+            error: &error,
+            connection_id: refused,
+        }));
+        let events = drain(&mut b);
+        assert!(
+            !events.iter().any(|e| matches!(e, ToSwarm::GenerateEvent(Event::DialFailed { .. }))),
+            "a refused duplicate dial was reported as a failure"
+        );
+        b.send(peer, frame(2)).unwrap();
+        assert_eq!(b.waiting.get(&peer).map(VecDeque::len), Some(2), "both frames wait for the dial under way");
     }
 }
