@@ -271,7 +271,7 @@ async fn a_forger_is_told_disconnect_banned_dropped_from_the_views_and_refused()
 mod from_the_spec {
     use libp2p::PeerId;
 
-    pub(super) const VERSION: u8 = 6;
+    pub(super) const VERSION: u8 = 7;
 
     pub(super) fn varint(mut n: u64, out: &mut Vec<u8>) {
         while n >= 0x80 {
@@ -286,9 +286,10 @@ mod from_the_spec {
         out.extend_from_slice(b);
     }
 
-    /// A whole frame: length, version, topic, then the message's bytes.
+    /// A whole frame: length, version, the topic in full (`00` and its
+    /// id), then the message's bytes.
     pub(super) fn frame(topic: &[u8; 32], message: &[u8]) -> Vec<u8> {
-        let mut body = vec![VERSION];
+        let mut body = vec![VERSION, 0x00];
         body.extend_from_slice(topic);
         body.extend_from_slice(message);
         let mut out = Vec::new();

@@ -1,8 +1,10 @@
 //! Framing on a libp2p stream: outgoing frames are encoded by the runtime
-//! ([`hypar_proto::wire::encode`]) and written as they are; incoming bytes
-//! are split into keep-alives ([`wire::KEEP_ALIVE`]) and frames decoded with
-//! [`hypar_proto::wire::decode`], which checks the declared length against
-//! the limit before the body arrives.
+//! ([`hypar_proto::wire::encode`]) and written with their topic shortened to
+//! the stream's reference for it ([`wire::TopicTable::write`]); incoming
+//! bytes are split into keep-alives ([`wire::KEEP_ALIVE`]) and frames decoded
+//! with [`wire::TopicTable::decode`], which checks the declared length
+//! against the limit before the body arrives. Streams are one-way, so a
+//! codec's table serves either its writes or its reads.
 
 use std::io;
 
@@ -14,6 +16,8 @@ use hypar_proto::wire::{self, Frame};
 
 pub(crate) struct FrameCodec {
     max_frame: usize,
+    /// The topics this stream has named.
+    topics: wire::TopicTable,
     /// Bytes left in the read buffer after the last decode.
     buffered: usize,
     /// Bytes arrived since [`FrameCodec::take_arrived`] was last called,
@@ -23,7 +27,7 @@ pub(crate) struct FrameCodec {
 
 impl FrameCodec {
     pub(crate) fn new(max_frame: usize) -> Self {
-        FrameCodec { max_frame, buffered: 0, arrived: false }
+        FrameCodec { max_frame, topics: wire::TopicTable::default(), buffered: 0, arrived: false }
     }
 
     /// Whether any byte arrived since the last call: a peer in the middle of
@@ -53,31 +57,34 @@ impl Decoder for FrameCodec {
         if src.len() > self.buffered {
             self.arrived = true;
         }
-        let item = decode_item(src, self.max_frame);
+        let item = self.decode_item(src);
         self.buffered = src.len();
         item
     }
 }
 
-/// The next item at the front of `src`. A run of keep-alives is one item,
-/// so a peer streaming them costs one wake-up per read, not per byte.
-fn decode_item(src: &mut BytesMut, max_frame: usize) -> Result<Option<Inbound>, io::Error> {
-    let keep_alives = src.iter().take_while(|b| **b == wire::KEEP_ALIVE).count();
-    if keep_alives > 0 {
-        src.advance(keep_alives);
-        return Ok(Some(Inbound::KeepAlive));
-    }
-    match wire::decode::<PeerId>(src, max_frame) {
-        Ok(Some((frame, used))) => {
-            src.advance(used);
-            Ok(Some(Inbound::Frame(Box::new(frame), used)))
+impl FrameCodec {
+    /// The next item at the front of `src`. A run of keep-alives is one
+    /// item, so a peer streaming them costs one wake-up per read, not per
+    /// byte.
+    fn decode_item(&mut self, src: &mut BytesMut) -> Result<Option<Inbound>, io::Error> {
+        let keep_alives = src.iter().take_while(|b| **b == wire::KEEP_ALIVE).count();
+        if keep_alives > 0 {
+            src.advance(keep_alives);
+            return Ok(Some(Inbound::KeepAlive));
         }
-        Ok(None) => Ok(None),
-        Err(wire::WireError::BadFrame { size, reason }) => {
-            src.advance(size);
-            Ok(Some(Inbound::BadFrame(reason, size)))
+        match self.topics.decode::<PeerId>(src, self.max_frame) {
+            Ok(Some((frame, used))) => {
+                src.advance(used);
+                Ok(Some(Inbound::Frame(Box::new(frame), used)))
+            }
+            Ok(None) => Ok(None),
+            Err(wire::WireError::BadFrame { size, reason }) => {
+                src.advance(size);
+                Ok(Some(Inbound::BadFrame(reason, size)))
+            }
+            Err(e) => Err(io::Error::new(io::ErrorKind::InvalidData, e)),
         }
-        Err(e) => Err(io::Error::new(io::ErrorKind::InvalidData, e)),
     }
 }
 
@@ -86,7 +93,7 @@ impl Encoder for FrameCodec {
     type Error = io::Error;
 
     fn encode(&mut self, frame: Bytes, dst: &mut BytesMut) -> Result<(), io::Error> {
-        dst.extend_from_slice(&frame);
+        self.topics.write(&frame, dst);
         Ok(())
     }
 }
@@ -94,7 +101,7 @@ impl Encoder for FrameCodec {
 #[cfg(test)]
 mod tests {
     use asynchronous_codec::Decoder;
-    use bytes::BytesMut;
+    use bytes::{Bytes, BytesMut};
     use hypar_proto::wire;
     use hypar_proto::{Message, TopicId};
     use libp2p::PeerId;
@@ -140,6 +147,28 @@ mod tests {
         // A bad length prefix cannot be skipped: the stream fails.
         let mut buf = BytesMut::from(&[0x80u8, 0x00][..]);
         assert!(codec.decode(&mut buf).is_err());
+    }
+
+    #[test]
+    fn a_stream_names_its_topic_in_full_once() {
+        use asynchronous_codec::Encoder;
+        let topic = TopicId::from_name("chat");
+        let mut frame = Vec::new();
+        wire::encode(&topic, &Message::<PeerId>::Prune, 1024, &mut frame).unwrap();
+        let (mut writer, mut reader) = (FrameCodec::new(1024), FrameCodec::new(1024));
+        let mut buf = BytesMut::new();
+        for _ in 0..3 {
+            writer.encode(Bytes::from(frame.clone()), &mut buf).unwrap();
+        }
+        assert_eq!(buf.len(), frame.len() + 2 * (frame.len() - 32));
+        for _ in 0..3 {
+            let Some(Inbound::Frame(f, _)) = reader.decode(&mut buf).unwrap() else { panic!("no frame") };
+            assert_eq!((f.topic, f.message), (topic, Message::Prune));
+        }
+        assert!(buf.is_empty());
+        // A new stream's reader has no table yet: a short reference fails it.
+        let mut buf = BytesMut::from(&[3u8, wire::VERSION, 1, 10][..]);
+        assert!(FrameCodec::new(1024).decode(&mut buf).is_err());
     }
 
     #[test]

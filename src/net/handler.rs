@@ -1,4 +1,4 @@
-//! One connection's side of the `/hypar/6.0.0` protocol: a single outbound
+//! One connection's side of the `/hypar/7.0.0` protocol: a single outbound
 //! stream fed from a queue of encoded frames, and inbound streams whose
 //! frames are decoded here and handed to the behaviour.
 //!

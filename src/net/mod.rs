@@ -1,4 +1,4 @@
-//! libp2p glue: the `/hypar/6.0.0` stream protocol that carries the protocol
+//! libp2p glue: the `/hypar/7.0.0` stream protocol that carries the protocol
 //! core's frames between connected peers, and the encoding of a peer's
 //! addresses as [`hypar_proto::PeerData`].
 
@@ -13,11 +13,11 @@ pub(crate) use behaviour::{Behaviour, Event as BehaviourEvent};
 pub(crate) use handler::{Limits, Liveness, OutFrame, Rate};
 
 /// The stream protocol hypar speaks.
-pub(crate) const PROTOCOL: libp2p::StreamProtocol = libp2p::StreamProtocol::new("/hypar/6.0.0");
+pub(crate) const PROTOCOL: libp2p::StreamProtocol = libp2p::StreamProtocol::new("/hypar/7.0.0");
 
 #[cfg(test)]
 mod tests {
-    //! Real libp2p peers (TCP + Noise + Yamux) that speak `/hypar/6.0.0`
+    //! Real libp2p peers (TCP + Noise + Yamux) that speak `/hypar/7.0.0`
     //! through this module's behaviour alone: one writes invalid bytes to a
     //! real network, two others watch a quiet link.
 

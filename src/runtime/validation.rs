@@ -395,7 +395,7 @@ mod vectors {
     fn peer_ids_that_are_not_multihashes_of_an_allowed_kind_are_malformed() {
         let prune_from = |origin: &[u8]| {
             // A GOSSIP whose origin field holds `origin` as a byte string.
-            let mut body = vec![wire::VERSION];
+            let mut body = vec![wire::VERSION, wire::NEW_TOPIC];
             body.extend_from_slice(TopicId::from_name("chat").as_bytes());
             body.push(7);
             body.push(origin.len() as u8);

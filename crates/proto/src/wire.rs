@@ -3,8 +3,12 @@
 //! vectors printed there are checked by the tests at the bottom of this file.
 //!
 //! A frame is an unsigned LEB128 length `L` (1 to 4 bytes) followed by `L`
-//! bytes of body. The body is the [`VERSION`] byte followed by the postcard
-//! (v1, serde) encoding of `(TopicId, Message<PI>)`.
+//! bytes of body. The body is the [`VERSION`] byte, a topic reference, and
+//! the postcard (v1, serde) encoding of the `Message<PI>`. The topic
+//! reference is either [`NEW_TOPIC`] followed by the 32-byte topic id, or a
+//! one-byte index into the topics the same stream named before
+//! ([`TopicTable`]): [`encode`] writes the first form, which any stream
+//! accepts, and a stream's writer shortens it with [`TopicTable::write`].
 //!
 //! Encoding goes through postcard's serde serializer. Decoding walks the
 //! message enum by hand and uses postcard only for the fields, so the length
@@ -29,7 +33,15 @@ pub const SIGNATURE_PREFIX: &[u8] = b"hypar/sig/v4/";
 pub const SIGNATURE_LEN: usize = 64;
 
 /// The protocol version, the first byte of every frame body.
-pub const VERSION: u8 = 6;
+pub const VERSION: u8 = 7;
+
+/// The topic reference that is followed by a whole topic id (which the
+/// stream's [`TopicTable`] then remembers, while it has room).
+pub const NEW_TOPIC: u8 = 0x00;
+
+/// The most topics one stream's [`TopicTable`] remembers: references 1 to
+/// this, always one byte.
+pub const MAX_TOPIC_REFS: usize = 64;
 
 /// A keep-alive: where a frame's length prefix would start, the single byte
 /// `0x00` (a length of zero) stands alone. It carries nothing and belongs to
@@ -44,8 +56,9 @@ const MAX_PREFIX_LEN: usize = 4;
 /// Largest body a 4-byte length prefix can declare.
 const MAX_BODY_LEN: usize = (1 << (7 * MAX_PREFIX_LEN)) - 1;
 
-/// version + topic id + variant index (always one byte: there are 13 variants).
-const BODY_HEADER_LEN: usize = 1 + 32 + 1;
+/// version + topic reference in its long form ([`NEW_TOPIC`] and the topic
+/// id) + variant index (always one byte: there are 15 variants).
+const BODY_HEADER_LEN: usize = 1 + 1 + 32 + 1;
 
 /// Largest varint encodings of the integer types used in messages.
 const MAX_VARINT_U16: usize = 3;
@@ -95,6 +108,11 @@ pub enum WireError {
     /// The body did not decode as a message, or bytes follow the message.
     #[error("malformed frame: {0}")]
     Malformed(String),
+    /// The body's topic reference is cut short, or names a topic its stream
+    /// never named: the stream's [`TopicTable`] can no longer be trusted, so
+    /// neither can the stream.
+    #[error("bad topic reference: {0}")]
+    BadTopicRef(String),
     /// A whole frame of `size` bytes (length prefix included) arrived, but
     /// its body did not decode: the frame can be skipped and the stream
     /// read on, since its length was sound.
@@ -107,7 +125,9 @@ pub enum WireError {
     },
 }
 
-/// Appends the frame encoding `(topic, message)` to `out`.
+/// Appends the frame encoding `(topic, message)` to `out`, with the topic
+/// reference in its long form ([`NEW_TOPIC`] and the id), valid as any
+/// frame of any stream. [`TopicTable::write`] shortens it for a stream.
 ///
 /// Fails with [`WireError::FrameTooLarge`] if the whole frame, length prefix
 /// included, would exceed `max_frame` bytes; `out` is then left untouched
@@ -121,7 +141,7 @@ pub fn encode<PI: Serialize>(
     let value = (topic, message);
     let encoded = postcard::serialize_with_flavor(&value, postcard::ser_flavors::Size::default())
         .map_err(|e| WireError::Malformed(format!("cannot encode {} message: {e}", message.kind())))?;
-    let body_len = encoded.saturating_add(1);
+    let body_len = encoded.saturating_add(2);
     let size = varint_len(body_len).saturating_add(body_len);
     if size > max_frame || body_len > MAX_BODY_LEN {
         return Err(WireError::FrameTooLarge { size, max: max_frame.min(MAX_PREFIX_LEN + MAX_BODY_LEN) });
@@ -131,6 +151,7 @@ pub fn encode<PI: Serialize>(
     out.reserve_exact(size);
     write_varint(body_len, out);
     out.push(VERSION);
+    out.push(NEW_TOPIC);
     let written = postcard::serialize_with_flavor(&value, AppendTo(out));
     // Both passes run the same `Serialize` impls; only a non-deterministic one
     // could make them disagree.
@@ -148,63 +169,166 @@ pub fn encode<PI: Serialize>(
     Ok(())
 }
 
-/// Decodes the frame at the start of `buf`.
-///
-/// Returns `Ok(None)` if `buf` holds only the beginning of a frame (read more
-/// and call again), or the frame and the number of bytes it took. A whole
-/// frame whose body does not decode is [`WireError::BadFrame`], with its size
-/// so a reader can skip it; every other error leaves the stream unreadable. The declared
-/// length is checked against `max_frame` as soon as the length prefix is
-/// complete, before the body is waited for, and an unknown version byte is
-/// rejected as soon as it arrives.
+/// Decodes the frame at the start of `buf` as the first frame of a stream
+/// (with an empty [`TopicTable`]): a frame that refers to a topic by index
+/// fails with [`WireError::BadTopicRef`]. A stream's reader keeps a table and
+/// calls [`TopicTable::decode`] instead.
 pub fn decode<PI: DeserializeOwned + Serialize>(
     buf: &[u8],
     max_frame: usize,
 ) -> Result<Option<(Frame<PI>, usize)>, WireError> {
-    let Some((body_len, prefix_len)) = read_length_prefix(buf)? else {
-        return Ok(None);
-    };
-    let size = prefix_len + body_len;
-    if size > max_frame {
-        return Err(WireError::FrameTooLarge { size, max: max_frame });
+    TopicTable::default().decode(buf, max_frame)
+}
+
+/// Decodes one frame body (version byte, topic reference and message, no
+/// length prefix) as the first of a stream, for transports that delimit
+/// messages themselves. The whole of `body` must be consumed: trailing bytes
+/// are an error.
+pub fn decode_body<PI: DeserializeOwned + Serialize>(body: &[u8]) -> Result<Frame<PI>, WireError> {
+    TopicTable::default().decode_body(body)
+}
+
+/// The topics one stream has named, in the order they were first named: the
+/// state behind its topic references. A stream's writer and its reader each
+/// keep one, and they stay equal because both change them only as the same
+/// frames pass, in order. A new stream starts empty.
+///
+/// Bounded: at most [`MAX_TOPIC_REFS`] topics (2 KiB). Beyond that a topic is
+/// sent in the long form every time.
+#[derive(Debug, Clone, Default)]
+pub struct TopicTable {
+    topics: Vec<TopicId>,
+}
+
+impl TopicTable {
+    /// Appends `frame`, as [`encode`] made it, to `out` in the shortest form
+    /// this stream allows: the topic as its one-byte index if the stream
+    /// named it before, else as it came (and the topic is remembered while
+    /// the table has room). Bytes that are not such a frame (a keep-alive)
+    /// are appended unchanged.
+    pub fn write(&mut self, frame: &[u8], out: &mut bytes::BytesMut) {
+        let long = match read_length_prefix(frame) {
+            Ok(Some((body_len, prefix_len))) if prefix_len + body_len == frame.len() => match &frame[prefix_len..] {
+                [VERSION, NEW_TOPIC, rest @ ..] => {
+                    rest.first_chunk::<32>().map(|t| (prefix_len, body_len, TopicId(*t)))
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some((prefix_len, body_len, topic)) = long else {
+            out.extend_from_slice(frame);
+            return;
+        };
+        let message_at = prefix_len + 2 + 32;
+        match self.topics.iter().position(|t| *t == topic) {
+            Some(index) => {
+                let mut head = Vec::with_capacity(MAX_PREFIX_LEN + 2);
+                write_varint(body_len - 32, &mut head);
+                head.push(VERSION);
+                head.push(index as u8 + 1);
+                out.extend_from_slice(&head);
+                out.extend_from_slice(&frame[message_at..]);
+            }
+            None => {
+                self.remember(topic);
+                out.extend_from_slice(frame);
+            }
+        }
     }
-    let body = &buf[prefix_len..];
-    if let Some(&version) = body.first() {
+
+    /// Decodes the frame at the start of `buf`, the next frame of this
+    /// table's stream. Returns `Ok(None)` if `buf` holds only the beginning
+    /// of a frame (read more and call again), or the frame and the number of
+    /// bytes it took.
+    ///
+    /// A whole frame whose message does not decode is
+    /// [`WireError::BadFrame`], with its size so a reader can skip it (a
+    /// topic it named is remembered all the same, as its writer did); every
+    /// other error leaves the stream unreadable. The declared length is
+    /// checked against `max_frame` as soon as the length prefix is complete,
+    /// before the body is waited for, and an unknown version byte is rejected
+    /// as soon as it arrives.
+    pub fn decode<PI: DeserializeOwned + Serialize>(
+        &mut self,
+        buf: &[u8],
+        max_frame: usize,
+    ) -> Result<Option<(Frame<PI>, usize)>, WireError> {
+        let Some((body_len, prefix_len)) = read_length_prefix(buf)? else {
+            return Ok(None);
+        };
+        let size = prefix_len + body_len;
+        if size > max_frame {
+            return Err(WireError::FrameTooLarge { size, max: max_frame });
+        }
+        let body = &buf[prefix_len..];
+        if let Some(&version) = body.first() {
+            if version != VERSION {
+                return Err(WireError::UnsupportedVersion(version));
+            }
+        }
+        if body.len() < body_len {
+            return Ok(None);
+        }
+        let frame = self.decode_body(&body[..body_len]).map_err(|e| match e {
+            WireError::Malformed(reason) => WireError::BadFrame { size, reason },
+            other => other,
+        })?;
+        Ok(Some((frame, size)))
+    }
+
+    /// [`TopicTable::decode`] of a body without its length prefix.
+    fn decode_body<PI: DeserializeOwned + Serialize>(&mut self, body: &[u8]) -> Result<Frame<PI>, WireError> {
+        let Some((&version, rest)) = body.split_first() else {
+            return Err(WireError::BadTopicRef("empty body".into()));
+        };
         if version != VERSION {
             return Err(WireError::UnsupportedVersion(version));
         }
+        let (topic, rest) = self.topic(rest)?;
+        let mut reader = Reader { rest };
+        let message = reader.message::<PI>()?;
+        if !reader.rest.is_empty() {
+            return Err(WireError::Malformed(format!(
+                "{} trailing bytes after the {} message",
+                reader.rest.len(),
+                message.kind()
+            )));
+        }
+        Ok(Frame { topic, message })
     }
-    if body.len() < body_len {
-        return Ok(None);
-    }
-    let frame = decode_body(&body[..body_len]).map_err(|e| match e {
-        WireError::Malformed(reason) => WireError::BadFrame { size, reason },
-        other => other,
-    })?;
-    Ok(Some((frame, size)))
-}
 
-/// Decodes one frame body (version byte and message, no length prefix), for
-/// transports that delimit messages themselves. The whole of `body` must be
-/// consumed: trailing bytes are an error.
-pub fn decode_body<PI: DeserializeOwned + Serialize>(body: &[u8]) -> Result<Frame<PI>, WireError> {
-    let Some((&version, rest)) = body.split_first() else {
-        return Err(WireError::Malformed("empty body".into()));
-    };
-    if version != VERSION {
-        return Err(WireError::UnsupportedVersion(version));
+    /// Reads the topic reference at the start of `rest`, remembering a topic
+    /// named in full; returns the topic and the bytes after the reference.
+    fn topic<'a>(&mut self, rest: &'a [u8]) -> Result<(TopicId, &'a [u8]), WireError> {
+        match rest.split_first() {
+            Some((&NEW_TOPIC, rest)) => {
+                let Some((id, rest)) = rest.split_first_chunk::<32>() else {
+                    return Err(WireError::BadTopicRef(format!("a topic id of 32 bytes, {} left", rest.len())));
+                };
+                let topic = TopicId(*id);
+                self.remember(topic);
+                Ok((topic, rest))
+            }
+            Some((&index, rest)) => match self.topics.get(usize::from(index) - 1) {
+                Some(&topic) => Ok((topic, rest)),
+                None => Err(WireError::BadTopicRef(format!(
+                    "topic #{index} of a stream that named {} topics",
+                    self.topics.len()
+                ))),
+            },
+            None => Err(WireError::BadTopicRef("the body ends before it".into())),
+        }
     }
-    let mut reader = Reader { rest };
-    let topic = reader.take::<TopicId>("topic id")?;
-    let message = reader.message::<PI>()?;
-    if !reader.rest.is_empty() {
-        return Err(WireError::Malformed(format!(
-            "{} trailing bytes after the {} message",
-            reader.rest.len(),
-            message.kind()
-        )));
+
+    /// Remember a topic named in full, while there is room: a reader adds
+    /// every one (even a repeat), a writer only topics it does not hold, so
+    /// both add at the same frames.
+    fn remember(&mut self, topic: TopicId) {
+        if self.topics.len() < MAX_TOPIC_REFS {
+            self.topics.push(topic);
+        }
     }
-    Ok(Frame { topic, message })
 }
 
 /// An upper bound of the frame size of a [`Message::Gossip`] carrying
@@ -596,7 +720,7 @@ mod tests {
         let bytes = frame(&topic, &message);
         let (body_len, prefix_len) = read_length_prefix(&bytes).unwrap().unwrap();
         assert_eq!(prefix_len + body_len, bytes.len());
-        assert_eq!(bytes[prefix_len + 1 + 32], variant_index(&message), "variant index of {message:?}");
+        assert_eq!(bytes[prefix_len + 2 + 32], variant_index(&message), "variant index of {message:?}");
         let (decoded, used) = decode::<PI>(&bytes, bytes.len()).unwrap().expect("complete frame");
         assert_eq!(used, bytes.len());
         assert_eq!(decoded, Frame { topic, message: message.clone() });
@@ -619,17 +743,18 @@ mod tests {
     }
 
     /// The whole-frame encoding agrees with postcard's own encoding of
-    /// `(TopicId, Message)`, as the specification says.
+    /// `(TopicId, Message)` after the version and the long topic reference's
+    /// tag, as the specification says.
     #[test]
     fn body_is_postcard_of_topic_and_message() {
         for message in every_variant(BytesId::new(b"peer-a"), BytesId::new(b"peer-b")) {
             let bytes = frame(&topic(), &message);
             let (body_len, prefix_len) = read_length_prefix(&bytes).unwrap().unwrap();
             assert_eq!(prefix_len + body_len, bytes.len());
-            assert_eq!(bytes[prefix_len], VERSION);
+            assert_eq!(bytes[prefix_len..prefix_len + 2], [VERSION, NEW_TOPIC]);
             let postcard = postcard::to_allocvec(&(topic(), &message)).unwrap();
-            assert_eq!(&bytes[prefix_len + 1..], &postcard[..]);
-            assert_eq!(bytes[prefix_len + 1 + 32], variant_index(&message));
+            assert_eq!(&bytes[prefix_len + 2..], &postcard[..]);
+            assert_eq!(bytes[prefix_len + 2 + 32], variant_index(&message));
         }
     }
 
@@ -644,16 +769,16 @@ mod tests {
     fn vectors() -> Vec<(&'static str, &'static str, Message<BytesId>)> {
         vec![
             ("prune",
-                "2206b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410a", Message::Prune),
+                "230700b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410a", Message::Prune),
             ("prune_origin",
-                "2706b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410d04aabbccdd",
+                "280700b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410d04aabbccdd",
                 Message::PruneOrigin { origin: BytesId::new(&[0xaa, 0xbb, 0xcc, 0xdd]) }),
             ("graft_origin",
-                "2706b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410e04aabbccdd",
+                "280700b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410e04aabbccdd",
                 Message::GraftOrigin { origin: BytesId::new(&[0xaa, 0xbb, 0xcc, 0xdd]) }),
             (
                 "gossip",
-                "3b06b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410704aabbccdd0807060504030201010100ac020568656c6c6f00",
+                "3c0700b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410704aabbccdd0807060504030201010100ac020568656c6c6f00",
                 Message::Gossip(Gossip::new(
                     BytesId::new(&[0xaa, 0xbb, 0xcc, 0xdd]),
                     0x0102_0304_0506_0708,
@@ -665,7 +790,7 @@ mod tests {
             ),
             (
                 "ihave",
-                "4906b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc17741080211111111111111111111111111111111020022222222222222222222222222222222ac02dc0b",
+                "4a0700b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc17741080211111111111111111111111111111111020022222222222222222222222222222222ac02dc0b",
                 Message::IHave(vec![
                     IHaveEntry { id: MessageId([0x11; 16]), hops: 2, age_ms: 0 },
                     IHaveEntry { id: MessageId([0x22; 16]), hops: 300, age_ms: 1500 },
@@ -673,17 +798,17 @@ mod tests {
             ),
             (
                 "forward_join",
-                "2c06b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410104aabbccdd0102010206",
+                "2d0700b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410104aabbccdd0102010206",
                 Message::ForwardJoin {
                     peer: PeerInfo { id: BytesId::new(&[0xaa, 0xbb, 0xcc, 0xdd]), data: Some(Bytes::from_static(&[1, 2])) },
                     ttl: 6,
                 },
             ),
             ("neighbor",
-                "2406b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc17741020000", Message::Neighbor { priority: Priority::High, data: None }),
+                "250700b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc17741020000", Message::Neighbor { priority: Priority::High, data: None }),
             (
                 "shuffle_reply",
-                "2c06b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410602010100020203010178",
+                "2d0700b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410602010100020203010178",
                 Message::ShuffleReply {
                     peers: vec![
                         PeerInfo { id: BytesId::new(&[0x01]), data: None },
@@ -692,14 +817,14 @@ mod tests {
                 },
             ),
             ("direct",
-                "2606b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410b03686579", Message::Direct { payload: Bytes::from_static(b"hey") }),
+                "270700b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410b03686579", Message::Direct { payload: Bytes::from_static(b"hey") }),
             (
                 "proxy",
-                "3006b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410c080706050403020102ac02026869",
+                "310700b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410c080706050403020102ac02026869",
                 Message::Proxy { nonce: 0x0102_0304_0506_0708, limit: 2, age_ms: 300, payload: Bytes::from_static(b"hi") },
             ),
             ("graft",
-                "3306b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410901ffffffffffffffffffffffffffffffff", Message::Graft { id: Some(MessageId([0xff; 16])) }),
+                "340700b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410901ffffffffffffffffffffffffffffffff", Message::Graft { id: Some(MessageId([0xff; 16])) }),
         ]
     }
 
@@ -848,8 +973,11 @@ mod tests {
         assert_eq!(decode::<u64>(&bytes[..2], MAX), Err(WireError::UnsupportedVersion(1)));
         assert_eq!(decode_body::<u64>(&bytes[1..]), Err(WireError::UnsupportedVersion(1)));
         assert_eq!(decode_body::<u64>(&[0]), Err(WireError::UnsupportedVersion(0)));
-        assert!(matches!(decode_body::<u64>(&[]), Err(WireError::Malformed(_))));
-        assert!(matches!(decode_body::<u64>(&[VERSION]), Err(WireError::Malformed(_))));
+        // A body cut short before its message cannot be skipped safely:
+        // whether it named a topic is unknown.
+        assert!(matches!(decode_body::<u64>(&[]), Err(WireError::BadTopicRef(_))));
+        assert!(matches!(decode_body::<u64>(&[VERSION]), Err(WireError::BadTopicRef(_))));
+        assert!(matches!(decode_body::<u64>(&[VERSION, NEW_TOPIC, 1, 2]), Err(WireError::BadTopicRef(_))));
     }
 
     #[test]
@@ -867,13 +995,13 @@ mod tests {
         assert_eq!(decode::<u64>(&framed, MAX), Err(WireError::BadFrame { size: framed.len(), reason }));
 
         let mut body = bytes[1..].to_vec();
-        body[33] = 15;
-        body.truncate(34);
+        body[34] = 15;
+        body.truncate(35);
         assert_eq!(decode_body::<u64>(&body), Err(WireError::Malformed("unknown message variant index 15".into())));
         // Bad bool, bad option tag, bad priority.
         for (variant, field) in [(4u8, 2u8), (0, 2), (2, 2), (9, 7)] {
-            let mut body = bytes[1..35].to_vec();
-            body[33] = variant;
+            let mut body = bytes[1..36].to_vec();
+            body[34] = variant;
             body.push(field);
             body.extend_from_slice(&[0; 20]);
             assert!(matches!(decode_body::<u64>(&body), Err(WireError::Malformed(_))), "{body:?}");
@@ -887,10 +1015,10 @@ mod tests {
             "frame of 70000 bytes exceeds the limit of 65536 bytes"
         );
         assert_eq!(
-            WireError::UnsupportedVersion(7).to_string(),
-            "unsupported wire version 7 (this implementation speaks version 6)"
+            WireError::UnsupportedVersion(6).to_string(),
+            "unsupported wire version 6 (this implementation speaks version 7)"
         );
-        let body = [&[VERSION][..], &[0; 32], &[8, 0x80, 0x80, 0x80, 0x80, 0x10]].concat();
+        let body = [&[VERSION, NEW_TOPIC][..], &[0; 32], &[8, 0x80, 0x80, 0x80, 0x80, 0x10]].concat();
         assert_eq!(
             decode_body::<u64>(&body).unwrap_err().to_string(),
             "malformed frame: bad IHave entries: 4294967296 elements claimed, the 0 remaining bytes hold at most 0"
@@ -968,14 +1096,122 @@ mod tests {
         // An Ed25519 peer id, as libp2p encodes it: 38 bytes and a length.
         let origin_len = 39;
         let largest = |signed| (0..limit).rev().find(|&p| gossip_frame_len(p, origin_len, signed) <= limit).unwrap();
-        assert_eq!(largest(false), 65_427);
-        assert_eq!(largest(true), 65_352);
+        assert_eq!(largest(false), 65_426);
+        assert_eq!(largest(true), 65_351);
         assert_eq!(max_ihave_entries(limit), 2729);
-        assert!(DOC.contains("largest payload is **65427** bytes unsigned and **65352** bytes signed"));
+        assert!(DOC.contains("largest payload is **65426** bytes unsigned and **65351** bytes signed"));
         assert!(DOC.contains("it carries at most **2729** entries"));
     }
 
     // ---- streaming ----
+
+    /// Writes `(topic, message)` pairs through one writer's table, as one
+    /// stream's bytes.
+    fn stream_of(frames: &[(TopicId, Message<u64>)]) -> (bytes::BytesMut, Vec<usize>) {
+        let mut writer = TopicTable::default();
+        let mut out = bytes::BytesMut::new();
+        let mut sizes = Vec::new();
+        for (topic, message) in frames {
+            let before = out.len();
+            writer.write(&frame(topic, message), &mut out);
+            sizes.push(out.len() - before);
+        }
+        (out, sizes)
+    }
+
+    /// Reads a whole stream with one reader's table.
+    fn read_stream(mut bytes: &[u8]) -> Vec<Result<Frame<u64>, WireError>> {
+        let mut reader = TopicTable::default();
+        let mut got = Vec::new();
+        while !bytes.is_empty() {
+            match reader.decode::<u64>(bytes, MAX) {
+                Ok(Some((frame, used))) => {
+                    got.push(Ok(frame));
+                    bytes = &bytes[used..];
+                }
+                Ok(None) => panic!("a frame cut short"),
+                Err(WireError::BadFrame { size, reason }) => {
+                    got.push(Err(WireError::Malformed(reason)));
+                    bytes = &bytes[size..];
+                }
+                Err(e) => {
+                    got.push(Err(e));
+                    break;
+                }
+            }
+        }
+        got
+    }
+
+    #[test]
+    fn a_stream_names_each_topic_in_full_once() {
+        let (a, b) = (topic(), TopicId::from_name("news"));
+        let frames: Vec<_> =
+            [(a, Message::Prune), (b, Message::Prune), (a, Message::Prune), (b, Message::Graft { id: None })].into();
+        let (bytes, sizes) = stream_of(&frames);
+        let long = frame(&a, &Message::<u64>::Prune).len();
+        assert_eq!(sizes, [long, long, long - 32, long - 32 + 1]);
+        let expected: Vec<_> = frames.into_iter().map(|(topic, message)| Ok(Frame { topic, message })).collect();
+        assert_eq!(read_stream(&bytes), expected);
+        // The vector in PROTOCOL.md: the second PRUNE of `chat` on a stream.
+        let second = &bytes[long + long..long + long + long - 32];
+        assert_eq!(hex(second), "0307010a");
+        assert!(DOC.contains("0307010a"), "PROTOCOL.md lacks the shortened PRUNE");
+        // A keep-alive passes through untouched.
+        let mut out = bytes::BytesMut::new();
+        TopicTable::default().write(&[KEEP_ALIVE], &mut out);
+        assert_eq!(&out[..], [KEEP_ALIVE]);
+    }
+
+    #[test]
+    fn past_the_table_topics_go_in_full_every_time() {
+        let topics: Vec<TopicId> = (0..MAX_TOPIC_REFS + 2).map(|i| TopicId::from_name(&i.to_string())).collect();
+        let mut frames: Vec<_> = topics.iter().map(|t| (*t, Message::Prune)).collect();
+        // The last topic that fits, one that does not, the first.
+        for i in [MAX_TOPIC_REFS - 1, MAX_TOPIC_REFS, 0, MAX_TOPIC_REFS + 1] {
+            frames.push((topics[i], Message::Prune));
+        }
+        let (bytes, sizes) = stream_of(&frames);
+        let long = frame(&topics[0], &Message::<u64>::Prune).len();
+        assert!(sizes[..MAX_TOPIC_REFS + 2].iter().all(|&s| s == long));
+        assert_eq!(sizes[MAX_TOPIC_REFS + 2..], [long - 32, long, long - 32, long]);
+        let got = read_stream(&bytes);
+        let expected: Vec<_> = frames.into_iter().map(|(topic, message)| Ok(Frame { topic, message })).collect();
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn a_malformed_message_still_names_its_topic() {
+        let news = TopicId::from_name("news");
+        let mut bad = frame(&news, &Message::<u64>::Prune);
+        *bad.last_mut().unwrap() = 99; // no such variant
+        let mut bytes = bad.clone();
+        // Index 1 now means `news`, as the writer recorded it.
+        bytes.extend_from_slice(&[3, VERSION, 1, 10]);
+        let got = read_stream(&bytes);
+        assert!(matches!(&got[0], Err(WireError::Malformed(r)) if r.contains("99")), "{got:?}");
+        assert_eq!(got[1], Ok(Frame { topic: news, message: Message::Prune }));
+    }
+
+    #[test]
+    fn a_reference_the_stream_never_made_fails_it() {
+        // Index 1 on a new stream; index 2 after one topic; an index far
+        // beyond the table; a long reference cut short.
+        let one = frame(&topic(), &Message::<u64>::Prune);
+        for bytes in [
+            vec![3, VERSION, 1, 10],
+            [&one[..], &[3, VERSION, 2, 10]].concat(),
+            vec![3, VERSION, 0xff, 10],
+            vec![4, VERSION, NEW_TOPIC, 1, 2],
+        ] {
+            let got = read_stream(&bytes);
+            assert!(matches!(got.last(), Some(Err(WireError::BadTopicRef(_)))), "{}: {got:?}", hex(&bytes));
+        }
+        assert_eq!(
+            decode::<u64>(&[3, VERSION, 2, 10], MAX).unwrap_err().to_string(),
+            "bad topic reference: topic #2 of a stream that named 0 topics"
+        );
+    }
 
     #[test]
     fn concatenated_frames_decode_one_by_one_whatever_the_chunking() {
@@ -1075,7 +1311,7 @@ mod tests {
 
     #[test]
     fn small_frames_claiming_huge_sequences_allocate_little() {
-        let header = [&[VERSION][..], topic().as_bytes()].concat();
+        let header = [&[VERSION, NEW_TOPIC][..], topic().as_bytes()].concat();
         let mut bodies = Vec::new();
         for claim in [
             &[0xff, 0xff, 0xff, 0xff, 0x0f][..],
@@ -1174,10 +1410,7 @@ mod tests {
     /// postcard's derived decoder, the reference the hand-written walk must
     /// agree with.
     fn reference<PI: DeserializeOwned + Serialize>(body: &[u8]) -> Option<Frame<PI>> {
-        let (&version, rest) = body.split_first()?;
-        if version != VERSION {
-            return None;
-        }
+        let [VERSION, NEW_TOPIC, rest @ ..] = body else { return None };
         match postcard::take_from_bytes::<(TopicId, Message<PI>)>(rest) {
             Ok(((topic, mut message), [])) => {
                 // The id of a GOSSIP is not on the wire: the decoder derives it.
@@ -1235,7 +1468,7 @@ mod tests {
     /// variant index and random fields.
     fn arb_near_body() -> impl Strategy<Value = Vec<u8>> {
         (0..12u8, prop::collection::vec(any::<u8>(), 0..120))
-            .prop_map(|(variant, tail)| [&[VERSION][..], topic().as_bytes(), &[variant], &tail].concat())
+            .prop_map(|(variant, tail)| [&[VERSION, NEW_TOPIC][..], topic().as_bytes(), &[variant], &tail].concat())
     }
 
     /// Decodes `body` every way there is and checks the answers agree, that
@@ -1267,6 +1500,18 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn any_stream_reads_back_as_written(
+            frames in prop::collection::vec((0..MAX_TOPIC_REFS as u8 + 8, arb_message(any::<u64>().boxed())), 1..120)
+        ) {
+            let frames: Vec<_> =
+                frames.into_iter().map(|(t, m)| (TopicId::from_name(&t.to_string()), m)).collect();
+            let (bytes, sizes) = stream_of(&frames);
+            prop_assert!(sizes.iter().zip(&frames).all(|(&s, (t, m))| s <= frame(t, m).len()));
+            let expected: Vec<_> = frames.into_iter().map(|(topic, message)| Ok(Frame { topic, message })).collect();
+            prop_assert_eq!(read_stream(&bytes), expected);
+        }
+
         #[test]
         fn arbitrary_messages_round_trip(topic in arb_topic(), message in arb_message(any::<u64>().boxed())) {
             let mut out = vec![0xaa];
