@@ -333,7 +333,7 @@ mod from_the_spec {
 
     /// A GOSSIP message with `signature` (none: unsigned).
     pub(super) fn gossip(g: &Gossip<'_>, signature: Option<&[u8]>) -> Vec<u8> {
-        let mut m = vec![7];
+        let mut m = vec![7, 0x00]; // GOSSIP, the origin in full
         bytes(&g.origin.to_bytes(), &mut m);
         m.extend_from_slice(&g.session.to_le_bytes());
         varint(g.seq, &mut m);

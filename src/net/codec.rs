@@ -1,10 +1,10 @@
 //! Framing on a libp2p stream: outgoing frames are encoded by the runtime
-//! ([`hypar_proto::wire::encode`]) and written with their topic shortened to
-//! the stream's reference for it ([`wire::TopicTable::write`]); incoming
+//! ([`hypar_proto::wire::encode`]) and written with their topic and origin
+//! shortened to the stream's references ([`wire::StreamTables::write`]); incoming
 //! bytes are split into keep-alives ([`wire::KEEP_ALIVE`]) and frames decoded
-//! with [`wire::TopicTable::decode`], which checks the declared length
+//! with [`wire::StreamTables::decode`], which checks the declared length
 //! against the limit before the body arrives. Streams are one-way, so a
-//! codec's table serves either its writes or its reads.
+//! codec's tables serve either its writes or its reads.
 
 use std::io;
 
@@ -16,8 +16,8 @@ use hypar_proto::wire::{self, Frame};
 
 pub(crate) struct FrameCodec {
     max_frame: usize,
-    /// The topics this stream has named.
-    topics: wire::TopicTable,
+    /// The topics and origins this stream has named.
+    tables: wire::StreamTables<PeerId>,
     /// Bytes left in the read buffer after the last decode.
     buffered: usize,
     /// Bytes arrived since [`FrameCodec::take_arrived`] was last called,
@@ -27,7 +27,7 @@ pub(crate) struct FrameCodec {
 
 impl FrameCodec {
     pub(crate) fn new(max_frame: usize) -> Self {
-        FrameCodec { max_frame, topics: wire::TopicTable::default(), buffered: 0, arrived: false }
+        FrameCodec { max_frame, tables: wire::StreamTables::default(), buffered: 0, arrived: false }
     }
 
     /// Whether any byte arrived since the last call: a peer in the middle of
@@ -73,7 +73,7 @@ impl FrameCodec {
             src.advance(keep_alives);
             return Ok(Some(Inbound::KeepAlive));
         }
-        match self.topics.decode::<PeerId>(src, self.max_frame) {
+        match self.tables.decode(src, self.max_frame) {
             Ok(Some((frame, used))) => {
                 src.advance(used);
                 Ok(Some(Inbound::Frame(Box::new(frame), used)))
@@ -93,7 +93,7 @@ impl Encoder for FrameCodec {
     type Error = io::Error;
 
     fn encode(&mut self, frame: Bytes, dst: &mut BytesMut) -> Result<(), io::Error> {
-        self.topics.write(&frame, dst);
+        self.tables.write(&frame, dst);
         Ok(())
     }
 }

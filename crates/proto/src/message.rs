@@ -157,12 +157,14 @@ pub enum Priority {
 /// [`MessageId::anonymous`]), and its origin is whichever node broadcast it,
 /// which need not be its author.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound(serialize = "PI: Serialize", deserialize = "PI: Deserialize<'de>"))]
 pub struct Gossip<PI> {
     /// The message's id, derived from the three fields that follow (not
     /// on the wire).
     #[serde(skip)]
     pub id: MessageId,
     /// The peer that published it.
+    #[serde(with = "origin_in_full")]
     pub origin: PI,
     /// The origin's session (8 bytes on the wire).
     #[serde(with = "postcard::fixint::le")]
@@ -324,6 +326,7 @@ pub enum Message<PI> {
     /// shared tree and other origins' trees keep the link as they have it.
     PruneOrigin {
         /// The origin whose tree no longer needs the link.
+        #[serde(with = "origin_in_full")]
         origin: PI,
     },
     /// "Make our link eager for this origin's messages": the receiver
@@ -332,8 +335,30 @@ pub enum Message<PI> {
     /// than the sender's parent delivers them.
     GraftOrigin {
         /// The origin whose tree takes the link.
+        #[serde(with = "origin_in_full")]
         origin: PI,
     },
+}
+
+/// An origin field as a frame writes it by itself: the tag `00` ("the
+/// origin in full"), then the peer id. A stream's writer may replace both
+/// with a one-byte index of its origin table ([`crate::wire::StreamTables`]);
+/// the tag keeps the two forms apart whatever a peer id's encoding.
+mod origin_in_full {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<S: Serializer, PI: Serialize>(origin: &PI, s: S) -> Result<S::Ok, S::Error> {
+        (0u8, origin).serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>, PI: Deserialize<'de>>(d: D) -> Result<PI, D::Error> {
+        let (tag, origin) = <(u8, PI)>::deserialize(d)?;
+        match tag {
+            0 => Ok(origin),
+            other => Err(D::Error::custom(format!("origin reference {other} outside a stream"))),
+        }
+    }
 }
 
 impl<PI> Message<PI> {

@@ -6,9 +6,11 @@
 //! bytes of body. The body is the [`VERSION`] byte, a topic reference, and
 //! the postcard (v1, serde) encoding of the `Message<PI>`. The topic
 //! reference is either [`NEW_TOPIC`] followed by the 32-byte topic id, or a
-//! one-byte index into the topics the same stream named before
-//! ([`TopicTable`]): [`encode`] writes the first form, which any stream
-//! accepts, and a stream's writer shortens it with [`TopicTable::write`].
+//! one-byte index into the topics the same stream named before; an origin
+//! field (in GOSSIP, PRUNE_ORIGIN and GRAFT_ORIGIN) likewise is either
+//! [`NEW_ORIGIN`] and the peer id, or an index into the stream's origins
+//! ([`StreamTables`]). [`encode`] writes the long forms, which any stream
+//! accepts, and a stream's writer shortens them with [`StreamTables::write`].
 //!
 //! Encoding goes through postcard's serde serializer. Decoding walks the
 //! message enum by hand and uses postcard only for the fields, so the length
@@ -21,6 +23,7 @@
 
 use std::mem::size_of;
 
+use bytes::BufMut;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -36,12 +39,8 @@ pub const SIGNATURE_LEN: usize = 64;
 pub const VERSION: u8 = 7;
 
 /// The topic reference that is followed by a whole topic id (which the
-/// stream's [`TopicTable`] then remembers, while it has room).
+/// stream's [`StreamTables`] then remember).
 pub const NEW_TOPIC: u8 = 0x00;
-
-/// The most topics one stream's [`TopicTable`] remembers: references 1 to
-/// this, always one byte.
-pub const MAX_TOPIC_REFS: usize = 64;
 
 /// A keep-alive: where a frame's length prefix would start, the single byte
 /// `0x00` (a length of zero) stands alone. It carries nothing and belongs to
@@ -109,7 +108,7 @@ pub enum WireError {
     #[error("malformed frame: {0}")]
     Malformed(String),
     /// The body's topic reference is cut short, or names a topic its stream
-    /// never named: the stream's [`TopicTable`] can no longer be trusted, so
+    /// never named: the stream's [`StreamTables`] can no longer be trusted, so
     /// neither can the stream.
     #[error("bad topic reference: {0}")]
     BadTopicRef(String),
@@ -126,8 +125,8 @@ pub enum WireError {
 }
 
 /// Appends the frame encoding `(topic, message)` to `out`, with the topic
-/// reference in its long form ([`NEW_TOPIC`] and the id), valid as any
-/// frame of any stream. [`TopicTable::write`] shortens it for a stream.
+/// and any origin in full ([`NEW_TOPIC`], [`NEW_ORIGIN`]), valid as any
+/// frame of any stream. [`StreamTables::write`] shortens it for a stream.
 ///
 /// Fails with [`WireError::FrameTooLarge`] if the whole frame, length prefix
 /// included, would exceed `max_frame` bytes; `out` is then left untouched
@@ -170,90 +169,122 @@ pub fn encode<PI: Serialize>(
 }
 
 /// Decodes the frame at the start of `buf` as the first frame of a stream
-/// (with an empty [`TopicTable`]): a frame that refers to a topic by index
-/// fails with [`WireError::BadTopicRef`]. A stream's reader keeps a table and
-/// calls [`TopicTable::decode`] instead.
-pub fn decode<PI: DeserializeOwned + Serialize>(
+/// (with empty [`StreamTables`]): a frame that refers to a topic by index
+/// fails with [`WireError::BadTopicRef`], to an origin by index is
+/// malformed. A stream's reader keeps its tables and calls
+/// [`StreamTables::decode`] instead.
+pub fn decode<PI: DeserializeOwned + Serialize + PartialEq + Clone>(
     buf: &[u8],
     max_frame: usize,
 ) -> Result<Option<(Frame<PI>, usize)>, WireError> {
-    TopicTable::default().decode(buf, max_frame)
+    StreamTables::default().decode(buf, max_frame)
 }
 
 /// Decodes one frame body (version byte, topic reference and message, no
 /// length prefix) as the first of a stream, for transports that delimit
 /// messages themselves. The whole of `body` must be consumed: trailing bytes
 /// are an error.
-pub fn decode_body<PI: DeserializeOwned + Serialize>(body: &[u8]) -> Result<Frame<PI>, WireError> {
-    TopicTable::default().decode_body(body)
+pub fn decode_body<PI: DeserializeOwned + Serialize + PartialEq + Clone>(body: &[u8]) -> Result<Frame<PI>, WireError> {
+    StreamTables::default().decode_body(body)
 }
 
-/// The topics one stream has named, in the order they were first named: the
-/// state behind its topic references. A stream's writer and its reader each
+/// What one stream has named in full: its topic table and its origin table,
+/// the state behind its references. A stream's writer and its reader each
 /// keep one, and they stay equal because both change them only as the same
 /// frames pass, in order. A new stream starts empty.
 ///
-/// Bounded: at most [`MAX_TOPIC_REFS`] topics (2 KiB). Beyond that a topic is
-/// sent in the long form every time.
-#[derive(Debug, Clone, Default)]
-pub struct TopicTable {
-    topics: Vec<TopicId>,
+/// Bounded: each table holds at most [`MAX_REFS`] entries (topics 32 bytes
+/// each, origins at most [`MAX_REMEMBERED_ORIGIN`] bytes encoded). When a
+/// table is full, a name sent in full takes the place of the oldest.
+#[derive(Debug, Clone)]
+pub struct StreamTables<PI> {
+    topics: Table<TopicId>,
+    origins: Table<PI>,
 }
 
-impl TopicTable {
+impl<PI> Default for StreamTables<PI> {
+    fn default() -> Self {
+        StreamTables { topics: Table::default(), origins: Table::default() }
+    }
+}
+
+/// Variants whose first field is an origin (GOSSIP, PRUNE_ORIGIN,
+/// GRAFT_ORIGIN).
+const ORIGIN_FIRST: [u8; 3] = [7, 13, 14];
+
+impl<PI: DeserializeOwned + Serialize + PartialEq + Clone> StreamTables<PI> {
     /// Appends `frame`, as [`encode`] made it, to `out` in the shortest form
-    /// this stream allows: the topic as its one-byte index if the stream
-    /// named it before, else as it came (and the topic is remembered while
-    /// the table has room). Bytes that are not such a frame (a keep-alive)
-    /// are appended unchanged.
+    /// this stream allows: its topic, and the origin it names first (if
+    /// any), each as a one-byte index if the stream named it before, else
+    /// as it came (and then remembered). Bytes that are not such a frame (a
+    /// keep-alive) are appended unchanged.
     pub fn write(&mut self, frame: &[u8], out: &mut bytes::BytesMut) {
-        let long = match read_length_prefix(frame) {
-            Ok(Some((body_len, prefix_len))) if prefix_len + body_len == frame.len() => match &frame[prefix_len..] {
-                [VERSION, NEW_TOPIC, rest @ ..] => {
-                    rest.first_chunk::<32>().map(|t| (prefix_len, body_len, TopicId(*t)))
-                }
-                _ => None,
-            },
-            _ => None,
-        };
-        let Some((prefix_len, body_len, topic)) = long else {
+        let Some((body_len, prefix_len)) = read_length_prefix(frame).ok().flatten() else {
             out.extend_from_slice(frame);
             return;
         };
-        let message_at = prefix_len + 2 + 32;
-        match self.topics.iter().position(|t| *t == topic) {
-            Some(index) => {
-                let mut head = Vec::with_capacity(MAX_PREFIX_LEN + 2);
-                write_varint(body_len - 32, &mut head);
-                head.push(VERSION);
-                head.push(index as u8 + 1);
-                out.extend_from_slice(&head);
-                out.extend_from_slice(&frame[message_at..]);
-            }
+        let body = &frame[prefix_len..];
+        let [VERSION, NEW_TOPIC, rest @ ..] = body else {
+            out.extend_from_slice(frame);
+            return;
+        };
+        let Some((topic, message)) = rest.split_first_chunk::<32>() else {
+            out.extend_from_slice(frame);
+            return;
+        };
+        if prefix_len + body_len != frame.len() {
+            out.extend_from_slice(frame);
+            return;
+        }
+        let topic_ref = self.topics.reference(TopicId(*topic));
+        // The origin in full: the variant, its tag, the peer id; what follows.
+        let origin = match message {
+            [variant, NEW_ORIGIN, rest @ ..] if ORIGIN_FIRST.contains(variant) => postcard::take_from_bytes::<PI>(rest)
+                .ok()
+                .map(|(origin, after)| (*variant, origin, &rest[..rest.len() - after.len()], after)),
+            _ => None,
+        };
+        let origin_ref = origin.as_ref().and_then(|(_, origin, encoded, _)| {
+            (encoded.len() <= MAX_REMEMBERED_ORIGIN).then(|| self.origins.reference(origin.clone())).flatten()
+        });
+        let saved = 32 * usize::from(topic_ref.is_some())
+            + origin.as_ref().zip(origin_ref).map_or(0, |((_, _, encoded, _), _)| encoded.len());
+        let mut n = body_len - saved;
+        while n >= 0x80 {
+            out.put_u8((n as u8) | 0x80);
+            n >>= 7;
+        }
+        out.put_u8(n as u8);
+        out.put_u8(VERSION);
+        match topic_ref {
+            Some(index) => out.put_u8(index),
             None => {
-                self.remember(topic);
-                out.extend_from_slice(frame);
+                out.put_u8(NEW_TOPIC);
+                out.extend_from_slice(topic);
             }
+        }
+        match (origin, origin_ref) {
+            (Some((variant, _, _, after)), Some(index)) => {
+                out.extend_from_slice(&[variant, index]);
+                out.extend_from_slice(after);
+            }
+            _ => out.extend_from_slice(message),
         }
     }
 
     /// Decodes the frame at the start of `buf`, the next frame of this
-    /// table's stream. Returns `Ok(None)` if `buf` holds only the beginning
-    /// of a frame (read more and call again), or the frame and the number of
+    /// stream. Returns `Ok(None)` if `buf` holds only the beginning of a
+    /// frame (read more and call again), or the frame and the number of
     /// bytes it took.
     ///
     /// A whole frame whose message does not decode is
     /// [`WireError::BadFrame`], with its size so a reader can skip it (a
-    /// topic it named is remembered all the same, as its writer did); every
-    /// other error leaves the stream unreadable. The declared length is
-    /// checked against `max_frame` as soon as the length prefix is complete,
-    /// before the body is waited for, and an unknown version byte is rejected
-    /// as soon as it arrives.
-    pub fn decode<PI: DeserializeOwned + Serialize>(
-        &mut self,
-        buf: &[u8],
-        max_frame: usize,
-    ) -> Result<Option<(Frame<PI>, usize)>, WireError> {
+    /// topic or origin it named in full before the fault is remembered all
+    /// the same, as its writer did); every other error leaves the stream
+    /// unreadable. The declared length is checked against `max_frame` as soon
+    /// as the length prefix is complete, before the body is waited for, and
+    /// an unknown version byte is rejected as soon as it arrives.
+    pub fn decode(&mut self, buf: &[u8], max_frame: usize) -> Result<Option<(Frame<PI>, usize)>, WireError> {
         let Some((body_len, prefix_len)) = read_length_prefix(buf)? else {
             return Ok(None);
         };
@@ -277,8 +308,8 @@ impl TopicTable {
         Ok(Some((frame, size)))
     }
 
-    /// [`TopicTable::decode`] of a body without its length prefix.
-    fn decode_body<PI: DeserializeOwned + Serialize>(&mut self, body: &[u8]) -> Result<Frame<PI>, WireError> {
+    /// [`StreamTables::decode`] of a body without its length prefix.
+    fn decode_body(&mut self, body: &[u8]) -> Result<Frame<PI>, WireError> {
         let Some((&version, rest)) = body.split_first() else {
             return Err(WireError::BadTopicRef("empty body".into()));
         };
@@ -286,8 +317,8 @@ impl TopicTable {
             return Err(WireError::UnsupportedVersion(version));
         }
         let (topic, rest) = self.topic(rest)?;
-        let mut reader = Reader { rest };
-        let message = reader.message::<PI>()?;
+        let mut reader = Reader { rest, origins: &mut self.origins };
+        let message = reader.message()?;
         if !reader.rest.is_empty() {
             return Err(WireError::Malformed(format!(
                 "{} trailing bytes after the {} message",
@@ -307,11 +338,11 @@ impl TopicTable {
                     return Err(WireError::BadTopicRef(format!("a topic id of 32 bytes, {} left", rest.len())));
                 };
                 let topic = TopicId(*id);
-                self.remember(topic);
+                self.topics.remember(topic);
                 Ok((topic, rest))
             }
-            Some((&index, rest)) => match self.topics.get(usize::from(index) - 1) {
-                Some(&topic) => Ok((topic, rest)),
+            Some((&index, rest)) => match self.topics.get(index) {
+                Some(topic) => Ok((topic, rest)),
                 None => Err(WireError::BadTopicRef(format!(
                     "topic #{index} of a stream that named {} topics",
                     self.topics.len()
@@ -320,13 +351,66 @@ impl TopicTable {
             None => Err(WireError::BadTopicRef("the body ends before it".into())),
         }
     }
+}
 
-    /// Remember a topic named in full, while there is room: a reader adds
-    /// every one (even a repeat), a writer only topics it does not hold, so
-    /// both add at the same frames.
-    fn remember(&mut self, topic: TopicId) {
-        if self.topics.len() < MAX_TOPIC_REFS {
-            self.topics.push(topic);
+/// The tag of an origin field that holds the peer id in full; `01` to `7f`
+/// are indices of the stream's origin table.
+pub const NEW_ORIGIN: u8 = 0x00;
+
+/// The most entries a stream's topic table, or origin table, holds:
+/// references 1 to this, always one byte.
+pub const MAX_REFS: usize = 127;
+
+/// An origin whose peer id encodes to more bytes than this is never
+/// remembered (a libp2p peer id takes at most 67).
+pub const MAX_REMEMBERED_ORIGIN: usize = 128;
+
+/// One of a stream's tables: names in the order they were sent in full,
+/// the oldest replaced once [`MAX_REFS`] are held.
+#[derive(Debug, Clone)]
+struct Table<T> {
+    names: Vec<T>,
+    /// Where the next name goes once the table is full.
+    oldest: usize,
+}
+
+impl<T> Default for Table<T> {
+    fn default() -> Self {
+        Table { names: Vec::new(), oldest: 0 }
+    }
+}
+
+impl<T: PartialEq + Clone> Table<T> {
+    fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// The name of reference `index` (1 to the table's length).
+    fn get(&self, index: u8) -> Option<T> {
+        self.names.get(usize::from(index).checked_sub(1)?).cloned()
+    }
+
+    /// A writer's lookup: the reference of `name` if the table holds it;
+    /// else `None`, and the name is remembered (it goes out in full).
+    fn reference(&mut self, name: T) -> Option<u8> {
+        match self.names.iter().position(|n| *n == name) {
+            Some(i) => Some(i as u8 + 1),
+            None => {
+                self.remember(name);
+                None
+            }
+        }
+    }
+
+    /// A name sent in full: appended, or in place of the oldest once the
+    /// table is full. A reader remembers every one (even a repeat), a writer
+    /// only names it does not hold, so both change at the same frames.
+    fn remember(&mut self, name: T) {
+        if self.names.len() < MAX_REFS {
+            self.names.push(name);
+        } else {
+            self.names[self.oldest] = name;
+            self.oldest = (self.oldest + 1) % MAX_REFS;
         }
     }
 }
@@ -341,7 +425,8 @@ pub fn gossip_frame_len(payload_len: usize, origin_len: usize, signed: bool) -> 
     let numbers = 8 + MAX_VARINT_U64 + 2 * MAX_VARINT_U16 + MAX_VARINT_U32;
     // The auth option's tag, then the time and the length-prefixed signature.
     let auth = 1 + if signed { MAX_VARINT_U64 + 1 + SIGNATURE_LEN } else { 0 };
-    let fixed = BODY_HEADER_LEN + origin_len + numbers + varint_len(payload_len) + auth;
+    // The origin in full: its tag, then the peer id.
+    let fixed = BODY_HEADER_LEN + 1 + origin_len + numbers + varint_len(payload_len) + auth;
     let body = fixed.saturating_add(payload_len);
     varint_len(body).saturating_add(body)
 }
@@ -484,13 +569,15 @@ impl postcard::ser_flavors::Flavor for AppendTo<'_> {
     }
 }
 
-/// Walks a body after its version byte. Mirrors the serde-derived layout of
-/// [`Message`]: a varint variant index, then the variant's fields in order.
-struct Reader<'a> {
+/// Walks a body after its topic reference. Mirrors the serde-derived layout
+/// of [`Message`]: a varint variant index, then the variant's fields in
+/// order; an origin field may also be an index of the stream's `origins`.
+struct Reader<'a, 'b, PI> {
     rest: &'a [u8],
+    origins: &'b mut Table<PI>,
 }
 
-impl Reader<'_> {
+impl<PI: DeserializeOwned + Serialize + PartialEq + Clone> Reader<'_, '_, PI> {
     /// Decodes one postcard value. Used only for types whose decoding
     /// allocates no more than the bytes it consumes (no sequences inside,
     /// apart from what a peer id type may hold).
@@ -523,7 +610,26 @@ impl Reader<'_> {
         Ok(items)
     }
 
-    fn message<PI: DeserializeOwned + Serialize>(&mut self) -> Result<Message<PI>, WireError> {
+    /// An origin field: [`NEW_ORIGIN`] and the peer id (remembered), or the
+    /// index of one the stream named before.
+    fn origin(&mut self, what: &str) -> Result<PI, WireError> {
+        let (&tag, rest) =
+            self.rest.split_first().ok_or_else(|| WireError::Malformed(format!("bad {what}: the body ends")))?;
+        self.rest = rest;
+        if tag != NEW_ORIGIN {
+            return self.origins.get(tag).ok_or_else(|| {
+                WireError::Malformed(format!("bad {what}: origin #{tag} of a stream that named {}", self.origins.len()))
+            });
+        }
+        let before = self.rest.len();
+        let origin: PI = self.take(what)?;
+        if before - self.rest.len() <= MAX_REMEMBERED_ORIGIN {
+            self.origins.remember(origin.clone());
+        }
+        Ok(origin)
+    }
+
+    fn message(&mut self) -> Result<Message<PI>, WireError> {
         let variant = self.take::<u32>("message variant index")?;
         Ok(match variant {
             0 => Message::Join { data: self.take("Join.data")? },
@@ -538,8 +644,15 @@ impl Reader<'_> {
             },
             6 => Message::ShuffleReply { peers: self.seq::<PeerInfo<PI>>("ShuffleReply.peers", PEER_INFO_MIN_LEN)? },
             7 => {
-                let mut g: Gossip<PI> = self.take("Gossip")?;
-                g.id = MessageId::derive(&g.origin, g.session, g.seq);
+                let origin = self.origin("Gossip.origin")?;
+                let session = self.take::<[u8; 8]>("Gossip.session").map(u64::from_le_bytes)?;
+                let seq = self.take("Gossip.seq")?;
+                let hops = self.take("Gossip.hops")?;
+                let limit = self.take("Gossip.limit")?;
+                let age_ms = self.take("Gossip.age_ms")?;
+                let payload = self.take("Gossip.payload")?;
+                let mut g = Gossip::new(origin, session, seq, hops, age_ms, payload).with_limit(limit);
+                g.auth = self.take("Gossip.auth")?;
                 Message::Gossip(g)
             }
             8 => Message::IHave(self.seq::<IHaveEntry>("IHave entries", IHAVE_ENTRY_MIN_LEN)?),
@@ -552,8 +665,8 @@ impl Reader<'_> {
                 age_ms: self.take("Proxy.age_ms")?,
                 payload: self.take("Proxy.payload")?,
             },
-            13 => Message::PruneOrigin { origin: self.take("PruneOrigin.origin")? },
-            14 => Message::GraftOrigin { origin: self.take("GraftOrigin.origin")? },
+            13 => Message::PruneOrigin { origin: self.origin("PruneOrigin.origin")? },
+            14 => Message::GraftOrigin { origin: self.origin("GraftOrigin.origin")? },
             other => return Err(WireError::Malformed(format!("unknown message variant index {other}"))),
         })
     }
@@ -771,14 +884,14 @@ mod tests {
             ("prune",
                 "230700b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410a", Message::Prune),
             ("prune_origin",
-                "280700b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410d04aabbccdd",
+                "290700b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410d0004aabbccdd",
                 Message::PruneOrigin { origin: BytesId::new(&[0xaa, 0xbb, 0xcc, 0xdd]) }),
             ("graft_origin",
-                "280700b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410e04aabbccdd",
+                "290700b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410e0004aabbccdd",
                 Message::GraftOrigin { origin: BytesId::new(&[0xaa, 0xbb, 0xcc, 0xdd]) }),
             (
                 "gossip",
-                "3c0700b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc177410704aabbccdd0807060504030201010100ac020568656c6c6f00",
+                "3d0700b542ef47446e09846b2fbc0c6e9106ae213cacdee27215096557b2a4ebc17741070004aabbccdd0807060504030201010100ac020568656c6c6f00",
                 Message::Gossip(Gossip::new(
                     BytesId::new(&[0xaa, 0xbb, 0xcc, 0xdd]),
                     0x0102_0304_0506_0708,
@@ -1096,10 +1209,10 @@ mod tests {
         // An Ed25519 peer id, as libp2p encodes it: 38 bytes and a length.
         let origin_len = 39;
         let largest = |signed| (0..limit).rev().find(|&p| gossip_frame_len(p, origin_len, signed) <= limit).unwrap();
-        assert_eq!(largest(false), 65_426);
-        assert_eq!(largest(true), 65_351);
+        assert_eq!(largest(false), 65_425);
+        assert_eq!(largest(true), 65_350);
         assert_eq!(max_ihave_entries(limit), 2729);
-        assert!(DOC.contains("largest payload is **65426** bytes unsigned and **65351** bytes signed"));
+        assert!(DOC.contains("largest payload is **65425** bytes unsigned and **65350** bytes signed"));
         assert!(DOC.contains("it carries at most **2729** entries"));
     }
 
@@ -1108,7 +1221,7 @@ mod tests {
     /// Writes `(topic, message)` pairs through one writer's table, as one
     /// stream's bytes.
     fn stream_of(frames: &[(TopicId, Message<u64>)]) -> (bytes::BytesMut, Vec<usize>) {
-        let mut writer = TopicTable::default();
+        let mut writer = StreamTables::<u64>::default();
         let mut out = bytes::BytesMut::new();
         let mut sizes = Vec::new();
         for (topic, message) in frames {
@@ -1121,10 +1234,10 @@ mod tests {
 
     /// Reads a whole stream with one reader's table.
     fn read_stream(mut bytes: &[u8]) -> Vec<Result<Frame<u64>, WireError>> {
-        let mut reader = TopicTable::default();
+        let mut reader = StreamTables::<u64>::default();
         let mut got = Vec::new();
         while !bytes.is_empty() {
-            match reader.decode::<u64>(bytes, MAX) {
+            match reader.decode(bytes, MAX) {
                 Ok(Some((frame, used))) => {
                     got.push(Ok(frame));
                     bytes = &bytes[used..];
@@ -1159,22 +1272,74 @@ mod tests {
         assert!(DOC.contains("0307010a"), "PROTOCOL.md lacks the shortened PRUNE");
         // A keep-alive passes through untouched.
         let mut out = bytes::BytesMut::new();
-        TopicTable::default().write(&[KEEP_ALIVE], &mut out);
+        StreamTables::<u64>::default().write(&[KEEP_ALIVE], &mut out);
         assert_eq!(&out[..], [KEEP_ALIVE]);
     }
 
     #[test]
-    fn past_the_table_topics_go_in_full_every_time() {
-        let topics: Vec<TopicId> = (0..MAX_TOPIC_REFS + 2).map(|i| TopicId::from_name(&i.to_string())).collect();
+    fn a_stream_names_each_origin_in_full_once() {
+        let gossip = |origin: u64, seq| Message::Gossip(Gossip::new(origin, 7, seq, 1, 0, Bytes::from_static(b"hi")));
+        let frames: Vec<_> = [
+            gossip(0xaabb, 1),
+            gossip(0xaabb, 2),
+            Message::PruneOrigin { origin: 0xaabb },
+            gossip(5, 1),
+            Message::GraftOrigin { origin: 5 },
+        ]
+        .into_iter()
+        .map(|m| (topic(), m))
+        .collect();
+        let (bytes, sizes) = stream_of(&frames);
+        let long: Vec<usize> = frames.iter().map(|(t, m)| frame(t, m).len()).collect();
+        // 0xaabb takes 3 bytes as a varint, 5 one.
+        assert_eq!(sizes, [long[0], long[1] - 32 - 3, long[2] - 32 - 3, long[3] - 32, long[4] - 32 - 1]);
+        let expected: Vec<_> = frames.into_iter().map(|(topic, message)| Ok(Frame { topic, message })).collect();
+        assert_eq!(read_stream(&bytes), expected);
+        // An origin the stream never named: the frame is malformed, skipped,
+        // and the stream goes on.
+        let mut bytes = frame(&topic(), &Message::<u64>::Prune);
+        bytes.extend_from_slice(&[4, VERSION, 1, 13, 9]);
+        bytes.extend_from_slice(&[3, VERSION, 1, 10]);
+        let got = read_stream(&bytes);
+        assert!(matches!(&got[1], Err(WireError::Malformed(r)) if r.contains("origin #9")), "{got:?}");
+        assert_eq!(got[2], Ok(Frame { topic: topic(), message: Message::Prune }));
+    }
+
+    /// The second GOSSIP of the PROTOCOL.md vector's origin on one stream.
+    #[test]
+    fn the_shortened_gossip_vector() {
+        let origin = BytesId::new(&[0xaa, 0xbb, 0xcc, 0xdd]);
+        let gossip = |seq| {
+            Message::Gossip(Gossip::new(origin, 0x0102_0304_0506_0708, seq, 1, 300, Bytes::from_static(b"hello")))
+        };
+        let mut writer = StreamTables::<BytesId>::default();
+        let mut out = bytes::BytesMut::new();
+        writer.write(&frame(&topic(), &gossip(1)), &mut out);
+        let first = out.len();
+        writer.write(&frame(&topic(), &gossip(2)), &mut out);
+        let second = hex(&out[first..]);
+        println!("second gossip: {second}");
+        assert!(DOC.contains(&second), "PROTOCOL.md lacks the shortened GOSSIP {second}");
+        let mut reader = StreamTables::<BytesId>::default();
+        let (_, used) = reader.decode(&out, MAX).unwrap().unwrap();
+        let (again, _) = reader.decode(&out[used..], MAX).unwrap().unwrap();
+        assert_eq!(again, Frame { topic: topic(), message: gossip(2) });
+    }
+
+    #[test]
+    fn a_full_table_forgets_its_oldest_name() {
+        let topics: Vec<TopicId> = (0..MAX_REFS + 2).map(|i| TopicId::from_name(&i.to_string())).collect();
         let mut frames: Vec<_> = topics.iter().map(|t| (*t, Message::Prune)).collect();
-        // The last topic that fits, one that does not, the first.
-        for i in [MAX_TOPIC_REFS - 1, MAX_TOPIC_REFS, 0, MAX_TOPIC_REFS + 1] {
+        // The last topic that fitted; the two after it, which took the
+        // places of the first two; the first, gone; the third, which the
+        // first has just replaced.
+        for i in [MAX_REFS - 1, MAX_REFS, MAX_REFS + 1, 0, 2] {
             frames.push((topics[i], Message::Prune));
         }
         let (bytes, sizes) = stream_of(&frames);
         let long = frame(&topics[0], &Message::<u64>::Prune).len();
-        assert!(sizes[..MAX_TOPIC_REFS + 2].iter().all(|&s| s == long));
-        assert_eq!(sizes[MAX_TOPIC_REFS + 2..], [long - 32, long, long - 32, long]);
+        assert!(sizes[..MAX_REFS + 2].iter().all(|&s| s == long));
+        assert_eq!(sizes[MAX_REFS + 2..], [long - 32, long - 32, long - 32, long, long]);
         let got = read_stream(&bytes);
         let expected: Vec<_> = frames.into_iter().map(|(topic, message)| Ok(Frame { topic, message })).collect();
         assert_eq!(got, expected);
@@ -1502,7 +1667,7 @@ mod tests {
     proptest! {
         #[test]
         fn any_stream_reads_back_as_written(
-            frames in prop::collection::vec((0..MAX_TOPIC_REFS as u8 + 8, arb_message(any::<u64>().boxed())), 1..120)
+            frames in prop::collection::vec((0..MAX_REFS as u8 + 8, arb_message(any::<u64>().boxed())), 1..120)
         ) {
             let frames: Vec<_> =
                 frames.into_iter().map(|(t, m)| (TopicId::from_name(&t.to_string()), m)).collect();
