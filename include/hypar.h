@@ -418,7 +418,10 @@ typedef struct {
    */
   uint64_t bytes_in;
   /**
-   * Frame bytes sent for this topic.
+   * Frame bytes sent for this topic, counted with the topic and origin
+   * in full: a connection names each once, then by a one-byte index,
+   * so the bytes on the wire can be up to 32 bytes plus an origin's peer
+   * id fewer per frame.
    */
   uint64_t bytes_out;
   /**

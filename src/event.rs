@@ -179,7 +179,10 @@ pub struct TopicStats {
     pub handoffs_taken: u64,
     /// Frame bytes received for this topic.
     pub bytes_in: u64,
-    /// Frame bytes sent for this topic.
+    /// Frame bytes sent for this topic, counted with the topic and origin
+    /// in full: a connection names each once, then by a one-byte index,
+    /// so the bytes on the wire can be up to 32 bytes plus an origin's peer
+    /// id fewer per frame.
     pub bytes_out: u64,
 }
 

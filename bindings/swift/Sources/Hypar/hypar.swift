@@ -2967,7 +2967,10 @@ public struct TopicStats: Equatable, Hashable {
      */
     public var bytesIn: UInt64
     /**
-     * Frame bytes sent for this topic.
+     * Frame bytes sent for this topic, counted with the topic and origin
+     * in full: a connection names each once, then by a one-byte index,
+     * so the bytes on the wire can be up to 32 bytes plus an origin's peer
+     * id fewer per frame.
      */
     public var bytesOut: UInt64
     /**
@@ -3051,7 +3054,10 @@ public struct TopicStats: Equatable, Hashable {
          * Frame bytes received for this topic.
          */bytesIn: UInt64, 
         /**
-         * Frame bytes sent for this topic.
+         * Frame bytes sent for this topic, counted with the topic and origin
+         * in full: a connection names each once, then by a one-byte index,
+         * so the bytes on the wire can be up to 32 bytes plus an origin's peer
+         * id fewer per frame.
          */bytesOut: UInt64, 
         /**
          * Messages the validator rejected.
