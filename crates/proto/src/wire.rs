@@ -219,42 +219,32 @@ impl<PI: DeserializeOwned + Serialize + PartialEq + Clone> StreamTables<PI> {
     /// as it came (and then remembered). Bytes that are not such a frame (a
     /// keep-alive) are appended unchanged.
     pub fn write(&mut self, frame: &[u8], out: &mut bytes::BytesMut) {
-        let Some((body_len, prefix_len)) = read_length_prefix(frame).ok().flatten() else {
+        let Some((body_len, topic, message)) = long_form(frame) else {
             out.extend_from_slice(frame);
             return;
         };
-        let body = &frame[prefix_len..];
-        let [VERSION, NEW_TOPIC, rest @ ..] = body else {
-            out.extend_from_slice(frame);
-            return;
-        };
-        let Some((topic, message)) = rest.split_first_chunk::<32>() else {
-            out.extend_from_slice(frame);
-            return;
-        };
-        if prefix_len + body_len != frame.len() {
-            out.extend_from_slice(frame);
-            return;
-        }
         let topic_ref = self.topics.reference(TopicId(*topic));
-        // The origin in full: the variant, its tag, the peer id; what follows.
-        let origin = match message {
-            [variant, NEW_ORIGIN, rest @ ..] if ORIGIN_FIRST.contains(variant) => postcard::take_from_bytes::<PI>(rest)
-                .ok()
-                .map(|(origin, after)| (*variant, origin, &rest[..rest.len() - after.len()], after)),
+        // An origin in full right after the variant: its index, and what
+        // follows the peer id.
+        let origin_ref = match message {
+            [variant, NEW_ORIGIN, rest @ ..] if ORIGIN_FIRST.contains(variant) => {
+                self.origin_ref(rest).map(|(index, after)| ([*variant, index], after))
+            }
             _ => None,
         };
-        let origin_ref = origin.as_ref().and_then(|(_, origin, encoded, _)| {
-            (encoded.len() <= MAX_REMEMBERED_ORIGIN).then(|| self.origins.reference(origin.clone())).flatten()
-        });
-        let saved = 32 * usize::from(topic_ref.is_some())
-            + origin.as_ref().zip(origin_ref).map_or(0, |((_, _, encoded, _), _)| encoded.len());
-        let mut n = body_len - saved;
-        while n >= 0x80 {
-            out.put_u8((n as u8) | 0x80);
-            n >>= 7;
+        let mut len = body_len;
+        if topic_ref.is_some() {
+            len -= 32;
         }
-        out.put_u8(n as u8);
+        if let Some((_, after)) = origin_ref {
+            // The tag and the peer id become the index.
+            len -= message.len() - 2 - after.len();
+        }
+        while len >= 0x80 {
+            out.put_u8((len as u8) | 0x80);
+            len >>= 7;
+        }
+        out.put_u8(len as u8);
         out.put_u8(VERSION);
         match topic_ref {
             Some(index) => out.put_u8(index),
@@ -263,13 +253,24 @@ impl<PI: DeserializeOwned + Serialize + PartialEq + Clone> StreamTables<PI> {
                 out.extend_from_slice(topic);
             }
         }
-        match (origin, origin_ref) {
-            (Some((variant, _, _, after)), Some(index)) => {
-                out.extend_from_slice(&[variant, index]);
+        match origin_ref {
+            Some((head, after)) => {
+                out.extend_from_slice(&head);
                 out.extend_from_slice(after);
             }
-            _ => out.extend_from_slice(message),
+            None => out.extend_from_slice(message),
         }
+    }
+
+    /// A writer's lookup of the peer id at the start of `rest`: its index and
+    /// the bytes after it, if the stream named it before; else `None`, and
+    /// it is remembered if it may be.
+    fn origin_ref<'a>(&mut self, rest: &'a [u8]) -> Option<(u8, &'a [u8])> {
+        let (origin, after) = postcard::take_from_bytes::<PI>(rest).ok()?;
+        if rest.len() - after.len() > MAX_REMEMBERED_ORIGIN {
+            return None;
+        }
+        Some((self.origins.reference(origin)?, after))
     }
 
     /// Decodes the frame at the start of `buf`, the next frame of this
@@ -350,6 +351,18 @@ impl<PI: DeserializeOwned + Serialize + PartialEq + Clone> StreamTables<PI> {
             },
             None => Err(WireError::BadTopicRef("the body ends before it".into())),
         }
+    }
+}
+
+/// A frame as [`encode`] writes it: its body length, topic id and message.
+fn long_form(frame: &[u8]) -> Option<(usize, &[u8; 32], &[u8])> {
+    let (body_len, prefix_len) = read_length_prefix(frame).ok().flatten()?;
+    match &frame[prefix_len..] {
+        [VERSION, NEW_TOPIC, rest @ ..] if prefix_len + body_len == frame.len() => {
+            let (topic, message) = rest.split_first_chunk::<32>()?;
+            Some((body_len, topic, message))
+        }
+        _ => None,
     }
 }
 
@@ -1232,6 +1245,11 @@ mod tests {
         (out, sizes)
     }
 
+    /// What a reader should get from the stream of `frames`.
+    fn as_read(frames: Vec<(TopicId, Message<u64>)>) -> Vec<Result<Frame<u64>, WireError>> {
+        frames.into_iter().map(|(topic, message)| Ok(Frame { topic, message })).collect()
+    }
+
     /// Reads a whole stream with one reader's table.
     fn read_stream(mut bytes: &[u8]) -> Vec<Result<Frame<u64>, WireError>> {
         let mut reader = StreamTables::<u64>::default();
@@ -1264,8 +1282,7 @@ mod tests {
         let (bytes, sizes) = stream_of(&frames);
         let long = frame(&a, &Message::<u64>::Prune).len();
         assert_eq!(sizes, [long, long, long - 32, long - 32 + 1]);
-        let expected: Vec<_> = frames.into_iter().map(|(topic, message)| Ok(Frame { topic, message })).collect();
-        assert_eq!(read_stream(&bytes), expected);
+        assert_eq!(read_stream(&bytes), as_read(frames));
         // The vector in PROTOCOL.md: the second PRUNE of `chat` on a stream.
         let second = &bytes[long + long..long + long + long - 32];
         assert_eq!(hex(second), "0307010a");
@@ -1293,8 +1310,7 @@ mod tests {
         let long: Vec<usize> = frames.iter().map(|(t, m)| frame(t, m).len()).collect();
         // 0xaabb takes 3 bytes as a varint, 5 one.
         assert_eq!(sizes, [long[0], long[1] - 32 - 3, long[2] - 32 - 3, long[3] - 32, long[4] - 32 - 1]);
-        let expected: Vec<_> = frames.into_iter().map(|(topic, message)| Ok(Frame { topic, message })).collect();
-        assert_eq!(read_stream(&bytes), expected);
+        assert_eq!(read_stream(&bytes), as_read(frames));
         // An origin the stream never named: the frame is malformed, skipped,
         // and the stream goes on.
         let mut bytes = frame(&topic(), &Message::<u64>::Prune);
@@ -1340,9 +1356,7 @@ mod tests {
         let long = frame(&topics[0], &Message::<u64>::Prune).len();
         assert!(sizes[..MAX_REFS + 2].iter().all(|&s| s == long));
         assert_eq!(sizes[MAX_REFS + 2..], [long - 32, long - 32, long - 32, long, long]);
-        let got = read_stream(&bytes);
-        let expected: Vec<_> = frames.into_iter().map(|(topic, message)| Ok(Frame { topic, message })).collect();
-        assert_eq!(got, expected);
+        assert_eq!(read_stream(&bytes), as_read(frames));
     }
 
     #[test]
@@ -1673,8 +1687,7 @@ mod tests {
                 frames.into_iter().map(|(t, m)| (TopicId::from_name(&t.to_string()), m)).collect();
             let (bytes, sizes) = stream_of(&frames);
             prop_assert!(sizes.iter().zip(&frames).all(|(&s, (t, m))| s <= frame(t, m).len()));
-            let expected: Vec<_> = frames.into_iter().map(|(topic, message)| Ok(Frame { topic, message })).collect();
-            prop_assert_eq!(read_stream(&bytes), expected);
+            prop_assert_eq!(read_stream(&bytes), as_read(frames));
         }
 
         #[test]
