@@ -68,14 +68,16 @@ async fn cut_the_ring(topics: &mut [Topic]) -> usize {
     for k in 0..3 {
         spread(topics, 0, format!("from 0: {k}")).await;
     }
+    let mut links = Vec::new();
     for _ in 0..2000 {
-        let ends: Vec<usize> = (0..RING).filter(|&i| topics[i].stats().unwrap().tree_links == 1).collect();
+        links = topics.iter().map(|t| t.stats().unwrap().tree_links).collect();
+        let ends: Vec<usize> = (0..RING).filter(|&i| links[i] == 1).collect();
         if ends.len() == 2 {
             return ends[0];
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("the shared tree never became a cut ring");
+    panic!("the shared tree never became a cut ring: tree links per node {links:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
