@@ -349,13 +349,13 @@ mod origin_in_full {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     pub(super) fn serialize<S: Serializer, PI: Serialize>(origin: &PI, s: S) -> Result<S::Ok, S::Error> {
-        (0u8, origin).serialize(s)
+        (crate::wire::NEW_ORIGIN, origin).serialize(s)
     }
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>, PI: Deserialize<'de>>(d: D) -> Result<PI, D::Error> {
         let (tag, origin) = <(u8, PI)>::deserialize(d)?;
         match tag {
-            0 => Ok(origin),
+            crate::wire::NEW_ORIGIN => Ok(origin),
             other => Err(D::Error::custom(format!("origin reference {other} outside a stream"))),
         }
     }

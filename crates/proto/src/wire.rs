@@ -107,11 +107,11 @@ pub enum WireError {
     /// The body did not decode as a message, or bytes follow the message.
     #[error("malformed frame: {0}")]
     Malformed(String),
-    /// The body's topic reference is cut short, or names a topic its stream
-    /// never named: the stream's [`StreamTables`] can no longer be trusted, so
-    /// neither can the stream.
-    #[error("bad topic reference: {0}")]
-    BadTopicRef(String),
+    /// The body's topic reference is cut short, or a topic or origin index
+    /// names no entry of its stream's table: the stream's [`StreamTables`]
+    /// can no longer be trusted, so neither can the stream.
+    #[error("bad reference: {0}")]
+    BadRef(String),
     /// A whole frame of `size` bytes (length prefix included) arrived, but
     /// its body did not decode: the frame can be skipped and the stream
     /// read on, since its length was sound.
@@ -170,7 +170,7 @@ pub fn encode<PI: Serialize>(
 
 /// Decodes the frame at the start of `buf` as the first frame of a stream
 /// (with empty [`StreamTables`]): a frame that refers to a topic by index
-/// fails with [`WireError::BadTopicRef`], to an origin by index is
+/// fails with [`WireError::BadRef`], to an origin by index is
 /// malformed. A stream's reader keeps its tables and calls
 /// [`StreamTables::decode`] instead.
 pub fn decode<PI: DeserializeOwned + Serialize + PartialEq + Clone>(
@@ -185,7 +185,7 @@ pub fn decode<PI: DeserializeOwned + Serialize + PartialEq + Clone>(
 /// messages themselves. The whole of `body` must be consumed: trailing bytes
 /// are an error.
 pub fn decode_body<PI: DeserializeOwned + Serialize + PartialEq + Clone>(body: &[u8]) -> Result<Frame<PI>, WireError> {
-    StreamTables::default().decode_body(body)
+    StreamTables::default().decode_body(body).map(|(frame, _)| frame)
 }
 
 /// What one stream has named in full: its topic table and its origin table,
@@ -240,11 +240,7 @@ impl<PI: DeserializeOwned + Serialize + PartialEq + Clone> StreamTables<PI> {
             // The tag and the peer id become the index.
             len -= message.len() - 2 - after.len();
         }
-        while len >= 0x80 {
-            out.put_u8((len as u8) | 0x80);
-            len >>= 7;
-        }
-        out.put_u8(len as u8);
+        write_varint(len, out);
         out.put_u8(VERSION);
         match topic_ref {
             Some(index) => out.put_u8(index),
@@ -267,7 +263,7 @@ impl<PI: DeserializeOwned + Serialize + PartialEq + Clone> StreamTables<PI> {
     /// it is remembered if it may be.
     fn origin_ref<'a>(&mut self, rest: &'a [u8]) -> Option<(u8, &'a [u8])> {
         let (origin, after) = postcard::take_from_bytes::<PI>(rest).ok()?;
-        if rest.len() - after.len() > MAX_REMEMBERED_ORIGIN {
+        if !rememberable(rest.len() - after.len()) {
             return None;
         }
         Some((self.origins.reference(origin)?, after))
@@ -302,23 +298,32 @@ impl<PI: DeserializeOwned + Serialize + PartialEq + Clone> StreamTables<PI> {
         if body.len() < body_len {
             return Ok(None);
         }
-        let frame = self.decode_body(&body[..body_len]).map_err(|e| match e {
+        let (frame, expanded) = self.decode_body(&body[..body_len]).map_err(|e| match e {
             WireError::Malformed(reason) => WireError::BadFrame { size, reason },
             other => other,
         })?;
+        // The limit is on the frame with its names in full, as its sender
+        // checked it: what a node takes in it can pass on.
+        let full = varint_len(body_len + expanded) + body_len + expanded;
+        if full > max_frame {
+            let reason = format!("with its names in full the frame takes {full} bytes, above the limit of {max_frame}");
+            return Err(WireError::BadFrame { size, reason });
+        }
         Ok(Some((frame, size)))
     }
 
-    /// [`StreamTables::decode`] of a body without its length prefix.
-    fn decode_body(&mut self, body: &[u8]) -> Result<Frame<PI>, WireError> {
+    /// [`StreamTables::decode`] of a body without its length prefix; also
+    /// returns how many bytes longer the body is with its names in full.
+    fn decode_body(&mut self, body: &[u8]) -> Result<(Frame<PI>, usize), WireError> {
         let Some((&version, rest)) = body.split_first() else {
-            return Err(WireError::BadTopicRef("empty body".into()));
+            return Err(WireError::BadRef("empty body".into()));
         };
         if version != VERSION {
             return Err(WireError::UnsupportedVersion(version));
         }
         let (topic, rest) = self.topic(rest)?;
-        let mut reader = Reader { rest, origins: &mut self.origins };
+        let topic_saved = if body.len() - rest.len() == 2 { 32 } else { 0 };
+        let mut reader = Reader { rest, origins: &mut self.origins, expanded: topic_saved };
         let message = reader.message()?;
         if !reader.rest.is_empty() {
             return Err(WireError::Malformed(format!(
@@ -327,7 +332,7 @@ impl<PI: DeserializeOwned + Serialize + PartialEq + Clone> StreamTables<PI> {
                 message.kind()
             )));
         }
-        Ok(Frame { topic, message })
+        Ok((Frame { topic, message }, reader.expanded))
     }
 
     /// Reads the topic reference at the start of `rest`, remembering a topic
@@ -336,7 +341,7 @@ impl<PI: DeserializeOwned + Serialize + PartialEq + Clone> StreamTables<PI> {
         match rest.split_first() {
             Some((&NEW_TOPIC, rest)) => {
                 let Some((id, rest)) = rest.split_first_chunk::<32>() else {
-                    return Err(WireError::BadTopicRef(format!("a topic id of 32 bytes, {} left", rest.len())));
+                    return Err(WireError::BadRef(format!("a topic id of 32 bytes, {} left", rest.len())));
                 };
                 let topic = TopicId(*id);
                 self.topics.remember(topic);
@@ -344,12 +349,12 @@ impl<PI: DeserializeOwned + Serialize + PartialEq + Clone> StreamTables<PI> {
             }
             Some((&index, rest)) => match self.topics.get(index) {
                 Some(topic) => Ok((topic, rest)),
-                None => Err(WireError::BadTopicRef(format!(
+                None => Err(WireError::BadRef(format!(
                     "topic #{index} of a stream that named {} topics",
                     self.topics.len()
                 ))),
             },
-            None => Err(WireError::BadTopicRef("the body ends before it".into())),
+            None => Err(WireError::BadRef("the body ends before it".into())),
         }
     }
 }
@@ -377,6 +382,12 @@ pub const MAX_REFS: usize = 127;
 /// An origin whose peer id encodes to more bytes than this is never
 /// remembered (a libp2p peer id takes at most 67).
 pub const MAX_REMEMBERED_ORIGIN: usize = 128;
+
+/// Whether an origin whose peer id encodes to `len` bytes goes into a
+/// stream's origin table: the same rule for its writer and its reader.
+fn rememberable(len: usize) -> bool {
+    len <= MAX_REMEMBERED_ORIGIN
+}
 
 /// One of a stream's tables: names in the order they were sent in full,
 /// the oldest replaced once [`MAX_REFS`] are held.
@@ -462,7 +473,7 @@ pub fn proxy_frame_len(payload_len: usize) -> usize {
 
 /// The bytes a GOSSIP's origin signs, and every receiver verifies:
 /// [`SIGNATURE_PREFIX`], the topic id (32 bytes), the origin's peer id as
-/// encoded on the wire, the session and the sequence number (8 bytes each,
+/// a peer id is encoded on the wire (without the origin field's tag), the session and the sequence number (8 bytes each,
 /// little-endian), the hop limit (2 bytes, little-endian), the time (8
 /// bytes, little-endian), then the payload.
 pub fn signed_bytes<PI: Serialize>(
@@ -553,12 +564,12 @@ fn varint_len(mut n: usize) -> usize {
     len
 }
 
-fn write_varint(mut n: usize, out: &mut Vec<u8>) {
+fn write_varint(mut n: usize, out: &mut impl BufMut) {
     while n >= 0x80 {
-        out.push((n as u8) | 0x80);
+        out.put_u8((n as u8) | 0x80);
         n >>= 7;
     }
-    out.push(n as u8);
+    out.put_u8(n as u8);
 }
 
 /// A postcard output that appends to a `Vec` it borrows.
@@ -588,6 +599,9 @@ impl postcard::ser_flavors::Flavor for AppendTo<'_> {
 struct Reader<'a, 'b, PI> {
     rest: &'a [u8],
     origins: &'b mut Table<PI>,
+    /// Bytes the references read so far saved: what naming the origin in
+    /// full would have added.
+    expanded: usize,
 }
 
 impl<PI: DeserializeOwned + Serialize + PartialEq + Clone> Reader<'_, '_, PI> {
@@ -630,13 +644,15 @@ impl<PI: DeserializeOwned + Serialize + PartialEq + Clone> Reader<'_, '_, PI> {
             self.rest.split_first().ok_or_else(|| WireError::Malformed(format!("bad {what}: the body ends")))?;
         self.rest = rest;
         if tag != NEW_ORIGIN {
-            return self.origins.get(tag).ok_or_else(|| {
-                WireError::Malformed(format!("bad {what}: origin #{tag} of a stream that named {}", self.origins.len()))
-            });
+            let origin = self.origins.get(tag).ok_or_else(|| {
+                WireError::BadRef(format!("{what}: origin #{tag} of a stream that named {}", self.origins.len()))
+            })?;
+            self.expanded += encoded_len(&origin);
+            return Ok(origin);
         }
         let before = self.rest.len();
         let origin: PI = self.take(what)?;
-        if before - self.rest.len() <= MAX_REMEMBERED_ORIGIN {
+        if rememberable(before - self.rest.len()) {
             self.origins.remember(origin.clone());
         }
         Ok(origin)
@@ -1101,9 +1117,9 @@ mod tests {
         assert_eq!(decode_body::<u64>(&[0]), Err(WireError::UnsupportedVersion(0)));
         // A body cut short before its message cannot be skipped safely:
         // whether it named a topic is unknown.
-        assert!(matches!(decode_body::<u64>(&[]), Err(WireError::BadTopicRef(_))));
-        assert!(matches!(decode_body::<u64>(&[VERSION]), Err(WireError::BadTopicRef(_))));
-        assert!(matches!(decode_body::<u64>(&[VERSION, NEW_TOPIC, 1, 2]), Err(WireError::BadTopicRef(_))));
+        assert!(matches!(decode_body::<u64>(&[]), Err(WireError::BadRef(_))));
+        assert!(matches!(decode_body::<u64>(&[VERSION]), Err(WireError::BadRef(_))));
+        assert!(matches!(decode_body::<u64>(&[VERSION, NEW_TOPIC, 1, 2]), Err(WireError::BadRef(_))));
     }
 
     #[test]
@@ -1311,14 +1327,36 @@ mod tests {
         // 0xaabb takes 3 bytes as a varint, 5 one.
         assert_eq!(sizes, [long[0], long[1] - 32 - 3, long[2] - 32 - 3, long[3] - 32, long[4] - 32 - 1]);
         assert_eq!(read_stream(&bytes), as_read(frames));
-        // An origin the stream never named: the frame is malformed, skipped,
-        // and the stream goes on.
+        // An origin the stream never named: its tables are out of step, so
+        // the stream fails.
         let mut bytes = frame(&topic(), &Message::<u64>::Prune);
         bytes.extend_from_slice(&[4, VERSION, 1, 13, 9]);
-        bytes.extend_from_slice(&[3, VERSION, 1, 10]);
         let got = read_stream(&bytes);
-        assert!(matches!(&got[1], Err(WireError::Malformed(r)) if r.contains("origin #9")), "{got:?}");
-        assert_eq!(got[2], Ok(Frame { topic: topic(), message: Message::Prune }));
+        assert!(matches!(&got[1], Err(WireError::BadRef(r)) if r.contains("origin #9")), "{got:?}");
+    }
+
+    #[test]
+    fn the_limit_is_on_the_frame_with_its_names_in_full() {
+        let gossip = Message::Gossip(Gossip::new(0xaabbu64, 7, 1, 1, 0, Bytes::from(vec![0; 100])));
+        let full = frame(&topic(), &gossip);
+        let (bytes, sizes) = stream_of(&[(topic(), Message::Prune), (topic(), gossip.clone())]);
+        let short = sizes[1];
+        // 32 bytes less, and here a byte of length prefix too.
+        assert_eq!(short, full.len() - 32 - 1);
+        // A reader whose limit takes the short frame but not the full one
+        // skips it as malformed.
+        let mut reader = StreamTables::<u64>::default();
+        let (_, used) = reader.decode(&bytes, full.len() - 1).unwrap().unwrap();
+        match reader.decode(&bytes[used..], full.len() - 1) {
+            Err(WireError::BadFrame { size, reason }) => {
+                assert_eq!(size, short);
+                assert!(reason.contains("names in full"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut reader = StreamTables::<u64>::default();
+        let (_, used) = reader.decode(&bytes, full.len()).unwrap().unwrap();
+        assert_eq!(reader.decode(&bytes[used..], full.len()).unwrap().unwrap().0.message, gossip);
     }
 
     /// The second GOSSIP of the PROTOCOL.md vector's origin on one stream.
@@ -1384,11 +1422,11 @@ mod tests {
             vec![4, VERSION, NEW_TOPIC, 1, 2],
         ] {
             let got = read_stream(&bytes);
-            assert!(matches!(got.last(), Some(Err(WireError::BadTopicRef(_)))), "{}: {got:?}", hex(&bytes));
+            assert!(matches!(got.last(), Some(Err(WireError::BadRef(_)))), "{}: {got:?}", hex(&bytes));
         }
         assert_eq!(
             decode::<u64>(&[3, VERSION, 2, 10], MAX).unwrap_err().to_string(),
-            "bad topic reference: topic #2 of a stream that named 0 topics"
+            "bad reference: topic #2 of a stream that named 0 topics"
         );
     }
 
@@ -1681,7 +1719,7 @@ mod tests {
     proptest! {
         #[test]
         fn any_stream_reads_back_as_written(
-            frames in prop::collection::vec((0..MAX_REFS as u8 + 8, arb_message(any::<u64>().boxed())), 1..120)
+            frames in prop::collection::vec((0..MAX_REFS as u8 + 8, arb_message((0..MAX_REFS as u64 + 40).boxed())), 1..400)
         ) {
             let frames: Vec<_> =
                 frames.into_iter().map(|(t, m)| (TopicId::from_name(&t.to_string()), m)).collect();

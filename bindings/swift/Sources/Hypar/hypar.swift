@@ -2968,9 +2968,9 @@ public struct TopicStats: Equatable, Hashable {
     public var bytesIn: UInt64
     /**
      * Frame bytes sent for this topic, counted with the topic and origin
-     * in full: a connection names each once, then by a one-byte index,
-     * so the bytes on the wire can be up to 32 bytes plus an origin's peer
-     * id fewer per frame.
+     * in full. On the wire a stream names each in full once, then by a
+     * one-byte index, so a frame can take up to 32 bytes plus an origin's
+     * peer id fewer (while `bytes_in` counts frames as they arrive).
      */
     public var bytesOut: UInt64
     /**
@@ -3055,9 +3055,9 @@ public struct TopicStats: Equatable, Hashable {
          */bytesIn: UInt64, 
         /**
          * Frame bytes sent for this topic, counted with the topic and origin
-         * in full: a connection names each once, then by a one-byte index,
-         * so the bytes on the wire can be up to 32 bytes plus an origin's peer
-         * id fewer per frame.
+         * in full. On the wire a stream names each in full once, then by a
+         * one-byte index, so a frame can take up to 32 bytes plus an origin's
+         * peer id fewer (while `bytes_in` counts frames as they arrive).
          */bytesOut: UInt64, 
         /**
          * Messages the validator rejected.

@@ -243,9 +243,9 @@ pub struct TopicStats {
     /// Frame bytes received for this topic.
     pub bytes_in: u64,
     /// Frame bytes sent for this topic, counted with the topic and origin
-    /// in full: a connection names each once, then by a one-byte index,
-    /// so the bytes on the wire can be up to 32 bytes plus an origin's peer
-    /// id fewer per frame.
+    /// in full. On the wire a stream names each in full once, then by a
+    /// one-byte index, so a frame can take up to 32 bytes plus an origin's
+    /// peer id fewer (while `bytes_in` counts frames as they arrive).
     pub bytes_out: u64,
     /// Messages the validator rejected.
     pub rejected: u64,

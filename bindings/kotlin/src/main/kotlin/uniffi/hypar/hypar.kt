@@ -4473,9 +4473,9 @@ data class TopicStats (
     , 
     /**
      * Frame bytes sent for this topic, counted with the topic and origin
-     * in full: a connection names each once, then by a one-byte index,
-     * so the bytes on the wire can be up to 32 bytes plus an origin's peer
-     * id fewer per frame.
+     * in full. On the wire a stream names each in full once, then by a
+     * one-byte index, so a frame can take up to 32 bytes plus an origin's
+     * peer id fewer (while `bytes_in` counts frames as they arrive).
      */
     var `bytesOut`: kotlin.ULong
     , 
