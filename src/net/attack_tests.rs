@@ -562,6 +562,17 @@ async fn hostile_peer_attacks_with_figures() {
     );
     // 2. A huge claimed length.
     all.push(under_attack("huge claimed length", false, true, |_, _| Some(vec![0xff, 0xff, 0xff, 0x7f])).await);
+    // 2b. References to names the stream never gave: a topic index, and an
+    // origin index after a topic in full (each closes the connection).
+    all.push(
+        under_attack("references never made", false, true, |_, i| {
+            Some(match i % 2 {
+                0 => vec![3, VERSION, 9, 10],
+                _ => frame(&TopicId::from_name(TOPIC).0, &[13, 9]),
+            })
+        })
+        .await,
+    );
     // 3. A flood of valid, unique, signed messages at full speed (nothing to
     // detect: it is read no faster than the rate bound, not banned).
     all.push(
