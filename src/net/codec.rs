@@ -35,6 +35,29 @@ impl FrameCodec {
     pub(crate) fn take_arrived(&mut self) -> bool {
         std::mem::take(&mut self.arrived)
     }
+
+    /// The next item at the front of `src`. A run of keep-alives is one
+    /// item, so a peer streaming them costs one wake-up per read, not per
+    /// byte.
+    fn decode_item(&mut self, src: &mut BytesMut) -> Result<Option<Inbound>, io::Error> {
+        let keep_alives = src.iter().take_while(|b| **b == wire::KEEP_ALIVE).count();
+        if keep_alives > 0 {
+            src.advance(keep_alives);
+            return Ok(Some(Inbound::KeepAlive));
+        }
+        match self.tables.decode(src, self.max_frame) {
+            Ok(Some((frame, used))) => {
+                src.advance(used);
+                Ok(Some(Inbound::Frame(Box::new(frame), used)))
+            }
+            Ok(None) => Ok(None),
+            Err(wire::WireError::BadFrame { size, reason }) => {
+                src.advance(size);
+                Ok(Some(Inbound::BadFrame(reason, size)))
+            }
+            Err(e) => Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+        }
+    }
 }
 
 /// What arrived on a stream.
@@ -60,31 +83,6 @@ impl Decoder for FrameCodec {
         let item = self.decode_item(src);
         self.buffered = src.len();
         item
-    }
-}
-
-impl FrameCodec {
-    /// The next item at the front of `src`. A run of keep-alives is one
-    /// item, so a peer streaming them costs one wake-up per read, not per
-    /// byte.
-    fn decode_item(&mut self, src: &mut BytesMut) -> Result<Option<Inbound>, io::Error> {
-        let keep_alives = src.iter().take_while(|b| **b == wire::KEEP_ALIVE).count();
-        if keep_alives > 0 {
-            src.advance(keep_alives);
-            return Ok(Some(Inbound::KeepAlive));
-        }
-        match self.tables.decode(src, self.max_frame) {
-            Ok(Some((frame, used))) => {
-                src.advance(used);
-                Ok(Some(Inbound::Frame(Box::new(frame), used)))
-            }
-            Ok(None) => Ok(None),
-            Err(wire::WireError::BadFrame { size, reason }) => {
-                src.advance(size);
-                Ok(Some(Inbound::BadFrame(reason, size)))
-            }
-            Err(e) => Err(io::Error::new(io::ErrorKind::InvalidData, e)),
-        }
     }
 }
 

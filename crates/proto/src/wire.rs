@@ -442,7 +442,7 @@ impl<T: PartialEq + Clone> Table<T> {
 /// An upper bound of the frame size of a [`Message::Gossip`] carrying
 /// `payload_len` payload bytes from an origin whose peer id encodes to
 /// `origin_len` bytes ([`encoded_len`]), signed or not, whatever its
-/// sequence number, hops, limit, age and (if signed) time. At most 28 bytes
+/// sequence number, hops, limit, age and (if signed) time. At most 27 bytes
 /// above the real size, and exact when seq ≥ 2^63, hops and limit ≥ 2^14,
 /// age ≥ 2^28 ms and time ≥ 2^63 ms.
 pub fn gossip_frame_len(payload_len: usize, origin_len: usize, signed: bool) -> usize {
@@ -1198,6 +1198,8 @@ mod tests {
             let bound = gossip_frame_len(len, encoded_len(&ORIGIN), true);
             let worst = frame(&topic(), &signed(gossip_with(len, u64::MAX, u16::MAX, u32::MAX), u64::MAX)).len();
             assert_eq!(bound, worst, "signed payload {len}");
+            let best = frame(&topic(), &signed(gossip_with(len, 1, 0, 0), 0)).len();
+            assert!(best <= bound && bound - best <= 27, "signed payload {len}: {best} vs {bound}");
         }
         assert_eq!(gossip_frame_len(usize::MAX, 1, false), usize::MAX);
     }
