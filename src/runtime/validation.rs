@@ -397,7 +397,7 @@ mod vectors {
             // A GOSSIP whose origin field holds `origin` as a byte string.
             let mut body = vec![wire::VERSION, wire::NEW_TOPIC];
             body.extend_from_slice(TopicId::from_name("chat").as_bytes());
-            body.extend_from_slice(&[7, 0x00]); // GOSSIP, the origin in full
+            body.extend_from_slice(&[7, wire::NEW_ORIGIN]); // GOSSIP, the origin in full
             body.push(origin.len() as u8);
             body.extend_from_slice(origin);
             body.extend_from_slice(&[0; 8]);

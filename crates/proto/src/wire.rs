@@ -169,10 +169,9 @@ pub fn encode<PI: Serialize>(
 }
 
 /// Decodes the frame at the start of `buf` as the first frame of a stream
-/// (with empty [`StreamTables`]): a frame that refers to a topic by index
-/// fails with [`WireError::BadRef`], to an origin by index is
-/// malformed. A stream's reader keeps its tables and calls
-/// [`StreamTables::decode`] instead.
+/// (with empty [`StreamTables`]): a frame that refers to a topic or an
+/// origin by index fails with [`WireError::BadRef`]. A stream's reader keeps
+/// its tables and calls [`StreamTables::decode`] instead.
 pub fn decode<PI: DeserializeOwned + Serialize + PartialEq + Clone>(
     buf: &[u8],
     max_frame: usize,
@@ -321,8 +320,9 @@ impl<PI: DeserializeOwned + Serialize + PartialEq + Clone> StreamTables<PI> {
         if version != VERSION {
             return Err(WireError::UnsupportedVersion(version));
         }
+        // A topic named by index saves its 32 bytes.
+        let topic_saved = if rest.first() == Some(&NEW_TOPIC) { 0 } else { 32 };
         let (topic, rest) = self.topic(rest)?;
-        let topic_saved = if body.len() - rest.len() == 2 { 32 } else { 0 };
         let mut reader = Reader { rest, origins: &mut self.origins, expanded: topic_saved };
         let message = reader.message()?;
         if !reader.rest.is_empty() {
