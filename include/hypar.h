@@ -418,10 +418,10 @@ typedef struct {
    */
   uint64_t bytes_in;
   /**
-   * Frame bytes sent for this topic, counted with the topic and origin
-   * in full. On the wire a stream names each in full once, then by a
-   * one-byte index, so a frame can take up to 32 bytes plus an origin's
-   * peer id fewer (while `bytes_in` counts frames as they arrive).
+   * Frame bytes sent for this topic, at their size on the wire (a
+   * stream names a topic and an origin in full once, then by a one-byte
+   * index), so one end's `bytes_out` is what the other ends count in
+   * `bytes_in` (frames lost with a failing connection count here too).
    */
   uint64_t bytes_out;
   /**

@@ -53,6 +53,9 @@ pub(crate) enum Event {
     Lost { peer: PeerId, count: usize, payloads: Vec<(TopicId, Message<PeerId>)> },
     /// The connection to `peer` was congested and has drained.
     Drained { peer: PeerId },
+    /// Frames written to a peer went out this many bytes shorter, per
+    /// topic, than they were handed over.
+    Shortened { saved: Vec<(TopicId, u64)> },
     /// The stream to `peer` kept failing; the connection was closed.
     Broken { peer: PeerId },
     /// `peer`, a neighbour, sent nothing for the liveness timeout; the
@@ -439,6 +442,7 @@ impl NetworkBehaviour for Behaviour {
             Out::Frame(frame, size) => Event::Frame { peer, frame: *frame, size },
             Out::Lost { count, payloads } => Event::Lost { peer, count, payloads },
             Out::Drained => Event::Drained { peer },
+            Out::Shortened(saved) => Event::Shortened { saved },
             Out::BadFrame(error) => Event::BadFrame { peer, error },
             Out::Malformed(error) => {
                 self.close(peer, connection);

@@ -13,6 +13,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use libp2p::PeerId;
 
 use hypar_proto::wire::{self, Frame};
+use hypar_proto::TopicId;
 
 pub(crate) struct FrameCodec {
     max_frame: usize,
@@ -23,11 +24,20 @@ pub(crate) struct FrameCodec {
     /// Bytes arrived since [`FrameCodec::take_arrived`] was last called,
     /// even if they are only part of a frame.
     arrived: bool,
+    /// The topic of the frame written last, and the bytes its references
+    /// saved (until [`FrameCodec::take_shortened`]).
+    shortened: Option<(TopicId, usize)>,
 }
 
 impl FrameCodec {
     pub(crate) fn new(max_frame: usize) -> Self {
-        FrameCodec { max_frame, tables: wire::StreamTables::default(), buffered: 0, arrived: false }
+        FrameCodec { max_frame, tables: wire::StreamTables::default(), buffered: 0, arrived: false, shortened: None }
+    }
+
+    /// The topic of the frame written last and the bytes it went out
+    /// shorter than it was handed over, once.
+    pub(crate) fn take_shortened(&mut self) -> Option<(TopicId, usize)> {
+        self.shortened.take()
     }
 
     /// Whether any byte arrived since the last call: a peer in the middle of
@@ -91,7 +101,7 @@ impl Encoder for FrameCodec {
     type Error = io::Error;
 
     fn encode(&mut self, frame: Bytes, dst: &mut BytesMut) -> Result<(), io::Error> {
-        self.tables.write(&frame, dst);
+        self.shortened = self.tables.write(&frame, dst);
         Ok(())
     }
 }

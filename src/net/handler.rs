@@ -218,6 +218,10 @@ pub(crate) enum Out {
     Malformed(String),
     /// The peer sent a whole frame whose body is malformed; it was skipped.
     BadFrame(String),
+    /// Frames written went out this many bytes shorter, per topic, than
+    /// they were handed over (the stream named their topic or origin by
+    /// index).
+    Shortened(Vec<(TopicId, u64)>),
     /// Frames lost: `count` in all, and the payload messages among them.
     Lost { count: usize, payloads: Vec<(TopicId, Message<PeerId>)> },
     /// The connection is closing: send nothing more through it.
@@ -254,6 +258,9 @@ pub(crate) struct Handler {
     /// fails before the next flush), and the payloads among them.
     unflushed: usize,
     unflushed_payloads: Vec<(TopicId, Message<PeerId>)>,
+    /// Bytes saved per topic by frames written since the last
+    /// [`Out::Shortened`].
+    shortened: Vec<(TopicId, u64)>,
     /// `poll_close` has begun.
     closing: bool,
     /// Outbound streams that failed in a row.
@@ -295,6 +302,7 @@ impl Handler {
             events: VecDeque::new(),
             unflushed: 0,
             unflushed_payloads: Vec::new(),
+            shortened: Vec::new(),
             closing: false,
             stream_failures: 0,
             liveness,
@@ -380,6 +388,12 @@ impl Handler {
                     if framed.start_send_unpin(frame.bytes).is_err() {
                         return true;
                     }
+                    if let Some((topic, saved)) = framed.codec_mut().take_shortened().filter(|(_, s)| *s > 0) {
+                        match self.shortened.iter_mut().find(|(t, _)| *t == topic) {
+                            Some((_, n)) => *n += saved as u64,
+                            None => self.shortened.push((topic, saved as u64)),
+                        }
+                    }
                 }
                 Poll::Ready(Err(_)) => return true,
                 Poll::Pending => break,
@@ -453,6 +467,9 @@ impl ConnectionHandler for Handler {
         if !self.queue.is_empty() {
             self.lose_queue();
         }
+        if !self.shortened.is_empty() {
+            self.events.push_back(Out::Shortened(std::mem::take(&mut self.shortened)));
+        }
         Poll::Ready(self.events.pop_front())
     }
 
@@ -518,6 +535,10 @@ impl ConnectionHandler for Handler {
             if self.write(cx) {
                 self.stream_failed();
                 continue;
+            }
+            if !self.shortened.is_empty() {
+                let saved = std::mem::take(&mut self.shortened);
+                return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(Out::Shortened(saved)));
             }
             if self.gauge.drained(self.limits) {
                 return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(Out::Drained));

@@ -206,6 +206,14 @@ impl Runtime {
                         self.state.on_send_refused(peer, topic, &message, now, &mut self.rng, &mut self.out);
                     }
                 }
+                BehaviourEvent::Shortened { saved } => {
+                    // Counted in full when handed over: now as written.
+                    for (topic, n) in saved {
+                        if let Some(t) = self.topics.get_mut(&topic) {
+                            t.bytes_out = t.bytes_out.saturating_sub(n);
+                        }
+                    }
+                }
                 BehaviourEvent::Drained { peer } => {
                     tracing::trace!(%peer, "link drained");
                     self.to_release.extend(self.topics.keys().copied());

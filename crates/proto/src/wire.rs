@@ -217,11 +217,15 @@ impl<PI: DeserializeOwned + Serialize + PartialEq + Clone> StreamTables<PI> {
     /// any), each as a one-byte index if the stream named it before, else
     /// as it came (and then remembered). Bytes that are not such a frame (a
     /// keep-alive) are appended unchanged.
-    pub fn write(&mut self, frame: &[u8], out: &mut bytes::BytesMut) {
+    ///
+    /// Returns the frame's topic and how many bytes shorter than `frame`
+    /// it went out (`None` for bytes that are not a frame).
+    pub fn write(&mut self, frame: &[u8], out: &mut bytes::BytesMut) -> Option<(TopicId, usize)> {
         let Some((body_len, topic, message)) = long_form(frame) else {
             out.extend_from_slice(frame);
-            return;
+            return None;
         };
+        let start = out.len();
         let topic_ref = self.topics.reference(TopicId(*topic));
         // An origin in full right after the variant: its index, and what
         // follows the peer id.
@@ -255,6 +259,7 @@ impl<PI: DeserializeOwned + Serialize + PartialEq + Clone> StreamTables<PI> {
             }
             None => out.extend_from_slice(message),
         }
+        Some((TopicId(*topic), frame.len() - (out.len() - start)))
     }
 
     /// A writer's lookup of the peer id at the start of `rest`: its index and
@@ -1257,8 +1262,10 @@ mod tests {
         let mut sizes = Vec::new();
         for (topic, message) in frames {
             let before = out.len();
-            writer.write(&frame(topic, message), &mut out);
+            let long = frame(topic, message);
+            let told = writer.write(&long, &mut out);
             sizes.push(out.len() - before);
+            assert_eq!(told, Some((*topic, long.len() - (out.len() - before))), "the topic and bytes saved");
         }
         (out, sizes)
     }
@@ -1307,7 +1314,7 @@ mod tests {
         assert!(DOC.contains("0307010a"), "PROTOCOL.md lacks the shortened PRUNE");
         // A keep-alive passes through untouched.
         let mut out = bytes::BytesMut::new();
-        StreamTables::<u64>::default().write(&[KEEP_ALIVE], &mut out);
+        assert_eq!(StreamTables::<u64>::default().write(&[KEEP_ALIVE], &mut out), None);
         assert_eq!(&out[..], [KEEP_ALIVE]);
     }
 
