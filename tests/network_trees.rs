@@ -61,23 +61,35 @@ async fn spread(topics: &mut [Topic], sender: usize, payload: String) -> u16 {
     most
 }
 
-/// Node 0 publishes until the shared tree is the ring cut in one place
-/// (where its first message met itself, the later copy's link is pruned);
-/// returns a node next to the cut: its only tree link leads the long way.
+/// Node 0 publishes three messages (so every node keeps a record of it as
+/// an origin); the first, meeting itself, cuts the shared tree's ring in
+/// one place. Each waits until the PRUNE of the one before has landed: a
+/// message sent while it is in flight still goes both ways round, and may
+/// meet itself on another link, cutting the ring twice. Returns a node next
+/// to the cut: its only tree link leads the long way.
 async fn cut_the_ring(topics: &mut [Topic]) -> usize {
+    let mut end = None;
     for k in 0..3 {
         spread(topics, 0, format!("from 0: {k}")).await;
+        end = Some(wait_for_one_cut(topics).await);
     }
+    end.unwrap()
+}
+
+/// Wait until the shared tree is the ring cut in one place (exactly two
+/// nodes with one tree link), and return the first of the two.
+async fn wait_for_one_cut(topics: &[Topic]) -> usize {
     let mut links = Vec::new();
     for _ in 0..2000 {
         links = topics.iter().map(|t| t.stats().unwrap().tree_links).collect();
         let ends: Vec<usize> = (0..RING).filter(|&i| links[i] == 1).collect();
-        if ends.len() == 2 {
+        if ends.len() == 2 && links.iter().all(|&l| l >= 1) {
             return ends[0];
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("the shared tree never became a cut ring: tree links per node {links:?}");
+    let stats: Vec<_> = topics.iter().map(|t| t.stats().unwrap()).collect();
+    panic!("the shared tree never became a cut ring: tree links per node {links:?}, then {stats:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -108,7 +120,8 @@ async fn a_senders_own_tree_takes_the_short_way_round_the_ring() {
     }
     // Every node keeps a record of both senders.
     for t in &topics {
-        assert_eq!(t.stats().unwrap().origin_trees, 2);
+        let stats = t.stats().unwrap();
+        assert_eq!(stats.origin_trees, 2, "{stats:#?}");
     }
 }
 
