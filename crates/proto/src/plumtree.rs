@@ -114,6 +114,8 @@ struct LinkRecord<PI> {
     pushes: u8,
     /// Duplicates received over it since its last first copy.
     duplicate_streak: u8,
+    /// When this node last sent the peer a PRUNE.
+    pruned_at: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -367,11 +369,35 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             return;
         }
         if let Some(l) = self.links.iter_mut().find(|l| l.peer == p) {
-            *l = LinkRecord { peer: p, carried: false, pushes: 0, duplicate_streak: 0 };
+            *l = LinkRecord { peer: p, carried: false, pushes: 0, duplicate_streak: 0, pruned_at: l.pruned_at };
         }
         self.eager.retain(|x| *x != p);
         if !self.lazy.contains(&p) {
             self.lazy.push(p);
+        }
+    }
+
+    /// Make the link to `p` lazy and tell `p` to stop pushing (PRUNE).
+    fn prune_link(&mut self, p: PI, io: &mut Io<'_, PI>) {
+        self.make_lazy(p);
+        if let Some(l) = self.links.iter_mut().find(|l| l.peer == p) {
+            l.pruned_at = Some(io.now);
+        }
+        io.send(p, Message::Prune);
+    }
+
+    /// A first copy arrived from the lazy peer `p`. If this node pruned `p`
+    /// within the graft wait (a round trip, as far as this node knows),
+    /// the push crossed our PRUNE: the link stays lazy (in a burst of first
+    /// broadcasts, re-making it eager at every first copy kept links
+    /// flapping between eager and lazy). Otherwise `p` holds the link eager
+    /// (a PRUNE or GRAFT was lost, or it saw the link come up again), and
+    /// this node makes it eager too.
+    fn on_lazy_first_copy(&mut self, p: PI, now: Instant) {
+        let wait = self.graft_wait();
+        let pruned_at = self.links.iter().find(|l| l.peer == p).and_then(|l| l.pruned_at);
+        if pruned_at.is_none_or(|at| now.saturating_duration_since(at) >= wait) {
+            self.make_eager(p);
         }
     }
 
@@ -864,15 +890,13 @@ impl<PI: PeerIdentity> Plumtree<PI> {
                     if slow == grafted {
                         self.learn_lag(lag);
                     }
-                    self.make_lazy(slow);
-                    io.send(slow, Message::Prune);
+                    self.prune_link(slow, io);
                     return;
                 }
                 self.learn_lag(lag);
             }
             if self.should_prune(from) {
-                self.make_lazy(from);
-                io.send(from, Message::Prune);
+                self.prune_link(from, io);
                 if g.seq != 0 && self.config.origin_trees > 0 {
                     // The sender may have pushed it on the origin's own tree
                     // (where this node has no tree for it: the record was
@@ -1014,9 +1038,9 @@ impl<PI: PeerIdentity> Plumtree<PI> {
             // (A first copy from the flood near the origin says nothing about
             // the tree: links keep their roles.)
             self.copies <<= 1;
-            // A lazy peer's push crossed our PRUNE: the link stays lazy (in
-            // a burst of first broadcasts, re-making it eager at every first
-            // copy kept links flapping between eager and lazy).
+            if self.lazy.contains(&from) {
+                self.on_lazy_first_copy(from, now);
+            }
             if self.eager.contains(&from) {
                 if let Some(l) = self.links.iter_mut().find(|l| l.peer == from) {
                     l.carried = true;
@@ -1091,8 +1115,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         if received_hops >= announced_hops.saturating_add(t) {
             self.make_eager(announcer);
             io.send(announcer, Message::Graft { id: None });
-            self.make_lazy(parent);
-            io.send(parent, Message::Prune);
+            self.prune_link(parent, io);
             if let Some(m) = self.cache.get_mut(&id) {
                 m.parent = None;
             }
@@ -1366,7 +1389,7 @@ impl<PI: PeerIdentity> Plumtree<PI> {
         }
         self.eager.push(peer);
         self.origins.neighbor_up(peer);
-        self.links.push(LinkRecord { peer, carried: false, pushes: 0, duplicate_streak: 0 });
+        self.links.push(LinkRecord { peer, carried: false, pushes: 0, duplicate_streak: 0, pruned_at: None });
         self.cache.expire(io.now);
         let now = io.now;
         let max_age = self.config.max_message_age;

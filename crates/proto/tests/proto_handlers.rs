@@ -295,6 +295,31 @@ fn a_first_copy_from_a_pruned_peer_leaves_its_link_lazy() {
 }
 
 #[test]
+fn a_first_copy_from_a_peer_not_pruned_lately_makes_its_link_eager_again() {
+    // A lazy peer that pushes long after our last PRUNE, or that we never
+    // pruned, holds the link eager: a PRUNE or GRAFT was lost, or it saw
+    // the link come up again. This side makes it eager too, so the link is
+    // not left pushing one way and announcing the other.
+    let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2, 3]);
+    n.recv(1, gossip(id(1), 1, b"x"));
+    n.recv(2, gossip(id(1), 2, b"x"));
+    assert!(n.topic().lazy().contains(&2));
+    n.advance(Duration::from_secs(2));
+    let out = n.recv(2, gossip(id(2), 2, b"y"));
+    assert!(matches!(&events(&out)[..], [Event::Delivered(d)] if d.id == id(2) && d.from == 2));
+    assert!(n.topic().eager().contains(&2), "pruned 2 s ago, beyond any graft wait: eager again");
+    // Pruned by the peer, never by us: its push says it wants the link too.
+    n.recv(3, Message::Prune);
+    assert!(n.topic().lazy().contains(&3));
+    n.recv(3, gossip(id(3), 2, b"z"));
+    assert!(n.topic().eager().contains(&3), "we never pruned 3: its push makes the link eager");
+    let (_, out) = n.broadcast(b"w").unwrap();
+    let pushed: BTreeSet<u32> =
+        sends(&out).iter().filter(|(_, m)| matches!(m, Message::Gossip(_))).map(|(p, _)| *p).collect();
+    assert_eq!(pushed, BTreeSet::from([1, 2, 3]));
+}
+
+#[test]
 fn a_tree_link_survives_duplicates_until_the_fifth_in_a_row() {
     assert_eq!(cfg().plumtree.duplicates_before_prune, 5, "the default");
     let mut n = Node::new(cfg(), &[]).with_neighbors(&[1, 2]);
